@@ -1,0 +1,1 @@
+//! DynamoDB, SQS and KMS implementations of the imgate ports.

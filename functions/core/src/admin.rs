@@ -1,0 +1,1 @@
+//! Admin rules (filled in below).

@@ -1,0 +1,328 @@
+//! Ports: what the domain needs from storage, queueing and key management.
+//!
+//! Every backend (DynamoDB + SQS + KMS, SQLite) implements these, and the contract tests in
+//! [`crate::testing`] hold them all to the same behaviour. Methods that depend on time take `now`
+//! so expiry is decided by the caller's clock, not the backend's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::agent::AgentRecord;
+use crate::apikey::ApiKeyRecord;
+use crate::crypto::{KeyringError, SealedSecret};
+use crate::ids::{AgentId, ApiKeyId, IntegrationId, OrgId};
+use crate::integration::{IntegrationRecord, IntegrationStatus};
+use crate::org::Organization;
+use crate::session::{Session, SessionKey};
+use crate::time::Timestamp;
+use crate::trigger::Trigger;
+
+/// A boxed error from a backend, kept as the source of [`StoreError::Backend`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item exists already, or its version moved on.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The item to update does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A stored item could not be read back.
+    #[error("corrupt stored item: {0}")]
+    Corrupt(String),
+    /// The backend failed (network, throttling, disk).
+    #[error("storage backend failed")]
+    Backend(#[source] BoxError),
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Organizations and their API keys.
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// Creates an organization; [`StoreError::Conflict`] if the id exists.
+    async fn create_org(&self, org: &Organization) -> StoreResult<()>;
+    /// Reads an organization.
+    async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
+    /// Every organization, oldest first.
+    async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
+    /// Stores a new API key; [`StoreError::Conflict`] if the id exists.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Reads an API key by its public id.
+    async fn get_api_key(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The organization's keys, oldest first.
+    async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Deletes a key; false if it did not exist.
+    async fn delete_api_key(&self, id: &ApiKeyId) -> StoreResult<bool>;
+}
+
+/// Integrations and their runtime status.
+#[async_trait]
+pub trait IntegrationStore: Send + Sync {
+    /// Creates an integration (version 1); [`StoreError::Conflict`] if the id exists.
+    async fn create_integration(&self, record: &IntegrationRecord) -> StoreResult<()>;
+    /// Reads an integration by id, whatever its organization.
+    async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationRecord>>;
+    /// The organization's integrations, oldest first.
+    async fn list_integrations(&self, org: &OrgId) -> StoreResult<Vec<IntegrationRecord>>;
+    /// Replaces an integration whose stored version is `record.version - 1`.
+    /// [`StoreError::NotFound`] if it is gone, [`StoreError::Conflict`] if the version moved.
+    async fn update_integration(&self, record: &IntegrationRecord) -> StoreResult<()>;
+    /// Deletes an integration and its status; false if it did not exist.
+    async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool>;
+    /// Writes the runtime status (last writer wins).
+    async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()>;
+    /// Reads the runtime status.
+    async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>>;
+}
+
+/// Agents.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    /// Creates an agent (version 1); [`StoreError::Conflict`] if the id exists.
+    async fn create_agent(&self, record: &AgentRecord) -> StoreResult<()>;
+    /// Reads an agent.
+    async fn get_agent(&self, id: &AgentId) -> StoreResult<Option<AgentRecord>>;
+    /// The organization's agents, oldest first.
+    async fn list_agents(&self, org: &OrgId) -> StoreResult<Vec<AgentRecord>>;
+    /// Replaces an agent whose stored version is `record.version - 1` (errors as for integrations).
+    async fn update_agent(&self, record: &AgentRecord) -> StoreResult<()>;
+    /// Deletes an agent; false if it did not exist.
+    async fn delete_agent(&self, id: &AgentId) -> StoreResult<bool>;
+}
+
+/// Triggers, one per integration.
+#[async_trait]
+pub trait TriggerStore: Send + Sync {
+    /// Reads the integration's trigger.
+    async fn get_trigger(&self, integration: &IntegrationId) -> StoreResult<Option<Trigger>>;
+    /// Writes a trigger. With `trigger.version == 1` the trigger must not exist yet; otherwise the
+    /// stored version must be `trigger.version - 1`. [`StoreError::Conflict`] when not.
+    async fn put_trigger(&self, trigger: &Trigger) -> StoreResult<()>;
+    /// Deletes the integration's trigger; false if there was none.
+    async fn delete_trigger(&self, integration: &IntegrationId) -> StoreResult<bool>;
+    /// The organization's triggers, oldest first.
+    async fn list_triggers(&self, org: &OrgId) -> StoreResult<Vec<Trigger>>;
+}
+
+/// Conversation sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Reads a session; one whose `expires_at` is at or before `now` reads as absent.
+    async fn get_session(&self, key: &SessionKey, now: Timestamp) -> StoreResult<Option<Session>>;
+    /// Writes a session (last writer wins).
+    async fn put_session(&self, session: &Session) -> StoreResult<()>;
+    /// Deletes a session; idempotent.
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<()>;
+}
+
+/// The outcome of a dedupe claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// First time this key is seen within its TTL: go ahead.
+    Claimed,
+    /// Already claimed and not expired: skip.
+    Duplicate,
+}
+
+/// Durable dedupe of platform event ids, checked before any side effect.
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// Claims `key` until `now + ttl` with a conditional write. An expired claim can be claimed again.
+    async fn claim(&self, key: &str, now: Timestamp, ttl: Duration) -> StoreResult<Claim>;
+    /// Gives a claim back (the side effect it guarded failed and must be retried); idempotent.
+    async fn release(&self, key: &str) -> StoreResult<()>;
+}
+
+/// A relay's hold on one integration's long connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The integration.
+    pub integration_id: IntegrationId,
+    /// The relay instance holding it.
+    pub owner: String,
+    /// When it lapses unless renewed.
+    pub expires_at: Timestamp,
+}
+
+/// The outcome of trying to take a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// The caller holds the lease.
+    Acquired(Lease),
+    /// Someone else holds an unexpired lease.
+    HeldBy(Lease),
+}
+
+/// One owner per long connection.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease if it is free, expired, or already the caller's; until `now + ttl`.
+    async fn acquire_lease(
+        &self,
+        integration: &IntegrationId,
+        owner: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> StoreResult<LeaseOutcome>;
+    /// Extends the caller's unexpired lease to `now + ttl`; false if the caller no longer holds it.
+    async fn renew_lease(
+        &self,
+        integration: &IntegrationId,
+        owner: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> StoreResult<bool>;
+    /// Releases the lease if the caller holds it; idempotent.
+    async fn release_lease(&self, integration: &IntegrationId, owner: &str) -> StoreResult<()>;
+    /// The current lease, if any and unexpired at `now`.
+    async fn get_lease(
+        &self,
+        integration: &IntegrationId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Lease>>;
+}
+
+/// One line of an integration's recent event log ("why is my bot silent").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventLogEntry {
+    /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: Timestamp,
+    /// What: `received`, `duplicate`, `enqueued`, `rejected`, `dispatched`, `replied`, `error`, …
+    pub kind: String,
+    /// The platform event id, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// A short description without secrets or message bodies.
+    pub detail: String,
+}
+
+/// A short, expiring, per-integration event log.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends an entry that expires at `entry.at + ttl`. Entries at the same instant are all kept.
+    async fn record_event(
+        &self,
+        integration: &IntegrationId,
+        entry: &EventLogEntry,
+        ttl: Duration,
+    ) -> StoreResult<()>;
+    /// Up to `limit` unexpired entries at `now`, newest first.
+    async fn recent_events(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreResult<Vec<EventLogEntry>>;
+}
+
+/// Everything the domain stores, in one object.
+pub trait Store:
+    OrgStore
+    + IntegrationStore
+    + AgentStore
+    + TriggerStore
+    + SessionStore
+    + DedupeStore
+    + LeaseStore
+    + EventLog
+{
+}
+
+impl<T> Store for T where
+    T: OrgStore
+        + IntegrationStore
+        + AgentStore
+        + TriggerStore
+        + SessionStore
+        + DedupeStore
+        + LeaseStore
+        + EventLog
+{
+}
+
+/// A queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The message was refused (too large, bad group id).
+    #[error("message rejected: {0}")]
+    Rejected(String),
+    /// The receipt handle is unknown or expired.
+    #[error("unknown or expired receipt")]
+    UnknownReceipt,
+    /// The queue backend failed.
+    #[error("queue backend failed")]
+    Backend(#[source] BoxError),
+}
+
+/// A message to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// FIFO group: messages of one group are delivered one at a time, in order.
+    pub group: String,
+    /// Messages with the same dedupe id within 5 minutes are enqueued once.
+    pub dedupe_id: String,
+    /// The body (an [`crate::envelope::Envelope`] as JSON).
+    pub body: String,
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Handle for [`Queue::ack`] / [`Queue::retry_later`].
+    pub receipt: String,
+    /// The message's FIFO group.
+    pub group: String,
+    /// The body.
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A durable FIFO queue with per-group order, dedupe ids, visibility timeouts and a dead-letter queue.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueues durably; returns only once the message is stored.
+    async fn enqueue(&self, message: &OutgoingMessage) -> Result<(), QueueError>;
+    /// Receives up to `max` visible messages, hidden from other receivers for `visibility`.
+    /// While a message of a group is in flight, later messages of that group are not delivered.
+    /// A message received more than the queue's max receive count moves to the dead-letter queue.
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError>;
+    /// Deletes a processed message.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+    /// Makes a message visible again after `delay` (a failed attempt).
+    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+    /// Receives up to `max` messages from the dead-letter queue (hidden for `visibility`).
+    async fn receive_dead_letters(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Delivery>, QueueError>;
+}
+
+/// Seals and opens secrets at rest under a key that is not stored beside them.
+#[async_trait]
+pub trait Keyring: Send + Sync {
+    /// Encrypts `plaintext`, bound to `context` (the owning record's id).
+    async fn seal(&self, plaintext: &[u8], context: &str) -> Result<SealedSecret, KeyringError>;
+    /// Decrypts what [`Keyring::seal`] produced with the same `context`.
+    async fn open(&self, sealed: &SealedSecret, context: &str) -> Result<Vec<u8>, KeyringError>;
+}
+
+/// The backends a process runs on.
+#[derive(Clone)]
+pub struct Deps {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The inbound queue.
+    pub queue: Arc<dyn Queue>,
+    /// The secret keyring.
+    pub keyring: Arc<dyn Keyring>,
+}

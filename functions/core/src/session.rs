@@ -1,0 +1,82 @@
+//! Conversation sessions.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{AgentId, IntegrationId, SessionId, UserId};
+use crate::time::Timestamp;
+
+/// Identifies one conversation thread: integration + conversation + sender.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionKey {
+    /// The integration the message came through.
+    pub integration_id: IntegrationId,
+    /// The platform's chat / conversation id.
+    pub conversation: String,
+    /// The platform's sender id.
+    pub sender: String,
+}
+
+impl SessionKey {
+    /// A fixed-length, storage-safe digest of the key (platform ids may hold any characters).
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.integration_id.as_str(),
+            &self.conversation,
+            &self.sender,
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        let bytes = h.finalize();
+        bytes[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The SQS FIFO message group of this conversation: `<integration>:<digest>` (≤ 128 chars).
+    pub fn queue_group(&self) -> String {
+        format!("{}:{}", self.integration_id, self.digest())
+    }
+}
+
+/// One session of a conversation with an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The conversation it belongs to.
+    pub key: SessionKey,
+    /// The session id passed to the agent.
+    pub id: SessionId,
+    /// The agent this session talks to.
+    pub agent_id: AgentId,
+    /// The stable user the sender maps to.
+    pub user_id: UserId,
+    /// When the session started.
+    pub started_at: Timestamp,
+    /// Last message in or out.
+    pub last_active_at: Timestamp,
+    /// When the store may forget the session (DynamoDB TTL).
+    pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_separates_parts() {
+        let id = IntegrationId::generate();
+        let a = SessionKey {
+            integration_id: id.clone(),
+            conversation: "ab".into(),
+            sender: "c".into(),
+        };
+        let b = SessionKey {
+            integration_id: id,
+            conversation: "a".into(),
+            sender: "bc".into(),
+        };
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(a.digest().len(), 32);
+        assert!(a.queue_group().len() <= 128);
+    }
+}

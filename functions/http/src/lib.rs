@@ -1,0 +1,1 @@
+//! axum routers shared by the Lambda functions and imgate serve.
