@@ -161,10 +161,7 @@ impl AgentConfig {
     /// # Errors
     /// An [`AgentConfigError`] naming the wrong field.
     pub fn parse(kind: AgentKind, value: &Value) -> Result<Self, AgentConfigError> {
-        let mut object = value
-            .as_object()
-            .cloned()
-            .ok_or(AgentConfigError::NotAnObject)?;
+        let mut object = value.as_object().cloned().ok_or(AgentConfigError::NotAnObject)?;
         // An empty or masked secret means "none" on create.
         for name in kind.secret_fields() {
             if object
@@ -181,9 +178,7 @@ impl AgentConfig {
             reason: strip_value(&e),
         };
         let config = match kind {
-            AgentKind::OpenaiCompatible => {
-                Self::OpenaiCompatible(serde_json::from_value(value).map_err(shape)?)
-            }
+            AgentKind::OpenaiCompatible => Self::OpenaiCompatible(serde_json::from_value(value).map_err(shape)?),
             AgentKind::Http => Self::Http(serde_json::from_value(value).map_err(shape)?),
             AgentKind::Langgraph => Self::Langgraph(serde_json::from_value(value).map_err(shape)?),
             AgentKind::Echo => Self::Echo(serde_json::from_value(value).map_err(shape)?),
@@ -211,8 +206,8 @@ impl AgentConfig {
         let kind = self.kind();
         let mut merged = self.to_plain_json();
         for (name, v) in update {
-            let keep = kind.secret_fields().contains(&name.as_str())
-                && v.as_str().is_some_and(|s| s.is_empty() || s == MASK);
+            let keep =
+                kind.secret_fields().contains(&name.as_str()) && v.as_str().is_some_and(|s| s.is_empty() || s == MASK);
             if !keep {
                 merged.insert(name.clone(), v.clone());
             }
@@ -241,8 +236,7 @@ impl AgentConfig {
     /// # Errors
     /// An [`AgentConfigError`] when the bytes do not fit `kind`.
     pub fn from_sealed_json(kind: AgentKind, bytes: &[u8]) -> Result<Self, AgentConfigError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|_| AgentConfigError::NotAnObject)?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|_| AgentConfigError::NotAnObject)?;
         Self::parse(kind, &value)
     }
 
@@ -306,9 +300,7 @@ impl AgentConfig {
 
 /// True for `http://host…` and `https://host…` with a non-empty host and no whitespace.
 pub fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|r| {
         let host = r.split(['/', '?', '#']).next().unwrap_or_default();
         !host.is_empty() && !url.chars().any(char::is_whitespace)
@@ -373,19 +365,13 @@ mod tests {
     #[test]
     fn rejects_bad_configs_without_echoing_values() {
         let bad_url = AgentConfig::parse(AgentKind::Http, &json!({"url": "ftp://x"}));
-        assert!(matches!(
-            bad_url,
-            Err(AgentConfigError::Invalid { field: "url", .. })
-        ));
+        assert!(matches!(bad_url, Err(AgentConfigError::Invalid { field: "url", .. })));
         let unknown = AgentConfig::parse(AgentKind::Echo, &json!({"nope": 1}))
             .unwrap_err()
             .to_string();
         assert!(unknown.contains("unknown field `nope`"), "{unknown}");
-        let wrong_type = AgentConfig::parse(
-            AgentKind::Http,
-            &json!({"url": "http://a", "bearer_token": 12345678}),
-        )
-        .unwrap_err();
+        let wrong_type =
+            AgentConfig::parse(AgentKind::Http, &json!({"url": "http://a", "bearer_token": 12345678})).unwrap_err();
         assert!(!wrong_type.to_string().contains("12345678"));
         assert!(
             AgentConfig::parse(

@@ -49,11 +49,7 @@ pub struct FieldSpec {
 }
 
 const fn field(name: &'static str, secret: bool, required: bool) -> FieldSpec {
-    FieldSpec {
-        name,
-        secret,
-        required,
-    }
+    FieldSpec { name, secret, required }
 }
 
 /// WeCom smart bot or self-built app in callback (short-connection) mode.
@@ -184,14 +180,8 @@ const DINGTALK: &[FieldSpec] = &[
     field("robot_code", false, true),
     field("card_template_id", false, false),
 ];
-const TELEGRAM_WEBHOOK: &[FieldSpec] = &[
-    field("bot_token", true, true),
-    field("secret_token", true, true),
-];
-const TELEGRAM_LONG: &[FieldSpec] = &[
-    field("bot_token", true, true),
-    field("secret_token", true, false),
-];
+const TELEGRAM_WEBHOOK: &[FieldSpec] = &[field("bot_token", true, true), field("secret_token", true, true)];
+const TELEGRAM_LONG: &[FieldSpec] = &[field("bot_token", true, true), field("secret_token", true, false)];
 const DISCORD: &[FieldSpec] = &[
     field("application_id", false, true),
     field("public_key", false, true),
@@ -218,11 +208,7 @@ impl Credentials {
     ///
     /// # Errors
     /// A [`CredentialsError`] naming the first wrong field.
-    pub fn parse(
-        platform: Platform,
-        mode: ConnectionMode,
-        value: &Value,
-    ) -> Result<Self, CredentialsError> {
+    pub fn parse(platform: Platform, mode: ConnectionMode, value: &Value) -> Result<Self, CredentialsError> {
         let object = value.as_object().ok_or(CredentialsError::NotAnObject)?;
         let specs = fields(platform, mode);
         let mut clean = Map::new();
@@ -241,10 +227,7 @@ impl Credentials {
                 _ => return Err(CredentialsError::NotAString(name.clone())),
             }
         }
-        if let Some(missing) = specs
-            .iter()
-            .find(|s| s.required && !clean.contains_key(s.name))
-        {
+        if let Some(missing) = specs.iter().find(|s| s.required && !clean.contains_key(s.name)) {
             return Err(CredentialsError::Missing(missing.name));
         }
         let credentials = Self::from_clean(platform, mode, Value::Object(clean))?;
@@ -257,15 +240,13 @@ impl Credentials {
     ///
     /// # Errors
     /// A [`CredentialsError`] when the merged credentials are invalid.
-    pub fn merge(
-        &self,
-        platform: Platform,
-        mode: ConnectionMode,
-        update: &Value,
-    ) -> Result<Self, CredentialsError> {
+    pub fn merge(&self, platform: Platform, mode: ConnectionMode, update: &Value) -> Result<Self, CredentialsError> {
         let update = update.as_object().ok_or(CredentialsError::NotAnObject)?;
-        let mut merged = self.to_plain_json();
         let specs = fields(platform, mode);
+        // Fields the (possibly new) mode does not know are dropped, so a mode change keeps
+        // only what still applies.
+        let mut merged = self.to_plain_json();
+        merged.retain(|name, _| specs.iter().any(|s| s.name == name));
         for (name, v) in update {
             let spec = specs
                 .iter()
@@ -316,13 +297,8 @@ impl Credentials {
     ///
     /// # Errors
     /// A [`CredentialsError`] when the stored bytes do not fit the platform and mode.
-    pub fn from_sealed_json(
-        platform: Platform,
-        mode: ConnectionMode,
-        bytes: &[u8],
-    ) -> Result<Self, CredentialsError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|_| CredentialsError::NotAnObject)?;
+    pub fn from_sealed_json(platform: Platform, mode: ConnectionMode, bytes: &[u8]) -> Result<Self, CredentialsError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|_| CredentialsError::NotAnObject)?;
         Self::parse(platform, mode, &value)
     }
 
@@ -341,16 +317,10 @@ impl Credentials {
         }
     }
 
-    fn from_clean(
-        platform: Platform,
-        mode: ConnectionMode,
-        value: Value,
-    ) -> Result<Self, CredentialsError> {
+    fn from_clean(platform: Platform, mode: ConnectionMode, value: Value) -> Result<Self, CredentialsError> {
         Ok(match (platform, mode) {
             (Platform::Wecom, ConnectionMode::Webhook) => Self::WecomWebhook(typed(value)?),
-            (Platform::Wecom, ConnectionMode::LongConnection) => {
-                Self::WecomLongConnection(typed(value)?)
-            }
+            (Platform::Wecom, ConnectionMode::LongConnection) => Self::WecomLongConnection(typed(value)?),
             (Platform::Lark, _) => Self::Lark(typed(value)?),
             (Platform::Dingtalk, _) => Self::Dingtalk(typed(value)?),
             (Platform::Telegram, _) => Self::Telegram(typed(value)?),
@@ -362,9 +332,7 @@ impl Credentials {
         match self {
             Self::WecomWebhook(c) => {
                 let key = c.encoding_aes_key.expose();
-                let base64ish = key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+                let base64ish = key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
                 if key.len() != 43 || !base64ish {
                     return Err(CredentialsError::Invalid {
                         field: "encoding_aes_key",
@@ -375,8 +343,7 @@ impl Credentials {
             Self::Telegram(c) => {
                 let ok = |s: &str| {
                     (1..=256).contains(&s.len())
-                        && s.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
                 };
                 if let Some(token) = &c.secret_token
                     && !ok(token.expose())
@@ -388,8 +355,7 @@ impl Credentials {
                 }
             }
             Self::Discord(c) => {
-                if c.public_key.len() != 64 || !c.public_key.bytes().all(|b| b.is_ascii_hexdigit())
-                {
+                if c.public_key.len() != 64 || !c.public_key.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(CredentialsError::Invalid {
                         field: "public_key",
                         reason: "must be the 64-hex-digit application public key",
@@ -438,10 +404,7 @@ mod tests {
             json!({"token": "***", "encoding_aes_key": "***", "corp_id": "ww1"})
         );
         let debug = format!("{c:?}");
-        assert!(
-            !debug.contains("tok\"") && !debug.contains(AES_KEY),
-            "{debug}"
-        );
+        assert!(!debug.contains("tok\"") && !debug.contains(AES_KEY), "{debug}");
     }
 
     #[test]
@@ -453,11 +416,7 @@ mod tests {
             Err(CredentialsError::Missing("encoding_aes_key"))
         );
         assert_eq!(
-            Credentials::parse(
-                p,
-                m,
-                &json!({"token": "t", "encoding_aes_key": AES_KEY, "x": "1"})
-            ),
+            Credentials::parse(p, m, &json!({"token": "t", "encoding_aes_key": AES_KEY, "x": "1"})),
             Err(CredentialsError::UnknownField("x".into()))
         );
         assert!(matches!(
@@ -471,10 +430,7 @@ mod tests {
             Credentials::parse(p, m, &json!({"token": 5, "encoding_aes_key": AES_KEY})),
             Err(CredentialsError::NotAString("token".into()))
         );
-        assert_eq!(
-            Credentials::parse(p, m, &json!([])),
-            Err(CredentialsError::NotAnObject)
-        );
+        assert_eq!(Credentials::parse(p, m, &json!([])), Err(CredentialsError::NotAnObject));
         // The mask is never accepted as a new secret.
         assert_eq!(
             Credentials::parse(p, m, &json!({"token": "***", "encoding_aes_key": AES_KEY})),
@@ -513,10 +469,7 @@ mod tests {
         assert_eq!(lark.app_secret.expose(), "s2");
         assert!(matches!(
             c.merge(p, m, &json!({"domain": "moon"})),
-            Err(CredentialsError::Invalid {
-                field: "domain",
-                ..
-            })
+            Err(CredentialsError::Invalid { field: "domain", .. })
         ));
     }
 
@@ -576,13 +529,6 @@ mod tests {
             )
             .is_err()
         );
-        assert!(
-            Credentials::parse(
-                p,
-                ConnectionMode::LongConnection,
-                &json!({"bot_token": "1:x"})
-            )
-            .is_ok()
-        );
+        assert!(Credentials::parse(p, ConnectionMode::LongConnection, &json!({"bot_token": "1:x"})).is_ok());
     }
 }

@@ -57,22 +57,12 @@ pub enum KeyringError {
 }
 
 /// Encrypts `plaintext` under `key`, binding `aad`; returns `nonce || ciphertext+tag`.
-pub fn seal_with(
-    key: &[u8; KEY_LEN],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, KeyringError> {
+pub fn seal_with(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyringError> {
     let cipher = Aes256Gcm::new(key.into());
     let nonce_bytes: [u8; NONCE_LEN] = rand::random();
     let nonce = Nonce::from_slice(&nonce_bytes);
     let ciphertext = cipher
-        .encrypt(
-            nonce,
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(nonce, Payload { msg: plaintext, aad })
         .map_err(|_| KeyringError::Open)?;
     let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
     out.extend_from_slice(&nonce_bytes);
@@ -87,13 +77,7 @@ pub fn open_with(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u
     }
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
     Aes256Gcm::new(key.into())
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
         .map_err(|_| KeyringError::Open)
 }
 
@@ -134,17 +118,11 @@ impl std::fmt::Debug for LocalKeyring {
 impl Keyring for LocalKeyring {
     async fn seal(&self, plaintext: &[u8], context: &str) -> Result<SealedSecret, KeyringError> {
         let sealed = seal_with(&self.key, context.as_bytes(), plaintext)?;
-        Ok(SealedSecret(format!(
-            "{LOCAL_PREFIX}{}",
-            encode_part(&sealed)
-        )))
+        Ok(SealedSecret(format!("{LOCAL_PREFIX}{}", encode_part(&sealed))))
     }
 
     async fn open(&self, sealed: &SealedSecret, context: &str) -> Result<Vec<u8>, KeyringError> {
-        let body = sealed
-            .0
-            .strip_prefix(LOCAL_PREFIX)
-            .ok_or(KeyringError::Format)?;
+        let body = sealed.0.strip_prefix(LOCAL_PREFIX).ok_or(KeyringError::Format)?;
         open_with(&self.key, context.as_bytes(), &decode_part(body)?)
     }
 }
@@ -159,20 +137,11 @@ mod tests {
         let sealed = ring.seal(b"app-secret", "int_a").await.unwrap();
         assert!(!sealed.as_stored().contains("app-secret"));
         assert_eq!(ring.open(&sealed, "int_a").await.unwrap(), b"app-secret");
-        assert!(matches!(
-            ring.open(&sealed, "int_b").await,
-            Err(KeyringError::Open)
-        ));
+        assert!(matches!(ring.open(&sealed, "int_b").await, Err(KeyringError::Open)));
         let other = LocalKeyring::new(LocalKeyring::generate_key());
-        assert!(matches!(
-            other.open(&sealed, "int_a").await,
-            Err(KeyringError::Open)
-        ));
+        assert!(matches!(other.open(&sealed, "int_a").await, Err(KeyringError::Open)));
         let garbage = SealedSecret::from_stored("v1.local.!!!");
-        assert!(matches!(
-            ring.open(&garbage, "int_a").await,
-            Err(KeyringError::Format)
-        ));
+        assert!(matches!(ring.open(&garbage, "int_a").await, Err(KeyringError::Format)));
         assert!(matches!(
             ring.open(&SealedSecret::from_stored("x"), "int_a").await,
             Err(KeyringError::Format)
@@ -182,9 +151,6 @@ mod tests {
     #[test]
     fn nonces_differ_per_seal() {
         let key = LocalKeyring::generate_key();
-        assert_ne!(
-            seal_with(&key, b"", b"x").unwrap(),
-            seal_with(&key, b"", b"x").unwrap()
-        );
+        assert_ne!(seal_with(&key, b"", b"x").unwrap(), seal_with(&key, b"", b"x").unwrap());
     }
 }

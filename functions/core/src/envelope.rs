@@ -50,9 +50,7 @@ impl Envelope {
         Self {
             v: VERSION,
             enqueued_at: now,
-            payload: Payload::Inbound {
-                event: Box::new(event),
-            },
+            payload: Payload::Inbound { event: Box::new(event) },
         }
     }
 
@@ -145,9 +143,7 @@ mod tests {
                 root_id: None,
             },
             ReplyContext::Dingtalk {
-                session_webhook: Some(
-                    "https://oapi.dingtalk.com/robot/sendBySession?session=x".into(),
-                ),
+                session_webhook: Some("https://oapi.dingtalk.com/robot/sendBySession?session=x".into()),
                 session_webhook_expires_at: Some(Timestamp::from_millis(1)),
                 conversation_id: "cid".into(),
                 sender_staff_id: Some("staff".into()),
@@ -195,10 +191,7 @@ mod tests {
             },
         ];
         for kind in kinds {
-            events.push(InboundEvent {
-                kind,
-                ..base.clone()
-            });
+            events.push(InboundEvent { kind, ..base.clone() });
         }
         events
     }
@@ -216,19 +209,14 @@ mod tests {
 
     #[test]
     fn refuses_other_versions_and_garbage() {
-        let mut value: serde_json::Value = serde_json::from_str(
-            &Envelope::inbound(sample_events().remove(0), Timestamp::now()).to_body(),
-        )
-        .unwrap();
+        let mut value: serde_json::Value =
+            serde_json::from_str(&Envelope::inbound(sample_events().remove(0), Timestamp::now()).to_body()).unwrap();
         value["v"] = 2.into();
         assert!(matches!(
             Envelope::from_body(&value.to_string()),
             Err(EnvelopeError::UnsupportedVersion(2))
         ));
-        assert!(matches!(
-            Envelope::from_body("{"),
-            Err(EnvelopeError::Malformed(_))
-        ));
+        assert!(matches!(Envelope::from_body("{"), Err(EnvelopeError::Malformed(_))));
         assert!(matches!(
             Envelope::from_body(r#"{"v":1}"#),
             Err(EnvelopeError::Malformed(_))

@@ -47,10 +47,7 @@ impl InboundEvent {
 
     /// The dedupe key, scoped so ids from different integrations never collide.
     pub fn dedupe_key(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.platform, self.integration_id, self.event_id
-        )
+        format!("{}:{}:{}", self.platform, self.integration_id, self.event_id)
     }
 }
 
@@ -212,9 +209,8 @@ impl Command {
         let rest = text.trim_start().strip_prefix('/')?;
         let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         let name = head.split('@').next().unwrap_or_default();
-        let valid = !name.is_empty()
-            && name.len() <= 32
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid =
+            !name.is_empty() && name.len() <= 32 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         valid.then(|| Self {
             name: name.to_ascii_lowercase(),
             args: args.trim().to_owned(),

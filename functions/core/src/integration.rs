@@ -34,10 +34,7 @@ pub struct IntegrationRecord {
 
 /// The callback URL a platform console needs for a webhook integration.
 pub fn callback_url(public_base_url: &str, platform: Platform, id: &IntegrationId) -> String {
-    format!(
-        "{}/api/{platform}/webhook/{id}",
-        public_base_url.trim_end_matches('/')
-    )
+    format!("{}/api/{platform}/webhook/{id}", public_base_url.trim_end_matches('/'))
 }
 
 /// The state of an integration's connection, as the relay (or the webhook path) reports it.
@@ -116,9 +113,6 @@ mod tests {
     fn callback_url_has_platform_and_id() {
         let id = IntegrationId::generate();
         let url = callback_url("https://gw.example.com/", Platform::Wecom, &id);
-        assert_eq!(
-            url,
-            format!("https://gw.example.com/api/wecom/webhook/{id}")
-        );
+        assert_eq!(url, format!("https://gw.example.com/api/wecom/webhook/{id}"));
     }
 }

@@ -24,13 +24,7 @@ pub enum Platform {
 
 impl Platform {
     /// Every platform, in priority order.
-    pub const ALL: [Self; 5] = [
-        Self::Wecom,
-        Self::Lark,
-        Self::Dingtalk,
-        Self::Telegram,
-        Self::Discord,
-    ];
+    pub const ALL: [Self; 5] = [Self::Wecom, Self::Lark, Self::Dingtalk, Self::Telegram, Self::Discord];
 
     /// The lowercase name used in URLs, JSON and logs.
     pub const fn as_str(self) -> &'static str {
@@ -101,10 +95,7 @@ mod tests {
     fn names_round_trip() {
         for p in Platform::ALL {
             assert_eq!(p.as_str().parse::<Platform>(), Ok(p));
-            assert_eq!(
-                serde_json::to_string(&p).unwrap(),
-                format!("\"{}\"", p.as_str())
-            );
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.as_str()));
         }
         assert!("slack".parse::<Platform>().is_err());
         assert_eq!(

@@ -181,11 +181,7 @@ pub trait LeaseStore: Send + Sync {
     /// Releases the lease if the caller holds it; idempotent.
     async fn release_lease(&self, integration: &IntegrationId, owner: &str) -> StoreResult<()>;
     /// The current lease, if any and unexpired at `now`.
-    async fn get_lease(
-        &self,
-        integration: &IntegrationId,
-        now: Timestamp,
-    ) -> StoreResult<Option<Lease>>;
+    async fn get_lease(&self, integration: &IntegrationId, now: Timestamp) -> StoreResult<Option<Lease>>;
 }
 
 /// One line of an integration's recent event log ("why is my bot silent").
@@ -208,12 +204,7 @@ pub struct EventLogEntry {
 #[async_trait]
 pub trait EventLog: Send + Sync {
     /// Appends an entry that expires at `entry.at + ttl`. Entries at the same instant are all kept.
-    async fn record_event(
-        &self,
-        integration: &IntegrationId,
-        entry: &EventLogEntry,
-        ttl: Duration,
-    ) -> StoreResult<()>;
+    async fn record_event(&self, integration: &IntegrationId, entry: &EventLogEntry, ttl: Duration) -> StoreResult<()>;
     /// Up to `limit` unexpired entries at `now`, newest first.
     async fn recent_events(
         &self,
@@ -225,26 +216,12 @@ pub trait EventLog: Send + Sync {
 
 /// Everything the domain stores, in one object.
 pub trait Store:
-    OrgStore
-    + IntegrationStore
-    + AgentStore
-    + TriggerStore
-    + SessionStore
-    + DedupeStore
-    + LeaseStore
-    + EventLog
+    OrgStore + IntegrationStore + AgentStore + TriggerStore + SessionStore + DedupeStore + LeaseStore + EventLog
 {
 }
 
 impl<T> Store for T where
-    T: OrgStore
-        + IntegrationStore
-        + AgentStore
-        + TriggerStore
-        + SessionStore
-        + DedupeStore
-        + LeaseStore
-        + EventLog
+    T: OrgStore + IntegrationStore + AgentStore + TriggerStore + SessionStore + DedupeStore + LeaseStore + EventLog
 {
 }
 
@@ -300,11 +277,7 @@ pub trait Queue: Send + Sync {
     /// Makes a message visible again after `delay` (a failed attempt).
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
     /// Receives up to `max` messages from the dead-letter queue (hidden for `visibility`).
-    async fn receive_dead_letters(
-        &self,
-        max: usize,
-        visibility: Duration,
-    ) -> Result<Vec<Delivery>, QueueError>;
+    async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError>;
 }
 
 /// Seals and opens secrets at rest under a key that is not stored beside them.

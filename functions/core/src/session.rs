@@ -21,11 +21,7 @@ impl SessionKey {
     /// A fixed-length, storage-safe digest of the key (platform ids may hold any characters).
     pub fn digest(&self) -> String {
         let mut h = Sha256::new();
-        for part in [
-            self.integration_id.as_str(),
-            &self.conversation,
-            &self.sender,
-        ] {
+        for part in [self.integration_id.as_str(), &self.conversation, &self.sender] {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part.as_bytes());
         }

@@ -92,61 +92,27 @@ pub async fn orgs_and_api_keys(store: &dyn Store) {
         matches!(store.create_org(&a).await, Err(StoreError::Conflict(_))),
         "duplicate org must conflict"
     );
-    assert_eq!(
-        store.get_org(&a.id).await.expect("get org"),
-        Some(a.clone())
-    );
-    assert_eq!(
-        store
-            .get_org(&OrgId::generate())
-            .await
-            .expect("get missing org"),
-        None
-    );
+    assert_eq!(store.get_org(&a.id).await.expect("get org"), Some(a.clone()));
+    assert_eq!(store.get_org(&OrgId::generate()).await.expect("get missing org"), None);
     let all = store.list_orgs().await.expect("list orgs");
-    assert!(
-        all.contains(&a) && all.contains(&b),
-        "list_orgs must contain both"
-    );
+    assert!(all.contains(&a) && all.contains(&b), "list_orgs must contain both");
 
     let k1 = apikey::issue(a.id.clone(), "ci".into(), NOW).record;
-    let k2 = apikey::issue(
-        a.id.clone(),
-        "ops".into(),
-        NOW.plus(Duration::from_millis(1)),
-    )
-    .record;
+    let k2 = apikey::issue(a.id.clone(), "ops".into(), NOW.plus(Duration::from_millis(1))).record;
     let other = apikey::issue(b.id.clone(), "b".into(), NOW).record;
     for k in [&k1, &k2, &other] {
         store.create_api_key(k).await.expect("create key");
     }
-    assert!(matches!(
-        store.create_api_key(&k1).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        store.get_api_key(&k1.id).await.expect("get key"),
-        Some(k1.clone())
-    );
+    assert!(matches!(store.create_api_key(&k1).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_api_key(&k1.id).await.expect("get key"), Some(k1.clone()));
     assert_eq!(
         store.list_api_keys(&a.id).await.expect("list keys"),
         vec![k1.clone(), k2.clone()]
     );
     assert!(store.delete_api_key(&k1.id).await.expect("delete key"));
-    assert!(
-        !store
-            .delete_api_key(&k1.id)
-            .await
-            .expect("delete key again")
-    );
-    assert_eq!(
-        store.get_api_key(&k1.id).await.expect("get deleted key"),
-        None
-    );
-    assert_eq!(
-        store.list_api_keys(&a.id).await.expect("list keys"),
-        vec![k2]
-    );
+    assert!(!store.delete_api_key(&k1.id).await.expect("delete key again"));
+    assert_eq!(store.get_api_key(&k1.id).await.expect("get deleted key"), None);
+    assert_eq!(store.list_api_keys(&a.id).await.expect("list keys"), vec![k2]);
 }
 
 /// Integrations, optimistic versions and status.
@@ -158,10 +124,7 @@ pub async fn integrations(store: &dyn Store) {
     second.created_at = NOW.plus(Duration::from_millis(5));
     let foreign = integration(&org_b, "foreign");
     for r in [&first, &second, &foreign] {
-        store
-            .create_integration(r)
-            .await
-            .expect("create integration");
+        store.create_integration(r).await.expect("create integration");
     }
     assert!(matches!(
         store.create_integration(&first).await,
@@ -188,10 +151,7 @@ pub async fn integrations(store: &dyn Store) {
         Some(updated.clone())
     );
     assert!(
-        matches!(
-            store.update_integration(&updated).await,
-            Err(StoreError::Conflict(_))
-        ),
+        matches!(store.update_integration(&updated).await, Err(StoreError::Conflict(_))),
         "a stale version must conflict"
     );
     let mut missing = integration(&org_a, "ghost");
@@ -224,34 +184,17 @@ pub async fn integrations(store: &dyn Store) {
         ..status
     };
     store.put_status(&newer).await.expect("overwrite status");
-    assert_eq!(
-        store.get_status(&first.id).await.expect("get status"),
-        Some(newer)
-    );
+    assert_eq!(store.get_status(&first.id).await.expect("get status"), Some(newer));
 
     assert!(store.delete_integration(&first.id).await.expect("delete"));
-    assert!(
-        !store
-            .delete_integration(&first.id)
-            .await
-            .expect("delete again")
-    );
+    assert!(!store.delete_integration(&first.id).await.expect("delete again"));
+    assert_eq!(store.get_integration(&first.id).await.expect("get deleted"), None);
     assert_eq!(
-        store.get_integration(&first.id).await.expect("get deleted"),
-        None
-    );
-    assert_eq!(
-        store
-            .get_status(&first.id)
-            .await
-            .expect("status of deleted"),
+        store.get_status(&first.id).await.expect("status of deleted"),
         None,
         "delete removes the status"
     );
-    assert_eq!(
-        store.list_integrations(&org_a).await.expect("list"),
-        vec![second]
-    );
+    assert_eq!(store.list_integrations(&org_a).await.expect("list"), vec![second]);
 }
 
 /// Agents and optimistic versions.
@@ -260,19 +203,10 @@ pub async fn agents(store: &dyn Store) {
     let a = agent(&org_a);
     let other = agent(&OrgId::generate());
     store.create_agent(&a).await.expect("create agent");
-    store
-        .create_agent(&other)
-        .await
-        .expect("create other agent");
-    assert!(matches!(
-        store.create_agent(&a).await,
-        Err(StoreError::Conflict(_))
-    ));
+    store.create_agent(&other).await.expect("create other agent");
+    assert!(matches!(store.create_agent(&a).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.get_agent(&a.id).await.expect("get"), Some(a.clone()));
-    assert_eq!(
-        store.list_agents(&org_a).await.expect("list"),
-        vec![a.clone()]
-    );
+    assert_eq!(store.list_agents(&org_a).await.expect("list"), vec![a.clone()]);
     let updated = AgentRecord {
         name: "renamed".into(),
         kind: AgentKind::Http,
@@ -280,10 +214,7 @@ pub async fn agents(store: &dyn Store) {
         ..a.clone()
     };
     store.update_agent(&updated).await.expect("update");
-    assert_eq!(
-        store.get_agent(&a.id).await.expect("get"),
-        Some(updated.clone())
-    );
+    assert_eq!(store.get_agent(&a.id).await.expect("get"), Some(updated.clone()));
     assert!(matches!(
         store.update_agent(&updated).await,
         Err(StoreError::Conflict(_))
@@ -292,10 +223,7 @@ pub async fn agents(store: &dyn Store) {
         version: 2,
         ..agent(&org_a)
     };
-    assert!(matches!(
-        store.update_agent(&ghost).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.update_agent(&ghost).await, Err(StoreError::NotFound)));
     assert!(store.delete_agent(&a.id).await.expect("delete"));
     assert!(!store.delete_agent(&a.id).await.expect("delete again"));
     assert_eq!(store.list_agents(&org_a).await.expect("list"), vec![]);
@@ -349,31 +277,12 @@ pub async fn triggers(store: &dyn Store) {
         vec![t2.clone(), later.clone()]
     );
     assert_eq!(
-        store
-            .list_triggers(&OrgId::generate())
-            .await
-            .expect("list other"),
+        store.list_triggers(&OrgId::generate()).await.expect("list other"),
         vec![]
     );
-    assert!(
-        store
-            .delete_trigger(&t.integration_id)
-            .await
-            .expect("delete")
-    );
-    assert!(
-        !store
-            .delete_trigger(&t.integration_id)
-            .await
-            .expect("delete again")
-    );
-    assert_eq!(
-        store
-            .get_trigger(&t.integration_id)
-            .await
-            .expect("get deleted"),
-        None
-    );
+    assert!(store.delete_trigger(&t.integration_id).await.expect("delete"));
+    assert!(!store.delete_trigger(&t.integration_id).await.expect("delete again"));
+    assert_eq!(store.get_trigger(&t.integration_id).await.expect("get deleted"), None);
     // After a delete the next publish starts at version 1 again.
     store.put_trigger(&t).await.expect("recreate after delete");
 }
@@ -396,15 +305,9 @@ pub async fn sessions(store: &dyn Store) {
         expires_at: NOW.plus(Duration::from_secs(3600)),
     };
     store.put_session(&session).await.expect("put");
+    assert_eq!(store.get_session(&key, NOW).await.expect("get"), Some(session.clone()));
     assert_eq!(
-        store.get_session(&key, NOW).await.expect("get"),
-        Some(session.clone())
-    );
-    assert_eq!(
-        store
-            .get_session(&key, session.expires_at)
-            .await
-            .expect("get expired"),
+        store.get_session(&key, session.expires_at).await.expect("get expired"),
         None,
         "expired reads as absent"
     );
@@ -412,38 +315,23 @@ pub async fn sessions(store: &dyn Store) {
         sender: "user:2".into(),
         ..key.clone()
     };
-    assert_eq!(
-        store.get_session(&other, NOW).await.expect("other sender"),
-        None
-    );
+    assert_eq!(store.get_session(&other, NOW).await.expect("other sender"), None);
     let renewed = Session {
         last_active_at: NOW.plus(Duration::from_secs(60)),
         ..session
     };
     store.put_session(&renewed).await.expect("overwrite");
-    assert_eq!(
-        store.get_session(&key, NOW).await.expect("get"),
-        Some(renewed)
-    );
+    assert_eq!(store.get_session(&key, NOW).await.expect("get"), Some(renewed));
     store.delete_session(&key).await.expect("delete");
-    store
-        .delete_session(&key)
-        .await
-        .expect("delete is idempotent");
-    assert_eq!(
-        store.get_session(&key, NOW).await.expect("get deleted"),
-        None
-    );
+    store.delete_session(&key).await.expect("delete is idempotent");
+    assert_eq!(store.get_session(&key, NOW).await.expect("get deleted"), None);
 }
 
 /// Dedupe claims with TTL.
 pub async fn dedupe(store: &dyn Store) {
     let key = format!("wecom:{}:msg-1", IntegrationId::generate());
     let ttl = Duration::from_secs(600);
-    assert_eq!(
-        store.claim(&key, NOW, ttl).await.expect("claim"),
-        Claim::Claimed
-    );
+    assert_eq!(store.claim(&key, NOW, ttl).await.expect("claim"), Claim::Claimed);
     assert_eq!(
         store
             .claim(&key, NOW.plus(Duration::from_secs(1)), ttl)
@@ -467,10 +355,7 @@ pub async fn dedupe(store: &dyn Store) {
         "an expired claim can be taken again"
     );
     let other = format!("{key}-other");
-    assert_eq!(
-        store.claim(&other, NOW, ttl).await.expect("other key"),
-        Claim::Claimed
-    );
+    assert_eq!(store.claim(&other, NOW, ttl).await.expect("other key"), Claim::Claimed);
     store.release(&other).await.expect("release");
     store.release(&other).await.expect("release is idempotent");
     assert_eq!(
@@ -484,50 +369,27 @@ pub async fn leases(store: &dyn Store) {
     let id = IntegrationId::generate();
     let ttl = Duration::from_secs(45);
     assert_eq!(store.get_lease(&id, NOW).await.expect("get none"), None);
-    let LeaseOutcome::Acquired(lease) = store
-        .acquire_lease(&id, "relay-a", NOW, ttl)
-        .await
-        .expect("acquire a")
-    else {
+    let LeaseOutcome::Acquired(lease) = store.acquire_lease(&id, "relay-a", NOW, ttl).await.expect("acquire a") else {
         panic!("a free lease must be acquired");
     };
     assert_eq!(lease.owner, "relay-a");
     assert_eq!(lease.expires_at, NOW.plus(ttl));
     let t1 = NOW.plus(Duration::from_secs(10));
-    match store
-        .acquire_lease(&id, "relay-b", t1, ttl)
-        .await
-        .expect("acquire b")
-    {
+    match store.acquire_lease(&id, "relay-b", t1, ttl).await.expect("acquire b") {
         LeaseOutcome::HeldBy(held) => assert_eq!(held.owner, "relay-a"),
         other => panic!("a held lease must not be taken: {other:?}"),
     }
     assert!(matches!(
-        store
-            .acquire_lease(&id, "relay-a", t1, ttl)
-            .await
-            .expect("re-acquire"),
+        store.acquire_lease(&id, "relay-a", t1, ttl).await.expect("re-acquire"),
         LeaseOutcome::Acquired(_)
     ));
+    assert!(store.renew_lease(&id, "relay-a", t1, ttl).await.expect("renew a"));
     assert!(
-        store
-            .renew_lease(&id, "relay-a", t1, ttl)
-            .await
-            .expect("renew a")
-    );
-    assert!(
-        !store
-            .renew_lease(&id, "relay-b", t1, ttl)
-            .await
-            .expect("renew b"),
+        !store.renew_lease(&id, "relay-b", t1, ttl).await.expect("renew b"),
         "only the holder renews"
     );
     assert_eq!(
-        store
-            .get_lease(&id, t1)
-            .await
-            .expect("get")
-            .map(|l| l.expires_at),
+        store.get_lease(&id, t1).await.expect("get").map(|l| l.expires_at),
         Some(t1.plus(ttl))
     );
 
@@ -535,28 +397,16 @@ pub async fn leases(store: &dyn Store) {
     let t2 = t1.plus(ttl).plus(Duration::from_secs(1));
     assert_eq!(store.get_lease(&id, t2).await.expect("get expired"), None);
     assert!(matches!(
-        store
-            .acquire_lease(&id, "relay-b", t2, ttl)
-            .await
-            .expect("takeover"),
+        store.acquire_lease(&id, "relay-b", t2, ttl).await.expect("takeover"),
         LeaseOutcome::Acquired(_)
     ));
-    assert!(
-        !store
-            .renew_lease(&id, "relay-a", t2, ttl)
-            .await
-            .expect("late renew")
-    );
+    assert!(!store.renew_lease(&id, "relay-a", t2, ttl).await.expect("late renew"));
     store
         .release_lease(&id, "relay-a")
         .await
         .expect("release by non-holder");
     assert_eq!(
-        store
-            .get_lease(&id, t2)
-            .await
-            .expect("get")
-            .map(|l| l.owner),
+        store.get_lease(&id, t2).await.expect("get").map(|l| l.owner),
         Some("relay-b".to_owned())
     );
     store.release_lease(&id, "relay-b").await.expect("release");
@@ -605,17 +455,10 @@ pub async fn event_log(store: &dyn Store) {
         .expect("record other");
 
     let recent = store.recent_events(&id, 10, NOW).await.expect("recent");
-    assert_eq!(
-        recent.len(),
-        3,
-        "entries at the same instant are all kept: {recent:?}"
-    );
+    assert_eq!(recent.len(), 3, "entries at the same instant are all kept: {recent:?}");
     assert_eq!(recent[2], entry(0, "received"), "newest first");
     assert!(recent[..2].contains(&same_instant) && recent[..2].contains(&entry(5, "enqueued")));
-    assert_eq!(
-        store.recent_events(&id, 1, NOW).await.expect("limit").len(),
-        1
-    );
+    assert_eq!(store.recent_events(&id, 1, NOW).await.expect("limit").len(), 1);
     let later = NOW.plus(ttl).plus(Duration::from_secs(1));
     assert_eq!(
         store.recent_events(&id, 10, later).await.expect("expired"),
@@ -635,20 +478,13 @@ fn message(group: &str, id: &str) -> OutgoingMessage {
 const LONG: Duration = Duration::from_secs(60);
 
 /// Receives until `want` messages arrived or a few empty polls passed.
-async fn receive_some(
-    queue: &dyn Queue,
-    want: usize,
-    visibility: Duration,
-) -> Vec<crate::ports::Delivery> {
+async fn receive_some(queue: &dyn Queue, want: usize, visibility: Duration) -> Vec<crate::ports::Delivery> {
     let mut got = Vec::new();
     for _ in 0..10 {
         if got.len() >= want {
             break;
         }
-        let batch = queue
-            .receive(want - got.len(), visibility)
-            .await
-            .expect("receive");
+        let batch = queue.receive(want - got.len(), visibility).await.expect("receive");
         if batch.is_empty() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -702,14 +538,8 @@ pub async fn queue_fifo_per_group(queue: &dyn Queue) {
 /// The same dedupe id is enqueued once.
 pub async fn queue_dedupe_id(queue: &dyn Queue) {
     queue.enqueue(&message("g", "same")).await.expect("enqueue");
-    queue
-        .enqueue(&message("g", "same"))
-        .await
-        .expect("enqueue duplicate");
-    queue
-        .enqueue(&message("g", "next"))
-        .await
-        .expect("enqueue next");
+    queue.enqueue(&message("g", "same")).await.expect("enqueue duplicate");
+    queue.enqueue(&message("g", "next")).await.expect("enqueue next");
     let mut seen = Vec::new();
     for _ in 0..6 {
         let batch = receive_some(queue, 1, LONG).await;
@@ -723,10 +553,7 @@ pub async fn queue_dedupe_id(queue: &dyn Queue) {
     }
     assert_eq!(
         seen,
-        vec![
-            "{\"id\":\"same\"}".to_owned(),
-            "{\"id\":\"next\"}".to_owned()
-        ]
+        vec!["{\"id\":\"same\"}".to_owned(), "{\"id\":\"next\"}".to_owned()]
     );
 }
 
@@ -762,10 +589,7 @@ pub async fn queue_visibility_and_retry(queue: &dyn Queue) {
 
 /// A message received more than `max_receives` times lands in the dead-letter queue.
 pub async fn queue_dead_letters(queue: &dyn Queue, max_receives: u32) {
-    queue
-        .enqueue(&message("g", "poison"))
-        .await
-        .expect("enqueue");
+    queue.enqueue(&message("g", "poison")).await.expect("enqueue");
     for attempt in 1..=max_receives {
         let got = receive_some(queue, 1, LONG).await;
         assert_eq!(got.len(), 1, "attempt {attempt} receives the message");
@@ -781,19 +605,12 @@ pub async fn queue_dead_letters(queue: &dyn Queue, max_receives: u32) {
     );
     let mut dead = Vec::new();
     for _ in 0..10 {
-        dead = queue
-            .receive_dead_letters(10, LONG)
-            .await
-            .expect("dead letters");
+        dead = queue.receive_dead_letters(10, LONG).await.expect("dead letters");
         if !dead.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        dead.len(),
-        1,
-        "the poison message is in the dead-letter queue"
-    );
+    assert_eq!(dead.len(), 1, "the poison message is in the dead-letter queue");
     assert_eq!(dead[0].body, "{\"id\":\"poison\"}");
 }

@@ -1,1 +1,113 @@
-//! SQLite implementation of the imgate ports, with a durable queue, for one machine.
+#![doc = r#"
+SQLite implementation of the imgate ports, with a durable queue, for one machine.
+
+`imgate serve` runs the whole gateway in one process on this backend:
+
+- [`SqliteStore`] implements every store port (organizations, integrations, agents, triggers,
+  sessions, dedupe claims, relay leases, the event log) plus a little server metadata.
+- [`SqliteQueue`] implements the inbound [`Queue`](imgate_core::ports::Queue) with SQS FIFO
+  semantics: per-group order, 5-minute dedupe ids, visibility timeouts, a dead-letter table.
+- [`load_or_create_key`] reads (or creates, mode 0600) the key file that seals secrets, kept
+  apart from the database so the database alone reveals nothing.
+
+Store and queue may share one database file; each keeps its own connection. All queries run on
+Tokio's blocking pool.
+
+```no_run
+# async fn demo() -> Result<(), imgate_embedded::OpenError> {
+use std::path::Path;
+let (deps, store) = imgate_embedded::open(
+    Path::new("imgate.db"),
+    Path::new("imgate.key"),
+    imgate_embedded::QueueOptions::default(),
+)
+.await?;
+# let _ = (deps, store);
+# Ok(()) }
+```
+"#]
+
+mod db;
+mod keyfile;
+mod queue;
+mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use imgate_core::crypto::LocalKeyring;
+use imgate_core::ports::Deps;
+
+pub use db::OpenError;
+pub use keyfile::{KeyFileError, load_or_create_key};
+pub use queue::{DEDUPE_WINDOW, MAX_BODY_BYTES, MAX_ID_CHARS, QueueOptions, SqliteQueue};
+pub use store::{PurgeReport, SqliteStore};
+
+/// The store and queue of one machine.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    /// The store.
+    pub store: Arc<SqliteStore>,
+    /// The inbound queue.
+    pub queue: Arc<SqliteQueue>,
+}
+
+impl LocalBackend {
+    /// Opens store and queue on the database file at `db_path` (created and migrated if needed).
+    ///
+    /// # Errors
+    /// [`OpenError`] if the database cannot be opened or has a newer schema.
+    pub async fn open(db_path: &Path, options: QueueOptions) -> Result<Self, OpenError> {
+        let store = SqliteStore::open(db_path).await?;
+        let queue = SqliteQueue::open(db_path, options).await?;
+        Ok(Self {
+            store: Arc::new(store),
+            queue: Arc::new(queue),
+        })
+    }
+
+    /// Store and queue on private in-memory databases, for tests. Nothing survives a drop.
+    ///
+    /// # Errors
+    /// [`OpenError`] if SQLite cannot create the databases.
+    pub fn open_in_memory(options: QueueOptions) -> Result<Self, OpenError> {
+        Ok(Self {
+            store: Arc::new(SqliteStore::open_in_memory()?),
+            queue: Arc::new(SqliteQueue::open_in_memory(options)?),
+        })
+    }
+
+    /// The ports as [`Deps`], with a [`LocalKeyring`] over `key`.
+    pub fn deps(&self, key: [u8; imgate_core::crypto::KEY_LEN]) -> Deps {
+        Deps {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            keyring: Arc::new(LocalKeyring::new(key)),
+        }
+    }
+}
+
+/// Opens everything `imgate serve` needs: the database at `db_path` (store and queue) and the
+/// key file at `key_path` (created with a fresh key if absent). Returns the ports and the
+/// concrete store, for [`SqliteStore::purge_expired`] and the metadata calls.
+///
+/// # Errors
+/// [`OpenError::Key`] if the key file is unreadable, malformed or readable by others;
+/// another [`OpenError`] if the database cannot be opened.
+pub async fn open(
+    db_path: &Path,
+    key_path: &Path,
+    options: QueueOptions,
+) -> Result<(Deps, Arc<SqliteStore>), OpenError> {
+    let key_path = key_path.to_path_buf();
+    let key = tokio::task::spawn_blocking(move || load_or_create_key(&key_path))
+        .await
+        .map_err(OpenError::Interrupted)??;
+    let backend = LocalBackend::open(db_path, options).await?;
+    tracing::info!(
+        db = %db_path.display(),
+        max_receives = options.max_receives,
+        "embedded backend opened"
+    );
+    Ok((backend.deps(key), backend.store))
+}

@@ -1,1 +1,19 @@
-//! axum routers shared by the Lambda functions and imgate serve.
+//! HTTP routers shared by the Lambda functions (through `lambda_http`) and `imgate serve`
+//! (through `axum::serve`): the admin API under `/api/admin/v1` and a health check.
+
+pub mod admin;
+mod app;
+mod error;
+mod json;
+
+pub use app::{BODY_LIMIT_BYTES, app};
+pub use error::ApiError;
+pub use json::ApiJson;
+
+use axum::Router;
+use axum::routing::get;
+
+/// `GET /healthz`: answers `ok` while the process serves requests.
+pub fn health_router() -> Router {
+    Router::new().route("/healthz", get(|| async { "ok" }))
+}

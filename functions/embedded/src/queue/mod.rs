@@ -1,0 +1,317 @@
+//! [`SqliteQueue`]: a durable FIFO queue with SQS FIFO semantics, in SQLite.
+//!
+//! - **Order per group.** A group is delivered only while none of its messages is in flight
+//!   (received and not yet visible again), and then from its oldest message on; one receive may
+//!   return several consecutive messages of a group, in order.
+//! - **De-duplication.** A dedupe id seen in the last 5 minutes is accepted and dropped, even if
+//!   the first message was already processed (like SQS's de-duplication interval).
+//! - **Visibility.** A received message is hidden until `now + visibility`; `retry_later` sets
+//!   when it shows again. Each receive issues a new receipt, so a receipt from an earlier
+//!   delivery no longer acks or delays anything.
+//! - **Dead letters.** A message already received `max_receives` times moves to the dead-letter
+//!   table when it would next be delivered; that table is read with the same rules.
+//!
+//! Visibility uses the real clock ([`Timestamp::now`]). Every receive is one transaction.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+
+use imgate_core::Timestamp;
+use imgate_core::ports::{Delivery, OutgoingMessage, Queue, QueueError};
+
+use crate::db::{Db, OpenError, queue_err, write_tx};
+
+mod receive;
+use receive::receive_blocking;
+
+/// How long a dedupe id suppresses copies (SQS's de-duplication interval).
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// The largest body accepted, in bytes (SQS's limit).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The longest group or dedupe id accepted, in characters (SQS's limit).
+pub const MAX_ID_CHARS: usize = 128;
+
+/// Queue settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// Receives after which a message goes to the dead-letter table instead of being
+    /// delivered again (SQS's `maxReceiveCount`).
+    pub max_receives: u32,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self { max_receives: 5 }
+    }
+}
+
+/// The queue. Cheap to share behind an `Arc`; every call runs off the async runtime.
+#[derive(Debug, Clone)]
+pub struct SqliteQueue {
+    db: Db,
+    options: QueueOptions,
+}
+
+/// The two tables receives read from.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Main,
+    DeadLetters,
+}
+
+impl Table {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Main => "queue_messages",
+            Self::DeadLetters => "queue_dead_letters",
+        }
+    }
+}
+
+impl SqliteQueue {
+    /// Opens the queue in the database file at `path` (creating and migrating it if needed).
+    /// It may be the store's file: the queue has its own tables.
+    ///
+    /// # Errors
+    /// [`OpenError`] if the file cannot be opened or has a newer schema.
+    pub async fn open(path: &std::path::Path, options: QueueOptions) -> Result<Self, OpenError> {
+        Ok(Self {
+            db: Db::open(path).await?,
+            options,
+        })
+    }
+
+    /// A queue on a private in-memory database, for tests.
+    ///
+    /// # Errors
+    /// [`OpenError`] if SQLite cannot create the database.
+    pub fn open_in_memory(options: QueueOptions) -> Result<Self, OpenError> {
+        Ok(Self {
+            db: Db::open_in_memory()?,
+            options,
+        })
+    }
+
+    /// The settings this queue runs with.
+    pub fn options(&self) -> QueueOptions {
+        self.options
+    }
+
+    async fn receive_from(&self, table: Table, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let max_receives = match table {
+            Table::Main => Some(self.options.max_receives),
+            Table::DeadLetters => None,
+        };
+        let now = Timestamp::now();
+        let (deliveries, dead) = self
+            .db
+            .call(move |conn| receive_blocking(conn, table, max, now, visibility, max_receives))
+            .await?;
+        if !deliveries.is_empty() || dead > 0 {
+            tracing::debug!(
+                table = table.name(),
+                delivered = deliveries.len(),
+                dead_lettered = dead,
+                "queue receive"
+            );
+        }
+        Ok(deliveries)
+    }
+
+    /// Applies `op` to the message holding `receipt`, in the main table or else in the
+    /// dead-letter table; [`QueueError::UnknownReceipt`] if neither has it.
+    async fn by_receipt(&self, receipt: &str, op: ReceiptOp) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        let changed = self
+            .db
+            .call(move |conn| {
+                for table in [Table::Main, Table::DeadLetters] {
+                    let name = table.name();
+                    let n = match op {
+                        ReceiptOp::Ack => conn.execute(&format!("DELETE FROM {name} WHERE receipt = ?1"), [&receipt]),
+                        ReceiptOp::ShowAt(at) => conn.execute(
+                            &format!("UPDATE {name} SET visible_at = ?2 WHERE receipt = ?1"),
+                            params![receipt, at.as_millis()],
+                        ),
+                    }
+                    .map_err(queue_err)?;
+                    if n > 0 {
+                        return Ok(true);
+                    }
+                }
+                Ok::<_, QueueError>(false)
+            })
+            .await?;
+        if changed {
+            Ok(())
+        } else {
+            Err(QueueError::UnknownReceipt)
+        }
+    }
+}
+
+/// What to do with a received message.
+#[derive(Debug, Clone, Copy)]
+enum ReceiptOp {
+    /// Delete it (processed).
+    Ack,
+    /// Make it visible again at this instant.
+    ShowAt(Timestamp),
+}
+
+/// Refuses messages SQS would refuse, so both backends accept the same input.
+fn validate(message: &OutgoingMessage) -> Result<(), QueueError> {
+    let id_ok = |s: &str| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS;
+    if !id_ok(&message.group) {
+        return Err(QueueError::Rejected(format!(
+            "group id must have 1 to {MAX_ID_CHARS} characters"
+        )));
+    }
+    if !id_ok(&message.dedupe_id) {
+        return Err(QueueError::Rejected(format!(
+            "dedupe id must have 1 to {MAX_ID_CHARS} characters"
+        )));
+    }
+    if message.body.len() > MAX_BODY_BYTES {
+        return Err(QueueError::Rejected(format!(
+            "body of {} bytes exceeds {MAX_BODY_BYTES}",
+            message.body.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Stores `message` unless its dedupe id was seen within the window; true if stored.
+fn enqueue_blocking(conn: &mut Connection, message: &OutgoingMessage, now: Timestamp) -> Result<bool, QueueError> {
+    let tx = write_tx(conn).map_err(queue_err)?;
+    tx.execute("DELETE FROM queue_dedupe WHERE expires_at <= ?1", [now.as_millis()])
+        .map_err(queue_err)?;
+    let fresh = tx
+        .execute(
+            "INSERT INTO queue_dedupe (dedupe_id, expires_at) VALUES (?1, ?2) \
+             ON CONFLICT (dedupe_id) DO NOTHING",
+            params![message.dedupe_id, now.plus(DEDUPE_WINDOW).as_millis()],
+        )
+        .map_err(queue_err)?
+        == 1;
+    if fresh {
+        tx.execute(
+            "INSERT INTO queue_messages \
+             (group_id, dedupe_id, body, enqueued_at, visible_at, receive_count, receipt) \
+             VALUES (?1, ?2, ?3, ?4, 0, 0, NULL)",
+            params![message.group, message.dedupe_id, message.body, now.as_millis()],
+        )
+        .map_err(queue_err)?;
+    }
+    tx.commit().map_err(queue_err)?;
+    Ok(fresh)
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn enqueue(&self, message: &OutgoingMessage) -> Result<(), QueueError> {
+        validate(message)?;
+        let m = message.clone();
+        let fresh = self
+            .db
+            .call(move |conn| enqueue_blocking(conn, &m, Timestamp::now()))
+            .await?;
+        tracing::debug!(
+            group = %message.group,
+            dedupe_id = %message.dedupe_id,
+            duplicate = !fresh,
+            "queue enqueue"
+        );
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.receive_from(Table::Main, max, visibility).await
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        self.by_receipt(receipt, ReceiptOp::Ack).await
+    }
+
+    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        let at = Timestamp::now().plus(delay);
+        self.by_receipt(receipt, ReceiptOp::ShowAt(at)).await
+    }
+
+    async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.receive_from(Table::DeadLetters, max, visibility).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(group: &str, id: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            group: group.into(),
+            dedupe_id: id.into(),
+            body: format!("body-{id}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_what_sqs_refuses() {
+        let q = SqliteQueue::open_in_memory(QueueOptions::default()).expect("open in memory");
+        for bad in [
+            msg("", "id"),
+            msg("g", ""),
+            msg(&"g".repeat(129), "id"),
+            OutgoingMessage {
+                body: "x".repeat(MAX_BODY_BYTES + 1),
+                ..msg("g", "id")
+            },
+        ] {
+            assert!(matches!(q.enqueue(&bad).await, Err(QueueError::Rejected(_))));
+        }
+        assert!(
+            q.receive(10, Duration::from_secs(30))
+                .await
+                .expect("receive")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_a_groups_messages_in_order() {
+        let q = SqliteQueue::open_in_memory(QueueOptions::default()).expect("open in memory");
+        for m in [msg("a", "1"), msg("b", "2"), msg("a", "3")] {
+            q.enqueue(&m).await.expect("enqueue");
+        }
+        let got = q.receive(10, Duration::from_secs(30)).await.expect("receive");
+        let bodies: Vec<_> = got.iter().map(|d| d.body.as_str()).collect();
+        assert_eq!(bodies, ["body-1", "body-3", "body-2"]);
+        // The second of group a is acked first; a stays blocked while the first is in flight.
+        q.ack(&got[1].receipt).await.expect("ack");
+        q.retry_later(&got[2].receipt, Duration::ZERO)
+            .await
+            .expect("retry later");
+        let again = q.receive(10, Duration::from_secs(30)).await.expect("receive");
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].body, "body-2");
+        assert_eq!(again[0].receive_count, 2);
+    }
+
+    #[tokio::test]
+    async fn zero_visibility_does_not_deliver_twice_in_one_call() {
+        let q = SqliteQueue::open_in_memory(QueueOptions::default()).expect("open in memory");
+        q.enqueue(&msg("a", "1")).await.expect("enqueue");
+        let got = q.receive(10, Duration::ZERO).await.expect("receive");
+        assert_eq!(got.len(), 1);
+        let again = q.receive(10, Duration::ZERO).await.expect("receive");
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].receive_count, 2);
+        assert!(matches!(q.ack(&got[0].receipt).await, Err(QueueError::UnknownReceipt)));
+        q.ack(&again[0].receipt).await.expect("ack");
+    }
+}

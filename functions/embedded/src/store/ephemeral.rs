@@ -1,0 +1,304 @@
+//! The expiring items: sessions, dedupe claims, relay leases and the per-integration event log.
+//!
+//! An item whose `expires_at` is at or before the caller's `now` is treated as gone by every read
+//! and conditional write; [`SqliteStore::purge_expired`] deletes such rows later.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Row, params};
+
+use imgate_core::Timestamp;
+use imgate_core::ids::IntegrationId;
+use imgate_core::ports::{
+    Claim, DedupeStore, EventLog, EventLogEntry, Lease, LeaseOutcome, LeaseStore, SessionStore, StoreError, StoreResult,
+};
+use imgate_core::session::{Session, SessionKey};
+
+use super::{SqliteStore, col, col_ts, parse, query_all, query_opt};
+use crate::db::{store_err, write_tx};
+
+const SESSION_COLUMNS: &str = "integration_id, conversation, sender, id, agent_id, user_id, \
+                               started_at, last_active_at, expires_at";
+
+fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
+    Ok(Session {
+        key: SessionKey {
+            integration_id: parse(&col::<String>(row, 0)?, "integration id")?,
+            conversation: col(row, 1)?,
+            sender: col(row, 2)?,
+        },
+        id: parse(&col::<String>(row, 3)?, "session id")?,
+        agent_id: parse(&col::<String>(row, 4)?, "agent id")?,
+        user_id: parse(&col::<String>(row, 5)?, "user id")?,
+        started_at: col_ts(row, 6)?,
+        last_active_at: col_ts(row, 7)?,
+        expires_at: col_ts(row, 8)?,
+    })
+}
+
+fn decode_lease(row: &Row<'_>) -> StoreResult<Lease> {
+    Ok(Lease {
+        integration_id: parse(&col::<String>(row, 0)?, "integration id")?,
+        owner: col(row, 1)?,
+        expires_at: col_ts(row, 2)?,
+    })
+}
+
+fn decode_event(row: &Row<'_>) -> StoreResult<EventLogEntry> {
+    Ok(EventLogEntry {
+        at: col_ts(row, 0)?,
+        kind: col(row, 1)?,
+        event_id: col(row, 2)?,
+        detail: col(row, 3)?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn get_session(&self, key: &SessionKey, now: Timestamp) -> StoreResult<Option<Session>> {
+        let digest = key.digest();
+        let found = self
+            .db
+            .call(move |conn| {
+                query_opt(
+                    conn,
+                    &format!(
+                        "SELECT {SESSION_COLUMNS} FROM sessions \
+                         WHERE digest = ?1 AND expires_at > ?2"
+                    ),
+                    params![digest, now.as_millis()],
+                    decode_session,
+                )
+            })
+            .await?;
+        // The digest is 128 bits of SHA-256; still, never hand out another conversation's session.
+        Ok(found.filter(|s| s.key == *key))
+    }
+
+    async fn put_session(&self, session: &Session) -> StoreResult<()> {
+        let s = session.clone();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO sessions (digest, {SESSION_COLUMNS}) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ),
+                    params![
+                        s.key.digest(),
+                        s.key.integration_id.as_str(),
+                        s.key.conversation,
+                        s.key.sender,
+                        s.id.as_str(),
+                        s.agent_id.as_str(),
+                        s.user_id.as_str(),
+                        s.started_at.as_millis(),
+                        s.last_active_at.as_millis(),
+                        s.expires_at.as_millis()
+                    ],
+                )
+                .map(drop)
+                .map_err(store_err)
+            })
+            .await
+    }
+
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<()> {
+        let digest = key.digest();
+        self.db
+            .call(move |conn| {
+                conn.execute("DELETE FROM sessions WHERE digest = ?1", [digest])
+                    .map(drop)
+                    .map_err(store_err)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl DedupeStore for SqliteStore {
+    async fn claim(&self, key: &str, now: Timestamp, ttl: Duration) -> StoreResult<Claim> {
+        let key = key.to_owned();
+        let expires_at = now.plus(ttl).as_millis();
+        let now = now.as_millis();
+        self.db
+            .call(move |conn| {
+                // One statement: insert, or take over a claim that has expired; else nothing.
+                let changed = conn
+                    .execute(
+                        "INSERT INTO dedupe (key, expires_at) VALUES (?1, ?2) \
+                         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE dedupe.expires_at <= ?3",
+                        params![key, expires_at, now],
+                    )
+                    .map_err(store_err)?;
+                Ok(if changed == 1 { Claim::Claimed } else { Claim::Duplicate })
+            })
+            .await
+    }
+
+    async fn release(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.db
+            .call(move |conn| {
+                conn.execute("DELETE FROM dedupe WHERE key = ?1", [key])
+                    .map(drop)
+                    .map_err(store_err)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for SqliteStore {
+    async fn acquire_lease(
+        &self,
+        integration: &IntegrationId,
+        owner: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> StoreResult<LeaseOutcome> {
+        let wanted = Lease {
+            integration_id: integration.clone(),
+            owner: owner.to_owned(),
+            expires_at: now.plus(ttl),
+        };
+        let outcome = self
+            .db
+            .call(move |conn| {
+                let tx = write_tx(conn).map_err(store_err)?;
+                let current = query_opt(
+                    &tx,
+                    "SELECT integration_id, owner, expires_at FROM leases \
+                     WHERE integration_id = ?1 AND expires_at > ?2",
+                    params![wanted.integration_id.as_str(), now.as_millis()],
+                    decode_lease,
+                )?;
+                if let Some(held) = current.filter(|l| l.owner != wanted.owner) {
+                    return Ok(LeaseOutcome::HeldBy(held));
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO leases (integration_id, owner, expires_at) \
+                     VALUES (?1, ?2, ?3)",
+                    params![
+                        wanted.integration_id.as_str(),
+                        wanted.owner,
+                        wanted.expires_at.as_millis()
+                    ],
+                )
+                .map_err(store_err)?;
+                tx.commit().map_err(store_err)?;
+                Ok::<_, StoreError>(LeaseOutcome::Acquired(wanted))
+            })
+            .await?;
+        match &outcome {
+            LeaseOutcome::Acquired(l) => {
+                tracing::debug!(integration_id = %integration, owner = %l.owner, "lease acquired");
+            }
+            LeaseOutcome::HeldBy(l) => {
+                tracing::debug!(integration_id = %integration, holder = %l.owner, "lease held elsewhere");
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn renew_lease(
+        &self,
+        integration: &IntegrationId,
+        owner: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let (id, owner) = (integration.clone(), owner.to_owned());
+        let expires_at = now.plus(ttl).as_millis();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE leases SET expires_at = ?3 \
+                     WHERE integration_id = ?1 AND owner = ?2 AND expires_at > ?4",
+                    params![id.as_str(), owner, expires_at, now.as_millis()],
+                )
+                .map(|n| n == 1)
+                .map_err(store_err)
+            })
+            .await
+    }
+
+    async fn release_lease(&self, integration: &IntegrationId, owner: &str) -> StoreResult<()> {
+        let (id, owner) = (integration.clone(), owner.to_owned());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM leases WHERE integration_id = ?1 AND owner = ?2",
+                    params![id.as_str(), owner],
+                )
+                .map(drop)
+                .map_err(store_err)
+            })
+            .await
+    }
+
+    async fn get_lease(&self, integration: &IntegrationId, now: Timestamp) -> StoreResult<Option<Lease>> {
+        let id = integration.clone();
+        self.db
+            .call(move |conn| {
+                query_opt(
+                    conn,
+                    "SELECT integration_id, owner, expires_at FROM leases \
+                     WHERE integration_id = ?1 AND expires_at > ?2",
+                    params![id.as_str(), now.as_millis()],
+                    decode_lease,
+                )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn record_event(&self, integration: &IntegrationId, entry: &EventLogEntry, ttl: Duration) -> StoreResult<()> {
+        let (id, e) = (integration.clone(), entry.clone());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO event_log \
+                     (integration_id, at, kind, event_id, detail, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        id.as_str(),
+                        e.at.as_millis(),
+                        e.kind,
+                        e.event_id,
+                        e.detail,
+                        e.at.plus(ttl).as_millis()
+                    ],
+                )
+                .map(drop)
+                .map_err(store_err)
+            })
+            .await
+    }
+
+    async fn recent_events(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreResult<Vec<EventLogEntry>> {
+        let id = integration.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .call(move |conn| {
+                query_all(
+                    conn,
+                    "SELECT at, kind, event_id, detail FROM event_log \
+                     WHERE integration_id = ?1 AND expires_at > ?2 \
+                     ORDER BY at DESC, seq DESC LIMIT ?3",
+                    params![id.as_str(), now.as_millis(), limit],
+                    decode_event,
+                )
+            })
+            .await
+    }
+}

@@ -1,0 +1,109 @@
+//! The core contract tests, run against SQLite: store contracts on a temporary database file,
+//! each queue contract on a fresh queue with a dead-letter table after 3 receives.
+
+use imgate_core::testing;
+use imgate_embedded::{QueueOptions, SqliteQueue, SqliteStore};
+use tempfile::TempDir;
+
+const MAX_RECEIVES: u32 = 3;
+
+/// A store on a new file in a new temporary directory (kept alive by the returned guard).
+async fn store() -> (SqliteStore, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("imgate.db"))
+        .await
+        .expect("open store");
+    (store, dir)
+}
+
+/// A fresh, empty queue on its own database file.
+async fn queue() -> (SqliteQueue, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queue = SqliteQueue::open(
+        &dir.path().join("imgate.db"),
+        QueueOptions {
+            max_receives: MAX_RECEIVES,
+        },
+    )
+    .await
+    .expect("open queue");
+    (queue, dir)
+}
+
+#[tokio::test]
+async fn orgs_and_api_keys() {
+    let (s, _dir) = store().await;
+    testing::orgs_and_api_keys(&s).await;
+}
+
+#[tokio::test]
+async fn integrations() {
+    let (s, _dir) = store().await;
+    testing::integrations(&s).await;
+}
+
+#[tokio::test]
+async fn agents() {
+    let (s, _dir) = store().await;
+    testing::agents(&s).await;
+}
+
+#[tokio::test]
+async fn triggers() {
+    let (s, _dir) = store().await;
+    testing::triggers(&s).await;
+}
+
+#[tokio::test]
+async fn sessions() {
+    let (s, _dir) = store().await;
+    testing::sessions(&s).await;
+}
+
+#[tokio::test]
+async fn dedupe() {
+    let (s, _dir) = store().await;
+    testing::dedupe(&s).await;
+}
+
+#[tokio::test]
+async fn leases() {
+    let (s, _dir) = store().await;
+    testing::leases(&s).await;
+}
+
+#[tokio::test]
+async fn event_log() {
+    let (s, _dir) = store().await;
+    testing::event_log(&s).await;
+}
+
+#[tokio::test]
+async fn all_store_contracts_share_one_database() {
+    let (s, _dir) = store().await;
+    testing::store_contract(&s).await;
+}
+
+#[tokio::test]
+async fn queue_fifo_per_group() {
+    let (q, _dir) = queue().await;
+    testing::queue_fifo_per_group(&q).await;
+}
+
+#[tokio::test]
+async fn queue_dedupe_id() {
+    let (q, _dir) = queue().await;
+    testing::queue_dedupe_id(&q).await;
+}
+
+#[tokio::test]
+async fn queue_visibility_and_retry() {
+    let (q, _dir) = queue().await;
+    testing::queue_visibility_and_retry(&q).await;
+}
+
+#[tokio::test]
+async fn queue_dead_letters() {
+    let (q, _dir) = queue().await;
+    testing::queue_dead_letters(&q, MAX_RECEIVES).await;
+}

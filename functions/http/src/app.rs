@@ -1,0 +1,41 @@
+//! The whole HTTP application: routes plus the layers every request goes through.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use imgate_core::admin::Admin;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+
+/// The largest request body accepted (admin bodies are small; platform callbacks are < 64 KiB).
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Health check plus the admin API, with JSON 404/405 answers, a body limit, panic safety and
+/// request tracing (method, path, status, latency; never bodies, headers or query strings).
+pub fn app(admin: Admin) -> Router {
+    Router::new()
+        .merge(crate::health_router())
+        .merge(crate::admin::router(admin))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<Body>| {
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(|response: &Response<Body>, latency: std::time::Duration, _: &tracing::Span| {
+                    tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_millis() as u64, "request served");
+                }),
+        )
+}

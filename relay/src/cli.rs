@@ -1,0 +1,64 @@
+//! Command-line interface. Every flag can also come from an `IMGATE_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// imgate: connect chat platforms to AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "imgate", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "IMGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole gateway in one process on an embedded store.
+    Serve(ServeArgs),
+}
+
+/// `imgate serve` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "IMGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file (created on first start).
+    #[arg(long, env = "IMGATE_DB", default_value = "./imgate.db")]
+    pub db: PathBuf,
+
+    /// Key file that encrypts credentials at rest (created on first start, mode 0600).
+    /// Keep it apart from backups of the database.
+    #[arg(long, env = "IMGATE_KEY_FILE", default_value = "./imgate.key")]
+    pub key_file: PathBuf,
+
+    /// Public base URL platforms reach this gateway at; callback URLs are built from it.
+    /// Defaults to `http://<listen>`.
+    #[arg(long, env = "IMGATE_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+
+    /// Bootstrap admin key. When unset, one is generated on first start and printed once.
+    #[arg(long, env = "IMGATE_BOOTSTRAP_KEY", hide_env_values = true)]
+    pub bootstrap_key: Option<String>,
+
+    /// How many times a queued message is tried before it moves to the dead-letter queue.
+    #[arg(long, env = "IMGATE_MAX_RECEIVES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_receives: u32,
+}

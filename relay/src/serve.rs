@@ -1,0 +1,143 @@
+//! `imgate serve`: the admin API (and, as they arrive, webhooks, dispatcher and relay) in one
+//! process over a SQLite database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use imgate_core::Timestamp;
+use imgate_core::admin::{Admin, AdminSettings};
+use imgate_core::apikey;
+use imgate_embedded::{QueueOptions, SqliteStore};
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+
+/// Where the hash of the generated bootstrap key is remembered.
+const BOOTSTRAP_META_KEY: &str = "bootstrap_key_sha256";
+/// How often expired dedupe claims, sessions, leases and log lines are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.public_base_url
+        && !imgate_core::agent::is_http_url(url)
+    {
+        anyhow::bail!("--public-base-url must be an http:// or https:// URL");
+    }
+    let (deps, store) = imgate_embedded::open(
+        &args.db,
+        &args.key_file,
+        QueueOptions {
+            max_receives: args.max_receives,
+        },
+    )
+    .await
+    .with_context(|| format!("opening the database {}", args.db.display()))?;
+    let bootstrap_key_hash = bootstrap_key_hash(&args, &store).await?;
+
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr().context("reading the listening address")?;
+    let public_base_url = match &args.public_base_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{local}"),
+    };
+    let admin = Admin::new(
+        deps,
+        AdminSettings {
+            public_base_url: public_base_url.clone(),
+            bootstrap_key_hash: Some(bootstrap_key_hash),
+        },
+    );
+    tracing::info!(address = %local, db = %args.db.display(), public_base_url = %public_base_url, "imgate serve listening");
+    println!("imgate is listening on http://{local} (admin API: http://{local}/api/admin/v1)");
+
+    let purge = tokio::spawn(purge_periodically(store));
+    axum::serve(listener, imgate_http::app(admin))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    purge.abort();
+    tracing::info!("imgate serve stopped");
+    Ok(())
+}
+
+/// The bootstrap key's hash: from the flag/env, else the one generated on first start.
+async fn bootstrap_key_hash(args: &ServeArgs, store: &SqliteStore) -> anyhow::Result<String> {
+    if let Some(key) = &args.bootstrap_key {
+        if key.trim().len() < 16 {
+            anyhow::bail!("IMGATE_BOOTSTRAP_KEY must be at least 16 characters");
+        }
+        return Ok(apikey::hash(key.trim()));
+    }
+    if let Some(hash) = store
+        .get_meta(BOOTSTRAP_META_KEY)
+        .await
+        .context("reading the bootstrap key")?
+    {
+        tracing::info!("using the bootstrap key generated at first start (set IMGATE_BOOTSTRAP_KEY to use another)");
+        return Ok(hash);
+    }
+    let key = format!(
+        "imgate-bootstrap-{}",
+        URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    );
+    let hash = apikey::hash(&key);
+    if store
+        .set_meta_if_absent(BOOTSTRAP_META_KEY, &hash)
+        .await
+        .context("storing the bootstrap key")?
+    {
+        // Printed once, on purpose, to the terminal only: it is never logged.
+        println!("Generated a bootstrap admin key. It is shown only now; store it safely:\n\n    {key}\n");
+        Ok(hash)
+    } else {
+        // Another process created one at the same moment: use theirs.
+        store
+            .get_meta(BOOTSTRAP_META_KEY)
+            .await?
+            .context("bootstrap key vanished")
+    }
+}
+
+async fn purge_periodically(store: Arc<SqliteStore>) {
+    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(error) = store.purge_expired(Timestamp::now()).await {
+            tracing::warn!(%error, "purging expired items failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
