@@ -70,7 +70,8 @@ pub trait IntegrationStore: Send + Sync {
     async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationRecord>>;
     /// The organization's integrations, oldest first.
     async fn list_integrations(&self, org: &OrgId) -> StoreResult<Vec<IntegrationRecord>>;
-    /// Replaces an integration whose stored version is `record.version - 1`.
+    /// Replaces an integration whose stored version is `record.version - 1` (so `record.version`
+    /// is at least 2; a version without a predecessor is a stale write).
     /// [`StoreError::NotFound`] if it is gone, [`StoreError::Conflict`] if the version moved.
     async fn update_integration(&self, record: &IntegrationRecord) -> StoreResult<()>;
     /// Deletes an integration and its status; false if it did not exist.

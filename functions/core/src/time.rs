@@ -85,7 +85,10 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Self::parse_rfc3339(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time")))
+        // Instants outside years 0..=9999 are written as plain milliseconds (see `to_rfc3339`).
+        Self::parse_rfc3339(&text)
+            .or_else(|| text.parse::<i64>().ok().map(Self))
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time")))
     }
 }
 
@@ -102,6 +105,18 @@ mod tests {
             serde_json::from_str::<Timestamp>(&serde_json::to_string(&t).unwrap()).unwrap(),
             t
         );
+    }
+
+    #[test]
+    fn instants_outside_rfc3339_years_still_round_trip() {
+        for t in [
+            Timestamp::from_millis(i64::MAX),
+            Timestamp::from_millis(-70_000_000_000_000),
+        ] {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t, "{json}");
+        }
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 
     #[test]

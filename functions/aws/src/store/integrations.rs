@@ -1,0 +1,124 @@
+//! Integrations (`INTEGRATION#<id>` / `INTEGRATION`, listed on `ORG#<org>#INTEGRATIONS`,
+//! versioned) and their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins).
+
+use async_trait::async_trait;
+use imgate_core::crypto::SealedSecret;
+use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
+use imgate_core::ports::{IntegrationStore, StoreResult};
+use imgate_core::{IntegrationId, OrgId};
+
+use super::DynamoStore;
+use crate::item::{Fields, Item, ItemBuilder};
+use crate::schema::{Key, Listing, VERSION};
+
+const INTEGRATION: &str = "integration";
+const STATUS: &str = "integration_status";
+
+fn to_item(record: &IntegrationRecord) -> StoreResult<Item> {
+    Ok(ItemBuilder::new(&Key::integration(&record.id), INTEGRATION)
+        .listed(
+            Listing::Integrations(&record.org_id),
+            record.created_at,
+            record.id.as_str(),
+        )
+        .s("id", record.id.as_str())
+        .s("org_id", record.org_id.as_str())
+        .s("name", record.name.as_str())
+        .enumeration("platform", &record.platform)?
+        .enumeration("mode", &record.mode)?
+        .bool("enabled", record.enabled)
+        .s("credentials", record.credentials.as_stored())
+        .time("created_at", record.created_at)
+        .time("updated_at", record.updated_at)
+        .n(VERSION, record.version)
+        .build())
+}
+
+fn from_item(item: &Item) -> StoreResult<IntegrationRecord> {
+    let f = Fields::new(item, INTEGRATION);
+    Ok(IntegrationRecord {
+        id: f.parse("id")?,
+        org_id: f.parse("org_id")?,
+        name: f.string("name")?,
+        platform: f.enumeration("platform")?,
+        mode: f.enumeration("mode")?,
+        enabled: f.bool("enabled")?,
+        credentials: SealedSecret::from_stored(f.string("credentials")?),
+        created_at: f.time("created_at")?,
+        updated_at: f.time("updated_at")?,
+        version: f.number(VERSION)?,
+    })
+}
+
+fn status_item(status: &IntegrationStatus) -> StoreResult<Item> {
+    Ok(ItemBuilder::new(&Key::status(&status.integration_id), STATUS)
+        .s("integration_id", status.integration_id.as_str())
+        .enumeration("state", &status.state)?
+        .opt_enumeration("reason", status.reason.as_ref())?
+        .opt_time("connected_since", status.connected_since)
+        .opt_time("last_event_at", status.last_event_at)
+        .opt_s("last_error", status.last_error.as_deref())
+        .n("reconnect_attempts", status.reconnect_attempts)
+        .opt_s("owner", status.owner.as_deref())
+        .time("updated_at", status.updated_at)
+        .build())
+}
+
+fn status_from(item: &Item) -> StoreResult<IntegrationStatus> {
+    let f = Fields::new(item, STATUS);
+    Ok(IntegrationStatus {
+        integration_id: f.parse("integration_id")?,
+        state: f.enumeration("state")?,
+        reason: f.opt_enumeration("reason")?,
+        connected_since: f.opt_time("connected_since")?,
+        last_event_at: f.opt_time("last_event_at")?,
+        last_error: f.opt_string("last_error")?,
+        reconnect_attempts: f.number("reconnect_attempts")?,
+        owner: f.opt_string("owner")?,
+        updated_at: f.time("updated_at")?,
+    })
+}
+
+#[async_trait]
+impl IntegrationStore for DynamoStore {
+    async fn create_integration(&self, record: &IntegrationRecord) -> StoreResult<()> {
+        self.put_new(to_item(record)?, "integration").await
+    }
+
+    async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationRecord>> {
+        self.get(&Key::integration(id))
+            .await?
+            .as_ref()
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn list_integrations(&self, org: &OrgId) -> StoreResult<Vec<IntegrationRecord>> {
+        self.list(Listing::Integrations(org))
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn update_integration(&self, record: &IntegrationRecord) -> StoreResult<()> {
+        let key = Key::integration(&record.id);
+        self.put_versioned(to_item(record)?, &key, record.version, "integration")
+            .await
+    }
+
+    async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool> {
+        // Status first: if the second delete fails, a retry still reports whether the
+        // integration existed.
+        self.delete(&Key::status(id)).await?;
+        self.delete(&Key::integration(id)).await
+    }
+
+    async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()> {
+        self.put(status_item(status)?).await
+    }
+
+    async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>> {
+        self.get(&Key::status(id)).await?.as_ref().map(status_from).transpose()
+    }
+}

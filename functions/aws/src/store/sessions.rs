@@ -1,0 +1,72 @@
+//! Sessions: `SESSION#<SessionKey::digest()>` / `SESSION`, expiring via TTL.
+//!
+//! The digest keeps arbitrary platform ids out of the key; the parts are stored too and checked
+//! on read. TTL deletion is lazy, so reads hide sessions whose expiry is at or before `now`.
+
+use async_trait::async_trait;
+use imgate_core::ports::{SessionStore, StoreResult};
+use imgate_core::session::{Session, SessionKey};
+use imgate_core::time::Timestamp;
+
+use super::DynamoStore;
+use crate::item::{Fields, Item, ItemBuilder};
+use crate::schema::Key;
+
+const SESSION: &str = "session";
+
+fn to_item(s: &Session) -> Item {
+    ItemBuilder::new(&Key::session(&s.key), SESSION)
+        .s("integration_id", s.key.integration_id.as_str())
+        .s("conversation", s.key.conversation.as_str())
+        .s("sender", s.key.sender.as_str())
+        .s("id", s.id.as_str())
+        .s("agent_id", s.agent_id.as_str())
+        .s("user_id", s.user_id.as_str())
+        .time("started_at", s.started_at)
+        .time("last_active_at", s.last_active_at)
+        .expires(s.expires_at)
+        .build()
+}
+
+fn from_item(item: &Item) -> StoreResult<Session> {
+    let f = Fields::new(item, SESSION);
+    Ok(Session {
+        key: SessionKey {
+            integration_id: f.parse("integration_id")?,
+            conversation: f.string("conversation")?,
+            sender: f.string("sender")?,
+        },
+        id: f.parse("id")?,
+        agent_id: f.parse("agent_id")?,
+        user_id: f.parse("user_id")?,
+        started_at: f.time("started_at")?,
+        last_active_at: f.time("last_active_at")?,
+        expires_at: f.expires()?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn get_session(&self, key: &SessionKey, now: Timestamp) -> StoreResult<Option<Session>> {
+        let Some(item) = self.get(&Key::session(key)).await? else {
+            return Ok(None);
+        };
+        let session = from_item(&item)?;
+        if session.key != *key {
+            tracing::warn!(
+                integration_id = %key.integration_id,
+                "session digest collision; treating the session as absent"
+            );
+            return Ok(None);
+        }
+        Ok((session.expires_at > now).then_some(session))
+    }
+
+    async fn put_session(&self, session: &Session) -> StoreResult<()> {
+        self.put(to_item(session)).await
+    }
+
+    async fn delete_session(&self, key: &SessionKey) -> StoreResult<()> {
+        self.delete(&Key::session(key)).await.map(|_| ())
+    }
+}
