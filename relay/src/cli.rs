@@ -58,6 +58,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGATE_BOOTSTRAP_KEY", hide_env_values = true)]
     pub bootstrap_key: Option<String>,
 
+    /// Base URL of the WeCom API (for private deployments and tests).
+    #[arg(long, env = "IMGATE_WECOM_API_BASE", default_value = "https://qyapi.weixin.qq.com")]
+    pub wecom_api_base: String,
+
     /// How many times a queued message is tried before it moves to the dead-letter queue.
     #[arg(long, env = "IMGATE_MAX_RECEIVES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_receives: u32,

@@ -1,5 +1,5 @@
-//! `imgate serve`: the admin API (and, as they arrive, webhooks, dispatcher and relay) in one
-//! process over a SQLite database.
+//! `imgate serve`: the admin API, the platform webhooks and the dispatcher in one process over
+//! a SQLite database (its queue is durable: what is queued survives a restart).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +7,15 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use imgate_agents::Agents;
+use imgate_channels::ApiEndpoints;
 use imgate_core::Timestamp;
 use imgate_core::admin::{Admin, AdminSettings};
 use imgate_core::apikey;
+use imgate_core::dispatch::{DispatchSettings, Dispatcher};
 use imgate_embedded::{QueueOptions, SqliteStore};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 
@@ -26,6 +30,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         && !imgate_core::agent::is_http_url(url)
     {
         anyhow::bail!("--public-base-url must be an http:// or https:// URL");
+    }
+    if !imgate_core::agent::is_http_url(&args.wecom_api_base) {
+        anyhow::bail!("--wecom-api-base must be an http:// or https:// URL");
     }
     let (deps, store) = imgate_embedded::open(
         &args.db,
@@ -46,6 +53,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{local}"),
     };
+
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")?;
+    let endpoints = ApiEndpoints {
+        wecom: args.wecom_api_base.trim_end_matches('/').to_owned(),
+    };
+    let dispatcher = Dispatcher::new(
+        &deps,
+        Arc::new(Agents::new(http.clone())),
+        imgate_channels::repliers(&deps, &http, &endpoints),
+        DispatchSettings {
+            max_receives: args.max_receives,
+            ..DispatchSettings::default()
+        },
+    );
+    let webhooks = imgate_channels::webhooks(&deps);
+    let queue = deps.queue.clone();
     let admin = Admin::new(
         deps,
         AdminSettings {
@@ -57,10 +83,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("imgate is listening on http://{local} (admin API: http://{local}/api/admin/v1)");
 
     let purge = tokio::spawn(purge_periodically(store));
-    axum::serve(listener, imgate_http::app(admin))
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(imgate_core::dispatch::worker::run(queue, dispatcher, stopped));
+    axum::serve(listener, imgate_http::gateway(admin, webhooks))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    // Let the worker finish what it is handling; what it has not taken stays queued on disk.
+    let _ = stop.send(true);
+    if let Err(error) = worker.await {
+        tracing::error!(%error, "the queue worker ended abnormally");
+    }
     purge.abort();
     tracing::info!("imgate serve stopped");
     Ok(())

@@ -1,4 +1,6 @@
 //! Shared helpers for the end-to-end tests.
 
 pub mod aws;
+pub mod fake_agent;
+pub mod gateway;
 pub mod moto;

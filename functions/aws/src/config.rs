@@ -19,6 +19,11 @@ pub const TABLE_VAR: &str = "IMGATE_TABLE";
 pub const QUEUE_URL_VAR: &str = "IMGATE_QUEUE_URL";
 /// Environment variable with the dead-letter queue URL.
 pub const DLQ_URL_VAR: &str = "IMGATE_DLQ_URL";
+/// Environment variable with the standard delay queue URL (timer messages).
+pub const DELAY_QUEUE_URL_VAR: &str = "IMGATE_DELAY_QUEUE_URL";
+/// Optional environment variable with the delay queue's dead-letter queue URL; when set,
+/// `receive_dead_letters` reads it too.
+pub const DELAY_DLQ_URL_VAR: &str = "IMGATE_DELAY_DLQ_URL";
 /// Environment variable with the KMS key id, ARN or alias.
 pub const KMS_KEY_ID_VAR: &str = "IMGATE_KMS_KEY_ID";
 
@@ -39,6 +44,10 @@ pub struct AwsSettings {
     pub queue_url: String,
     /// SQS FIFO dead-letter queue URL ([`DLQ_URL_VAR`]).
     pub dead_letter_queue_url: String,
+    /// SQS standard delay queue URL ([`DELAY_QUEUE_URL_VAR`]).
+    pub delay_queue_url: String,
+    /// The delay queue's dead-letter queue URL ([`DELAY_DLQ_URL_VAR`], optional).
+    pub delay_dead_letter_queue_url: Option<String>,
     /// KMS key for secrets at rest ([`KMS_KEY_ID_VAR`]).
     pub kms_key_id: String,
 }
@@ -51,16 +60,14 @@ impl AwsSettings {
 
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(name))
-        };
+        let optional = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &'static str| optional(name).ok_or(ConfigError::Missing(name));
         Ok(Self {
             table: get(TABLE_VAR)?,
             queue_url: get(QUEUE_URL_VAR)?,
             dead_letter_queue_url: get(DLQ_URL_VAR)?,
+            delay_queue_url: get(DELAY_QUEUE_URL_VAR)?,
+            delay_dead_letter_queue_url: optional(DELAY_DLQ_URL_VAR),
             kms_key_id: get(KMS_KEY_ID_VAR)?,
         })
     }
@@ -78,11 +85,15 @@ pub async fn deps_from_env() -> Result<Deps, ConfigError> {
 /// without changing callers.
 pub async fn deps_with(config: &SdkConfig, settings: &AwsSettings) -> Deps {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), &settings.table);
-    let queue = SqsQueue::new(
+    let mut queue = SqsQueue::new(
         aws_sdk_sqs::Client::new(config),
         &settings.queue_url,
         &settings.dead_letter_queue_url,
+        &settings.delay_queue_url,
     );
+    if let Some(url) = &settings.delay_dead_letter_queue_url {
+        queue = queue.with_delay_dead_letter_queue(url);
+    }
     let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(config), &settings.kms_key_id);
     Deps {
         store: Arc::new(store),
@@ -108,12 +119,37 @@ mod tests {
             (TABLE_VAR, "imgate"),
             (QUEUE_URL_VAR, "https://sqs/q.fifo"),
             (DLQ_URL_VAR, "https://sqs/dlq.fifo"),
+            (DELAY_QUEUE_URL_VAR, "https://sqs/delay"),
+            (DELAY_DLQ_URL_VAR, "https://sqs/delay-dlq"),
             (KMS_KEY_ID_VAR, "alias/imgate"),
         ]))
         .expect("settings");
         assert_eq!(settings.table, "imgate");
         assert_eq!(settings.dead_letter_queue_url, "https://sqs/dlq.fifo");
+        assert_eq!(settings.delay_queue_url, "https://sqs/delay");
+        assert_eq!(
+            settings.delay_dead_letter_queue_url.as_deref(),
+            Some("https://sqs/delay-dlq")
+        );
         assert_eq!(settings.kms_key_id, "alias/imgate");
+    }
+
+    #[test]
+    fn delay_queue_is_required_and_its_dlq_optional() {
+        let base = [
+            (TABLE_VAR, "imgate"),
+            (QUEUE_URL_VAR, "https://sqs/q.fifo"),
+            (DLQ_URL_VAR, "https://sqs/dlq.fifo"),
+            (KMS_KEY_ID_VAR, "alias/imgate"),
+        ];
+        assert_eq!(
+            AwsSettings::from_lookup(vars(&base)).expect_err("no delay queue"),
+            ConfigError::Missing(DELAY_QUEUE_URL_VAR)
+        );
+        let mut with_delay = base.to_vec();
+        with_delay.push((DELAY_QUEUE_URL_VAR, "https://sqs/delay"));
+        let settings = AwsSettings::from_lookup(vars(&with_delay)).expect("settings");
+        assert_eq!(settings.delay_dead_letter_queue_url, None);
     }
 
     #[test]

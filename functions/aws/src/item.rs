@@ -79,6 +79,13 @@ impl ItemBuilder {
         self
     }
 
+    /// A list of strings (`L` of `S`).
+    pub(crate) fn strings(mut self, name: &str, values: impl IntoIterator<Item = String>) -> Self {
+        let list = values.into_iter().map(AttributeValue::S).collect();
+        self.0.insert(name.to_owned(), AttributeValue::L(list));
+        self
+    }
+
     /// A unit-variant enum stored as its serde name (`snake_case` text).
     pub(crate) fn enumeration<T: Serialize>(self, name: &str, value: &T) -> StoreResult<Self> {
         Ok(self.s(name, enum_text(value)?))
@@ -94,6 +101,12 @@ impl ItemBuilder {
     pub(crate) fn build(self) -> Item {
         self.0
     }
+}
+
+/// A value as JSON text, for attributes that hold a whole document.
+pub(crate) fn json_text<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|_| StoreError::Corrupt(format!("cannot store {} as JSON", std::any::type_name::<T>())))
 }
 
 /// The serde name of a unit enum variant.
@@ -186,6 +199,30 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A list of strings (`L` of `S`).
+    pub(crate) fn strings(&self, name: &str) -> StoreResult<Vec<&'a str>> {
+        match self.item.get(name) {
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|value| match value {
+                    AttributeValue::S(text) => Ok(text.as_str()),
+                    _ => Err(self.corrupt(name, "a list of strings")),
+                })
+                .collect(),
+            _ => Err(self.corrupt(name, "a list of strings")),
+        }
+    }
+
+    /// An optional JSON document stored as text.
+    pub(crate) fn opt_json<T: DeserializeOwned>(&self, name: &str) -> StoreResult<Option<T>> {
+        match self.opt_s(name)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(text)
+                .map(Some)
+                .map_err(|_| self.corrupt(name, "valid JSON of the expected shape")),
+        }
+    }
+
     pub(crate) fn enumeration<T: DeserializeOwned>(&self, name: &str) -> StoreResult<T> {
         let text = self.string(name)?;
         serde_json::from_value(serde_json::Value::String(text)).map_err(|_| self.corrupt(name, "a known value"))
@@ -233,6 +270,25 @@ mod tests {
         assert_eq!(fields.opt_string("none").expect("none"), None);
         assert_eq!(fields.expires().expect("expires"), Timestamp::from_millis(2_500));
         assert_eq!(item.get(TTL), Some(&AttributeValue::N("3".into())));
+    }
+
+    #[test]
+    fn lists_and_json() {
+        let key = Key::token("k");
+        let item = ItemBuilder::new(&key, "test")
+            .strings("list", ["{\"a\":1}".to_owned(), "2".to_owned()])
+            .s("doc", json_text(&serde_json::json!({"b": [1, 2]})).expect("json"))
+            .build();
+        let fields = Fields::new(&item, "test");
+        let list = fields.strings("list").expect("list");
+        assert_eq!(list, vec!["{\"a\":1}", "2"]);
+        assert_eq!(
+            fields.opt_json::<serde_json::Value>("doc").expect("doc"),
+            Some(serde_json::json!({"b": [1, 2]}))
+        );
+        assert_eq!(fields.opt_json::<serde_json::Value>("none").expect("none"), None);
+        assert!(matches!(fields.strings("doc"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(fields.opt_json::<u32>("doc"), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

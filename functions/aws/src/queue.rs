@@ -1,8 +1,14 @@
-//! [`SqsQueue`]: the [`Queue`] port on an SQS FIFO queue with a FIFO dead-letter queue.
+//! [`SqsQueue`]: the [`Queue`] port on an SQS FIFO queue with a FIFO dead-letter queue, plus a
+//! standard "delay queue" (with its own standard dead-letter queue) for timer messages.
 //!
 //! The message group is the conversation key (order per conversation, parallel across them), the
 //! deduplication id is the platform message id (hashed when SQS would refuse it), and SQS moves a
 //! message to the dead-letter queue once it has been received `maxReceiveCount` times.
+//!
+//! FIFO queues only know per-queue delays, so [`Queue::enqueue_delayed`] sends to the delay queue
+//! with `DelaySeconds`. [`Queue::receive`] takes from the FIFO queue first and fills the rest of
+//! the batch from the delay queue; every receipt starts with the queue it came from
+//! (`fifo:`, `delay:`, `fifo-dlq:`, `delay-dlq:`), so `ack` and `retry_later` reach the right one.
 
 use std::time::Duration;
 
@@ -13,7 +19,7 @@ use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityEr
 use aws_sdk_sqs::operation::delete_message::DeleteMessageError;
 use aws_sdk_sqs::operation::send_message::SendMessageError;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use imgate_core::ports::{Delivery, OutgoingMessage, Queue, QueueError};
+use imgate_core::ports::{Delivery, MAX_QUEUE_DELAY, OutgoingMessage, Queue, QueueError};
 use sha2::{Digest, Sha256};
 
 use crate::error::SetupError;
@@ -27,32 +33,92 @@ const MAX_ID_LEN: usize = 128;
 /// Largest message body SQS accepts (256 KiB).
 const MAX_BODY_BYTES: usize = 262_144;
 
-/// A FIFO queue and its dead-letter queue.
+/// Which queue a message (and so its receipt) belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The inbound FIFO queue.
+    Inbound,
+    /// The standard delay queue (timer messages).
+    Delay,
+    /// The FIFO dead-letter queue.
+    InboundDead,
+    /// The delay queue's standard dead-letter queue.
+    DelayDead,
+}
+
+impl Source {
+    const ALL: [Self; 4] = [Self::Inbound, Self::Delay, Self::InboundDead, Self::DelayDead];
+
+    /// The receipt prefix naming this queue.
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Inbound => "fifo:",
+            Self::Delay => "delay:",
+            Self::InboundDead => "fifo-dlq:",
+            Self::DelayDead => "delay-dlq:",
+        }
+    }
+
+    /// FIFO queues carry message groups; standard ones deliver with an empty group.
+    fn is_fifo(self) -> bool {
+        matches!(self, Self::Inbound | Self::InboundDead)
+    }
+
+    /// Splits a receipt into its queue and SQS's receipt handle.
+    fn parse(receipt: &str) -> Option<(Self, &str)> {
+        Self::ALL.into_iter().find_map(|source| {
+            receipt
+                .strip_prefix(source.prefix())
+                .filter(|handle| !handle.is_empty())
+                .map(|handle| (source, handle))
+        })
+    }
+}
+
+/// A FIFO queue and its dead-letter queue, and the delay queue for timer messages.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
     queue_url: String,
     dead_letter_queue_url: String,
+    delay_queue_url: String,
+    delay_dead_letter_queue_url: Option<String>,
     wait_time_seconds: i32,
 }
 
 impl SqsQueue {
-    /// The queue at `queue_url`, whose redrive policy points at `dead_letter_queue_url`.
+    /// The FIFO queue at `queue_url`, whose redrive policy points at `dead_letter_queue_url`, and
+    /// the standard queue at `delay_queue_url` for [`Queue::enqueue_delayed`].
     ///
     /// Receives short-poll by default: `receive` returns what is visible now, like the other
     /// backends. A long poll would also return a message that becomes visible while the call
     /// waits, which callers checking "still hidden" do not expect; pollers that want fewer empty
     /// calls can opt in with [`SqsQueue::with_wait_time`].
-    pub fn new(client: Client, queue_url: impl Into<String>, dead_letter_queue_url: impl Into<String>) -> Self {
+    pub fn new(
+        client: Client,
+        queue_url: impl Into<String>,
+        dead_letter_queue_url: impl Into<String>,
+        delay_queue_url: impl Into<String>,
+    ) -> Self {
         Self {
             client,
             queue_url: queue_url.into(),
             dead_letter_queue_url: dead_letter_queue_url.into(),
+            delay_queue_url: delay_queue_url.into(),
+            delay_dead_letter_queue_url: None,
             wait_time_seconds: 0,
         }
     }
 
-    /// Long-polls each receive for up to `wait` (at most 20 s).
+    /// Also reads the delay queue's dead-letter queue in [`Queue::receive_dead_letters`].
+    pub fn with_delay_dead_letter_queue(mut self, url: impl Into<String>) -> Self {
+        self.delay_dead_letter_queue_url = Some(url.into());
+        self
+    }
+
+    /// Long-polls each receive of the FIFO queue (and of the FIFO dead-letter queue) for up to
+    /// `wait` (at most 20 s). The delay queue is always short-polled after it, so with long
+    /// polling a due timer message can wait up to `wait` while the FIFO queue is empty.
     pub fn with_wait_time(mut self, wait: Duration) -> Self {
         self.wait_time_seconds = i32::try_from(wait.as_secs().min(20)).unwrap_or(20);
         self
@@ -68,7 +134,42 @@ impl SqsQueue {
         &self.dead_letter_queue_url
     }
 
-    async fn receive_from(&self, url: &str, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
+    /// The delay queue's URL.
+    pub fn delay_queue_url(&self) -> &str {
+        &self.delay_queue_url
+    }
+
+    /// The delay queue's dead-letter queue URL, when set.
+    pub fn delay_dead_letter_queue_url(&self) -> Option<&str> {
+        self.delay_dead_letter_queue_url.as_deref()
+    }
+
+    fn url(&self, source: Source) -> Option<&str> {
+        match source {
+            Source::Inbound => Some(&self.queue_url),
+            Source::Delay => Some(&self.delay_queue_url),
+            Source::InboundDead => Some(&self.dead_letter_queue_url),
+            Source::DelayDead => self.delay_dead_letter_queue_url.as_deref(),
+        }
+    }
+
+    /// The queue URL and SQS receipt handle of one of our receipts.
+    fn route<'r>(&self, receipt: &'r str) -> Result<(&str, &'r str), QueueError> {
+        let (source, handle) = Source::parse(receipt).ok_or(QueueError::UnknownReceipt)?;
+        let url = self.url(source).ok_or(QueueError::UnknownReceipt)?;
+        Ok((url, handle))
+    }
+
+    async fn receive_from(
+        &self,
+        source: Source,
+        max: usize,
+        visibility: Duration,
+        wait_time_seconds: i32,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let Some(url) = self.url(source) else {
+            return Ok(Vec::new());
+        };
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -78,7 +179,7 @@ impl SqsQueue {
             .queue_url(url)
             .max_number_of_messages(clamp_i32(max.min(MAX_BATCH) as u64))
             .visibility_timeout(clamp_i32(whole_seconds(visibility).min(MAX_VISIBILITY_SECS)))
-            .wait_time_seconds(self.wait_time_seconds)
+            .wait_time_seconds(wait_time_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
@@ -89,19 +190,23 @@ impl SqsQueue {
             .into_iter()
             .map(|m| {
                 let attrs = m.attributes.unwrap_or_default();
-                let receipt = m
+                let handle = m
                     .receipt_handle
                     .ok_or_else(|| malformed("message without a receipt handle"))?;
-                let group = attrs
-                    .get(&MessageSystemAttributeName::MessageGroupId)
-                    .cloned()
-                    .ok_or_else(|| malformed("message without a group id"))?;
+                let group = if source.is_fifo() {
+                    attrs
+                        .get(&MessageSystemAttributeName::MessageGroupId)
+                        .cloned()
+                        .ok_or_else(|| malformed("message without a group id"))?
+                } else {
+                    String::new()
+                };
                 let receive_count = attrs
                     .get(&MessageSystemAttributeName::ApproximateReceiveCount)
                     .and_then(|count| count.parse().ok())
                     .ok_or_else(|| malformed("message without a receive count"))?;
                 Ok(Delivery {
-                    receipt,
+                    receipt: format!("{}{handle}", source.prefix()),
                     group,
                     body: m.body.unwrap_or_default(),
                     receive_count,
@@ -109,6 +214,58 @@ impl SqsQueue {
             })
             .collect()
     }
+
+    /// Receives from `first` (waiting as configured), then fills the rest of `max` from `then`
+    /// (short poll). If only the second call fails, what the first returned is still handed out:
+    /// those messages are already hidden, and failing would strand them until their visibility
+    /// ends.
+    async fn receive_both(
+        &self,
+        first: Source,
+        then: Source,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let mut got = self
+            .receive_from(first, max, visibility, self.wait_time_seconds)
+            .await?;
+        if got.len() < max {
+            match self.receive_from(then, max - got.len(), visibility, 0).await {
+                Ok(more) => got.extend(more),
+                Err(err) if !got.is_empty() => {
+                    tracing::warn!(error = %err, queue = then.prefix(), "receive failed; returning the other queue's messages");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(got)
+    }
+}
+
+/// Maps a `SendMessage` failure: refused content and parameters are [`QueueError::Rejected`].
+fn send_error<R>(err: SdkError<SendMessageError, R>) -> QueueError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match err.as_service_error() {
+        Some(SendMessageError::InvalidMessageContents(_)) => {
+            QueueError::Rejected("message body has characters SQS does not allow".into())
+        }
+        Some(e) if is_invalid_parameter(e.code()) => {
+            QueueError::Rejected(e.message().unwrap_or("invalid parameter").to_owned())
+        }
+        _ => backend("SendMessage", err),
+    }
+}
+
+fn check_body(body: &str) -> Result<(), QueueError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(QueueError::Rejected(format!(
+            "message body is {} bytes, more than SQS's {MAX_BODY_BYTES}",
+            body.len()
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -119,13 +276,8 @@ impl Queue for SqsQueue {
                 "message group must be 1 to 128 printable ASCII characters".into(),
             ));
         }
-        if message.body.len() > MAX_BODY_BYTES {
-            return Err(QueueError::Rejected(format!(
-                "message body is {} bytes, more than SQS's {MAX_BODY_BYTES}",
-                message.body.len()
-            )));
-        }
-        let result = self
+        check_body(&message.body)?;
+        let out = self
             .client
             .send_message()
             .queue_url(&self.queue_url)
@@ -133,38 +285,27 @@ impl Queue for SqsQueue {
             .message_deduplication_id(deduplication_id(&message.dedupe_id))
             .message_body(&message.body)
             .send()
-            .await;
-        match result {
-            Ok(out) => {
-                tracing::debug!(
-                    group = %message.group,
-                    message_id = out.message_id().unwrap_or_default(),
-                    "enqueued"
-                );
-                Ok(())
-            }
-            Err(err) => match err.as_service_error() {
-                Some(SendMessageError::InvalidMessageContents(_)) => Err(QueueError::Rejected(
-                    "message body has characters SQS does not allow".into(),
-                )),
-                Some(e) if is_invalid_parameter(e.code()) => Err(QueueError::Rejected(
-                    e.message().unwrap_or("invalid parameter").to_owned(),
-                )),
-                _ => Err(backend("SendMessage", err)),
-            },
-        }
+            .await
+            .map_err(send_error)?;
+        tracing::debug!(
+            group = %message.group,
+            message_id = out.message_id().unwrap_or_default(),
+            "enqueued"
+        );
+        Ok(())
     }
 
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
-        self.receive_from(&self.queue_url, max, visibility).await
+        self.receive_both(Source::Inbound, Source::Delay, max, visibility).await
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        let (url, handle) = self.route(receipt)?;
         let result = self
             .client
             .delete_message()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt)
+            .queue_url(url)
+            .receipt_handle(handle)
             .send()
             .await;
         match result {
@@ -177,11 +318,12 @@ impl Queue for SqsQueue {
     }
 
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        let (url, handle) = self.route(receipt)?;
         let result = self
             .client
             .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt)
+            .queue_url(url)
+            .receipt_handle(handle)
             .visibility_timeout(clamp_i32(whole_seconds(delay).min(MAX_VISIBILITY_SECS)))
             .send()
             .await;
@@ -197,8 +339,35 @@ impl Queue for SqsQueue {
         }
     }
 
+    async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        if delay > MAX_QUEUE_DELAY {
+            return Err(QueueError::Rejected(format!(
+                "delay of {} s is longer than SQS's {} s",
+                delay.as_secs(),
+                MAX_QUEUE_DELAY.as_secs()
+            )));
+        }
+        check_body(body)?;
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.delay_queue_url)
+            .delay_seconds(clamp_i32(whole_seconds(delay)))
+            .message_body(body)
+            .send()
+            .await
+            .map_err(send_error)?;
+        tracing::debug!(
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            message_id = out.message_id().unwrap_or_default(),
+            "enqueued delayed"
+        );
+        Ok(())
+    }
+
     async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
-        self.receive_from(&self.dead_letter_queue_url, max, visibility).await
+        self.receive_both(Source::InboundDead, Source::DelayDead, max, visibility)
+            .await
     }
 }
 
@@ -212,10 +381,55 @@ pub async fn create_fifo_queue_with_dlq(
     max_receive_count: u32,
 ) -> Result<(String, String), SetupError> {
     let base = name.strip_suffix(".fifo").unwrap_or(name);
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("{base}-dlq.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
+    let fifo = [(QueueAttributeName::FifoQueue, "true".to_owned())];
+    let dlq_url = create_queue(client, &format!("{base}-dlq.fifo"), &fifo).await?;
+    let redrive = redrive_policy(client, &dlq_url, max_receive_count).await?;
+    let queue_url = create_queue(
+        client,
+        &format!("{base}.fifo"),
+        &[
+            (QueueAttributeName::FifoQueue, "true".to_owned()),
+            (QueueAttributeName::ContentBasedDeduplication, "false".to_owned()),
+            (QueueAttributeName::RedrivePolicy, redrive),
+        ],
+    )
+    .await?;
+    tracing::info!(queue = base, max_receive_count, "created sqs fifo queue with dlq");
+    Ok((queue_url, dlq_url))
+}
+
+/// Creates the standard delay queue `<name>-delay` with a redrive policy to the standard
+/// dead-letter queue `<name>-delay-dlq` after `max_receive_count` receives. Returns
+/// `(delay_queue_url, delay_dlq_url)`. Used by tests and local bootstrap; production queues come
+/// from the SAM template.
+pub async fn create_delay_queue_with_dlq(
+    client: &Client,
+    name: &str,
+    max_receive_count: u32,
+) -> Result<(String, String), SetupError> {
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    let dlq_url = create_queue(client, &format!("{base}-delay-dlq"), &[]).await?;
+    let redrive = redrive_policy(client, &dlq_url, max_receive_count).await?;
+    let queue_url = create_queue(
+        client,
+        &format!("{base}-delay"),
+        &[(QueueAttributeName::RedrivePolicy, redrive)],
+    )
+    .await?;
+    tracing::info!(queue = base, max_receive_count, "created sqs delay queue with dlq");
+    Ok((queue_url, dlq_url))
+}
+
+async fn create_queue(
+    client: &Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, String)],
+) -> Result<String, SetupError> {
+    let mut request = client.create_queue().queue_name(name);
+    for (attribute, value) in attributes {
+        request = request.attributes(attribute.clone(), value);
+    }
+    request
         .send()
         .await
         .map_err(|e| SetupError::aws("CreateQueue", e))?
@@ -223,10 +437,14 @@ pub async fn create_fifo_queue_with_dlq(
         .ok_or(SetupError::MissingField {
             operation: "CreateQueue",
             field: "QueueUrl",
-        })?;
+        })
+}
+
+/// The `RedrivePolicy` attribute sending messages to the queue at `dlq_url`.
+async fn redrive_policy(client: &Client, dlq_url: &str, max_receive_count: u32) -> Result<String, SetupError> {
     let dlq_arn = client
         .get_queue_attributes()
-        .queue_url(&dlq_url)
+        .queue_url(dlq_url)
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
@@ -237,26 +455,11 @@ pub async fn create_fifo_queue_with_dlq(
             operation: "GetQueueAttributes",
             field: "QueueArn",
         })?;
-    let redrive = serde_json::json!({
+    Ok(serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": max_receive_count,
-    });
-    let queue_url = client
-        .create_queue()
-        .queue_name(format!("{base}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .map_err(|e| SetupError::aws("CreateQueue", e))?
-        .queue_url
-        .ok_or(SetupError::MissingField {
-            operation: "CreateQueue",
-            field: "QueueUrl",
-        })?;
-    tracing::info!(queue = base, max_receive_count, "created sqs fifo queue with dlq");
-    Ok((queue_url, dlq_url))
+    })
+    .to_string())
 }
 
 /// SQS accepts group and deduplication ids of 1–128 characters from `[!-~]` (printable ASCII
@@ -338,6 +541,19 @@ mod tests {
         assert!(is_valid_fifo_id("int_0123:abcdef"));
         assert!(!is_valid_fifo_id(""));
         assert!(!is_valid_fifo_id("a\nb"));
+    }
+
+    #[test]
+    fn receipts_name_their_queue() {
+        for source in Source::ALL {
+            let receipt = format!("{}AQEB+x/y=", source.prefix());
+            assert_eq!(Source::parse(&receipt), Some((source, "AQEB+x/y=")));
+        }
+        assert_eq!(Source::parse("fifo-dlq:h"), Some((Source::InboundDead, "h")));
+        assert_eq!(Source::parse("delay:h"), Some((Source::Delay, "h")));
+        assert_eq!(Source::parse("not-a-receipt"), None);
+        assert_eq!(Source::parse("fifo:"), None);
+        assert_eq!(Source::parse(""), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 };
 use imgate_core::session::SessionKey;
 use imgate_core::time::Timestamp;
-use imgate_core::{AgentId, ApiKeyId, IntegrationId, OrgId};
+use imgate_core::{AgentId, ApiKeyId, IntegrationId, OrgId, SessionId};
 use sha2::{Digest, Sha256};
 
 use crate::error::SetupError;
@@ -40,9 +40,10 @@ pub const VERSION: &str = "version";
 /// Item type name, for people reading the table.
 pub const ENTITY: &str = "entity";
 
-/// Longest dedupe key kept verbatim in a partition key; longer ones are hashed (DynamoDB allows
-/// 2048 bytes per partition key).
-const MAX_VERBATIM_DEDUPE_KEY: usize = 1024;
+/// Longest caller-chosen key (dedupe key, identity, aggregation key, stream id, token key) kept
+/// verbatim in a partition key; longer ones are hashed (DynamoDB allows 2048 bytes per partition
+/// key).
+const MAX_VERBATIM_KEY: usize = 1024;
 
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,15 +86,44 @@ impl Key {
     }
 
     pub(crate) fn dedupe(key: &str) -> Self {
-        Self::new(format!("DEDUPE#{}", dedupe_key_part(key)), "DEDUPE")
+        Self::new(format!("DEDUPE#{}", key_part(key)), "DEDUPE")
+    }
+
+    /// The user an IM identity (`org:platform:sender`) maps to.
+    pub(crate) fn identity(identity: &str) -> Self {
+        Self::new(format!("IDENTITY#{}", key_part(identity)), "IDENTITY")
+    }
+
+    /// One history turn: oldest-first order comes from the sort key; the suffix keeps turns at
+    /// the same instant apart (see [`tie_breaker`]).
+    pub(crate) fn history(session: &SessionId, at: Timestamp, suffix: &str) -> Self {
+        Self {
+            pk: history_pk(session),
+            sk: format!("{}#{suffix}", sortable_millis(at)),
+        }
+    }
+
+    /// An aggregation buffer.
+    pub(crate) fn pending(key: &str) -> Self {
+        Self::new(format!("PENDING#{}", key_part(key)), "PENDING")
+    }
+
+    /// A stream buffer. Integration ids never contain `#`, so the two parts cannot run together.
+    pub(crate) fn stream(integration: &IntegrationId, id: &str) -> Self {
+        Self::new(format!("STREAM#{integration}#{}", key_part(id)), "STREAM")
+    }
+
+    /// A cached platform token.
+    pub(crate) fn token(key: &str) -> Self {
+        Self::new(format!("TOKEN#{}", key_part(key)), "TOKEN")
     }
 
     pub(crate) fn lease(id: &IntegrationId) -> Self {
         Self::new(format!("LEASE#{id}"), "LEASE")
     }
 
-    /// One event-log entry: newest-first order comes from the sort key, the random suffix keeps
-    /// entries at the same instant apart.
+    /// One event-log entry: newest-first order comes from the sort key, the suffix (see
+    /// [`tie_breaker`]) keeps entries at the same instant apart.
     pub(crate) fn event(id: &IntegrationId, at: Timestamp, suffix: &str) -> Self {
         Self {
             pk: events_pk(id),
@@ -105,6 +135,23 @@ impl Key {
 /// The partition holding an integration's event log.
 pub(crate) fn events_pk(id: &IntegrationId) -> String {
     format!("EVENTS#{id}")
+}
+
+/// The partition holding a session's history.
+pub(crate) fn history_pk(session: &SessionId) -> String {
+    format!("HISTORY#{session}")
+}
+
+/// A sort-key suffix for items that share a millisecond: the writer's wall clock in nanoseconds
+/// (16 hex digits, so text order is time order and turns written one after another keep their
+/// order) and 32 random bits (so concurrent writers never overwrite each other). Only a
+/// tie-breaker: no decision depends on this clock.
+pub(crate) fn tie_breaker() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or_default();
+    format!("{nanos:016x}{:08x}", rand::random::<u32>())
 }
 
 /// A per-organization (or global) listing on [`GSI1`].
@@ -146,9 +193,10 @@ pub(crate) fn ttl_seconds(t: Timestamp) -> i64 {
     t.as_millis().div_euclid(1000) + i64::from(t.as_millis().rem_euclid(1000) != 0)
 }
 
-/// A dedupe key as it appears in the partition key: verbatim when short, else `sha256:<hex>`.
-fn dedupe_key_part(key: &str) -> String {
-    if key.len() <= MAX_VERBATIM_DEDUPE_KEY {
+/// A caller-chosen key as it appears in a partition key: verbatim when short, else
+/// `sha256:<hex>`.
+fn key_part(key: &str) -> String {
+    if key.len() <= MAX_VERBATIM_KEY {
         key.to_owned()
     } else {
         let digest = Sha256::digest(key.as_bytes());
@@ -297,5 +345,24 @@ mod tests {
         assert!(key.pk.starts_with("DEDUPE#sha256:"));
         assert_eq!(key.pk.len(), "DEDUPE#sha256:".len() + 64);
         assert_ne!(key.pk, Key::dedupe(&"y".repeat(5000)).pk);
+        assert!(Key::token(&long).pk.starts_with("TOKEN#sha256:"));
+        assert!(Key::pending(&long).pk.starts_with("PENDING#sha256:"));
+        assert!(Key::identity(&long).pk.starts_with("IDENTITY#sha256:"));
+    }
+
+    #[test]
+    fn conversation_keys() {
+        let id = IntegrationId::generate();
+        assert_eq!(Key::stream(&id, "s-1").pk, format!("STREAM#{id}#s-1"));
+        assert_eq!(Key::identity("org_1:wecom:u1").pk, "IDENTITY#org_1:wecom:u1");
+        assert_eq!(Key::token("wecom:corp").sk, "TOKEN");
+        let session = SessionId::generate();
+        let early = Key::history(&session, Timestamp::from_millis(1_000), &tie_breaker());
+        let same = Key::history(&session, Timestamp::from_millis(1_000), &tie_breaker());
+        let late = Key::history(&session, Timestamp::from_millis(2_000), "0");
+        assert_eq!(early.pk, format!("HISTORY#{session}"));
+        assert!(early.sk < late.sk && same.sk < late.sk);
+        assert_ne!(early.sk, same.sk);
+        assert_eq!(tie_breaker().len(), 24);
     }
 }

@@ -66,6 +66,17 @@ pub enum AdminError {
     Keyring(#[from] KeyringError),
 }
 
+impl From<crate::integration::OpenRecordError> for AdminError {
+    fn from(error: crate::integration::OpenRecordError) -> Self {
+        match error {
+            crate::integration::OpenRecordError::Keyring(e) => Self::Keyring(e),
+            corrupt @ crate::integration::OpenRecordError::Corrupt { .. } => {
+                Self::Store(StoreError::Corrupt(corrupt.to_string()))
+            }
+        }
+    }
+}
+
 impl AdminError {
     fn not_found(what: &'static str, id: &str) -> Self {
         Self::NotFound {

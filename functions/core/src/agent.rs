@@ -339,6 +339,23 @@ pub struct AgentRecord {
     pub version: u64,
 }
 
+impl AgentRecord {
+    /// Opens the sealed config.
+    ///
+    /// # Errors
+    /// [`crate::integration::OpenRecordError`] when the keyring fails or the data does not fit the kind.
+    pub async fn open_config(
+        &self,
+        keyring: &dyn crate::ports::Keyring,
+    ) -> Result<AgentConfig, crate::integration::OpenRecordError> {
+        let bytes = keyring.open(&self.config, self.id.as_str()).await?;
+        AgentConfig::from_sealed_json(self.kind, &bytes).map_err(|e| crate::integration::OpenRecordError::Corrupt {
+            id: self.id.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

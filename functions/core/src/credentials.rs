@@ -62,6 +62,9 @@ pub struct WecomWebhook {
     /// The corp id, checked as the receiveid of self-built app callbacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corp_id: Option<String>,
+    /// The self-built app's Secret, used to get access tokens for `message/send` replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corp_secret: Option<Secret>,
 }
 
 /// WeCom smart bot over the long WebSocket connection.
@@ -158,6 +161,7 @@ const WECOM_WEBHOOK: &[FieldSpec] = &[
     field("token", true, true),
     field("encoding_aes_key", true, true),
     field("corp_id", false, false),
+    field("corp_secret", true, false),
 ];
 const WECOM_LONG: &[FieldSpec] = &[field("bot_id", false, true), field("secret", true, true)];
 const LARK_WEBHOOK: &[FieldSpec] = &[

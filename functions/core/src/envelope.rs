@@ -30,6 +30,16 @@ pub enum Payload {
     Inbound {
         /// The event.
         event: Box<InboundEvent>,
+        /// True for the merged event of an aggregation window: it is dispatched at once.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        aggregated: bool,
+    },
+    /// The end of an aggregation window: dispatch the buffered messages if no newer ones came.
+    Flush {
+        /// The aggregation buffer (the conversation's queue group).
+        key: String,
+        /// The buffer version this flush was scheduled for.
+        version: u64,
     },
 }
 
@@ -50,7 +60,31 @@ impl Envelope {
         Self {
             v: VERSION,
             enqueued_at: now,
-            payload: Payload::Inbound { event: Box::new(event) },
+            payload: Payload::Inbound {
+                event: Box::new(event),
+                aggregated: false,
+            },
+        }
+    }
+
+    /// A current-version envelope for the merged event of an aggregation window.
+    pub fn aggregated(event: InboundEvent, now: Timestamp) -> Self {
+        Self {
+            v: VERSION,
+            enqueued_at: now,
+            payload: Payload::Inbound {
+                event: Box::new(event),
+                aggregated: true,
+            },
+        }
+    }
+
+    /// A current-version envelope for an aggregation flush.
+    pub fn flush(key: String, version: u64, now: Timestamp) -> Self {
+        Self {
+            v: VERSION,
+            enqueued_at: now,
+            payload: Payload::Flush { key, version },
         }
     }
 
@@ -198,6 +232,16 @@ mod tests {
 
     #[test]
     fn round_trips_every_platform_and_kind() {
+        let flush = Envelope::flush("int_x:abc".into(), 3, Timestamp::from_millis(1));
+        assert_eq!(Envelope::from_body(&flush.to_body()).unwrap(), flush);
+        let merged = Envelope::aggregated(sample_events().remove(0), Timestamp::from_millis(2));
+        assert!(merged.to_body().contains("\"aggregated\":true"));
+        assert_eq!(Envelope::from_body(&merged.to_body()).unwrap(), merged);
+        assert!(
+            !Envelope::inbound(sample_events().remove(0), Timestamp::from_millis(2))
+                .to_body()
+                .contains("aggregated")
+        );
         for event in sample_events() {
             let envelope = Envelope::inbound(event, Timestamp::from_millis(42));
             let body = envelope.to_body();

@@ -105,6 +105,41 @@ pub struct IntegrationStatus {
     pub updated_at: Timestamp,
 }
 
+/// A sealed record could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenRecordError {
+    /// The keyring failed (wrong key, KMS down).
+    #[error(transparent)]
+    Keyring(#[from] crate::crypto::KeyringError),
+    /// The opened bytes do not fit the record's kind.
+    #[error("sealed data of {id} does not fit its kind: {reason}")]
+    Corrupt {
+        /// The record id.
+        id: String,
+        /// What did not fit (field names only).
+        reason: String,
+    },
+}
+
+impl IntegrationRecord {
+    /// Opens the sealed credentials.
+    ///
+    /// # Errors
+    /// [`OpenRecordError`] when the keyring fails or the data does not fit the platform and mode.
+    pub async fn open_credentials(
+        &self,
+        keyring: &dyn crate::ports::Keyring,
+    ) -> Result<crate::credentials::Credentials, OpenRecordError> {
+        let bytes = keyring.open(&self.credentials, self.id.as_str()).await?;
+        crate::credentials::Credentials::from_sealed_json(self.platform, self.mode, &bytes).map_err(|e| {
+            OpenRecordError::Corrupt {
+                id: self.id.to_string(),
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+mod agent;
+mod conversation;
+mod reply;
+
+pub use agent::{AgentClient, AgentError, AgentRequest};
+pub use conversation::{
+    AggregationStore, CachedToken, HistoryEntry, HistoryStore, Role, StreamState, StreamStore, TokenCache,
+    UserDirectory,
+};
+pub use reply::{Replier, ReplyError, ReplyStream, ReplyTarget};
+
 use crate::agent::AgentRecord;
 use crate::apikey::ApiKeyRecord;
 use crate::crypto::{KeyringError, SealedSecret};
@@ -217,14 +228,41 @@ pub trait EventLog: Send + Sync {
 
 /// Everything the domain stores, in one object.
 pub trait Store:
-    OrgStore + IntegrationStore + AgentStore + TriggerStore + SessionStore + DedupeStore + LeaseStore + EventLog
+    OrgStore
+    + IntegrationStore
+    + AgentStore
+    + TriggerStore
+    + SessionStore
+    + DedupeStore
+    + LeaseStore
+    + EventLog
+    + UserDirectory
+    + HistoryStore
+    + AggregationStore
+    + StreamStore
+    + TokenCache
 {
 }
 
 impl<T> Store for T where
-    T: OrgStore + IntegrationStore + AgentStore + TriggerStore + SessionStore + DedupeStore + LeaseStore + EventLog
+    T: OrgStore
+        + IntegrationStore
+        + AgentStore
+        + TriggerStore
+        + SessionStore
+        + DedupeStore
+        + LeaseStore
+        + EventLog
+        + UserDirectory
+        + HistoryStore
+        + AggregationStore
+        + StreamStore
+        + TokenCache
 {
 }
+
+/// The longest delay [`Queue::enqueue_delayed`] accepts (SQS's limit).
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
 /// A queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -277,6 +315,10 @@ pub trait Queue: Send + Sync {
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
     /// Makes a message visible again after `delay` (a failed attempt).
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+    /// Enqueues a timer message outside any FIFO group that becomes visible after `delay`
+    /// (at most 15 minutes), e.g. the flush of an aggregation window. Delivered at least once
+    /// through [`Queue::receive`] (with an empty `group`); handlers must tolerate duplicates.
+    async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError>;
     /// Receives up to `max` messages from the dead-letter queue (hidden for `visibility`).
     async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError>;
 }

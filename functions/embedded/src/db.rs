@@ -20,10 +20,15 @@ use imgate_core::ports::{QueueError, StoreError};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema version this build writes ([`PRAGMA user_version`]).
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
-/// Schema migrations: entry `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = [include_str!("schema_v1.sql")];
+/// Schema migrations: entry `i` takes the database from version `i` to `i + 1`. Released
+/// entries never change (a file at version `i` has run exactly entries `0..i`); a new schema is
+/// a new entry.
+const MIGRATIONS: [&str; 2] = [include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+
+// One migration per version.
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 /// Opening a database failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,9 +4,11 @@ SQLite implementation of the imgate ports, with a durable queue, for one machine
 `imgate serve` runs the whole gateway in one process on this backend:
 
 - [`SqliteStore`] implements every store port (organizations, integrations, agents, triggers,
-  sessions, dedupe claims, relay leases, the event log) plus a little server metadata.
+  sessions, dedupe claims, relay leases, the event log, users, history, aggregation buffers,
+  stream buffers, cached tokens) plus a little server metadata.
 - [`SqliteQueue`] implements the inbound [`Queue`](imgate_core::ports::Queue) with SQS FIFO
-  semantics: per-group order, 5-minute dedupe ids, visibility timeouts, a dead-letter table.
+  semantics: per-group order, 5-minute dedupe ids, visibility timeouts, a dead-letter table,
+  and delayed timer messages outside any group.
 - [`load_or_create_key`] reads (or creates, mode 0600) the key file that seals secrets, kept
   apart from the database so the database alone reveals nothing.
 

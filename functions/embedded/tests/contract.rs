@@ -1,5 +1,6 @@
 //! The core contract tests, run against SQLite: store contracts on a temporary database file,
-//! each queue contract on a fresh queue with a dead-letter table after 3 receives.
+//! each queue contract on a fresh queue with a dead-letter table after 3 receives; then all of
+//! them at once, as `store_contract` and `queue_contract` run them.
 
 use imgate_core::testing;
 use imgate_embedded::{QueueOptions, SqliteQueue, SqliteStore};
@@ -106,4 +107,56 @@ async fn queue_visibility_and_retry() {
 async fn queue_dead_letters() {
     let (q, _dir) = queue().await;
     testing::queue_dead_letters(&q, MAX_RECEIVES).await;
+}
+
+#[tokio::test]
+async fn user_directory() {
+    let (s, _dir) = store().await;
+    testing::user_directory(&s).await;
+}
+
+#[tokio::test]
+async fn history() {
+    let (s, _dir) = store().await;
+    testing::history(&s).await;
+}
+
+#[tokio::test]
+async fn aggregation() {
+    let (s, _dir) = store().await;
+    testing::aggregation(&s).await;
+}
+
+#[tokio::test]
+async fn streams() {
+    let (s, _dir) = store().await;
+    testing::streams(&s).await;
+}
+
+#[tokio::test]
+async fn tokens() {
+    let (s, _dir) = store().await;
+    testing::tokens(&s).await;
+}
+
+#[tokio::test]
+async fn queue_delayed() {
+    let (q, _dir) = queue().await;
+    testing::queue_delayed(&q).await;
+}
+
+#[tokio::test]
+async fn all_queue_contracts() {
+    // Each fresh queue's directory lives until the end of the test.
+    let dirs = std::sync::Mutex::new(Vec::new());
+    let dirs = &dirs;
+    testing::queue_contract(
+        move || async move {
+            let (q, dir) = queue().await;
+            dirs.lock().expect("dirs").push(dir);
+            Box::new(q) as Box<dyn imgate_core::ports::Queue>
+        },
+        MAX_RECEIVES,
+    )
+    .await;
 }

@@ -1,18 +1,13 @@
-//! Behaviour beyond the core contracts: the queue across restarts and crashes, stale receipts,
-//! concurrent enqueues, store and queue sharing one file, and purging expired items.
+//! Behaviour beyond the core contracts: the queue (timers included) across restarts and
+//! crashes, stale receipts, concurrent enqueues, and store and queue sharing one file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imgate_core::Timestamp;
-use imgate_core::ids::{AgentId, IntegrationId, SessionId, UserId};
-use imgate_core::ports::{
-    Claim, DedupeStore, EventLog, EventLogEntry, LeaseStore, OutgoingMessage, Queue, QueueError, SessionStore,
-};
-use imgate_core::session::{Session, SessionKey};
-use imgate_embedded::{LocalBackend, PurgeReport, QueueOptions, SqliteQueue, SqliteStore};
+use imgate_core::ports::{OutgoingMessage, Queue, QueueError};
+use imgate_embedded::{QueueOptions, SqliteQueue};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -49,6 +44,40 @@ async fn queue_survives_reopening_the_file() {
     for d in &got {
         queue.ack(&d.receipt).await.expect("ack");
     }
+    assert!(queue.receive(10, LONG).await.expect("receive").is_empty());
+}
+
+#[tokio::test]
+async fn delayed_message_survives_reopening_and_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("imgate.db");
+    let queue = open_queue(&path).await;
+    queue
+        .enqueue_delayed("timer", Duration::from_secs(1))
+        .await
+        .expect("enqueue delayed");
+    assert!(
+        queue.receive(10, LONG).await.expect("receive").is_empty(),
+        "not due yet"
+    );
+    drop(queue);
+
+    let queue = open_queue(&path).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let first = queue.receive(10, Duration::from_secs(1)).await.expect("receive");
+    assert_eq!(first.len(), 1, "due after the reopen");
+    assert_eq!((first[0].group.as_str(), first[0].body.as_str()), ("", "timer"));
+    // The process dies without acking: the timer comes back once its visibility ends.
+    drop(queue);
+
+    let queue = open_queue(&path).await;
+    assert!(queue.receive(10, LONG).await.expect("receive").is_empty(), "in flight");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = queue.receive(10, LONG).await.expect("receive");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].body, "timer");
+    assert_eq!(again[0].receive_count, 2);
+    queue.ack(&again[0].receipt).await.expect("ack");
     assert!(queue.receive(10, LONG).await.expect("receive").is_empty());
 }
 
@@ -214,64 +243,4 @@ async fn store_and_queue_share_one_file_and_keyring_works() {
         Some("hash")
     );
     assert_eq!(deps.queue.receive(10, LONG).await.expect("receive").len(), 1);
-}
-
-#[tokio::test]
-async fn purge_deletes_only_expired_items() {
-    let backend = LocalBackend::open_in_memory(QueueOptions::default()).expect("backend");
-    let store: &SqliteStore = &backend.store;
-    let now = Timestamp::from_millis(1_795_244_400_000);
-    let short = Duration::from_secs(10);
-    let long = Duration::from_secs(3600);
-    let id = IntegrationId::generate();
-
-    assert_eq!(store.claim("old", now, short).await.expect("claim"), Claim::Claimed);
-    assert_eq!(store.claim("new", now, long).await.expect("claim"), Claim::Claimed);
-    store.acquire_lease(&id, "relay", now, short).await.expect("lease");
-    let entry = |kind: &str| EventLogEntry {
-        at: now,
-        kind: kind.into(),
-        event_id: None,
-        detail: String::new(),
-    };
-    store.record_event(&id, &entry("old"), short).await.expect("event");
-    store.record_event(&id, &entry("new"), long).await.expect("event");
-    let session = |sender: &str, ttl| Session {
-        key: SessionKey {
-            integration_id: id.clone(),
-            conversation: "c".into(),
-            sender: sender.into(),
-        },
-        id: SessionId::generate(),
-        agent_id: AgentId::generate(),
-        user_id: UserId::generate(),
-        started_at: now,
-        last_active_at: now,
-        expires_at: now.plus(ttl),
-    };
-    store.put_session(&session("a", short)).await.expect("session");
-    store.put_session(&session("b", long)).await.expect("session");
-
-    let later = now.plus(short);
-    let report = store.purge_expired(later).await.expect("purge");
-    assert_eq!(
-        report,
-        PurgeReport {
-            dedupe_claims: 1,
-            sessions: 1,
-            leases: 1,
-            events: 1
-        }
-    );
-    assert_eq!(store.purge_expired(later).await.expect("purge").total(), 0);
-    assert_eq!(store.claim("new", later, long).await.expect("claim"), Claim::Duplicate);
-    let events = store.recent_events(&id, 10, later).await.expect("events");
-    assert_eq!(events, vec![entry("new")]);
-    assert!(
-        store
-            .get_session(&session("b", long).key, later)
-            .await
-            .expect("session")
-            .is_some()
-    );
 }

@@ -14,12 +14,27 @@ use crate::error::ApiError;
 /// The largest request body accepted (admin bodies are small; platform callbacks are < 64 KiB).
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-/// Health check plus the admin API, with JSON 404/405 answers, a body limit, panic safety and
-/// request tracing (method, path, status, latency; never bodies, headers or query strings).
+/// Health check plus the admin API (what the `admin` Lambda serves).
 pub fn app(admin: Admin) -> Router {
+    with_layers(crate::admin::router(admin))
+}
+
+/// Health check plus the platform webhooks (what the `webhook` Lambda serves).
+pub fn webhook_app(webhooks: imgate_channels::wecom::webhook::Context) -> Router {
+    with_layers(crate::webhooks::router(webhooks))
+}
+
+/// Everything: admin API and webhooks (what `imgate serve` serves).
+pub fn gateway(admin: Admin, webhooks: imgate_channels::wecom::webhook::Context) -> Router {
+    with_layers(crate::admin::router(admin).merge(crate::webhooks::router(webhooks)))
+}
+
+/// Adds the health check, JSON 404/405 answers, the body limit, panic safety and request
+/// tracing (method, path, status, latency; never bodies, headers or query strings).
+pub fn with_layers(routes: Router) -> Router {
     Router::new()
         .merge(crate::health_router())
-        .merge(crate::admin::router(admin))
+        .merge(routes)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")

@@ -5,8 +5,9 @@ pub mod admin;
 mod app;
 mod error;
 mod json;
+pub mod webhooks;
 
-pub use app::{BODY_LIMIT_BYTES, app};
+pub use app::{BODY_LIMIT_BYTES, app, gateway, webhook_app, with_layers};
 pub use error::ApiError;
 pub use json::ApiJson;
 

@@ -5,13 +5,18 @@
 //! paginated listing queries. Each submodule maps one item type to and from attributes.
 
 mod agents;
+mod aggregation;
 mod dedupe;
 mod events;
+mod history;
 mod integrations;
 mod leases;
 mod orgs;
 mod sessions;
+mod streams;
+mod tokens;
 mod triggers;
+mod users;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -19,10 +24,15 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use imgate_core::ports::{StoreError, StoreResult};
+use imgate_core::time::Timestamp;
 
 use crate::error::store_backend;
-use crate::item::{Item, key_item};
-use crate::schema::{GSI1, GSI1_PK, Key, Listing, PK, VERSION};
+use crate::item::{Fields, Item, key_item};
+use crate::schema::{EXPIRES_MS, GSI1, GSI1_PK, Key, Listing, PK, VERSION};
+
+/// Items read per page of [`DynamoStore::recent`]; pages continue until `limit` live items are
+/// found.
+const MAX_PAGE: usize = 100;
 
 /// The DynamoDB implementation of every store port.
 #[derive(Debug, Clone)]
@@ -263,6 +273,51 @@ impl DynamoStore {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// Up to `limit` items of partition `pk` unexpired at `now`, newest first (the sort key must
+    /// start with the time): one backward `Query` with `Limit` and a filter on `expires_ms`,
+    /// paging on only while expired items were filtered out and fewer than `limit` were found.
+    pub(crate) async fn recent(
+        &self,
+        pk: String,
+        limit: usize,
+        now: Timestamp,
+        entity: &'static str,
+    ) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        while items.len() < limit {
+            let page = i32::try_from((limit - items.len()).min(MAX_PAGE)).unwrap_or(1);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .filter_expression("#exp > :now")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#exp", EXPIRES_MS)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":now", AttributeValue::N(now.as_millis().to_string()))
+                .scan_index_forward(false)
+                .limit(page)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| store_backend("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                // The filter already hid expired items; check again against the exact value.
+                if Fields::new(&item, entity).expires()? > now && items.len() < limit {
+                    items.push(item);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        Ok(items)
     }
 
     /// The client, for the submodules' own queries.

@@ -138,9 +138,7 @@ impl Admin {
     /// # Errors
     /// Keyring failures, or a stored config that no longer parses.
     pub async fn open_agent_config(&self, record: &AgentRecord) -> AdminResult<AgentConfig> {
-        let bytes = self.deps.keyring.open(&record.config, record.id.as_str()).await?;
-        AgentConfig::from_sealed_json(record.kind, &bytes)
-            .map_err(|e| AdminError::Store(StoreError::Corrupt(format!("config of {}: {e}", record.id))))
+        Ok(record.open_config(self.deps.keyring.as_ref()).await?)
     }
 }
 

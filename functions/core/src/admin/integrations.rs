@@ -197,9 +197,7 @@ impl Admin {
     /// # Errors
     /// Keyring failures, or stored credentials that no longer parse.
     pub async fn open_credentials(&self, record: &IntegrationRecord) -> AdminResult<Credentials> {
-        let bytes = self.deps.keyring.open(&record.credentials, record.id.as_str()).await?;
-        Credentials::from_sealed_json(record.platform, record.mode, &bytes)
-            .map_err(|e| AdminError::Store(StoreError::Corrupt(format!("credentials of {}: {e}", record.id))))
+        Ok(record.open_credentials(self.deps.keyring.as_ref()).await?)
     }
 
     async fn save_integration(&self, record: &mut IntegrationRecord) -> AdminResult<()> {

@@ -10,6 +10,10 @@
 //!   delivery no longer acks or delays anything.
 //! - **Dead letters.** A message already received `max_receives` times moves to the dead-letter
 //!   table when it would next be delivered; that table is read with the same rules.
+//! - **Timers.** [`Queue::enqueue_delayed`] stores a message with the empty group id (which
+//!   `enqueue` refuses) and `visible_at` set to its due time. Such a message belongs to no FIFO
+//!   group: it neither waits for nor blocks any other message, and is delivered (with
+//!   `group == ""`) once due, with the same visibility, receipts and dead-lettering as the rest.
 //!
 //! Visibility uses the real clock ([`Timestamp::now`]). Every receive is one transaction.
 
@@ -19,7 +23,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use imgate_core::Timestamp;
-use imgate_core::ports::{Delivery, OutgoingMessage, Queue, QueueError};
+use imgate_core::ports::{Delivery, MAX_QUEUE_DELAY, OutgoingMessage, Queue, QueueError};
 
 use crate::db::{Db, OpenError, queue_err, write_tx};
 
@@ -164,7 +168,22 @@ enum ReceiptOp {
     ShowAt(Timestamp),
 }
 
-/// Refuses messages SQS would refuse, so both backends accept the same input.
+/// The group id of timer messages, outside every FIFO group.
+pub(crate) const TIMER_GROUP: &str = "";
+
+/// Refuses bodies SQS would refuse.
+fn validate_body(body: &str) -> Result<(), QueueError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(QueueError::Rejected(format!(
+            "body of {} bytes exceeds {MAX_BODY_BYTES}",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses messages SQS would refuse, so both backends accept the same input. The empty group
+/// id, which SQS refuses too, is what keeps [`TIMER_GROUP`] free for timers.
 fn validate(message: &OutgoingMessage) -> Result<(), QueueError> {
     let id_ok = |s: &str| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS;
     if !id_ok(&message.group) {
@@ -177,13 +196,7 @@ fn validate(message: &OutgoingMessage) -> Result<(), QueueError> {
             "dedupe id must have 1 to {MAX_ID_CHARS} characters"
         )));
     }
-    if message.body.len() > MAX_BODY_BYTES {
-        return Err(QueueError::Rejected(format!(
-            "body of {} bytes exceeds {MAX_BODY_BYTES}",
-            message.body.len()
-        )));
-    }
-    Ok(())
+    validate_body(&message.body)
 }
 
 /// Stores `message` unless its dedupe id was seen within the window; true if stored.
@@ -210,6 +223,24 @@ fn enqueue_blocking(conn: &mut Connection, message: &OutgoingMessage, now: Times
     }
     tx.commit().map_err(queue_err)?;
     Ok(fresh)
+}
+
+/// Stores a timer message due at `visible_at`. Timers have no dedupe id (SQS standard delays do
+/// not de-duplicate either; handlers tolerate duplicates).
+fn enqueue_timer_blocking(
+    conn: &mut Connection,
+    body: &str,
+    now: Timestamp,
+    visible_at: Timestamp,
+) -> Result<(), QueueError> {
+    conn.execute(
+        "INSERT INTO queue_messages \
+         (group_id, dedupe_id, body, enqueued_at, visible_at, receive_count, receipt) \
+         VALUES (?1, '', ?2, ?3, ?4, 0, NULL)",
+        params![TIMER_GROUP, body, now.as_millis(), visible_at.as_millis()],
+    )
+    .map(drop)
+    .map_err(queue_err)
 }
 
 #[async_trait]
@@ -243,75 +274,27 @@ impl Queue for SqliteQueue {
         self.by_receipt(receipt, ReceiptOp::ShowAt(at)).await
     }
 
+    async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        if delay > MAX_QUEUE_DELAY {
+            return Err(QueueError::Rejected(format!(
+                "delay of {delay:?} exceeds {MAX_QUEUE_DELAY:?}"
+            )));
+        }
+        validate_body(body)?;
+        let body = body.to_owned();
+        let now = Timestamp::now();
+        let due = now.plus(delay);
+        self.db
+            .call(move |conn| enqueue_timer_blocking(conn, &body, now, due))
+            .await?;
+        tracing::debug!(delay_ms = delay.as_millis(), "queue enqueue delayed");
+        Ok(())
+    }
+
     async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
         self.receive_from(Table::DeadLetters, max, visibility).await
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(group: &str, id: &str) -> OutgoingMessage {
-        OutgoingMessage {
-            group: group.into(),
-            dedupe_id: id.into(),
-            body: format!("body-{id}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn refuses_what_sqs_refuses() {
-        let q = SqliteQueue::open_in_memory(QueueOptions::default()).expect("open in memory");
-        for bad in [
-            msg("", "id"),
-            msg("g", ""),
-            msg(&"g".repeat(129), "id"),
-            OutgoingMessage {
-                body: "x".repeat(MAX_BODY_BYTES + 1),
-                ..msg("g", "id")
-            },
-        ] {
-            assert!(matches!(q.enqueue(&bad).await, Err(QueueError::Rejected(_))));
-        }
-        assert!(
-            q.receive(10, Duration::from_secs(30))
-                .await
-                .expect("receive")
-                .is_empty()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_batch_holds_a_groups_messages_in_order() {
-        let q = SqliteQueue::open_in_memory(QueueOptions::default()).expect("open in memory");
-        for m in [msg("a", "1"), msg("b", "2"), msg("a", "3")] {
-            q.enqueue(&m).await.expect("enqueue");
-        }
-        let got = q.receive(10, Duration::from_secs(30)).await.expect("receive");
-        let bodies: Vec<_> = got.iter().map(|d| d.body.as_str()).collect();
-        assert_eq!(bodies, ["body-1", "body-3", "body-2"]);
-        // The second of group a is acked first; a stays blocked while the first is in flight.
-        q.ack(&got[1].receipt).await.expect("ack");
-        q.retry_later(&got[2].receipt, Duration::ZERO)
-            .await
-            .expect("retry later");
-        let again = q.receive(10, Duration::from_secs(30)).await.expect("receive");
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].body, "body-2");
-        assert_eq!(again[0].receive_count, 2);
-    }
-
-    #[tokio::test]
-    async fn zero_visibility_does_not_deliver_twice_in_one_call() {
-        let q = SqliteQueue::open_in_memory(QueueOptions::default()).expect("open in memory");
-        q.enqueue(&msg("a", "1")).await.expect("enqueue");
-        let got = q.receive(10, Duration::ZERO).await.expect("receive");
-        assert_eq!(got.len(), 1);
-        let again = q.receive(10, Duration::ZERO).await.expect("receive");
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].receive_count, 2);
-        assert!(matches!(q.ack(&got[0].receipt).await, Err(QueueError::UnknownReceipt)));
-        q.ack(&again[0].receipt).await.expect("ack");
-    }
-}
+mod tests;

@@ -1,5 +1,5 @@
-//! One receive: the SQL that picks deliverable groups, hands out receipts and moves
-//! over-received messages to the dead-letter table, all in one transaction.
+//! One receive: the SQL that picks deliverable groups and due timers, hands out receipts and
+//! moves over-received messages to the dead-letter table, all in one transaction.
 
 use std::time::Duration;
 
@@ -8,12 +8,21 @@ use rusqlite::{Connection, params};
 use imgate_core::Timestamp;
 use imgate_core::ports::{Delivery, QueueError};
 
-use super::Table;
+use super::{TIMER_GROUP, Table};
 use crate::db::{queue_err, write_tx};
 
-/// One receive, in one transaction: picks the groups with nothing in flight (oldest head
-/// first), and delivers each one's messages in order, moving over-received ones to the
-/// dead-letter table. Returns the deliveries and how many messages were dead-lettered.
+/// What one receive may deliver from: a FIFO group with nothing in flight, or one due timer.
+enum Candidate {
+    /// A group whose messages are all visible; delivered from its oldest message on.
+    Group(String),
+    /// A timer message (group [`TIMER_GROUP`]), by `seq`.
+    Timer(i64),
+}
+
+/// One receive, in one transaction: picks the groups with nothing in flight and the due timer
+/// messages (oldest first, a group by its head), and delivers each group's messages in order,
+/// moving over-received ones to the dead-letter table. Returns the deliveries and how many
+/// messages were dead-lettered.
 pub(super) fn receive_blocking(
     conn: &mut Connection,
     table: Table,
@@ -24,68 +33,120 @@ pub(super) fn receive_blocking(
 ) -> Result<(Vec<Delivery>, usize), QueueError> {
     let name = table.name();
     let limit = i64::try_from(max).unwrap_or(i64::MAX);
-    let visible_until = now.plus(visibility).as_millis();
     let tx = write_tx(conn).map_err(queue_err)?;
-    let groups: Vec<String> = {
+    let candidates: Vec<Candidate> = {
         let mut stmt = tx
             .prepare_cached(&format!(
-                "SELECT group_id FROM {name} GROUP BY group_id \
-                 HAVING MAX(visible_at) <= ?1 ORDER BY MIN(seq) LIMIT ?2"
+                // Timers are found through the (group_id, seq) index, already in seq order.
+                "SELECT group_id, NULL, MIN(seq) AS ord FROM {name} WHERE group_id <> ?3 \
+                 GROUP BY group_id HAVING MAX(visible_at) <= ?1 \
+                 UNION ALL \
+                 SELECT NULL, seq, seq AS ord FROM {name} WHERE group_id = ?3 AND visible_at <= ?1 \
+                 ORDER BY ord LIMIT ?2"
             ))
             .map_err(queue_err)?;
-        stmt.query_map(params![now.as_millis(), limit], |row| row.get(0))
-            .and_then(|rows| rows.collect::<Result<_, _>>())
-            .map_err(queue_err)?
+        stmt.query_map(params![now.as_millis(), limit, TIMER_GROUP], |row| {
+            Ok(match row.get::<_, Option<String>>(0)? {
+                Some(group) => Candidate::Group(group),
+                None => Candidate::Timer(row.get(1)?),
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<_, _>>())
+        .map_err(queue_err)?
     };
-    let mut out = Vec::new();
-    let mut dead = 0;
-    for group in groups {
-        let room = i64::try_from(max - out.len()).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, String, u32)> = {
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT seq, body, receive_count FROM {name} \
-                     WHERE group_id = ?1 ORDER BY seq LIMIT ?2"
-                ))
-                .map_err(queue_err)?;
-            stmt.query_map(params![group, room], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .and_then(|rows| rows.collect::<Result<_, _>>())
-                .map_err(queue_err)?
+    let mut batch = Batch {
+        tx: &tx,
+        name,
+        now,
+        visible_until: now.plus(visibility).as_millis(),
+        max_receives,
+        out: Vec::new(),
+        dead: 0,
+    };
+    for candidate in candidates {
+        let room = i64::try_from(max - batch.out.len()).unwrap_or(i64::MAX);
+        let (group, rows): (&str, Vec<(i64, String, u32)>) = match &candidate {
+            Candidate::Group(group) => {
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT seq, body, receive_count FROM {name} \
+                         WHERE group_id = ?1 ORDER BY seq LIMIT ?2"
+                    ))
+                    .map_err(queue_err)?;
+                let rows = stmt
+                    .query_map(params![group, room], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .and_then(|rows| rows.collect::<Result<_, _>>())
+                    .map_err(queue_err)?;
+                (group, rows)
+            }
+            Candidate::Timer(seq) => {
+                let mut stmt = tx
+                    .prepare_cached(&format!("SELECT seq, body, receive_count FROM {name} WHERE seq = ?1"))
+                    .map_err(queue_err)?;
+                let rows = stmt
+                    .query_map([seq], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .and_then(|rows| rows.collect::<Result<_, _>>())
+                    .map_err(queue_err)?;
+                (TIMER_GROUP, rows)
+            }
         };
         for (seq, body, receive_count) in rows {
-            if max_receives.is_some_and(|m| receive_count >= m) {
-                move_to_dead_letters(&tx, seq, now)?;
-                tracing::warn!(
-                    group = %group,
-                    seq,
-                    receive_count,
-                    "message received too often; moved to the dead-letter queue"
-                );
-                dead += 1;
-                continue;
-            }
-            let receipt = format!("{:032x}", rand::random::<u128>());
-            tx.execute(
-                &format!(
-                    "UPDATE {name} SET receive_count = receive_count + 1, visible_at = ?2, \
-                     receipt = ?3 WHERE seq = ?1"
-                ),
-                params![seq, visible_until, receipt],
-            )
-            .map_err(queue_err)?;
-            out.push(Delivery {
-                receipt,
-                group: group.clone(),
-                body,
-                receive_count: receive_count.saturating_add(1),
-            });
+            batch.deliver(group, seq, body, receive_count)?;
         }
-        if out.len() >= max {
+        if batch.out.len() >= max {
             break;
         }
     }
+    let (out, dead) = (batch.out, batch.dead);
     tx.commit().map_err(queue_err)?;
     Ok((out, dead))
+}
+
+/// The deliveries of one receive so far, and what each needs to hand out a message.
+struct Batch<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    name: &'static str,
+    now: Timestamp,
+    visible_until: i64,
+    max_receives: Option<u32>,
+    out: Vec<Delivery>,
+    dead: usize,
+}
+
+impl Batch<'_> {
+    /// Delivers message `seq` of `group` with a new receipt, or moves it to the dead-letter
+    /// table if it was received too often already.
+    fn deliver(&mut self, group: &str, seq: i64, body: String, receive_count: u32) -> Result<(), QueueError> {
+        if self.max_receives.is_some_and(|m| receive_count >= m) {
+            move_to_dead_letters(self.tx, seq, self.now)?;
+            tracing::warn!(
+                group = %group,
+                seq,
+                receive_count,
+                "message received too often; moved to the dead-letter queue"
+            );
+            self.dead += 1;
+            return Ok(());
+        }
+        let receipt = format!("{:032x}", rand::random::<u128>());
+        self.tx
+            .execute(
+                &format!(
+                    "UPDATE {} SET receive_count = receive_count + 1, visible_at = ?2, \
+                     receipt = ?3 WHERE seq = ?1",
+                    self.name
+                ),
+                params![seq, self.visible_until, receipt],
+            )
+            .map_err(queue_err)?;
+        self.out.push(Delivery {
+            receipt,
+            group: group.to_owned(),
+            body,
+            receive_count: receive_count.saturating_add(1),
+        });
+        Ok(())
+    }
 }
 
 /// Moves message `seq` from the main table to the dead-letter table, visible at once.

@@ -6,9 +6,12 @@
 //! transactions, so two writers never both win.
 
 mod agents;
+mod aggregation;
+mod conversation;
 mod ephemeral;
 mod integrations;
 mod orgs;
+mod streams;
 mod triggers;
 
 use std::path::Path;
@@ -41,12 +44,27 @@ pub struct PurgeReport {
     pub leases: usize,
     /// Expired event log entries.
     pub events: usize,
+    /// Expired history turns.
+    pub history: usize,
+    /// Expired aggregation buffers (each with all its events).
+    pub aggregation_buffers: usize,
+    /// Expired stream buffers.
+    pub streams: usize,
+    /// Expired cached tokens.
+    pub tokens: usize,
 }
 
 impl PurgeReport {
-    /// Rows deleted in total.
+    /// Items deleted in total (an aggregation buffer counts once, whatever its events).
     pub fn total(&self) -> usize {
-        self.dedupe_claims + self.sessions + self.leases + self.events
+        self.dedupe_claims
+            + self.sessions
+            + self.leases
+            + self.events
+            + self.history
+            + self.aggregation_buffers
+            + self.streams
+            + self.tokens
     }
 }
 
@@ -71,8 +89,10 @@ impl SqliteStore {
         })
     }
 
-    /// Deletes dedupe claims, sessions, leases and event log entries that expired at or before
-    /// `now`. Reads already hide them; this only reclaims space, so the server calls it now and then.
+    /// Deletes dedupe claims, sessions, leases, event log entries, history turns, aggregation
+    /// buffers (with their events), stream buffers and cached tokens that expired at or before
+    /// `now`. Reads already hide them; this only reclaims space, so the server calls it now and
+    /// then. An expired aggregation buffer is one nobody flushed: its events are dropped.
     ///
     /// # Errors
     /// [`StoreError::Backend`] if SQLite fails.
@@ -86,11 +106,22 @@ impl SqliteStore {
                     tx.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), params![now])
                         .map_err(store_err)
                 };
+                // A buffer's events go with it; they carry no expiry of their own.
+                tx.execute(
+                    "DELETE FROM aggregation_events WHERE key IN \
+                     (SELECT key FROM aggregation_buffers WHERE expires_at <= ?1)",
+                    params![now],
+                )
+                .map_err(store_err)?;
                 let report = PurgeReport {
                     dedupe_claims: delete("dedupe")?,
                     sessions: delete("sessions")?,
                     leases: delete("leases")?,
                     events: delete("event_log")?,
+                    history: delete("history")?,
+                    aggregation_buffers: delete("aggregation_buffers")?,
+                    streams: delete("streams")?,
+                    tokens: delete("tokens")?,
                 };
                 tx.commit().map_err(store_err)?;
                 Ok::<_, StoreError>(report)
@@ -101,6 +132,10 @@ impl SqliteStore {
             sessions = report.sessions,
             leases = report.leases,
             events = report.events,
+            history = report.history,
+            aggregation_buffers = report.aggregation_buffers,
+            streams = report.streams,
+            tokens = report.tokens,
             "purged expired items"
         );
         Ok(report)

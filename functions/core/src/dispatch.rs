@@ -1,0 +1,233 @@
+//! The dispatcher: from a queued event to an agent's streamed answer on the platform.
+//!
+//! One queue message is handled by [`Dispatcher::handle`]: trigger lookup, group policy,
+//! commands (`/new`, `/help`, `/status`), the aggregation window, the session, the agent call
+//! and the reply. The same code runs in the `dispatcher` Lambda (SQS batches, see
+//! [`Dispatcher::handle_batch`]) and in `imgate serve`'s worker.
+//!
+//! Delivery is at least once, so every side effect is guarded: an event that was answered
+//! is remembered (`replied:` claim) and a redelivery is acknowledged without a second answer.
+
+mod batch;
+mod conversation;
+mod texts;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use batch::{BatchRecord, group_in_order};
+
+use crate::envelope::{Envelope, EnvelopeError, Payload};
+use crate::event::{InboundEvent, InboundKind};
+use crate::ingress::record;
+use crate::integration::OpenRecordError;
+use crate::platform::Platform;
+use crate::ports::{
+    AgentClient, Claim, Keyring, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError,
+};
+use crate::time::Timestamp;
+
+/// The card action that starts a new conversation (the button on failure cards).
+pub const NEW_SESSION_ACTION: &str = "imgate_new_session";
+/// How long an answered event is remembered, so a redelivery does not answer twice.
+const REPLIED_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Tunables of the dispatcher.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Receives after which the queue dead-letters a message; on the last one a failing agent
+    /// gets an error reply instead of another retry.
+    pub max_receives: u32,
+    /// Minimum time between two streamed updates of one reply.
+    pub update_interval: Duration,
+    /// How long session history is kept.
+    pub history_ttl: Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            max_receives: 5,
+            update_interval: Duration::from_millis(500),
+            history_ttl: Duration::from_secs(7 * 86400),
+        }
+    }
+}
+
+/// Handling a queue message failed; the message should be retried (and dead-lettered after
+/// the queue's max receive count).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The body is not a readable envelope; retrying will not help, the dead-letter queue keeps it.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealed data could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenRecordError),
+    /// The queue failed (scheduling an aggregation flush).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The platform did not take the reply.
+    #[error(transparent)]
+    Reply(#[from] ReplyError),
+    /// The agent failed; the user was told if this was the last attempt.
+    #[error("agent failed: {0}")]
+    Agent(#[from] crate::ports::AgentError),
+}
+
+/// Platform → reply implementation.
+#[derive(Clone, Default)]
+pub struct Repliers(HashMap<Platform, Arc<dyn Replier>>);
+
+impl Repliers {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the replier of a platform.
+    #[must_use]
+    pub fn with(mut self, platform: Platform, replier: Arc<dyn Replier>) -> Self {
+        self.0.insert(platform, replier);
+        self
+    }
+
+    fn get(&self, platform: Platform) -> Result<&Arc<dyn Replier>, ReplyError> {
+        self.0
+            .get(&platform)
+            .ok_or_else(|| ReplyError::Unsupported(platform.to_string()))
+    }
+}
+
+/// The dispatcher.
+#[derive(Clone)]
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    keyring: Arc<dyn Keyring>,
+    agents: Arc<dyn AgentClient>,
+    repliers: Repliers,
+    settings: DispatchSettings,
+}
+
+impl Dispatcher {
+    /// A dispatcher over the given backends.
+    pub fn new(
+        deps: &crate::ports::Deps,
+        agents: Arc<dyn AgentClient>,
+        repliers: Repliers,
+        settings: DispatchSettings,
+    ) -> Self {
+        Self {
+            store: deps.store.clone(),
+            queue: deps.queue.clone(),
+            keyring: deps.keyring.clone(),
+            agents,
+            repliers,
+            settings,
+        }
+    }
+
+    /// Handles one queue message received `receive_count` times (1 on the first delivery).
+    ///
+    /// # Errors
+    /// [`DispatchError`] when the message must be retried.
+    pub async fn handle(&self, body: &str, receive_count: u32) -> Result<(), DispatchError> {
+        let envelope = Envelope::from_body(body)?;
+        match envelope.payload {
+            Payload::Inbound { event, aggregated } => self.handle_event(*event, receive_count, aggregated).await,
+            Payload::Flush { key, version } => self.flush(&key, version, receive_count).await,
+        }
+    }
+
+    async fn handle_event(
+        &self,
+        event: InboundEvent,
+        receive_count: u32,
+        aggregated: bool,
+    ) -> Result<(), DispatchError> {
+        let replied_key = format!("replied:{}", event.dedupe_key());
+        if self.already(&replied_key).await? {
+            tracing::info!(integration_id = %event.integration_id, event_id = %event.event_id, "already answered");
+            return Ok(());
+        }
+        let Some(integration) = self.store.get_integration(&event.integration_id).await? else {
+            tracing::warn!(integration_id = %event.integration_id, "event for a deleted integration dropped");
+            return Ok(());
+        };
+        let log = |kind: &'static str, detail: String| {
+            let store = self.store.clone();
+            let (id, event_id) = (integration.id.clone(), event.event_id.clone());
+            async move { record(store.as_ref(), &id, kind, Some(&event_id), &detail).await }
+        };
+        if !integration.enabled {
+            log("dropped", "the integration is disabled".into()).await;
+            return Ok(());
+        }
+        let credentials = integration.open_credentials(self.keyring.as_ref()).await?;
+        let target = ReplyTarget {
+            integration: integration.clone(),
+            credentials,
+            event: event.clone(),
+        };
+        let trigger = self.store.get_trigger(&integration.id).await?.filter(|t| t.enabled);
+        let Some(trigger) = trigger else {
+            log("dropped", "no enabled trigger binds this integration".into()).await;
+            self.reply_text(target, texts::NOT_BOUND).await?;
+            return self.mark(&replied_key).await;
+        };
+        match &event.kind {
+            InboundKind::Message(_) => {
+                let done = self.handle_message(target, &trigger, receive_count, aggregated).await?;
+                if done {
+                    self.mark(&replied_key).await?;
+                }
+                Ok(())
+            }
+            InboundKind::CardAction { action, .. } if action == NEW_SESSION_ACTION => {
+                self.store.delete_session(&event.session_key()).await?;
+                log("session", "new conversation started from a card".into()).await;
+                self.reply_text(target, texts::NEW_SESSION).await?;
+                self.mark(&replied_key).await
+            }
+            InboundKind::Feedback { rating, .. } => {
+                log("feedback", format!("rating {rating}")).await;
+                Ok(())
+            }
+            InboundKind::EnterChat | InboundKind::CardAction { .. } | InboundKind::Unsupported { .. } => {
+                log("ignored", "event needs no agent".into()).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers with a fixed text.
+    async fn reply_text(&self, target: ReplyTarget, text: &str) -> Result<(), DispatchError> {
+        let replier = self.repliers.get(target.integration.platform)?.clone();
+        let mut stream = replier.open(target).await?;
+        stream.finish(text).await?;
+        Ok(())
+    }
+
+    /// True if `key` was marked before (without marking it).
+    async fn already(&self, key: &str) -> Result<bool, StoreError> {
+        match self.store.claim(key, Timestamp::now(), Duration::from_secs(1)).await? {
+            Claim::Duplicate => Ok(true),
+            Claim::Claimed => {
+                self.store.release(key).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Remembers that `key` happened.
+    async fn mark(&self, key: &str) -> Result<(), DispatchError> {
+        self.store.claim(key, Timestamp::now(), REPLIED_TTL).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,375 @@
+//! A message's way to the agent: group policy, commands, aggregation, session, streamed answer.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::{DispatchError, Dispatcher, texts};
+use crate::agent::AgentConfig;
+use crate::envelope::Envelope;
+use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
+use crate::ids::{SessionId, UserId};
+use crate::ingress::record;
+use crate::ports::{AgentError, AgentRequest, HistoryEntry, ReplyTarget, Role};
+use crate::session::Session;
+use crate::time::Timestamp;
+use crate::trigger::{GroupPolicy, Trigger};
+
+/// Extra life of an aggregation buffer beyond its window (covers a late flush).
+const AGGREGATION_GRACE: Duration = Duration::from_secs(900);
+
+impl Dispatcher {
+    /// Handles a chat message; returns true when it was answered (so a redelivery is skipped).
+    pub(super) async fn handle_message(
+        &self,
+        target: ReplyTarget,
+        trigger: &Trigger,
+        receive_count: u32,
+        aggregated: bool,
+    ) -> Result<bool, DispatchError> {
+        let event = &target.event;
+        let InboundKind::Message(message) = &event.kind else {
+            return Ok(false);
+        };
+        let integration = &target.integration.id;
+        if event.conversation.kind == ConversationKind::Group
+            && trigger.group_policy == GroupPolicy::MentionOnly
+            && !message.mentions_bot
+        {
+            record(
+                self.store.as_ref(),
+                integration,
+                "dropped",
+                Some(&event.event_id),
+                "group message without a mention",
+            )
+            .await;
+            return Ok(true);
+        }
+        let mut text = message.text.clone();
+        if let Some(command) = &message.command {
+            match command.name.as_str() {
+                "new" => {
+                    self.store.delete_session(&event.session_key()).await?;
+                    record(
+                        self.store.as_ref(),
+                        integration,
+                        "session",
+                        Some(&event.event_id),
+                        "new conversation (/new)",
+                    )
+                    .await;
+                    if command.args.is_empty() {
+                        self.reply_text(target, texts::NEW_SESSION).await?;
+                        return Ok(true);
+                    }
+                    text.clone_from(&command.args);
+                }
+                "help" => {
+                    self.reply_text(target, texts::HELP).await?;
+                    return Ok(true);
+                }
+                "status" => {
+                    let status = self.status_text(event, trigger).await?;
+                    self.reply_text(target, &status).await?;
+                    return Ok(true);
+                }
+                _ => {}
+            }
+        }
+        if trigger.summary_window_seconds > 0 && message.command.is_none() && !aggregated {
+            return self.aggregate(event, trigger).await.map(|()| false);
+        }
+        self.converse(target, trigger, text, receive_count).await
+    }
+
+    /// Adds the message to the conversation's aggregation buffer and schedules its flush.
+    async fn aggregate(&self, event: &InboundEvent, trigger: &Trigger) -> Result<(), DispatchError> {
+        let now = Timestamp::now();
+        let window = Duration::from_secs(u64::from(trigger.summary_window_seconds));
+        let key = event.session_key().queue_group();
+        let version = self
+            .store
+            .append_pending(&key, event, now, window + AGGREGATION_GRACE)
+            .await?;
+        self.queue
+            .enqueue_delayed(&Envelope::flush(key, version, now).to_body(), window)
+            .await?;
+        record(
+            self.store.as_ref(),
+            &event.integration_id,
+            "aggregating",
+            Some(&event.event_id),
+            "waiting for more messages",
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Ends an aggregation window: the buffered messages become one event on the queue.
+    pub(super) async fn flush(&self, key: &str, version: u64, _receive_count: u32) -> Result<(), DispatchError> {
+        let Some(events) = self.store.take_pending(key, version).await? else {
+            return Ok(());
+        };
+        let mut seen = std::collections::HashSet::new();
+        let events: Vec<InboundEvent> = events.into_iter().filter(|e| seen.insert(e.event_id.clone())).collect();
+        let Some(merged) = merge(&events) else { return Ok(()) };
+        // Earlier messages' replies are closed without text; the merged answer goes to the last one.
+        for earlier in &events[..events.len() - 1] {
+            if let Err(error) = self.close_reply(earlier).await {
+                tracing::warn!(integration_id = %earlier.integration_id, %error, "closing an aggregated reply failed");
+            }
+        }
+        let message = crate::ports::OutgoingMessage {
+            group: merged.session_key().queue_group(),
+            dedupe_id: format!("flush-{}", crate::apikey::hash(&format!("{key}:{version}"))),
+            body: Envelope::aggregated(merged, Timestamp::now()).to_body(),
+        };
+        if let Err(error) = self.queue.enqueue(&message).await {
+            // Put the messages back so the retried flush finds them.
+            for event in &events {
+                self.store
+                    .append_pending(key, event, Timestamp::now(), AGGREGATION_GRACE)
+                    .await?;
+            }
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    async fn close_reply(&self, event: &InboundEvent) -> Result<(), DispatchError> {
+        let Some(integration) = self.store.get_integration(&event.integration_id).await? else {
+            return Ok(());
+        };
+        let credentials = integration.open_credentials(self.keyring.as_ref()).await?;
+        let replier = self.repliers.get(integration.platform)?.clone();
+        let mut stream = replier
+            .open(ReplyTarget {
+                integration,
+                credentials,
+                event: event.clone(),
+            })
+            .await?;
+        stream.finish("").await?;
+        Ok(())
+    }
+
+    async fn status_text(&self, event: &InboundEvent, trigger: &Trigger) -> Result<String, DispatchError> {
+        let now = Timestamp::now();
+        let agent_name = self
+            .store
+            .get_agent(&trigger.agent_id)
+            .await?
+            .map_or_else(|| "(deleted)".to_owned(), |a| a.name);
+        let session = self.store.get_session(&event.session_key(), now).await?;
+        Ok(texts::status(
+            &agent_name,
+            session.map(|s| (now.since(s.started_at), now.since(s.last_active_at))),
+        ))
+    }
+
+    /// The current session, or a new one (idle timeout passed, `/new`, or the binding moved).
+    async fn session_for(
+        &self,
+        event: &InboundEvent,
+        trigger: &Trigger,
+        now: Timestamp,
+    ) -> Result<Session, DispatchError> {
+        let key = event.session_key();
+        let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
+        let session = match self.store.get_session(&key, now).await? {
+            Some(session) if session.agent_id == trigger.agent_id => session,
+            _ => {
+                let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
+                let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
+                record(
+                    self.store.as_ref(),
+                    &event.integration_id,
+                    "session",
+                    Some(&event.event_id),
+                    "new session",
+                )
+                .await;
+                Session {
+                    key,
+                    id: SessionId::generate(),
+                    agent_id: trigger.agent_id.clone(),
+                    user_id,
+                    started_at: now,
+                    last_active_at: now,
+                    expires_at: now.plus(timeout),
+                }
+            }
+        };
+        let session = Session {
+            last_active_at: now,
+            expires_at: now.plus(timeout),
+            ..session
+        };
+        self.store.put_session(&session).await?;
+        Ok(session)
+    }
+
+    /// Calls the agent and streams its answer to the platform.
+    async fn converse(
+        &self,
+        target: ReplyTarget,
+        trigger: &Trigger,
+        text: String,
+        receive_count: u32,
+    ) -> Result<bool, DispatchError> {
+        let now = Timestamp::now();
+        let event = target.event.clone();
+        let Some(agent) = self.store.get_agent(&trigger.agent_id).await? else {
+            self.reply_text(target, texts::AGENT_MISSING).await?;
+            return Ok(true);
+        };
+        let config = agent.open_config(self.keyring.as_ref()).await?;
+        let session = self.session_for(&event, trigger, now).await?;
+        let history_limit = match &config {
+            AgentConfig::OpenaiCompatible(c) => c.history_limit as usize,
+            _ => 0,
+        };
+        let history = if history_limit > 0 {
+            self.store.recent_history(&session.id, history_limit, now).await?
+        } else {
+            Vec::new()
+        };
+        let attachments = match &event.kind {
+            InboundKind::Message(m) => m.media.clone(),
+            _ => Vec::new(),
+        };
+        let request = AgentRequest {
+            config,
+            session_id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            text: text.clone(),
+            attachments,
+            platform: event.platform,
+            conversation_id: event.conversation.id.clone(),
+            sender_name: event.sender.name.clone(),
+            history,
+        };
+        let replier = self.repliers.get(target.integration.platform)?.clone();
+        let mut reply = replier.open(target).await?;
+        let (tx, mut rx) = mpsc::channel::<String>(64);
+        let agents = self.agents.clone();
+        let run = AbortOnDrop(tokio::spawn(async move { agents.run(&request, &tx).await }));
+        let mut so_far = String::new();
+        let mut last_update: Option<Instant> = None;
+        while let Some(delta) = rx.recv().await {
+            so_far.push_str(&delta);
+            if last_update.is_none_or(|t| t.elapsed() >= self.settings.update_interval) {
+                reply.update(&so_far).await?;
+                last_update = Some(Instant::now());
+            }
+        }
+        let result = match run.join().await {
+            Ok(result) => result,
+            Err(join) => Err(AgentError::Protocol(format!("agent task failed: {join}"))),
+        };
+        let integration = &event.integration_id;
+        match result {
+            Ok(answer) => {
+                let answer = if answer.is_empty() { so_far } else { answer };
+                reply.finish(&answer).await?;
+                let done = Timestamp::now();
+                for (role, content) in [(Role::User, text), (Role::Assistant, answer)] {
+                    let entry = HistoryEntry {
+                        role,
+                        content,
+                        at: done,
+                    };
+                    self.store
+                        .append_history(&session.id, &entry, self.settings.history_ttl)
+                        .await?;
+                }
+                record(
+                    self.store.as_ref(),
+                    integration,
+                    "replied",
+                    Some(&event.event_id),
+                    "the agent answered",
+                )
+                .await;
+                Ok(true)
+            }
+            Err(error) => {
+                let last_attempt = !error.is_retryable() || receive_count >= self.settings.max_receives;
+                if last_attempt {
+                    let failed_key = format!("failed:{}", event.dedupe_key());
+                    if !self.already(&failed_key).await? {
+                        reply.fail(&texts::agent_failed(&error)).await?;
+                        self.mark(&failed_key).await?;
+                    }
+                    record(
+                        self.store.as_ref(),
+                        integration,
+                        "error",
+                        Some(&event.event_id),
+                        &format!("agent failed: {error}"),
+                    )
+                    .await;
+                } else {
+                    record(
+                        self.store.as_ref(),
+                        integration,
+                        "retrying",
+                        Some(&event.event_id),
+                        &format!("agent failed (attempt {receive_count}): {error}"),
+                    )
+                    .await;
+                }
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// Joins several aggregated messages into one event (the last one's reply context).
+fn merge(events: &[InboundEvent]) -> Option<InboundEvent> {
+    let last = events.last()?;
+    let mut text = Vec::new();
+    let mut media = Vec::new();
+    let mut mentions_bot = false;
+    for event in events {
+        if let InboundKind::Message(m) = &event.kind {
+            if !m.text.trim().is_empty() {
+                text.push(m.text.clone());
+            }
+            media.extend(m.media.iter().cloned());
+            mentions_bot |= m.mentions_bot;
+        }
+    }
+    let base = match &last.kind {
+        InboundKind::Message(m) => m.clone(),
+        _ => Message::default(),
+    };
+    let message = Message {
+        text: text.join("\n"),
+        media,
+        mentions_bot,
+        command: None,
+        ..base
+    };
+    Some(InboundEvent {
+        event_id: format!("merged:{}", last.event_id),
+        kind: InboundKind::Message(message),
+        ..last.clone()
+    })
+}
+
+/// Aborts the agent task if the reply fails midway, instead of leaving it running.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,75 @@
+//! What the gateway itself says to users (bilingual: the platforms are used in Chinese and English).
+
+use crate::ports::AgentError;
+
+/// The integration has no enabled trigger.
+pub(super) const NOT_BOUND: &str = "This integration is not bound to a trigger, so no agent can answer yet. \
+Ask your administrator to publish one.\n该机器人尚未绑定智能体（触发器），暂时无法回答，请联系管理员。";
+
+/// A new session was started.
+pub(super) const NEW_SESSION: &str = "Started a new conversation.\n已开始新的对话。";
+
+/// The bound agent was deleted.
+pub(super) const AGENT_MISSING: &str = "The agent this bot is bound to no longer exists. \
+Ask your administrator to publish a trigger.\n该机器人绑定的智能体已被删除，请联系管理员。";
+
+/// `/help`.
+pub(super) const HELP: &str = "Commands:\n\
+/new — start a new conversation (/new <text> starts one with that message)\n\
+/status — show the current conversation\n\
+/help — show this help\n\
+命令：/new 新对话（/new <内容> 以该内容开始），/status 当前对话状态，/help 帮助。";
+
+/// `/status`.
+pub(super) fn status(agent_name: &str, session: Option<(std::time::Duration, std::time::Duration)>) -> String {
+    match session {
+        Some((age, idle)) => format!(
+            "Agent: {agent_name}\nConversation started {} ago, last message {} ago.\n智能体：{agent_name}；当前对话已持续 {}。",
+            human(age),
+            human(idle),
+            human(age)
+        ),
+        None => format!(
+            "Agent: {agent_name}\nNo conversation yet; your next message starts one.\n智能体：{agent_name}；暂无对话。"
+        ),
+    }
+}
+
+/// The honest failure message shown after the last attempt.
+pub(super) fn agent_failed(error: &AgentError) -> String {
+    let why = match error {
+        AgentError::Timeout(_) => "it did not answer in time",
+        AgentError::Unreachable(_) => "it could not be reached",
+        AgentError::Status { status } if *status == 401 || *status == 403 => "it refused the gateway's credentials",
+        AgentError::Status { status } if *status == 429 => "it is rate limited",
+        AgentError::Status { .. } => "it answered with an error",
+        AgentError::Protocol(_) => "its answer could not be read",
+        AgentError::Unsupported(_) => "this kind of agent is not supported",
+    };
+    format!(
+        "Sorry — the agent failed ({why}). Please try again later, or start a new conversation.\n\
+         抱歉，智能体暂时无法回答，请稍后重试或开始新的对话。"
+    )
+}
+
+fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_durations_and_failures() {
+        assert_eq!(human(std::time::Duration::from_secs(59)), "59s");
+        assert_eq!(human(std::time::Duration::from_secs(3700)), "1h1m");
+        assert!(agent_failed(&AgentError::Status { status: 401 }).contains("credentials"));
+        assert!(status("echo", None).contains("No conversation"));
+    }
+}

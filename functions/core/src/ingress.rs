@@ -1,0 +1,207 @@
+//! Accepting a verified platform event: dedupe, durable enqueue, event log.
+//!
+//! Webhook handlers and relay connections call [`Ingress::accept`] after they verified and
+//! normalized an event, and answer (or ack) the platform only once it returned `Ok`: that is
+//! what makes "ack after durable enqueue" hold everywhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::envelope::Envelope;
+use crate::event::InboundEvent;
+use crate::ids::IntegrationId;
+use crate::ports::{Claim, EventLogEntry, OutgoingMessage, Queue, QueueError, Store, StoreError};
+use crate::time::Timestamp;
+
+/// How long event ids are remembered: longer than any platform retries (Lark: about 7 hours).
+pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 3600);
+/// How long event-log lines are kept.
+pub const EVENT_LOG_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// What happened to an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored on the queue.
+    Enqueued,
+    /// Seen before (a platform retry or a redelivery after reconnect): nothing done.
+    Duplicate,
+}
+
+/// The event could not be accepted; the platform should retry.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// The dedupe store failed.
+    #[error("dedupe store unavailable")]
+    Store(#[from] StoreError),
+    /// The queue refused or failed.
+    #[error("queue unavailable")]
+    Queue(#[from] QueueError),
+}
+
+/// The accept path.
+#[derive(Clone)]
+pub struct Ingress {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+}
+
+impl Ingress {
+    /// An ingress over a store and a queue.
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>) -> Self {
+        Self { store, queue }
+    }
+
+    /// Dedupes the event on its platform id, then enqueues it durably. If the enqueue fails the
+    /// claim is given back, so the platform's retry is processed rather than dropped.
+    ///
+    /// # Errors
+    /// [`IngressError`] when the store or queue failed; nothing was enqueued.
+    pub async fn accept(&self, event: InboundEvent) -> Result<Accepted, IngressError> {
+        let now = Timestamp::now();
+        let key = event.dedupe_key();
+        let integration = event.integration_id.clone();
+        if self.store.claim(&key, now, DEDUPE_TTL).await? == Claim::Duplicate {
+            tracing::info!(integration_id = %integration, event_id = %event.event_id, "duplicate event ignored");
+            self.log(
+                &integration,
+                "duplicate",
+                Some(&event.event_id),
+                "already received; ignored",
+            )
+            .await;
+            return Ok(Accepted::Duplicate);
+        }
+        let message = OutgoingMessage {
+            group: event.session_key().queue_group(),
+            dedupe_id: dedupe_id(&key),
+            body: Envelope::inbound(event.clone(), now).to_body(),
+        };
+        if let Err(error) = self.queue.enqueue(&message).await {
+            if let Err(release) = self.store.release(&key).await {
+                tracing::error!(integration_id = %integration, error = %release, "releasing a dedupe claim failed");
+            }
+            tracing::error!(integration_id = %integration, event_id = %event.event_id, %error, "enqueue failed");
+            self.log(
+                &integration,
+                "error",
+                Some(&event.event_id),
+                "queue unavailable; the platform will retry",
+            )
+            .await;
+            return Err(error.into());
+        }
+        tracing::info!(integration_id = %integration, event_id = %event.event_id, "event enqueued");
+        self.log(&integration, "enqueued", Some(&event.event_id), "queued for the agent")
+            .await;
+        Ok(Accepted::Enqueued)
+    }
+
+    /// Records a line in the integration's event log; failures are logged, never raised.
+    pub async fn log(&self, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
+        record(self.store.as_ref(), integration, kind, event_id, detail).await;
+    }
+}
+
+/// Appends to an integration's event log, logging (not raising) failures: the log explains,
+/// it must never block a message.
+pub async fn record(store: &dyn Store, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
+    let entry = EventLogEntry {
+        at: Timestamp::now(),
+        kind: kind.to_owned(),
+        event_id: event_id.map(|id| id.chars().take(128).collect()),
+        detail: detail.to_owned(),
+    };
+    if let Err(error) = store.record_event(integration, &entry, EVENT_LOG_TTL).await {
+        tracing::warn!(integration_id = %integration, %error, "event log write failed");
+    }
+}
+
+/// A queue dedupe id: SQS allows 128 characters of a limited alphabet, so ids are hashed.
+fn dedupe_id(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Why a platform callback was refused. Each maps to one HTTP status, so the platform (and the
+/// operator reading the access log) can tell a misconfiguration from an outage.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No integration with that id (or not a webhook integration of this platform): 404.
+    #[error("unknown integration")]
+    UnknownIntegration,
+    /// The integration is disabled: 403.
+    #[error("the integration is disabled")]
+    Disabled,
+    /// The signature does not match the integration's credentials: 401.
+    #[error("signature mismatch")]
+    BadSignature,
+    /// The timestamp is outside the accepted window (a replay, or a badly wrong clock): 401.
+    #[error("timestamp outside the accepted window")]
+    StaleTimestamp,
+    /// The request could not be read (missing parameter, broken JSON/XML/base64, wrong key): 400.
+    #[error("malformed callback: {0}")]
+    Malformed(String),
+    /// The store or queue failed; the platform should retry: 503.
+    #[error("temporarily unavailable")]
+    Unavailable,
+}
+
+impl From<IngressError> for WebhookError {
+    fn from(_: IngressError) -> Self {
+        Self::Unavailable
+    }
+}
+
+impl From<StoreError> for WebhookError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store failed during a webhook");
+        Self::Unavailable
+    }
+}
+
+impl From<crate::integration::OpenRecordError> for WebhookError {
+    fn from(error: crate::integration::OpenRecordError) -> Self {
+        tracing::error!(%error, "credentials could not be opened during a webhook");
+        Self::Unavailable
+    }
+}
+
+/// A webhook answer, framework-free.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: String,
+}
+
+impl WebhookResponse {
+    /// 200 with a text body.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+
+    /// 200 with a JSON body.
+    pub fn json(body: impl Into<String>) -> Self {
+        Self {
+            status: 200,
+            content_type: "application/json",
+            body: body.into(),
+        }
+    }
+
+    /// 200 with an empty body.
+    pub fn empty() -> Self {
+        Self::text("")
+    }
+}

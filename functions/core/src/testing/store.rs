@@ -1,0 +1,436 @@
+//! Store contracts.
+
+use std::time::Duration;
+
+use super::NOW;
+use crate::agent::{AgentKind, AgentRecord};
+use crate::apikey;
+use crate::crypto::SealedSecret;
+use crate::ids::{AgentId, IntegrationId, OrgId, SessionId, UserId};
+use crate::integration::{ConnectionState, IntegrationRecord, IntegrationStatus, StatusReason};
+use crate::org::Organization;
+use crate::platform::{ConnectionMode, Platform};
+use crate::ports::{Claim, EventLogEntry, LeaseOutcome, Store, StoreError};
+use crate::session::{Session, SessionKey};
+use crate::trigger::{GroupPolicy, Trigger};
+
+fn org() -> Organization {
+    Organization {
+        id: OrgId::generate(),
+        name: "Acme 公司".into(),
+        created_at: NOW,
+    }
+}
+
+fn integration(org: &OrgId, name: &str) -> IntegrationRecord {
+    IntegrationRecord {
+        id: IntegrationId::generate(),
+        org_id: org.clone(),
+        name: name.into(),
+        platform: Platform::Wecom,
+        mode: ConnectionMode::Webhook,
+        enabled: true,
+        credentials: SealedSecret::from_stored("v1.local.c2VhbGVk"),
+        created_at: NOW,
+        updated_at: NOW,
+        version: 1,
+    }
+}
+
+fn agent(org: &OrgId) -> AgentRecord {
+    AgentRecord {
+        id: AgentId::generate(),
+        org_id: org.clone(),
+        name: "helper".into(),
+        kind: AgentKind::Echo,
+        config: SealedSecret::from_stored("v1.local.YWdlbnQ"),
+        created_at: NOW,
+        updated_at: NOW,
+        version: 1,
+    }
+}
+
+/// Organizations and API keys.
+pub async fn orgs_and_api_keys(store: &dyn Store) {
+    let a = org();
+    let b = org();
+    store.create_org(&a).await.expect("create org a");
+    store.create_org(&b).await.expect("create org b");
+    assert!(
+        matches!(store.create_org(&a).await, Err(StoreError::Conflict(_))),
+        "duplicate org must conflict"
+    );
+    assert_eq!(store.get_org(&a.id).await.expect("get org"), Some(a.clone()));
+    assert_eq!(store.get_org(&OrgId::generate()).await.expect("get missing org"), None);
+    let all = store.list_orgs().await.expect("list orgs");
+    assert!(all.contains(&a) && all.contains(&b), "list_orgs must contain both");
+
+    let k1 = apikey::issue(a.id.clone(), "ci".into(), NOW).record;
+    let k2 = apikey::issue(a.id.clone(), "ops".into(), NOW.plus(Duration::from_millis(1))).record;
+    let other = apikey::issue(b.id.clone(), "b".into(), NOW).record;
+    for k in [&k1, &k2, &other] {
+        store.create_api_key(k).await.expect("create key");
+    }
+    assert!(matches!(store.create_api_key(&k1).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_api_key(&k1.id).await.expect("get key"), Some(k1.clone()));
+    assert_eq!(
+        store.list_api_keys(&a.id).await.expect("list keys"),
+        vec![k1.clone(), k2.clone()]
+    );
+    assert!(store.delete_api_key(&k1.id).await.expect("delete key"));
+    assert!(!store.delete_api_key(&k1.id).await.expect("delete key again"));
+    assert_eq!(store.get_api_key(&k1.id).await.expect("get deleted key"), None);
+    assert_eq!(store.list_api_keys(&a.id).await.expect("list keys"), vec![k2]);
+}
+
+/// Integrations, optimistic versions and status.
+pub async fn integrations(store: &dyn Store) {
+    let org_a = OrgId::generate();
+    let org_b = OrgId::generate();
+    let first = integration(&org_a, "first");
+    let mut second = integration(&org_a, "second");
+    second.created_at = NOW.plus(Duration::from_millis(5));
+    let foreign = integration(&org_b, "foreign");
+    for r in [&first, &second, &foreign] {
+        store.create_integration(r).await.expect("create integration");
+    }
+    assert!(matches!(
+        store.create_integration(&first).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_integration(&first.id).await.expect("get"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.list_integrations(&org_a).await.expect("list"),
+        vec![first.clone(), second.clone()]
+    );
+
+    let mut updated = first.clone();
+    updated.name = "renamed".into();
+    updated.enabled = false;
+    updated.credentials = SealedSecret::from_stored("v1.local.bmV3");
+    updated.updated_at = NOW.plus(Duration::from_secs(1));
+    updated.version = 2;
+    store.update_integration(&updated).await.expect("update v2");
+    assert_eq!(
+        store.get_integration(&first.id).await.expect("get"),
+        Some(updated.clone())
+    );
+    assert!(
+        matches!(store.update_integration(&updated).await, Err(StoreError::Conflict(_))),
+        "a stale version must conflict"
+    );
+    let mut missing = integration(&org_a, "ghost");
+    missing.version = 2;
+    assert!(matches!(
+        store.update_integration(&missing).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let status = IntegrationStatus {
+        integration_id: first.id.clone(),
+        state: ConnectionState::Retrying,
+        reason: Some(StatusReason::Network),
+        connected_since: None,
+        last_event_at: Some(NOW),
+        last_error: Some("connection reset".into()),
+        reconnect_attempts: 3,
+        owner: Some("relay-1".into()),
+        updated_at: NOW,
+    };
+    store.put_status(&status).await.expect("put status");
+    assert_eq!(
+        store.get_status(&first.id).await.expect("get status"),
+        Some(status.clone())
+    );
+    let newer = IntegrationStatus {
+        state: ConnectionState::Connected,
+        reason: None,
+        connected_since: Some(NOW),
+        ..status
+    };
+    store.put_status(&newer).await.expect("overwrite status");
+    assert_eq!(store.get_status(&first.id).await.expect("get status"), Some(newer));
+
+    assert!(store.delete_integration(&first.id).await.expect("delete"));
+    assert!(!store.delete_integration(&first.id).await.expect("delete again"));
+    assert_eq!(store.get_integration(&first.id).await.expect("get deleted"), None);
+    assert_eq!(
+        store.get_status(&first.id).await.expect("status of deleted"),
+        None,
+        "delete removes the status"
+    );
+    assert_eq!(store.list_integrations(&org_a).await.expect("list"), vec![second]);
+}
+
+/// Agents and optimistic versions.
+pub async fn agents(store: &dyn Store) {
+    let org_a = OrgId::generate();
+    let a = agent(&org_a);
+    let other = agent(&OrgId::generate());
+    store.create_agent(&a).await.expect("create agent");
+    store.create_agent(&other).await.expect("create other agent");
+    assert!(matches!(store.create_agent(&a).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_agent(&a.id).await.expect("get"), Some(a.clone()));
+    assert_eq!(store.list_agents(&org_a).await.expect("list"), vec![a.clone()]);
+    let updated = AgentRecord {
+        name: "renamed".into(),
+        kind: AgentKind::Http,
+        version: 2,
+        ..a.clone()
+    };
+    store.update_agent(&updated).await.expect("update");
+    assert_eq!(store.get_agent(&a.id).await.expect("get"), Some(updated.clone()));
+    assert!(matches!(
+        store.update_agent(&updated).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let ghost = AgentRecord {
+        version: 2,
+        ..agent(&org_a)
+    };
+    assert!(matches!(store.update_agent(&ghost).await, Err(StoreError::NotFound)));
+    assert!(store.delete_agent(&a.id).await.expect("delete"));
+    assert!(!store.delete_agent(&a.id).await.expect("delete again"));
+    assert_eq!(store.list_agents(&org_a).await.expect("list"), vec![]);
+}
+
+/// Triggers: create-if-absent and versioned replace.
+pub async fn triggers(store: &dyn Store) {
+    let org_a = OrgId::generate();
+    let t = Trigger {
+        integration_id: IntegrationId::generate(),
+        org_id: org_a.clone(),
+        agent_id: AgentId::generate(),
+        enabled: true,
+        session_timeout_seconds: 3600,
+        summary_window_seconds: 0,
+        group_policy: GroupPolicy::MentionOnly,
+        created_at: NOW,
+        updated_at: NOW,
+        version: 1,
+    };
+    store.put_trigger(&t).await.expect("create trigger");
+    assert!(
+        matches!(store.put_trigger(&t).await, Err(StoreError::Conflict(_))),
+        "second create must conflict"
+    );
+    assert_eq!(
+        store.get_trigger(&t.integration_id).await.expect("get"),
+        Some(t.clone())
+    );
+    let t2 = Trigger {
+        agent_id: AgentId::generate(),
+        enabled: false,
+        group_policy: GroupPolicy::AllMessages,
+        summary_window_seconds: 30,
+        version: 2,
+        ..t.clone()
+    };
+    store.put_trigger(&t2).await.expect("replace v2");
+    assert!(
+        matches!(store.put_trigger(&t2).await, Err(StoreError::Conflict(_))),
+        "stale replace must conflict"
+    );
+    let later = Trigger {
+        integration_id: IntegrationId::generate(),
+        created_at: NOW.plus(Duration::from_secs(1)),
+        ..t.clone()
+    };
+    store.put_trigger(&later).await.expect("second trigger");
+    assert_eq!(
+        store.list_triggers(&org_a).await.expect("list"),
+        vec![t2.clone(), later.clone()]
+    );
+    assert_eq!(
+        store.list_triggers(&OrgId::generate()).await.expect("list other"),
+        vec![]
+    );
+    assert!(store.delete_trigger(&t.integration_id).await.expect("delete"));
+    assert!(!store.delete_trigger(&t.integration_id).await.expect("delete again"));
+    assert_eq!(store.get_trigger(&t.integration_id).await.expect("get deleted"), None);
+    // After a delete the next publish starts at version 1 again.
+    store.put_trigger(&t).await.expect("recreate after delete");
+}
+
+/// Sessions and their expiry.
+pub async fn sessions(store: &dyn Store) {
+    let key = SessionKey {
+        integration_id: IntegrationId::generate(),
+        conversation: "chat/1 群".into(),
+        sender: "user:1".into(),
+    };
+    assert_eq!(store.get_session(&key, NOW).await.expect("get none"), None);
+    let session = Session {
+        key: key.clone(),
+        id: SessionId::generate(),
+        agent_id: AgentId::generate(),
+        user_id: UserId::generate(),
+        started_at: NOW,
+        last_active_at: NOW,
+        expires_at: NOW.plus(Duration::from_secs(3600)),
+    };
+    store.put_session(&session).await.expect("put");
+    assert_eq!(store.get_session(&key, NOW).await.expect("get"), Some(session.clone()));
+    assert_eq!(
+        store.get_session(&key, session.expires_at).await.expect("get expired"),
+        None,
+        "expired reads as absent"
+    );
+    let other = SessionKey {
+        sender: "user:2".into(),
+        ..key.clone()
+    };
+    assert_eq!(store.get_session(&other, NOW).await.expect("other sender"), None);
+    let renewed = Session {
+        last_active_at: NOW.plus(Duration::from_secs(60)),
+        ..session
+    };
+    store.put_session(&renewed).await.expect("overwrite");
+    assert_eq!(store.get_session(&key, NOW).await.expect("get"), Some(renewed));
+    store.delete_session(&key).await.expect("delete");
+    store.delete_session(&key).await.expect("delete is idempotent");
+    assert_eq!(store.get_session(&key, NOW).await.expect("get deleted"), None);
+}
+
+/// Dedupe claims with TTL.
+pub async fn dedupe(store: &dyn Store) {
+    let key = format!("wecom:{}:msg-1", IntegrationId::generate());
+    let ttl = Duration::from_secs(600);
+    assert_eq!(store.claim(&key, NOW, ttl).await.expect("claim"), Claim::Claimed);
+    assert_eq!(
+        store
+            .claim(&key, NOW.plus(Duration::from_secs(1)), ttl)
+            .await
+            .expect("claim 2"),
+        Claim::Duplicate
+    );
+    assert_eq!(
+        store
+            .claim(&key, NOW.plus(ttl).minus(Duration::from_millis(1)), ttl)
+            .await
+            .expect("claim 3"),
+        Claim::Duplicate
+    );
+    assert_eq!(
+        store
+            .claim(&key, NOW.plus(ttl).plus(Duration::from_secs(1)), ttl)
+            .await
+            .expect("claim after expiry"),
+        Claim::Claimed,
+        "an expired claim can be taken again"
+    );
+    let other = format!("{key}-other");
+    assert_eq!(store.claim(&other, NOW, ttl).await.expect("other key"), Claim::Claimed);
+    store.release(&other).await.expect("release");
+    store.release(&other).await.expect("release is idempotent");
+    assert_eq!(
+        store.claim(&other, NOW, ttl).await.expect("claim released"),
+        Claim::Claimed
+    );
+}
+
+/// Relay leases: one owner, renew, takeover on expiry, release.
+pub async fn leases(store: &dyn Store) {
+    let id = IntegrationId::generate();
+    let ttl = Duration::from_secs(45);
+    assert_eq!(store.get_lease(&id, NOW).await.expect("get none"), None);
+    let LeaseOutcome::Acquired(lease) = store.acquire_lease(&id, "relay-a", NOW, ttl).await.expect("acquire a") else {
+        panic!("a free lease must be acquired");
+    };
+    assert_eq!(lease.owner, "relay-a");
+    assert_eq!(lease.expires_at, NOW.plus(ttl));
+    let t1 = NOW.plus(Duration::from_secs(10));
+    match store.acquire_lease(&id, "relay-b", t1, ttl).await.expect("acquire b") {
+        LeaseOutcome::HeldBy(held) => assert_eq!(held.owner, "relay-a"),
+        other => panic!("a held lease must not be taken: {other:?}"),
+    }
+    assert!(matches!(
+        store.acquire_lease(&id, "relay-a", t1, ttl).await.expect("re-acquire"),
+        LeaseOutcome::Acquired(_)
+    ));
+    assert!(store.renew_lease(&id, "relay-a", t1, ttl).await.expect("renew a"));
+    assert!(
+        !store.renew_lease(&id, "relay-b", t1, ttl).await.expect("renew b"),
+        "only the holder renews"
+    );
+    assert_eq!(
+        store.get_lease(&id, t1).await.expect("get").map(|l| l.expires_at),
+        Some(t1.plus(ttl))
+    );
+
+    // relay-a dies: after expiry relay-b takes over and relay-a can no longer renew.
+    let t2 = t1.plus(ttl).plus(Duration::from_secs(1));
+    assert_eq!(store.get_lease(&id, t2).await.expect("get expired"), None);
+    assert!(matches!(
+        store.acquire_lease(&id, "relay-b", t2, ttl).await.expect("takeover"),
+        LeaseOutcome::Acquired(_)
+    ));
+    assert!(!store.renew_lease(&id, "relay-a", t2, ttl).await.expect("late renew"));
+    store
+        .release_lease(&id, "relay-a")
+        .await
+        .expect("release by non-holder");
+    assert_eq!(
+        store.get_lease(&id, t2).await.expect("get").map(|l| l.owner),
+        Some("relay-b".to_owned())
+    );
+    store.release_lease(&id, "relay-b").await.expect("release");
+    store
+        .release_lease(&id, "relay-b")
+        .await
+        .expect("release is idempotent");
+    assert_eq!(store.get_lease(&id, t2).await.expect("get released"), None);
+    assert!(matches!(
+        store
+            .acquire_lease(&id, "relay-a", t2, ttl)
+            .await
+            .expect("acquire again"),
+        LeaseOutcome::Acquired(_)
+    ));
+}
+
+/// The per-integration event log.
+pub async fn event_log(store: &dyn Store) {
+    let id = IntegrationId::generate();
+    let other = IntegrationId::generate();
+    let ttl = Duration::from_secs(3600);
+    let entry = |ms: u64, kind: &str| EventLogEntry {
+        at: NOW.plus(Duration::from_millis(ms)),
+        kind: kind.into(),
+        event_id: Some(format!("e{ms}")),
+        detail: format!("{kind} at {ms}"),
+    };
+    store
+        .record_event(&id, &entry(0, "received"), ttl)
+        .await
+        .expect("record");
+    store
+        .record_event(&id, &entry(5, "enqueued"), ttl)
+        .await
+        .expect("record");
+    let mut same_instant = entry(5, "duplicate");
+    same_instant.event_id = None;
+    store
+        .record_event(&id, &same_instant, ttl)
+        .await
+        .expect("record same instant");
+    store
+        .record_event(&other, &entry(7, "received"), ttl)
+        .await
+        .expect("record other");
+
+    let recent = store.recent_events(&id, 10, NOW).await.expect("recent");
+    assert_eq!(recent.len(), 3, "entries at the same instant are all kept: {recent:?}");
+    assert_eq!(recent[2], entry(0, "received"), "newest first");
+    assert!(recent[..2].contains(&same_instant) && recent[..2].contains(&entry(5, "enqueued")));
+    assert_eq!(store.recent_events(&id, 1, NOW).await.expect("limit").len(), 1);
+    let later = NOW.plus(ttl).plus(Duration::from_secs(1));
+    assert_eq!(
+        store.recent_events(&id, 10, later).await.expect("expired"),
+        vec![],
+        "expired entries are hidden"
+    );
+}

@@ -1,0 +1,114 @@
+//! Platform callback routes: `/api/{platform}/webhook/{integrationId}`.
+//!
+//! Handlers only adapt HTTP to the channels' framework-free webhook functions and map
+//! [`WebhookError`] to a status: 404 unknown integration, 403 disabled, 401 bad signature or
+//! stale timestamp, 400 unreadable, 413 too large, 503 when the store or queue failed (the
+//! platform retries).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use imgate_channels::wecom::webhook::{self as wecom, Context};
+use imgate_core::ingress::{WebhookError, WebhookResponse};
+
+use crate::error::ApiError;
+
+/// The webhook routes.
+pub fn router(context: Context) -> Router {
+    Router::new()
+        .route("/api/wecom/webhook/{id}", get(wecom_get).post(wecom_post))
+        .with_state(context)
+}
+
+async fn wecom_get(State(ctx): State<Context>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+    let Some(query) = parse_query(query.as_deref()) else {
+        return ApiError::bad_request("malformed query string").into_response();
+    };
+    respond(wecom::verify_url(&ctx, &id, &query).await)
+}
+
+async fn wecom_post(
+    State(ctx): State<Context>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(query) = parse_query(query.as_deref()) else {
+        return ApiError::bad_request("malformed query string").into_response();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            )
+            .into_response();
+        }
+        Err(_) => return ApiError::bad_request("the request body could not be read").into_response(),
+    };
+    respond(wecom::receive(&ctx, &id, &query, &body).await)
+}
+
+/// Splits a query string into percent-decoded pairs. Unlike form decoding, `+` stays `+`:
+/// signed values such as WeCom's `echostr` are Base64 and would not verify otherwise.
+fn parse_query(query: Option<&str>) -> Option<HashMap<String, String>> {
+    let mut pairs = HashMap::new();
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
+        };
+        pairs.insert(decode(name)?, decode(value)?);
+    }
+    Some(pairs)
+}
+
+fn respond(result: Result<WebhookResponse, WebhookError>) -> Response {
+    match result {
+        Ok(answer) => {
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+            (status, [(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response()
+        }
+        Err(error) => webhook_error(&error).into_response(),
+    }
+}
+
+/// The HTTP answer to a refused callback.
+pub fn webhook_error(error: &WebhookError) -> ApiError {
+    let message = error.to_string();
+    match error {
+        WebhookError::UnknownIntegration => ApiError::not_found(message),
+        WebhookError::Disabled => ApiError::new(StatusCode::FORBIDDEN, "integration_disabled", message),
+        WebhookError::BadSignature => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message),
+        WebhookError::StaleTimestamp => ApiError::new(StatusCode::UNAUTHORIZED, "stale_timestamp", message),
+        WebhookError::Malformed(_) => ApiError::bad_request(message),
+        WebhookError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_decoded_only() {
+        let q = parse_query(Some("echostr=ab%2Bc%2F%3D+x&nonce=1&empty=&flag")).unwrap();
+        assert_eq!(q["echostr"], "ab+c/=+x");
+        assert_eq!(q["nonce"], "1");
+        assert_eq!(q["empty"], "");
+        assert_eq!(q["flag"], "");
+        assert!(parse_query(Some("bad=%FF")).is_none());
+        assert!(parse_query(None).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,84 @@
+//! The whole gateway in-process over any backend: admin API + webhooks on 127.0.0.1:0 and the
+//! queue worker, wired exactly as `imgate serve` wires them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imgate_core::admin::{Admin, AdminSettings};
+use imgate_core::dispatch::{DispatchSettings, Dispatcher};
+use imgate_core::ports::Deps;
+use tokio::sync::watch;
+
+/// The bootstrap key of test gateways.
+pub const BOOTSTRAP: &str = "test-gateway-bootstrap-key";
+
+/// A running gateway; stops when dropped.
+pub struct Gateway {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The admin service (to set things up without HTTP).
+    pub admin: Admin,
+    /// The backends.
+    pub deps: Deps,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Gateway {
+    /// Starts the gateway. `worker: false` leaves the queue alone (to inspect what was enqueued).
+    pub async fn start(deps: Deps, max_receives: u32, worker: bool, wecom_api: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let base = format!("http://{}", listener.local_addr().expect("gateway address"));
+        let admin = Admin::new(
+            deps.clone(),
+            AdminSettings {
+                public_base_url: base.clone(),
+                bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
+            },
+        );
+        let http = reqwest::Client::new();
+        let endpoints = imgate_channels::ApiEndpoints {
+            wecom: wecom_api.to_owned(),
+        };
+        let dispatcher = Dispatcher::new(
+            &deps,
+            Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),
+            imgate_channels::repliers(&deps, &http, &endpoints),
+            DispatchSettings {
+                max_receives,
+                update_interval: Duration::from_millis(50),
+                ..DispatchSettings::default()
+            },
+        );
+        let app = imgate_http::gateway(admin.clone(), imgate_channels::webhooks(&deps));
+        let (stop, stopped) = watch::channel(false);
+        let mut server_stop = stopped.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = server_stop.changed().await;
+                })
+                .await;
+        });
+        if worker {
+            tokio::spawn(imgate_core::dispatch::worker::run(
+                deps.queue.clone(),
+                dispatcher,
+                stopped,
+            ));
+        }
+        Self {
+            base,
+            admin,
+            deps,
+            stop,
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The dispatcher over the embedded store, with a scripted agent and a recording replier:
+//! triggers, policy, commands, sessions, streaming, retries, redelivery and aggregation.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imgate_core::admin::{Admin, AdminSettings, CreateAgent, CreateIntegration, PublishTrigger};
+use imgate_core::dispatch::{BatchRecord, DispatchSettings, Dispatcher, Repliers};
+use imgate_core::envelope::Envelope;
+use imgate_core::event::{
+    Command, Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender,
+};
+use imgate_core::ids::IntegrationId;
+use imgate_core::ports::{AgentClient, AgentError, AgentRequest, Deps, Replier, ReplyError, ReplyStream, ReplyTarget};
+use imgate_core::{Platform, Timestamp};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// What the replier saw for one event.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Seen {
+    event_id: String,
+    updates: Vec<String>,
+    finished: Option<String>,
+    failed: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct RecordingReplier(Arc<Mutex<Vec<Seen>>>);
+
+struct RecordingStream {
+    log: Arc<Mutex<Vec<Seen>>>,
+    index: usize,
+}
+
+#[async_trait]
+impl Replier for RecordingReplier {
+    async fn open(&self, target: ReplyTarget) -> Result<Box<dyn ReplyStream>, ReplyError> {
+        let mut log = self.0.lock().unwrap();
+        log.push(Seen {
+            event_id: target.event.event_id.clone(),
+            ..Seen::default()
+        });
+        Ok(Box::new(RecordingStream {
+            log: self.0.clone(),
+            index: log.len() - 1,
+        }))
+    }
+}
+
+#[async_trait]
+impl ReplyStream for RecordingStream {
+    async fn update(&mut self, text: &str) -> Result<(), ReplyError> {
+        self.log.lock().unwrap()[self.index].updates.push(text.to_owned());
+        Ok(())
+    }
+    async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
+        self.log.lock().unwrap()[self.index].finished = Some(text.to_owned());
+        Ok(())
+    }
+    async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
+        self.log.lock().unwrap()[self.index].failed = Some(message.to_owned());
+        Ok(())
+    }
+}
+
+impl RecordingReplier {
+    fn seen(&self) -> Vec<Seen> {
+        self.0.lock().unwrap().clone()
+    }
+    /// Replies that showed something (finishing with "" only closes a reply).
+    fn answers(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.failed.is_some() || s.finished.as_ref().is_some_and(|t| !t.is_empty()))
+            .collect()
+    }
+}
+
+/// An agent that streams its input back, or fails as scripted.
+#[derive(Clone, Default)]
+struct ScriptedAgent {
+    calls: Arc<Mutex<Vec<AgentRequest>>>,
+    failures: Arc<Mutex<VecDeque<AgentError>>>,
+}
+
+#[async_trait]
+impl AgentClient for ScriptedAgent {
+    async fn run(&self, request: &AgentRequest, deltas: &mpsc::Sender<String>) -> Result<String, AgentError> {
+        self.calls.lock().unwrap().push(request.clone());
+        if let Some(error) = self.failures.lock().unwrap().pop_front() {
+            return Err(error);
+        }
+        let answer = format!("echo: {}", request.text);
+        for word in answer.split_inclusive(' ') {
+            let _ = deltas.send(word.to_owned()).await;
+        }
+        Ok(answer)
+    }
+}
+
+struct World {
+    deps: Deps,
+    dispatcher: Dispatcher,
+    replier: RecordingReplier,
+    agent: ScriptedAgent,
+    integration: IntegrationId,
+    admin: Admin,
+    key: String,
+    _dir: tempfile::TempDir,
+}
+
+const MAX_RECEIVES: u32 = 3;
+
+async fn world(trigger: serde_json::Value) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (deps, _) = imgate_embedded::open(
+        &dir.path().join("db"),
+        &dir.path().join("key"),
+        imgate_embedded::QueueOptions {
+            max_receives: MAX_RECEIVES,
+        },
+    )
+    .await
+    .unwrap();
+    let admin = Admin::new(
+        deps.clone(),
+        AdminSettings {
+            public_base_url: "http://gw".into(),
+            bootstrap_key_hash: Some(imgate_core::apikey::hash("boot-boot-boot-boot")),
+        },
+    );
+    let boot = admin.authenticate(Some("boot-boot-boot-boot")).await.unwrap();
+    let org = admin.create_org(&boot, "acme").await.unwrap();
+    let principal = admin.authenticate(Some(&org.api_key.token)).await.unwrap();
+    let integration = admin
+        .create_integration(
+            &principal,
+            serde_json::from_value::<CreateIntegration>(json!({"name": "bot", "platform": "wecom",
+                "credentials": {"token": "t", "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let agent = admin
+        .create_agent(
+            &principal,
+            serde_json::from_value::<CreateAgent>(json!({"name": "echo", "kind": "echo"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    if !trigger.is_null() {
+        let mut body = trigger;
+        body["agentId"] = json!(agent.id);
+        admin
+            .publish_trigger(
+                &principal,
+                &integration.id,
+                serde_json::from_value::<PublishTrigger>(body).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let replier = RecordingReplier::default();
+    let agent_client = ScriptedAgent::default();
+    let dispatcher = Dispatcher::new(
+        &deps,
+        Arc::new(agent_client.clone()),
+        Repliers::new().with(Platform::Wecom, Arc::new(replier.clone())),
+        DispatchSettings {
+            max_receives: MAX_RECEIVES,
+            update_interval: Duration::ZERO,
+            ..DispatchSettings::default()
+        },
+    );
+    World {
+        deps,
+        dispatcher,
+        replier,
+        agent: agent_client,
+        integration: integration.id.parse().unwrap(),
+        admin,
+        key: org.api_key.token,
+        _dir: dir,
+    }
+}
+
+fn message(world: &World, id: &str, text: &str, kind: ConversationKind, mentioned: bool) -> InboundEvent {
+    InboundEvent {
+        event_id: id.into(),
+        platform: Platform::Wecom,
+        integration_id: world.integration.clone(),
+        conversation: Conversation {
+            id: "chat-1".into(),
+            kind,
+            thread_id: None,
+            name: None,
+        },
+        sender: Sender {
+            id: "zhangsan".into(),
+            name: Some("张三".into()),
+            is_bot: false,
+        },
+        kind: InboundKind::Message(Message {
+            text: text.into(),
+            mentions_bot: mentioned,
+            command: Command::parse(text),
+            ..Message::default()
+        }),
+        reply: ReplyContext::WecomBot {
+            response_url: None,
+            req_id: None,
+            stream_id: Some(format!("s-{id}")),
+            chat_type: "single".into(),
+        },
+        occurred_at: None,
+        received_at: Timestamp::now(),
+    }
+}
+
+fn body(event: InboundEvent) -> String {
+    Envelope::inbound(event, Timestamp::now()).to_body()
+}
+
+#[tokio::test]
+async fn answers_with_a_streamed_reply_and_keeps_the_session() {
+    let w = world(json!({})).await;
+    w.dispatcher
+        .handle(
+            &body(message(&w, "m1", "hello there", ConversationKind::Direct, false)),
+            1,
+        )
+        .await
+        .unwrap();
+    let seen = w.replier.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].finished.as_deref(), Some("echo: hello there"));
+    assert!(
+        seen[0].updates.len() >= 2,
+        "streamed in several updates: {:?}",
+        seen[0].updates
+    );
+    assert!(
+        seen[0].updates.windows(2).all(|w| w[1].starts_with(&w[0])),
+        "updates are cumulative"
+    );
+
+    w.dispatcher
+        .handle(&body(message(&w, "m2", "again", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[0].session_id, calls[1].session_id,
+        "same conversation, same session"
+    );
+    assert_eq!(calls[0].user_id, calls[1].user_id);
+    assert_eq!(calls[0].sender_name.as_deref(), Some("张三"));
+}
+
+#[tokio::test]
+async fn a_redelivered_message_is_not_answered_twice() {
+    let w = world(json!({})).await;
+    let b = body(message(&w, "m1", "hi", ConversationKind::Direct, false));
+    for attempt in 1..=3 {
+        w.dispatcher.handle(&b, attempt).await.unwrap();
+    }
+    assert_eq!(w.agent.calls.lock().unwrap().len(), 1, "one agent call");
+    assert_eq!(w.replier.answers().len(), 1, "one reply");
+}
+
+#[tokio::test]
+async fn an_unbound_integration_says_so() {
+    let w = world(serde_json::Value::Null).await;
+    w.dispatcher
+        .handle(&body(message(&w, "m1", "hi", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    let seen = w.replier.seen();
+    assert!(seen[0].finished.as_ref().unwrap().contains("not bound to a trigger"));
+    assert!(w.agent.calls.lock().unwrap().is_empty());
+    let status = w
+        .admin
+        .integration_status(
+            &w.admin.authenticate(Some(&w.key)).await.unwrap(),
+            w.integration.as_str(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        status.recent_events.iter().any(|e| e.kind == "dropped"),
+        "{:?}",
+        status.recent_events
+    );
+}
+
+#[tokio::test]
+async fn group_messages_need_a_mention_unless_the_policy_says_all() {
+    let w = world(json!({})).await;
+    w.dispatcher
+        .handle(&body(message(&w, "g1", "chatter", ConversationKind::Group, false)), 1)
+        .await
+        .unwrap();
+    assert!(w.replier.seen().is_empty() && w.agent.calls.lock().unwrap().is_empty());
+    w.dispatcher
+        .handle(&body(message(&w, "g2", "question", ConversationKind::Group, true)), 1)
+        .await
+        .unwrap();
+    assert_eq!(w.agent.calls.lock().unwrap().len(), 1);
+
+    let all = world(json!({"groupPolicy": "all_messages"})).await;
+    all.dispatcher
+        .handle(&body(message(&all, "g1", "chatter", ConversationKind::Group, false)), 1)
+        .await
+        .unwrap();
+    assert_eq!(all.agent.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn commands_new_help_and_status() {
+    let w = world(json!({})).await;
+    let d = &w.dispatcher;
+    d.handle(&body(message(&w, "m1", "first", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    d.handle(&body(message(&w, "m2", "/status", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    d.handle(&body(message(&w, "m3", "/help", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    d.handle(&body(message(&w, "m4", "/new", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    d.handle(
+        &body(message(&w, "m5", "/new fresh start", ConversationKind::Direct, false)),
+        1,
+    )
+    .await
+    .unwrap();
+    let seen = w.replier.seen();
+    assert!(
+        seen[1].finished.as_ref().unwrap().contains("Agent: echo"),
+        "{:?}",
+        seen[1]
+    );
+    assert!(seen[2].finished.as_ref().unwrap().contains("/new"));
+    assert!(seen[3].finished.as_ref().unwrap().contains("new conversation"));
+    assert_eq!(
+        seen[4].finished.as_deref(),
+        Some("echo: fresh start"),
+        "/new <text> asks the agent"
+    );
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "commands do not reach the agent");
+    assert_ne!(calls[0].session_id, calls[1].session_id, "/new starts a new session");
+}
+
+#[tokio::test]
+async fn idle_sessions_time_out() {
+    let w = world(json!({"sessionTimeoutSeconds": 60})).await;
+    w.dispatcher
+        .handle(&body(message(&w, "m1", "one", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    // Age the session past its timeout.
+    let key = message(&w, "x", "", ConversationKind::Direct, false).session_key();
+    let mut session = w.deps.store.get_session(&key, Timestamp::now()).await.unwrap().unwrap();
+    session.expires_at = Timestamp::now().minus(Duration::from_secs(1));
+    w.deps.store.put_session(&session).await.unwrap();
+    w.dispatcher
+        .handle(&body(message(&w, "m2", "two", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_ne!(calls[0].session_id, calls[1].session_id);
+    assert_eq!(calls[0].user_id, calls[1].user_id, "the user stays the same");
+}
+
+#[tokio::test]
+async fn a_failing_agent_is_retried_then_the_user_is_told_once() {
+    let w = world(json!({})).await;
+    for _ in 0..10 {
+        w.agent
+            .failures
+            .lock()
+            .unwrap()
+            .push_back(AgentError::Status { status: 503 });
+    }
+    let b = body(message(&w, "m1", "hi", ConversationKind::Direct, false));
+    for attempt in 1..MAX_RECEIVES {
+        assert!(
+            w.dispatcher.handle(&b, attempt).await.is_err(),
+            "attempt {attempt} fails and is retried"
+        );
+        assert!(
+            w.replier.seen().iter().all(|s| s.failed.is_none()),
+            "no error reply before the last attempt"
+        );
+    }
+    assert!(
+        w.dispatcher.handle(&b, MAX_RECEIVES).await.is_err(),
+        "the last attempt still fails: the DLQ keeps it"
+    );
+    let failed: Vec<Seen> = w.replier.seen().into_iter().filter(|s| s.failed.is_some()).collect();
+    assert_eq!(failed.len(), 1, "the user is told once");
+    assert!(failed[0].failed.as_ref().unwrap().contains("new conversation"));
+    // A redrive from the dead-letter queue does not repeat the error message.
+    let _ = w.dispatcher.handle(&b, MAX_RECEIVES + 1).await;
+    assert_eq!(w.replier.seen().iter().filter(|s| s.failed.is_some()).count(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_agent_error_is_reported_at_once() {
+    let w = world(json!({})).await;
+    w.agent
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(AgentError::Status { status: 401 });
+    let b = body(message(&w, "m1", "hi", ConversationKind::Direct, false));
+    assert!(w.dispatcher.handle(&b, 1).await.is_err());
+    let seen = w.replier.seen();
+    assert!(seen[0].failed.as_ref().unwrap().contains("credentials"));
+}
+
+#[tokio::test]
+async fn the_aggregation_window_merges_messages_into_one_call() {
+    let w = world(json!({"summaryWindowSeconds": 1})).await;
+    for (id, text) in [("a1", "first part"), ("a2", "second part")] {
+        w.dispatcher
+            .handle(&body(message(&w, id, text, ConversationKind::Direct, false)), 1)
+            .await
+            .unwrap();
+    }
+    assert!(
+        w.agent.calls.lock().unwrap().is_empty(),
+        "nothing is sent during the window"
+    );
+    // Drive the queue like the worker does: the flushes come due after the window.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    for _ in 0..5 {
+        let deliveries = w.deps.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        for d in deliveries {
+            w.dispatcher.handle(&d.body, d.receive_count).await.unwrap();
+            w.deps.queue.ack(&d.receipt).await.unwrap();
+        }
+    }
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "one agent call per window: {calls:?}");
+    assert_eq!(calls[0].text, "first part\nsecond part");
+    let answers = w.replier.answers();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].event_id, "merged:a2", "the answer goes to the last message");
+    assert!(
+        w.replier
+            .seen()
+            .iter()
+            .any(|s| s.event_id == "a1" && s.finished.as_deref() == Some("")),
+        "the first reply is closed"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_record_fails_the_rest_of_its_group_only() {
+    let w = world(json!({})).await;
+    w.agent
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(AgentError::Status { status: 500 });
+    let mut other = message(&w, "b1", "other", ConversationKind::Direct, false);
+    other.sender.id = "lisi".into();
+    let first = message(&w, "a1", "one", ConversationKind::Direct, false);
+    let group_a = first.session_key().queue_group();
+    let records = vec![
+        BatchRecord {
+            id: "1".into(),
+            group: group_a.clone(),
+            body: body(first),
+            receive_count: 1,
+        },
+        BatchRecord {
+            id: "2".into(),
+            group: group_a,
+            body: body(message(&w, "a2", "two", ConversationKind::Direct, false)),
+            receive_count: 1,
+        },
+        BatchRecord {
+            id: "3".into(),
+            group: other.session_key().queue_group(),
+            body: body(other),
+            receive_count: 1,
+        },
+    ];
+    let failed = w.dispatcher.handle_batch(records).await;
+    assert_eq!(failed, vec!["1".to_owned(), "2".to_owned()]);
+    assert_eq!(w.replier.answers().len(), 1, "the other conversation was answered");
+}
+
+#[tokio::test]
+async fn unreadable_bodies_fail_so_the_dead_letter_queue_keeps_them() {
+    let w = world(json!({})).await;
+    assert!(w.dispatcher.handle("{not json", 1).await.is_err());
+    assert!(w.dispatcher.handle(r#"{"v":99}"#, 1).await.is_err());
+}
