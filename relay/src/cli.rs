@@ -31,6 +31,56 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the whole gateway in one process on an embedded store.
     Serve(ServeArgs),
+    /// Send real signed platform callbacks to a running gateway and print the reply.
+    #[command(subcommand)]
+    Simulate(Simulate),
+}
+
+/// Platforms `imgate simulate` can play.
+#[derive(Debug, Subcommand)]
+pub enum Simulate {
+    /// A WeCom smart bot user (callback mode).
+    Wecom(SimulateWecomArgs),
+}
+
+/// `imgate simulate wecom` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateWecomArgs {
+    /// The integration id (`int_…`).
+    #[arg(long)]
+    pub integration: String,
+
+    /// The message text.
+    #[arg(long)]
+    pub text: String,
+
+    /// The sender's WeCom userid.
+    #[arg(long, default_value = "zhangsan")]
+    pub user: String,
+
+    /// Send as a group message in this chat (mentioning the bot).
+    #[arg(long)]
+    pub group: Option<String>,
+
+    /// The gateway's base URL.
+    #[arg(long, env = "IMGATE_GATEWAY", default_value = "http://127.0.0.1:8080")]
+    pub gateway: String,
+
+    /// The database of the local `imgate serve` (to read the integration's credentials).
+    #[arg(long, env = "IMGATE_DB", default_value = "./imgate.db")]
+    pub db: PathBuf,
+
+    /// The key file of the local `imgate serve`.
+    #[arg(long, env = "IMGATE_KEY_FILE", default_value = "./imgate.key")]
+    pub key_file: PathBuf,
+
+    /// The callback Token, instead of reading it from the database (for a remote gateway).
+    #[arg(long, requires = "encoding_aes_key", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// The EncodingAESKey, instead of reading it from the database.
+    #[arg(long, requires = "token", hide_env_values = true)]
+    pub encoding_aes_key: Option<String>,
 }
 
 /// `imgate serve` options.

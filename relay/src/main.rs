@@ -1,18 +1,26 @@
 //! `imgate`: the gateway's always-on process.
 //!
-//! `imgate serve` runs everything in one process on an embedded SQLite store.
+//! `imgate serve` runs everything in one process on an embedded SQLite store;
+//! `imgate simulate wecom` plays a WeCom user against a running gateway.
 
 mod cli;
 mod logging;
 mod serve;
+mod simulate;
 
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    logging::init(cli.log_format);
+    // The server logs what it does; the simulator's output is the conversation itself.
+    let default_level = match cli.command {
+        cli::Command::Serve(_) => "info",
+        cli::Command::Simulate(_) => "warn",
+    };
+    logging::init(cli.log_format, default_level);
     match cli.command {
         cli::Command::Serve(args) => serve::run(args).await,
+        cli::Command::Simulate(cli::Simulate::Wecom(args)) => simulate::wecom(args).await,
     }
 }

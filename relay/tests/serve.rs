@@ -162,3 +162,99 @@ fn bad_configuration_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("imgate.key"), "{stderr}");
 }
+
+/// The README quick start: serve, create an organization, an echo agent, a WeCom integration and
+/// a trigger, then `imgate simulate wecom` prints the agent's streamed reply.
+#[tokio::test]
+async fn quick_start_simulated_wecom_message_is_answered_by_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let server = start(dir.path(), &[]);
+    let api = format!("{}/api/admin/v1", server.base);
+    let bootstrap = server.bootstrap.clone().unwrap();
+    let org: Value = create_org(&client, &server, &bootstrap).await.json().await.unwrap();
+    let key = org["apiKey"]["token"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: Value| {
+        let (client, url, key) = (client.clone(), format!("{api}{path}"), key.clone());
+        async move {
+            let r = client.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let integration = post(
+        "/integrations",
+        json!({"name": "Support bot", "platform": "wecom", "mode": "webhook",
+            "credentials": {"token": "my-callback-token", "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"}}),
+    )
+    .await;
+    let integration_id = integration["id"].as_str().unwrap().to_owned();
+    let agent = post("/agents", json!({"name": "Echo", "kind": "echo"})).await;
+    let r = client
+        .put(format!("{api}/triggers/{integration_id}"))
+        .bearer_auth(&key)
+        .json(&json!({"agentId": agent["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgate"))
+        .args([
+            "simulate",
+            "wecom",
+            "--integration",
+            &integration_id,
+            "--text",
+            "hello from WeCom",
+        ])
+        .args(["--gateway", &server.base])
+        .current_dir(dir.path())
+        .env_remove("IMGATE_BOOTSTRAP_KEY")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "simulate failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("You said: hello from WeCom"), "{stdout}");
+
+    // The status view now shows the message's way through the gateway.
+    let status: Value = client
+        .get(format!("{api}/integrations/{integration_id}/status"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = status["recentEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for kind in ["received", "enqueued", "replied"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+
+    // Without credentials or a database, simulate says what to do.
+    let empty = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_imgate"))
+        .args([
+            "simulate",
+            "wecom",
+            "--integration",
+            &integration_id,
+            "--text",
+            "x",
+            "--gateway",
+            &server.base,
+        ])
+        .current_dir(empty.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--encoding-aes-key"));
+}
