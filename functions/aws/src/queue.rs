@@ -18,11 +18,9 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageError;
 use aws_sdk_sqs::operation::send_message::SendMessageError;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use imgate_core::ports::{Delivery, MAX_QUEUE_DELAY, OutgoingMessage, Queue, QueueError};
 use sha2::{Digest, Sha256};
-
-use crate::error::SetupError;
 
 /// Most messages one `ReceiveMessage` call returns.
 const MAX_BATCH: usize = 10;
@@ -371,97 +369,6 @@ impl Queue for SqsQueue {
     }
 }
 
-/// Creates the FIFO queue `name` (`.fifo` is appended when missing) with explicit deduplication
-/// ids (`ContentBasedDeduplication=false`) and a redrive policy to the FIFO dead-letter queue
-/// `<name>-dlq.fifo` after `max_receive_count` receives. Returns `(queue_url, dlq_url)`. Used by
-/// tests and local bootstrap; production queues come from the SAM template.
-pub async fn create_fifo_queue_with_dlq(
-    client: &Client,
-    name: &str,
-    max_receive_count: u32,
-) -> Result<(String, String), SetupError> {
-    let base = name.strip_suffix(".fifo").unwrap_or(name);
-    let fifo = [(QueueAttributeName::FifoQueue, "true".to_owned())];
-    let dlq_url = create_queue(client, &format!("{base}-dlq.fifo"), &fifo).await?;
-    let redrive = redrive_policy(client, &dlq_url, max_receive_count).await?;
-    let queue_url = create_queue(
-        client,
-        &format!("{base}.fifo"),
-        &[
-            (QueueAttributeName::FifoQueue, "true".to_owned()),
-            (QueueAttributeName::ContentBasedDeduplication, "false".to_owned()),
-            (QueueAttributeName::RedrivePolicy, redrive),
-        ],
-    )
-    .await?;
-    tracing::info!(queue = base, max_receive_count, "created sqs fifo queue with dlq");
-    Ok((queue_url, dlq_url))
-}
-
-/// Creates the standard delay queue `<name>-delay` with a redrive policy to the standard
-/// dead-letter queue `<name>-delay-dlq` after `max_receive_count` receives. Returns
-/// `(delay_queue_url, delay_dlq_url)`. Used by tests and local bootstrap; production queues come
-/// from the SAM template.
-pub async fn create_delay_queue_with_dlq(
-    client: &Client,
-    name: &str,
-    max_receive_count: u32,
-) -> Result<(String, String), SetupError> {
-    let base = name.strip_suffix(".fifo").unwrap_or(name);
-    let dlq_url = create_queue(client, &format!("{base}-delay-dlq"), &[]).await?;
-    let redrive = redrive_policy(client, &dlq_url, max_receive_count).await?;
-    let queue_url = create_queue(
-        client,
-        &format!("{base}-delay"),
-        &[(QueueAttributeName::RedrivePolicy, redrive)],
-    )
-    .await?;
-    tracing::info!(queue = base, max_receive_count, "created sqs delay queue with dlq");
-    Ok((queue_url, dlq_url))
-}
-
-async fn create_queue(
-    client: &Client,
-    name: &str,
-    attributes: &[(QueueAttributeName, String)],
-) -> Result<String, SetupError> {
-    let mut request = client.create_queue().queue_name(name);
-    for (attribute, value) in attributes {
-        request = request.attributes(attribute.clone(), value);
-    }
-    request
-        .send()
-        .await
-        .map_err(|e| SetupError::aws("CreateQueue", e))?
-        .queue_url
-        .ok_or(SetupError::MissingField {
-            operation: "CreateQueue",
-            field: "QueueUrl",
-        })
-}
-
-/// The `RedrivePolicy` attribute sending messages to the queue at `dlq_url`.
-async fn redrive_policy(client: &Client, dlq_url: &str, max_receive_count: u32) -> Result<String, SetupError> {
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| SetupError::aws("GetQueueAttributes", e))?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or(SetupError::MissingField {
-            operation: "GetQueueAttributes",
-            field: "QueueArn",
-        })?;
-    Ok(serde_json::json!({
-        "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": max_receive_count,
-    })
-    .to_string())
-}
-
 /// SQS accepts group and deduplication ids of 1–128 characters from `[!-~]` (printable ASCII
 /// without space).
 fn is_valid_fifo_id(id: &str) -> bool {
@@ -514,53 +421,9 @@ fn malformed(what: &'static str) -> QueueError {
     QueueError::Backend(Box::new(Malformed(what)))
 }
 
+mod setup;
+
+pub use setup::{create_delay_queue_with_dlq, create_fifo_queue_with_dlq};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn valid_ids_pass_through() {
-        assert_eq!(deduplication_id("wecom:msg-1"), "wecom:msg-1");
-        let max = "a".repeat(128);
-        assert_eq!(deduplication_id(&max), max);
-    }
-
-    #[test]
-    fn long_or_odd_ids_are_hashed() {
-        for id in ["a".repeat(129), "has space".into(), "消息".into(), String::new()] {
-            let sent = deduplication_id(&id);
-            assert_eq!(sent.len(), 64, "{id:?}");
-            assert!(sent.bytes().all(|b| b.is_ascii_hexdigit()));
-            assert!(is_valid_fifo_id(&sent));
-        }
-        assert_ne!(deduplication_id("a b"), deduplication_id("a  b"));
-    }
-
-    #[test]
-    fn groups_are_checked() {
-        assert!(is_valid_fifo_id("int_0123:abcdef"));
-        assert!(!is_valid_fifo_id(""));
-        assert!(!is_valid_fifo_id("a\nb"));
-    }
-
-    #[test]
-    fn receipts_name_their_queue() {
-        for source in Source::ALL {
-            let receipt = format!("{}AQEB+x/y=", source.prefix());
-            assert_eq!(Source::parse(&receipt), Some((source, "AQEB+x/y=")));
-        }
-        assert_eq!(Source::parse("fifo-dlq:h"), Some((Source::InboundDead, "h")));
-        assert_eq!(Source::parse("delay:h"), Some((Source::Delay, "h")));
-        assert_eq!(Source::parse("not-a-receipt"), None);
-        assert_eq!(Source::parse("fifo:"), None);
-        assert_eq!(Source::parse(""), None);
-    }
-
-    #[test]
-    fn seconds_round_up() {
-        assert_eq!(whole_seconds(Duration::ZERO), 0);
-        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(whole_seconds(Duration::from_secs(3)), 3);
-    }
-}
+mod tests;
