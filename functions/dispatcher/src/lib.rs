@@ -1,0 +1,70 @@
+//! The dispatcher Lambda: SQS batches from the inbound FIFO queue and the delay queue, handed to
+//! the same [`Dispatcher`] `imgate serve` runs, answered with a partial batch response so that
+//! only the failed records (and the rest of their conversation) are retried.
+//!
+//! The pure parts live here, apart from the runtime loop in `main.rs`, so that tests can drive
+//! the exact code path with an event as Lambda shapes it: [`sqs::records`] turns the event into
+//! batch records, [`handle`] runs them, [`sqs::response`] reports the failures.
+
+pub mod config;
+pub mod sqs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+pub use config::{ConfigError, Settings};
+use imgate_core::dispatch::{DispatchSettings, Dispatcher};
+use imgate_core::ports::Deps;
+pub use sqs::EventError;
+
+/// How long opening a connection to an agent or a platform API may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The outbound HTTP client could not be built (e.g. no TLS roots).
+#[derive(Debug, thiserror::Error)]
+#[error("building the HTTP client: {0}")]
+pub struct HttpClientError(#[from] reqwest::Error);
+
+/// The dispatcher over `deps`, with every agent kind and every platform's replier, wired as
+/// `imgate serve` wires it.
+///
+/// # Errors
+/// [`HttpClientError`] when the HTTP client cannot be built.
+pub fn dispatcher(deps: &Deps, settings: &Settings) -> Result<Dispatcher, HttpClientError> {
+    let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build()?;
+    let endpoints = imgate_channels::ApiEndpoints {
+        wecom: settings.wecom_api_base.clone(),
+    };
+    Ok(Dispatcher::new(
+        deps,
+        Arc::new(imgate_agents::Agents::new(http.clone())),
+        imgate_channels::repliers(deps, &http, &endpoints),
+        DispatchSettings {
+            max_receives: settings.max_receives,
+            ..DispatchSettings::default()
+        },
+    ))
+}
+
+/// Handles one invocation: every record of `event`, conversations in parallel and each in
+/// order; the answer names the records SQS should deliver again.
+///
+/// # Errors
+/// [`EventError`] when the event cannot be read record by record; Lambda then retries the
+/// whole batch.
+pub async fn handle(dispatcher: &Dispatcher, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
+    let records = sqs::records(event)?;
+    let total = records.len();
+    let failed = dispatcher.handle_batch(records).await;
+    if failed.is_empty() {
+        tracing::debug!(records = total, "batch handled");
+    } else {
+        tracing::warn!(
+            records = total,
+            failed = failed.len(),
+            "batch partly failed; SQS retries the failed records"
+        );
+    }
+    Ok(sqs::response(failed))
+}

@@ -1,0 +1,372 @@
+//! The webhook and dispatcher Lambdas' code paths on DynamoDB, SQS and KMS (moto's server):
+//! a signed WeCom callback goes through the webhook router as an API Gateway v2 event, the SQS
+//! message is received with the AWS SDK and shaped into the event Lambda's SQS source delivers,
+//! and `imgate_dispatcher_fn::handle` answers it with a partial batch response. Lambda's side of
+//! `ReportBatchItemFailures` (delete what succeeded, redeliver what failed) is played by the test.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use http_body_util::BodyExt;
+use imgate_aws::{AwsSettings, create_delay_queue_with_dlq, create_fifo_queue_with_dlq, create_table, deps_with};
+use imgate_channels::wecom::simulate::{SignedCallback, Simulator};
+use imgate_core::admin::{Admin, AdminSettings, CreateAgent, CreateIntegration, PublishTrigger};
+use imgate_core::ports::{Deps, StreamState};
+use imgate_core::{IntegrationId, Timestamp};
+use imgate_dispatcher_fn::{Settings, SqsEvent};
+use imgate_tests::fake_agent::FakeAgent;
+use imgate_tests::moto::{MotoServer, unique_name};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const BOOTSTRAP: &str = "lambda-dispatcher-bootstrap-key";
+const TOKEN: &str = "t0k3nForLambdaTests";
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const MAX_RECEIVES: u32 = 3;
+const REGION: &str = "us-east-1";
+
+/// The backend plus what the Lambda event source knows: the FIFO queue's URL and ARN.
+struct Backend {
+    deps: Deps,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    queue_arn: String,
+}
+
+async fn backend() -> Result<Backend> {
+    let config = MotoServer::shared().sdk_config();
+    let table = unique_name("imgate");
+    create_table(&aws_sdk_dynamodb::Client::new(&config), &table).await?;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let name = unique_name("imgate");
+    let (queue_url, dead_letter_queue_url) = create_fifo_queue_with_dlq(&sqs, &name, MAX_RECEIVES).await?;
+    let (delay_queue_url, delay_dead_letter_queue_url) = create_delay_queue_with_dlq(&sqs, &name, MAX_RECEIVES).await?;
+    let key = aws_sdk_kms::Client::new(&config).create_key().send().await?;
+    let kms_key_id = key.key_metadata().map(|m| m.key_id().to_owned()).context("key id")?;
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("queue ARN")?;
+    let settings = AwsSettings {
+        table,
+        queue_url: queue_url.clone(),
+        dead_letter_queue_url,
+        delay_queue_url,
+        delay_dead_letter_queue_url: Some(delay_dead_letter_queue_url),
+        kms_key_id,
+    };
+    Ok(Backend {
+        deps: deps_with(&config, &settings).await,
+        sqs,
+        queue_url,
+        queue_arn,
+    })
+}
+
+/// An organization with a WeCom smart bot bound to an agent at `agent_base_url`; returns the
+/// integration id.
+async fn bot_bound_to(admin: &Admin, org: &str, agent_base_url: &str) -> Result<String> {
+    let boot = admin.authenticate(Some(BOOTSTRAP)).await?;
+    let org = admin.create_org(&boot, org).await?;
+    let p = admin.authenticate(Some(&org.api_key.token)).await?;
+    let integration = admin
+        .create_integration(
+            &p,
+            serde_json::from_value::<CreateIntegration>(json!({"name": "bot", "platform": "wecom",
+                "credentials": {"token": TOKEN, "encoding_aes_key": AES_KEY}}))?,
+        )
+        .await?;
+    let agent = admin
+        .create_agent(
+            &p,
+            serde_json::from_value::<CreateAgent>(json!({"name": "gpt", "kind": "openai_compatible",
+                "config": {"base_url": agent_base_url, "model": "test-model", "api_key": "sk-test", "timeout_seconds": 10}}))?,
+        )
+        .await?;
+    admin
+        .publish_trigger(
+            &p,
+            &integration.id,
+            serde_json::from_value::<PublishTrigger>(json!({"agentId": agent.id}))?,
+        )
+        .await?;
+    Ok(integration.id)
+}
+
+/// POSTs a callback through the webhook router as API Gateway (HTTP API, payload v2) delivers
+/// it to the webhook Lambda; returns the stream id of the passive reply.
+async fn post_callback(
+    app: &axum::Router,
+    sim: &Simulator,
+    integration: &str,
+    callback: &SignedCallback,
+) -> Result<String> {
+    let path = format!("/api/wecom/webhook/{integration}");
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "ANY /api/{platform}/webhook/{integrationId}",
+        "rawPath": path,
+        "rawQueryString": callback.query,
+        "headers": {"content-type": "application/json", "user-agent": "WeCom"},
+        "pathParameters": {"platform": "wecom", "integrationId": integration},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api1", "domainName": "api1.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "api1", "requestId": "req-1", "routeKey": "ANY /api/{platform}/webhook/{integrationId}",
+            "stage": "$default", "time": "21/Nov/2026:07:00:00 +0000", "timeEpoch": 1_795_244_400_000_i64,
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "WeCom"}
+        },
+        "body": callback.body,
+        "isBase64Encoded": false
+    });
+    let request = lambda_http::request::from_str(&event.to_string()).context("lambda event")?;
+    let response = app.clone().oneshot(request).await.context("router")?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let body = String::from_utf8(bytes.to_vec())?;
+    anyhow::ensure!(status == 200, "webhook answered {status}: {body}");
+    let frame = sim.read_stream(&body)?;
+    anyhow::ensure!(
+        !frame.finished && !frame.id.is_empty(),
+        "a first, open frame: {frame:?}"
+    );
+    Ok(frame.id)
+}
+
+/// Receives until `want` messages are in hand (or fails after a while), hidden for `visibility`.
+async fn receive(b: &Backend, want: usize, visibility: Duration) -> Result<Vec<Message>> {
+    let started = Instant::now();
+    let mut messages = Vec::new();
+    while messages.len() < want {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "only {} of {want} messages arrived",
+            messages.len()
+        );
+        let out = b
+            .sqs
+            .receive_message()
+            .queue_url(&b.queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(i32::try_from(visibility.as_secs())?)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await?;
+        let got = out.messages.unwrap_or_default();
+        if got.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        messages.extend(got);
+    }
+    Ok(messages)
+}
+
+/// The event Lambda's SQS event source would deliver for `messages`.
+fn sqs_event(b: &Backend, messages: &[Message]) -> Result<SqsEvent> {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: HashMap<&str, &str> = m
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": b.queue_arn,
+                "awsRegion": REGION,
+            })
+        })
+        .collect();
+    Ok(serde_json::from_value(json!({ "Records": records }))?)
+}
+
+/// Runs one dispatcher invocation; returns the response as Lambda reads it (JSON).
+async fn invoke(b: &Backend, dispatcher: &imgate_core::dispatch::Dispatcher, messages: &[Message]) -> Result<Value> {
+    let response = imgate_dispatcher_fn::handle(dispatcher, sqs_event(b, messages)?).await?;
+    Ok(serde_json::to_value(response)?)
+}
+
+/// The message ids `response` reports failed.
+fn failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["itemIdentifier"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Lambda's part after a partial batch response: delete the records that succeeded. (The
+/// failed ones come back when their visibility timeout ends; the test ends it at once.)
+async fn settle(b: &Backend, messages: &[Message], failed: &[String]) -> Result<()> {
+    for m in messages {
+        let handle = m.receipt_handle().context("receipt")?;
+        if failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
+            b.sqs
+                .change_message_visibility()
+                .queue_url(&b.queue_url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await?;
+        } else {
+            b.sqs
+                .delete_message()
+                .queue_url(&b.queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn stream(deps: &Deps, integration: &str, id: &str) -> Result<StreamState> {
+    let integration: IntegrationId = integration.parse()?;
+    deps.store
+        .get_stream(&integration, id, Timestamp::now())
+        .await?
+        .with_context(|| format!("stream {id}"))
+}
+
+fn attribute<'m>(m: &'m Message, name: &MessageSystemAttributeName) -> Option<&'m str> {
+    m.attributes().and_then(|a| a.get(name)).map(String::as_str)
+}
+
+#[tokio::test]
+async fn sqs_batches_answer_into_stream_buffers_and_report_failed_records() -> Result<()> {
+    let b = backend().await?;
+    let admin = Admin::new(
+        b.deps.clone(),
+        AdminSettings {
+            public_base_url: "https://api1.execute-api.us-east-1.amazonaws.com".into(),
+            bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
+        },
+    );
+    let good_agent = FakeAgent::start(&["Hello", " from", " Lambda"]).await;
+    let bad_agent = FakeAgent::start(&["Better", " late"]).await;
+    bad_agent.set_down(true);
+    let good = bot_bound_to(&admin, "good", &good_agent.base_url).await?;
+    let bad = bot_bound_to(&admin, "bad", &bad_agent.base_url).await?;
+
+    // The webhook Lambda's router enqueues three messages in two conversations.
+    let sim = Simulator::new(TOKEN, AES_KEY)?;
+    let webhook = imgate_http::webhook_app(imgate_channels::webhooks(&b.deps));
+    let good_stream = post_callback(&webhook, &sim, &good, &sim.text("g-1", "zhangsan", None, "你好", None)).await?;
+    let bad_first = post_callback(&webhook, &sim, &bad, &sim.text("b-1", "lisi", None, "first", None)).await?;
+    let bad_second = post_callback(&webhook, &sim, &bad, &sim.text("b-2", "lisi", None, "second", None)).await?;
+
+    let messages = receive(&b, 3, Duration::from_secs(60)).await?;
+    assert_eq!(messages.len(), 3);
+    let groups: Vec<&str> = messages
+        .iter()
+        .map(|m| attribute(m, &MessageSystemAttributeName::MessageGroupId).unwrap_or_default())
+        .collect();
+    assert!(
+        groups.iter().all(|g| !g.is_empty()),
+        "FIFO records carry their group: {groups:?}"
+    );
+    assert_eq!(
+        groups.iter().collect::<std::collections::HashSet<_>>().len(),
+        2,
+        "two conversations"
+    );
+    let records = imgate_dispatcher_fn::sqs::records(sqs_event(&b, &messages)?)?;
+    assert!(records.iter().all(|r| r.receive_count == 1), "{records:?}");
+
+    // First invocation: the good conversation is answered; the bad one fails, and with it the
+    // rest of its conversation, so SQS keeps the order.
+    let dispatcher = imgate_dispatcher_fn::dispatcher(
+        &b.deps,
+        &Settings {
+            max_receives: MAX_RECEIVES,
+            wecom_api_base: "http://127.0.0.1:9".into(),
+        },
+    )?;
+    let response = invoke(&b, &dispatcher, &messages).await?;
+    let failed = failures(&response);
+    let bad_ids: Vec<String> = messages
+        .iter()
+        .filter(|m| m.body().is_some_and(|body| body.contains(&bad)))
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect();
+    assert_eq!(bad_ids.len(), 2);
+    let mut sorted = failed.clone();
+    sorted.sort();
+    let mut expected = bad_ids.clone();
+    expected.sort();
+    assert_eq!(
+        sorted, expected,
+        "both records of the failing conversation are reported: {response}"
+    );
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": failed.iter().map(|id| json!({"itemIdentifier": id})).collect::<Vec<_>>()})
+    );
+
+    let answered = stream(&b.deps, &good, &good_stream).await?;
+    assert!(answered.finished);
+    assert_eq!(answered.content, "Hello from Lambda");
+    assert_eq!(good_agent.calls(), 1);
+    assert!(
+        !stream(&b.deps, &bad, &bad_first).await?.finished,
+        "a retry is still coming"
+    );
+    settle(&b, &messages, &failed).await?;
+
+    // Second invocation, as SQS redelivers the failed records: the agent is back, both
+    // messages are answered in order, and nothing is left to retry.
+    bad_agent.set_down(false);
+    let again = receive(&b, 2, Duration::from_secs(60)).await?;
+    let mut again_ids: Vec<String> = again.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect();
+    again_ids.sort();
+    assert_eq!(again_ids, expected, "only the failed records come back");
+    assert!(
+        again
+            .iter()
+            .all(|m| attribute(m, &MessageSystemAttributeName::ApproximateReceiveCount) == Some("2")),
+        "second receive"
+    );
+    let response = invoke(&b, &dispatcher, &again).await?;
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    settle(&b, &again, &[]).await?;
+    for id in [&bad_first, &bad_second] {
+        let answered = stream(&b.deps, &bad, id).await?;
+        assert!(answered.finished, "{id}");
+        assert_eq!(answered.content, "Better late");
+    }
+    let history = bad_agent.last_request().context("a request")?["messages"]
+        .as_array()
+        .context("messages")?
+        .clone();
+    assert_eq!(
+        history.len(),
+        3,
+        "the second message saw the first one's answer: {history:?}"
+    );
+    assert_eq!(history[2]["content"], "second");
+
+    // A redelivery of answered records is acknowledged without a second answer.
+    let calls = good_agent.calls() + bad_agent.calls();
+    let replay = invoke(&b, &dispatcher, &messages).await?;
+    assert_eq!(replay, json!({"batchItemFailures": []}));
+    assert_eq!(good_agent.calls() + bad_agent.calls(), calls, "no agent called again");
+    Ok(())
+}
