@@ -86,12 +86,17 @@ impl RecordingReplier {
 struct ScriptedAgent {
     calls: Arc<Mutex<Vec<AgentRequest>>>,
     failures: Arc<Mutex<VecDeque<AgentError>>>,
+    /// Inputs that always fail (for tests where several conversations run at once).
+    failing_texts: Arc<Mutex<Vec<String>>>,
 }
 
 #[async_trait]
 impl AgentClient for ScriptedAgent {
     async fn run(&self, request: &AgentRequest, deltas: &mpsc::Sender<String>) -> Result<String, AgentError> {
         self.calls.lock().unwrap().push(request.clone());
+        if self.failing_texts.lock().unwrap().contains(&request.text) {
+            return Err(AgentError::Status { status: 500 });
+        }
         if let Some(error) = self.failures.lock().unwrap().pop_front() {
             return Err(error);
         }
@@ -469,11 +474,7 @@ async fn the_aggregation_window_merges_messages_into_one_call() {
 #[tokio::test]
 async fn a_failed_record_fails_the_rest_of_its_group_only() {
     let w = world(json!({})).await;
-    w.agent
-        .failures
-        .lock()
-        .unwrap()
-        .push_back(AgentError::Status { status: 500 });
+    w.agent.failing_texts.lock().unwrap().push("one".into());
     let mut other = message(&w, "b1", "other", ConversationKind::Direct, false);
     other.sender.id = "lisi".into();
     let first = message(&w, "a1", "one", ConversationKind::Direct, false);
