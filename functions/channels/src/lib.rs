@@ -4,6 +4,8 @@
 //! wire types, normalization into [`imgate_core::event::InboundEvent`], reply payload builders
 //! and the HTTP clients that send replies.
 
+pub mod dingtalk;
+pub mod tokens;
 pub mod wecom;
 
 use std::sync::Arc;

@@ -11,14 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imgate_core::Timestamp;
-use imgate_core::crypto::SealedSecret;
-use imgate_core::ports::{CachedToken, Keyring, ReplyError, TokenCache};
+use imgate_core::ports::{Keyring, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{REQUEST_TIMEOUT, Status, success_body, transport};
+use crate::tokens::SealedTokens;
 
 /// WeCom's public API host.
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
@@ -37,8 +36,7 @@ const DEFAULT_EXPIRES_IN: u64 = 7200;
 pub struct AppClient {
     http: reqwest::Client,
     base_url: String,
-    tokens: Arc<dyn TokenCache>,
-    keyring: Arc<dyn Keyring>,
+    tokens: SealedTokens,
 }
 
 impl std::fmt::Debug for AppClient {
@@ -71,8 +69,7 @@ impl AppClient {
         Self {
             http,
             base_url,
-            tokens,
-            keyring,
+            tokens: SealedTokens::new("wecom", tokens, keyring),
         }
     }
 
@@ -113,9 +110,7 @@ impl AppClient {
                     errcode = code,
                     "access token rejected; refreshing once"
                 );
-                if let Err(e) = self.tokens.invalidate_token(&key).await {
-                    tracing::warn!(platform = "wecom", corp_id, error = %e, "could not invalidate the cached token");
-                }
+                self.tokens.invalidate(&key).await;
                 let token = self.token(&key, corp_id, corp_secret, true).await?;
                 self.post_send(&token, &body).await
             }
@@ -136,19 +131,8 @@ impl AppClient {
 
     async fn token(&self, key: &str, corp_id: &str, secret: &Secret, refresh: bool) -> Result<Secret, ReplyError> {
         let now = Timestamp::now();
-        if !refresh
-            && let Some(cached) = self.tokens.get_token(key, now).await?
-            && cached.expires_at.minus(REFRESH_MARGIN) > now
-        {
-            match self.keyring.open(&cached.token, key).await {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(token) if !token.is_empty() => return Ok(Secret::new(token)),
-                    _ => tracing::warn!(platform = "wecom", corp_id, "cached token is not text; refetching"),
-                },
-                Err(e) => {
-                    tracing::warn!(platform = "wecom", corp_id, error = %e, "cached token unreadable; refetching")
-                }
-            }
+        if !refresh && let Some(token) = self.tokens.cached(key, now, REFRESH_MARGIN).await? {
+            return Ok(token);
         }
         self.fetch_token(key, corp_id, secret, now).await
     }
@@ -178,26 +162,8 @@ impl AppClient {
         }
         let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_EXPIRES_IN));
         let token = Secret::new(parsed.access_token);
-        self.store_token(key, corp_id, &token, now.plus(expires_in)).await;
+        self.tokens.store(key, &token, now.plus(expires_in)).await;
         Ok(token)
-    }
-
-    /// Caches the token; failures only cost a later refetch, so they are logged, not returned.
-    async fn store_token(&self, key: &str, corp_id: &str, token: &Secret, expires_at: Timestamp) {
-        let sealed: SealedSecret = match self.keyring.seal(token.expose().as_bytes(), key).await {
-            Ok(sealed) => sealed,
-            Err(e) => {
-                tracing::warn!(platform = "wecom", corp_id, error = %e, "could not seal the access token; not caching it");
-                return;
-            }
-        };
-        let cached = CachedToken {
-            token: sealed,
-            expires_at,
-        };
-        if let Err(e) = self.tokens.put_token(key, &cached).await {
-            tracing::warn!(platform = "wecom", corp_id, error = %e, "could not cache the access token");
-        }
     }
 
     async fn post_send(&self, token: &Secret, body: &Value) -> Result<(), ReplyError> {
@@ -219,10 +185,5 @@ impl AppClient {
 
 /// The [`TokenCache`] key of an app: corp id plus a digest of its secret (never the secret).
 pub fn token_cache_key(corp_id: &str, corp_secret: &Secret) -> String {
-    let digest = Sha256::digest(corp_secret.expose().as_bytes());
-    let mut key = format!("wecom:app:{corp_id}:");
-    for b in &digest[..16] {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key
+    crate::tokens::cache_key("wecom", corp_id, corp_secret)
 }
