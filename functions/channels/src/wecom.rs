@@ -7,11 +7,13 @@
 //! - [`markdown`]: adapting agent Markdown to each WeCom surface and splitting long answers.
 //! - [`api`]: HTTP clients for `response_url` and the self-built app `message/send` API.
 //! - [`webhook`]: the callback endpoint (URL verification, callbacks, stream refreshes).
+//! - [`long`]: the smart-bot long connection (frames, session state machine, connection driver).
 //! - [`replier`]: the dispatcher's answers (stream buffer, `response_url`, `message/send`).
 
 pub mod api;
 pub mod callback;
 pub mod crypto;
+pub mod long;
 pub mod markdown;
 pub mod normalize;
 pub mod replier;
