@@ -427,3 +427,70 @@ async fn a_disabled_integration_refuses_callbacks() {
             .is_empty()
     );
 }
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The webhook and dispatcher paths log what happened, never the credentials, the agent's API
+/// key, the message text or the answer.
+#[tokio::test]
+async fn webhook_and_dispatcher_logs_carry_no_secrets_or_content() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let w = world(embedded().await, 3, true).await;
+    let (status, body) = w
+        .post(&w.sim.text(
+            "msg-secret",
+            "zhangsan",
+            None,
+            "my private question",
+            Some(&w.response_url),
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let first = w.sim.read_stream(&body).unwrap();
+    w.follow(&first.id, Duration::from_secs(20)).await;
+    let (status, _) = w
+        .post(&SignedCallback {
+            query: "msg_signature=00&timestamp=1&nonce=n".into(),
+            body: "{}".into(),
+        })
+        .await;
+    assert_eq!(status, 401, "a stale, unsigned callback is refused and logged");
+
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("event enqueued"), "the pipeline was logged: {logged}");
+    assert!(
+        logged.contains("kind=\"replied\""),
+        "the dispatcher's answer was logged: {logged}"
+    );
+    for secret in [
+        TOKEN,
+        AES_KEY,
+        "sk-test",
+        "my private question",
+        "Hello from the agent",
+        "response_code=abc",
+    ] {
+        assert!(!logged.contains(secret), "a log line contained {secret}");
+    }
+}

@@ -107,6 +107,8 @@ impl Ingress {
 /// Appends to an integration's event log, logging (not raising) failures: the log explains,
 /// it must never block a message.
 pub async fn record(store: &dyn Store, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
+    // The same line goes to the process log, where operators search across integrations.
+    tracing::info!(integration_id = %integration, kind, event_id = event_id.unwrap_or_default(), detail, "event");
     let entry = EventLogEntry {
         at: Timestamp::now(),
         kind: kind.to_owned(),
