@@ -59,6 +59,12 @@ async fn integrations() -> Result<()> {
 }
 
 #[tokio::test]
+async fn long_connection_integrations() -> Result<()> {
+    testing::long_connection_integrations(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn agents() -> Result<()> {
     testing::agents(&fresh_store().await?).await;
     Ok(())

@@ -10,7 +10,9 @@ use imgate_core::time::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::schema::{self, ENTITY, EXPIRES_MS, GSI1_PK, GSI1_SK, Key, Listing, PK, SK, TTL};
+use crate::schema::{
+    self, ENTITY, EXPIRES_MS, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, Key, LONG_CONNECTIONS, Listing, PK, SK, TTL,
+};
 
 /// A DynamoDB item.
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -39,6 +41,17 @@ impl ItemBuilder {
     pub(crate) fn listed(self, listing: Listing<'_>, created: Timestamp, id: &str) -> Self {
         self.s(GSI1_PK, listing.partition())
             .s(GSI1_SK, schema::listing_sort(created, id))
+    }
+
+    /// Puts the item on the sparse `gsi2` index of long-connection integrations when `listed`;
+    /// otherwise leaves its key attributes out (a whole-item put then removes them).
+    pub(crate) fn long_connection(self, listed: bool, created: Timestamp, id: &str) -> Self {
+        if listed {
+            self.s(GSI2_PK, LONG_CONNECTIONS)
+                .s(GSI2_SK, schema::listing_sort(created, id))
+        } else {
+            self
+        }
     }
 
     /// Sets the exact expiry and the TTL attribute.

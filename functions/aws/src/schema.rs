@@ -2,7 +2,8 @@
 //!
 //! Every item type lives in one table keyed by `pk` (partition) and `sk` (sort). Per-organization
 //! listings use the global secondary index `gsi1` (`gsi1pk` = the listing, `gsi1sk` = zero-padded
-//! creation millis + id, so a forward query is "oldest first"). Items that expire carry the TTL
+//! creation millis + id, so a forward query is "oldest first"); the sparse index `gsi2` lists
+//! only long-connection integrations, across organizations. Items that expire carry the TTL
 //! attribute `expires_at` in epoch seconds (rounded up, so DynamoDB never removes an item before
 //! it expired) and the exact expiry in `expires_ms`; TTL deletion is lazy, so reads compare
 //! `expires_ms` with the caller's `now`. docs/dynamodb.md describes the whole layout.
@@ -31,6 +32,15 @@ pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 /// Sort key of [`GSI1`]: `<13-digit created millis>#<id>`.
 pub const GSI1_SK: &str = "gsi1sk";
+/// The sparse global secondary index listing long-connection integrations: only items that
+/// carry its key attributes appear in it.
+pub const GSI2: &str = "gsi2";
+/// Partition key of [`GSI2`]: always [`LONG_CONNECTIONS`].
+pub const GSI2_PK: &str = "gsi2pk";
+/// Sort key of [`GSI2`]: `<13-digit created millis>#<id>`.
+pub const GSI2_SK: &str = "gsi2sk";
+/// The one [`GSI2`] partition: integrations in long-connection mode.
+pub const LONG_CONNECTIONS: &str = "LONG_CONNECTIONS";
 /// The TTL attribute (epoch seconds), enabled on the table.
 pub const TTL: &str = "expires_at";
 /// The exact expiry (epoch millis) that reads compare with `now`.
@@ -208,8 +218,8 @@ fn key_part(key: &str) -> String {
 /// How long [`create_table`] waits for a new table to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Creates the table with the schema above (on-demand billing, [`GSI1`] projecting all
-/// attributes), waits until it is active and enables TTL on [`TTL`]. Used by tests and local
+/// Creates the table with the schema above (on-demand billing, [`GSI1`] and [`GSI2`] projecting
+/// all attributes), waits until it is active and enables TTL on [`TTL`]. Used by tests and local
 /// bootstrap; production tables come from the SAM template with the same schema.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), SetupError> {
     let string_attr = |name: &str| {
@@ -230,21 +240,24 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), SetupError>
             source: Box::new(err),
         }
     };
-    let gsi = GlobalSecondaryIndex::builder()
-        .index_name(GSI1)
-        .key_schema(key(GSI1_PK, KeyType::Hash).map_err(build("CreateTable"))?)
-        .key_schema(key(GSI1_SK, KeyType::Range).map_err(build("CreateTable"))?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-        .map_err(build("CreateTable"))?;
+    let gsi = |index: &str, pk: &str, sk: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key(pk, KeyType::Hash).map_err(build("CreateTable"))?)
+            .key_schema(key(sk, KeyType::Range).map_err(build("CreateTable"))?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(build("CreateTable"))
+    };
     let mut request = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(PK, KeyType::Hash).map_err(build("CreateTable"))?)
         .key_schema(key(SK, KeyType::Range).map_err(build("CreateTable"))?)
-        .global_secondary_indexes(gsi);
-    for attr in [PK, SK, GSI1_PK, GSI1_SK] {
+        .global_secondary_indexes(gsi(GSI1, GSI1_PK, GSI1_SK)?)
+        .global_secondary_indexes(gsi(GSI2, GSI2_PK, GSI2_SK)?);
+    for attr in [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK] {
         request = request.attribute_definitions(string_attr(attr).map_err(build("CreateTable"))?);
     }
     request.send().await.map_err(|e| SetupError::aws("CreateTable", e))?;

@@ -87,6 +87,9 @@ pub trait IntegrationStore: Send + Sync {
     async fn update_integration(&self, record: &IntegrationRecord) -> StoreResult<()>;
     /// Deletes an integration and its status; false if it did not exist.
     async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool>;
+    /// Every long-connection integration of every organization, enabled or not (the relay's
+    /// work list; callers filter). Reflects a mode change or deletion on the next call.
+    async fn list_long_connection_integrations(&self) -> StoreResult<Vec<IntegrationRecord>>;
     /// Writes the runtime status (last writer wins).
     async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()>;
     /// Reads the runtime status.

@@ -123,6 +123,14 @@ impl IntegrationStore for TimedStore {
             .time("store.delete_integration", self.inner.delete_integration(id))
             .await
     }
+    async fn list_long_connection_integrations(&self) -> StoreResult<Vec<IntegrationRecord>> {
+        self.stats
+            .time(
+                "store.list_long_connection_integrations",
+                self.inner.list_long_connection_integrations(),
+            )
+            .await
+    }
     async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()> {
         self.stats.time("store.put_status", self.inner.put_status(status)).await
     }

@@ -1,15 +1,16 @@
-//! Integrations (`INTEGRATION#<id>` / `INTEGRATION`, listed on `ORG#<org>#INTEGRATIONS`,
-//! versioned) and their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins).
+//! Integrations (`INTEGRATION#<id>` / `INTEGRATION`, listed on `ORG#<org>#INTEGRATIONS`, and on
+//! the sparse `gsi2` partition `LONG_CONNECTIONS` while in long-connection mode; versioned) and
+//! their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins).
 
 use async_trait::async_trait;
 use imgate_core::crypto::SealedSecret;
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
 use imgate_core::ports::{IntegrationStore, StoreResult};
-use imgate_core::{IntegrationId, OrgId};
+use imgate_core::{ConnectionMode, IntegrationId, OrgId};
 
 use super::DynamoStore;
 use crate::item::{Fields, Item, ItemBuilder};
-use crate::schema::{Key, Listing, VERSION};
+use crate::schema::{GSI2, GSI2_PK, Key, LONG_CONNECTIONS, Listing, VERSION};
 
 const INTEGRATION: &str = "integration";
 const STATUS: &str = "integration_status";
@@ -18,6 +19,13 @@ fn to_item(record: &IntegrationRecord) -> StoreResult<Item> {
     Ok(ItemBuilder::new(&Key::integration(&record.id), INTEGRATION)
         .listed(
             Listing::Integrations(&record.org_id),
+            record.created_at,
+            record.id.as_str(),
+        )
+        // Creates and updates put the whole item, so leaving long-connection mode removes the
+        // gsi2 attributes.
+        .long_connection(
+            record.mode == ConnectionMode::LongConnection,
             record.created_at,
             record.id.as_str(),
         )
@@ -112,6 +120,14 @@ impl IntegrationStore for DynamoStore {
         // integration existed.
         self.delete(&Key::status(id)).await?;
         self.delete(&Key::integration(id)).await
+    }
+
+    async fn list_long_connection_integrations(&self) -> StoreResult<Vec<IntegrationRecord>> {
+        self.query_index(GSI2, GSI2_PK, LONG_CONNECTIONS.to_owned())
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
     }
 
     async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()> {

@@ -251,6 +251,18 @@ impl DynamoStore {
     /// Global secondary indexes are eventually consistent: an item written a moment ago may be
     /// missing from the listing for a short while (moto is immediate).
     pub(crate) async fn list(&self, listing: Listing<'_>) -> StoreResult<Vec<Item>> {
+        self.query_index(GSI1, GSI1_PK, listing.partition()).await
+    }
+
+    /// Every item of partition `partition` (key attribute `pk_attribute`) of the global secondary
+    /// index `index`, oldest first, following `LastEvaluatedKey` to the end (eventually
+    /// consistent, like [`Self::list`]).
+    pub(crate) async fn query_index(
+        &self,
+        index: &'static str,
+        pk_attribute: &'static str,
+        partition: String,
+    ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -258,10 +270,10 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(GSI1)
+                .index_name(index)
                 .key_condition_expression("#gpk = :gpk")
-                .expression_attribute_names("#gpk", GSI1_PK)
-                .expression_attribute_values(":gpk", AttributeValue::S(listing.partition()))
+                .expression_attribute_names("#gpk", pk_attribute)
+                .expression_attribute_values(":gpk", AttributeValue::S(partition.clone()))
                 .scan_index_forward(true)
                 .set_exclusive_start_key(start)
                 .send()

@@ -165,6 +165,50 @@ pub async fn integrations(store: &dyn Store) {
     assert_eq!(store.list_integrations(&org_a).await.expect("list"), vec![second]);
 }
 
+/// The relay's work list: long-connection integrations across organizations, following mode
+/// changes and deletions.
+pub async fn long_connection_integrations(store: &dyn Store) {
+    let long_a = IntegrationRecord {
+        mode: ConnectionMode::LongConnection,
+        ..integration(&OrgId::generate(), "long a")
+    };
+    let long_b = IntegrationRecord {
+        mode: ConnectionMode::LongConnection,
+        enabled: false,
+        ..integration(&OrgId::generate(), "long b")
+    };
+    let webhook = integration(&OrgId::generate(), "webhook");
+    for r in [&long_a, &long_b, &webhook] {
+        store.create_integration(r).await.expect("create");
+    }
+    let ids = |list: Vec<IntegrationRecord>| list.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let listed = ids(store.list_long_connection_integrations().await.expect("list"));
+    assert!(
+        listed.contains(&long_a.id) && listed.contains(&long_b.id),
+        "both long connections, enabled or not"
+    );
+    assert!(!listed.contains(&webhook.id), "webhook integrations are not listed");
+
+    // Switching modes moves an integration in or out of the list; deleting removes it.
+    let switched = IntegrationRecord {
+        mode: ConnectionMode::LongConnection,
+        version: 2,
+        ..webhook.clone()
+    };
+    store.update_integration(&switched).await.expect("to long connection");
+    let back = IntegrationRecord {
+        mode: ConnectionMode::Webhook,
+        version: 2,
+        ..long_a.clone()
+    };
+    store.update_integration(&back).await.expect("to webhook");
+    store.delete_integration(&long_b.id).await.expect("delete");
+    let listed = ids(store.list_long_connection_integrations().await.expect("list again"));
+    assert!(listed.contains(&webhook.id), "switched to long connection");
+    assert!(!listed.contains(&long_a.id), "switched to webhook");
+    assert!(!listed.contains(&long_b.id), "deleted");
+}
+
 /// Agents and optimistic versions.
 pub async fn agents(store: &dyn Store) {
     let org_a = OrgId::generate();

@@ -6,6 +6,7 @@ use rusqlite::{Row, params};
 use imgate_core::crypto::SealedSecret;
 use imgate_core::ids::{IntegrationId, OrgId};
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
+use imgate_core::platform::ConnectionMode;
 use imgate_core::ports::{IntegrationStore, StoreError, StoreResult};
 
 use super::{
@@ -181,6 +182,23 @@ impl IntegrationStore for SqliteStore {
             .await?;
         tracing::debug!(integration_id = %id, deleted, "integration delete");
         Ok(deleted)
+    }
+
+    async fn list_long_connection_integrations(&self) -> StoreResult<Vec<IntegrationRecord>> {
+        let mode = enum_text(&ConnectionMode::LongConnection)?;
+        self.db
+            .call(move |conn| {
+                query_all(
+                    conn,
+                    &format!(
+                        "SELECT {COLUMNS} FROM integrations WHERE mode = ?1 \
+                         ORDER BY created_at, id"
+                    ),
+                    [mode],
+                    decode,
+                )
+            })
+            .await
     }
 
     async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()> {
