@@ -19,6 +19,7 @@ pub mod integration;
 pub mod org;
 pub mod platform;
 pub mod ports;
+pub mod relay;
 pub mod secret;
 pub mod session;
 pub mod time;

@@ -206,7 +206,8 @@ pub struct EventLogEntry {
     /// When.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
-    /// What: `received`, `duplicate`, `enqueued`, `rejected`, `dispatched`, `replied`, `error`, …
+    /// What: `received`, `duplicate`, `enqueued`, `rejected`, `dropped`, `session`, `replied`,
+    /// `retrying`, `error`; for long connections `connecting`, `connected`, `stopped`, …
     pub kind: String,
     /// The platform event id, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
