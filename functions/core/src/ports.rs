@@ -1,7 +1,7 @@
 //! Ports: what the domain needs from storage, queueing and key management.
 //!
 //! Every backend (DynamoDB + SQS + KMS, SQLite) implements these, and the contract tests in
-//! [`crate::testing`] hold them all to the same behaviour. Methods that depend on time take `now`
+//! `imgate_core::testing` (feature `testing`) hold them all to the same behaviour. Methods that depend on time take `now`
 //! so expiry is decided by the caller's clock, not the backend's.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Ports for the conversation pipeline: users, history, aggregation buffers, stream buffers and
-//! cached platform tokens. Implemented by every backend and held to [`crate::testing`]'s contracts.
+//! cached platform tokens. Implemented by every backend and held to the contracts in `imgate_core::testing` (feature `testing`).
 
 use std::time::Duration;
 
