@@ -73,27 +73,28 @@ impl Ingress {
             .await;
             return Ok(Accepted::Duplicate);
         }
+        let event_id = event.event_id.clone();
         let message = OutgoingMessage {
             group: event.session_key().queue_group(),
             dedupe_id: dedupe_id(&key),
-            body: Envelope::inbound(event.clone(), now).to_body(),
+            body: Envelope::inbound(event, now).to_body(),
         };
         if let Err(error) = self.queue.enqueue(&message).await {
             if let Err(release) = self.store.release(&key).await {
                 tracing::error!(integration_id = %integration, error = %release, "releasing a dedupe claim failed");
             }
-            tracing::error!(integration_id = %integration, event_id = %event.event_id, %error, "enqueue failed");
+            tracing::error!(integration_id = %integration, event_id = %event_id, %error, "enqueue failed");
             self.log(
                 &integration,
                 "error",
-                Some(&event.event_id),
+                Some(&event_id),
                 "queue unavailable; the platform will retry",
             )
             .await;
             return Err(error.into());
         }
-        tracing::info!(integration_id = %integration, event_id = %event.event_id, "event enqueued");
-        self.log(&integration, "enqueued", Some(&event.event_id), "queued for the agent")
+        tracing::info!(integration_id = %integration, event_id = %event_id, "event enqueued");
+        self.log(&integration, "enqueued", Some(&event_id), "queued for the agent")
             .await;
         Ok(Accepted::Enqueued)
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imgate_core::credentials::{Credentials, WecomWebhook};
-use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
+use imgate_core::ingress::{Accepted, Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::ports::{Keyring, Store, StreamState};
 use imgate_core::{ConnectionMode, IntegrationId, Platform, Timestamp};
@@ -132,13 +132,15 @@ async fn receive_bot(
             ctx.ingress
                 .log(&record.id, "received", Some(&message.msgid), "message callback")
                 .await;
-            ctx.ingress.accept(event).await?;
-            // A retried callback gets the stream as it is now.
-            let current = ctx
-                .store
-                .get_stream(&record.id, &stream_id, now)
-                .await?
-                .unwrap_or(placeholder);
+            let current = match ctx.ingress.accept(event).await? {
+                Accepted::Enqueued => placeholder,
+                // A retried callback gets the stream as it is now.
+                Accepted::Duplicate => ctx
+                    .store
+                    .get_stream(&record.id, &stream_id, now)
+                    .await?
+                    .unwrap_or(placeholder),
+            };
             Some(reply::stream(
                 &current.id,
                 &current.content,
