@@ -107,6 +107,7 @@ pub fn router(admin: Admin) -> Router {
         .routes(routes!(integrations::enable))
         .routes(routes!(integrations::disable))
         .routes(routes!(integrations::status))
+        .routes(routes!(integrations::restart))
         .routes(routes!(agents::create, agents::list))
         .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(triggers::list))

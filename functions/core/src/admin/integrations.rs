@@ -1,7 +1,7 @@
-//! Integrations: create, read, update (write-only secrets), enable/disable, delete, status.
+//! Integrations: create, read, update (write-only secrets), enable/disable, delete, status, restart.
 
 use super::{
-    Admin, AdminError, AdminResult, CreateIntegration, IntegrationView, Principal, Readiness, StatusView,
+    Admin, AdminError, AdminResult, CreateIntegration, IntegrationView, Principal, Readiness, RestartView, StatusView,
     UpdateIntegration, clean_name, org_of, parse_id,
 };
 use crate::credentials::Credentials;
@@ -179,6 +179,39 @@ impl Admin {
             trigger: trigger_view,
             runtime: store.get_status(&record.id).await?,
             recent_events: store.recent_events(&record.id, STATUS_EVENTS, Timestamp::now()).await?,
+        })
+    }
+
+    /// Asks for the integration's long connection to be closed and opened again, also after it
+    /// was held back (credentials rejected, taken over by another connection).
+    ///
+    /// The admin API cannot reach the relay holding the connection (another machine, on AWS), so
+    /// the request is a store write every relay notices: the integration's version moves on
+    /// (nothing else changes), and the relay supervisor treats a changed integration as one to
+    /// reconnect on its next pass (within seconds). `imgate serve` takes the same path.
+    ///
+    /// # Errors
+    /// 404 when absent, 409 for a webhook integration (it has no connection) or on a
+    /// concurrent change.
+    pub async fn restart_integration(&self, principal: &Principal, id: &str) -> AdminResult<RestartView> {
+        let mut record = self.owned_integration(principal, id).await?;
+        if record.mode != ConnectionMode::LongConnection {
+            return Err(AdminError::Conflict {
+                message: "only long-connection integrations have a connection to restart".into(),
+                current_agent: None,
+            });
+        }
+        self.save_integration(&mut record).await?;
+        tracing::info!(org_id = %record.org_id, integration_id = %record.id, "connection restart requested");
+        let summary = if record.enabled {
+            "restart requested; the relay reconnects within seconds if a trigger binds the integration"
+        } else {
+            "restart requested; the integration is disabled, so it stays disconnected until enabled"
+        };
+        Ok(RestartView {
+            integration_id: record.id.to_string(),
+            requested_at: record.updated_at,
+            summary: summary.to_owned(),
         })
     }
 

@@ -271,6 +271,20 @@ pub enum Readiness {
     TriggerDisabled,
 }
 
+/// `POST /integrations/{id}/restart`: the restart was requested.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RestartView {
+    /// The integration.
+    pub integration_id: String,
+    /// When the restart was requested (the integration's new `updatedAt`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub requested_at: Timestamp,
+    /// A sentence for humans.
+    pub summary: String,
+}
+
 /// `GET /integrations/{id}/status`: everything that explains a silent bot.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use imgate_core::admin::{CreateIntegration, IntegrationView, StatusView, UpdateIntegration};
+use imgate_core::admin::{CreateIntegration, IntegrationView, RestartView, StatusView, UpdateIntegration};
 
 use super::{AdminState, Caller, ErrorResponse};
 use crate::error::ApiError;
@@ -99,4 +99,17 @@ pub(super) async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<StatusView>, ApiError> {
     Ok(Json(s.admin.integration_status(&p, &id).await?))
+}
+
+/// Restart a long-connection integration's connection: the relay holding it closes and reopens
+/// it within seconds, also one held back after rejected credentials or a takeover. Answers at
+/// once; follow the outcome in `GET …/status`.
+#[utoipa::path(post, path = "/api/admin/v1/integrations/{id}/restart", tag = "integrations", params(("id" = String, Path)),
+    responses((status = 202, body = RestartView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+pub(super) async fn restart(
+    State(s): State<AdminState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RestartView>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(s.admin.restart_integration(&p, &id).await?)))
 }
