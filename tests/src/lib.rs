@@ -2,5 +2,6 @@
 
 pub mod aws;
 pub mod fake_agent;
+pub mod fake_wecom_long;
 pub mod gateway;
 pub mod moto;

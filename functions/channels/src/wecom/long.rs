@@ -5,18 +5,23 @@
 //! - [`session`]: the state machine (subscribe, heartbeats, kicks, reply windows), fed the
 //!   clock by its caller.
 //! - [`driver`]: [`run`] one connection to its [`Outcome`]; [`connect`] opens the real socket.
+//! - [`pusher`]: carries the dispatcher's answers from the store's stream buffers onto the
+//!   connection.
+//! - [`connector`]: all of it as the relay's [`imgate_core::relay::Connector`].
 //!
 //! Callback bodies are the same JSON as in callback mode, so they are parsed with
 //! [`super::callback::parse_bot_callback`] and normalized with [`inbound_event`]. Replies travel
 //! on the connection that received the callback, with its req_id.
 //!
 //! ```text
-//! outbox ──► driver ──► WeCom        (respond frames: one in flight per req_id)
-//! inbound ◄── driver ◄── WeCom       (callbacks, then the fate of each outbox frame)
+//! dispatcher ──► stream buffer ──► pusher ──► outbox ──► driver ──► WeCom   (respond frames)
+//! ingress ◄── connector ◄── driver ◄── WeCom                                (callbacks, acks)
 //! ```
 
+pub mod connector;
 pub mod driver;
 pub mod frame;
+pub mod pusher;
 mod queue;
 pub mod session;
 mod socket;
@@ -24,18 +29,20 @@ mod socket;
 use imgate_core::event::{InboundEvent, ReplyContext};
 use imgate_core::{IntegrationId, Timestamp};
 
-pub use driver::{Delivery, DeliveryStatus, DriverError, InboundFrame, Outcome, run};
+pub use connector::Connector;
+pub use driver::{Delivery, DeliveryStatus, DriverError, InboundFrame, Outcome, run, run_reporting};
 pub use queue::{ACK_TIMEOUT, MAX_QUEUED, MAX_QUEUED_PER_REQ_ID};
 pub use session::{CloseReason, Refusal, Session, State};
-pub use socket::{ConnectError, DEFAULT_URL, TextSocket, WsError, connect, text_socket};
+pub use socket::{ConnectError, DEFAULT_URL, Peer, TextSocket, WsError, connect, text_socket};
 
 use super::callback::BotCallback;
 use super::normalize;
 
-/// Normalizes a long-connection callback. Its reply context carries the callback's `req_id`
-/// and no stream id (long mode has no stream-refresh callbacks; the replier picks the stream
-/// id, e.g. [`normalize::stream_id_for`], and pushes the frames itself). `None` for what is
-/// not for the agent: `disconnected_event`, unknown events and stream refreshes.
+/// Normalizes a long-connection callback. Its reply context carries the callback's `req_id`;
+/// a message's also carries the stream id of [`normalize::stream_id_for`] (as in callback
+/// mode), the stream buffer the dispatcher writes and the [`pusher`] carries out (long mode has
+/// no stream-refresh callbacks). `None` for what is not for the agent: `disconnected_event`,
+/// unknown events and stream refreshes.
 pub fn inbound_event(
     integration_id: &IntegrationId,
     req_id: &str,
@@ -43,16 +50,15 @@ pub fn inbound_event(
     received_at: Timestamp,
 ) -> Option<InboundEvent> {
     let mut event = match callback {
-        BotCallback::Message(message) => normalize::bot_message(integration_id, message, "", received_at),
+        BotCallback::Message(message) => {
+            let stream_id = normalize::stream_id_for(integration_id, &message.msgid);
+            normalize::bot_message(integration_id, message, &stream_id, received_at)
+        }
         BotCallback::Event(event) => normalize::bot_event(integration_id, event, received_at)?,
         BotCallback::StreamRefresh { .. } => return None,
     };
-    if let ReplyContext::WecomBot {
-        req_id: id, stream_id, ..
-    } = &mut event.reply
-    {
+    if let ReplyContext::WecomBot { req_id: id, .. } = &mut event.reply {
         *id = Some(req_id.to_owned());
-        *stream_id = None;
     }
     Some(event)
 }
@@ -65,7 +71,7 @@ mod tests {
     use crate::wecom::callback::parse_bot_callback;
 
     #[test]
-    fn events_carry_the_req_id_and_no_stream() {
+    fn events_carry_the_req_id_and_messages_their_stream() {
         let integration = IntegrationId::generate();
         let message = parse_bot_callback(
             br#"{"msgid":"M1","aibotid":"B1","chattype":"single","from":{"userid":"u1"},"response_url":"https://x/r","msgtype":"text","text":{"content":"hi"}}"#,
@@ -79,7 +85,7 @@ mod tests {
             ReplyContext::WecomBot {
                 response_url: Some("https://x/r".into()),
                 req_id: Some("REQ-1".into()),
-                stream_id: None,
+                stream_id: Some(normalize::stream_id_for(&integration, "M1")),
                 chat_type: "single".into(),
             }
         );
@@ -90,7 +96,9 @@ mod tests {
         .unwrap();
         let event = inbound_event(&integration, "EV-1", &enter, Timestamp::from_millis(5)).unwrap();
         assert_eq!(event.kind, InboundKind::EnterChat);
-        assert!(matches!(event.reply, ReplyContext::WecomBot { req_id: Some(ref r), .. } if r == "EV-1"));
+        assert!(
+            matches!(event.reply, ReplyContext::WecomBot { req_id: Some(ref r), stream_id: None, .. } if r == "EV-1")
+        );
 
         let kicked = parse_bot_callback(
             br#"{"msgid":"X","aibotid":"B1","msgtype":"event","event":{"eventtype":"disconnected_event"}}"#,

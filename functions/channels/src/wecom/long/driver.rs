@@ -16,7 +16,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::frame::Route;
@@ -135,6 +135,28 @@ where
     F: FnMut(InboundFrame) -> Fut,
     Fut: Future<Output = bool>,
 {
+    run_reporting(socket, session, inbound, outbox, None).await
+}
+
+/// [`run`], also telling `subscribed` the moment WeCom accepted the subscribe (a relay reports
+/// the connection as up then, not when the socket opened).
+///
+/// # Errors
+/// [`DriverError`] when the socket fails to read or write.
+pub async fn run_reporting<S, E, F, Fut>(
+    socket: S,
+    session: Session,
+    inbound: F,
+    outbox: &mut mpsc::Receiver<String>,
+    subscribed: Option<oneshot::Sender<()>>,
+) -> Result<Outcome, DriverError>
+where
+    S: Sink<String> + Stream<Item = Result<String, E>> + Unpin,
+    <S as Sink<String>>::Error: Display,
+    E: Display,
+    F: FnMut(InboundFrame) -> Fut,
+    Fut: Future<Output = bool>,
+{
     let mut driver = Driver {
         socket,
         session,
@@ -142,6 +164,7 @@ where
         outbox,
         outbox_open: true,
         queue: Queue::default(),
+        subscribed,
     };
     let result = driver.drive().await;
     match &result {
@@ -164,6 +187,7 @@ struct Driver<'a, S, F> {
     outbox: &'a mut mpsc::Receiver<String>,
     outbox_open: bool,
     queue: Queue,
+    subscribed: Option<oneshot::Sender<()>>,
 }
 
 impl<S, E, F, Fut> Driver<'_, S, F>
@@ -215,7 +239,12 @@ where
 
     async fn on_text(&mut self, text: &str) -> Result<Option<Outcome>, DriverError> {
         match self.session.on_frame(text, Instant::now()) {
-            Action::Subscribed => tracing::info!(platform = "wecom", "long connection subscribed"),
+            Action::Subscribed => {
+                tracing::info!(platform = "wecom", "long connection subscribed");
+                if let Some(subscribed) = self.subscribed.take() {
+                    let _ = subscribed.send(());
+                }
+            }
             Action::AuthFailed { errcode, errmsg } => {
                 tracing::warn!(platform = "wecom", errcode, errmsg = %errmsg, "long connection subscribe refused");
                 return Ok(Some(Outcome::AuthFailed { errcode, errmsg }));

@@ -2,6 +2,7 @@
 //! driver takes.
 
 use std::future::ready;
+use std::pin::Pin;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -62,5 +63,48 @@ fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race to another installer is fine: any provider will do.
         let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// The server side of one long-connection WebSocket, for local stand-ins of WeCom (the fake
+/// servers of the end-to-end tests and the relay benchmark): text frames in and out, with
+/// inherent methods so its users need no stream traits.
+pub struct Peer {
+    socket: Pin<Box<dyn TextSocket>>,
+}
+
+impl Peer {
+    /// Completes the server handshake on an accepted connection.
+    ///
+    /// # Errors
+    /// [`ConnectError`] when the WebSocket handshake fails.
+    pub async fn accept<T>(io: T) -> Result<Self, ConnectError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let ws = tokio_tungstenite::accept_async(io)
+            .await
+            .map_err(|e| ConnectError(e.to_string()))?;
+        Ok(Self {
+            socket: Box::pin(text_socket(ws)),
+        })
+    }
+
+    /// The next text frame; `None` once the client closed the connection. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Result<String, WsError>> {
+        self.socket.next().await
+    }
+
+    /// Sends one text frame.
+    ///
+    /// # Errors
+    /// [`WsError`] when the connection is gone.
+    pub async fn send(&mut self, text: String) -> Result<(), WsError> {
+        self.socket.send(text).await
+    }
+
+    /// Closes with a close frame (dropping the peer instead resets the connection).
+    pub async fn close(mut self) {
+        let _ = self.socket.close().await;
     }
 }
