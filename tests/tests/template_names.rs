@@ -1,0 +1,580 @@
+//! The deployment templates agree with the code: infra/template.yaml (SAM) declares the table,
+//! indexes, TTL attribute and queues the code creates in tests and reads at run time, hands every
+//! function the environment variables the code reads, routes every webhook the router serves;
+//! infra/relay.yaml imports what the SAM stack exports and hands the relay the same settings.
+//!
+//! The table and queues are compared with the ones `imgate_aws`'s own setup functions create on
+//! moto's server, so the names and attributes come from the code, not from a copy here.
+
+#[path = "template_names/yaml.rs"]
+mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result, bail, ensure};
+use aws_sdk_sqs::types::QueueAttributeName;
+use http_body_util::BodyExt;
+use imgate_aws::schema::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
+use imgate_aws::{
+    AwsSettings, DELAY_DLQ_URL_VAR, DELAY_QUEUE_URL_VAR, DLQ_URL_VAR, KMS_KEY_ID_VAR, QUEUE_URL_VAR, TABLE_VAR,
+};
+use imgate_core::platform::Platform;
+use imgate_dispatcher_fn::config::{DEFAULT_MAX_RECEIVES, MAX_RECEIVES_VAR};
+use imgate_tests::moto::{MotoServer, unique_name};
+use tower::ServiceExt;
+use yaml::Node;
+
+const SAM_TEMPLATE: &str = include_str!("../../infra/template.yaml");
+const RELAY_TEMPLATE: &str = include_str!("../../infra/relay.yaml");
+const DOCKERFILE: &str = include_str!("../../infra/Dockerfile");
+
+/// The longest an agent call may take (imgate_core's agent `timeout_seconds` range is 1..=900).
+const AGENT_TIMEOUT_MAX_SECONDS: u64 = 900;
+
+fn sam() -> Node {
+    yaml::parse(SAM_TEMPLATE).expect("infra/template.yaml")
+}
+
+fn relay() -> Node {
+    yaml::parse(RELAY_TEMPLATE).expect("infra/relay.yaml")
+}
+
+fn resource<'a>(template: &'a Node, name: &str) -> &'a Node {
+    template
+        .at(&["Resources", name, "Properties"])
+        .unwrap_or_else(|| panic!("resource {name} with Properties"))
+}
+
+/// The resource a `!Ref X` or `!GetAtt X.Attr` names.
+fn referenced(node: &Node) -> Option<&str> {
+    let (tag, operand) = match node {
+        Node::Tagged(tag, operand) => (tag.as_str(), operand.text()?),
+        _ => return None,
+    };
+    match tag {
+        "!Ref" => Some(operand),
+        "!GetAtt" => operand.split('.').next(),
+        _ => None,
+    }
+}
+
+fn text<'a>(node: &'a Node, path: &[&str]) -> &'a str {
+    node.at(path)
+        .and_then(Node::text)
+        .unwrap_or_else(|| panic!("scalar at {path:?}"))
+}
+
+/// A table's key design, whether read from a template or from DynamoDB.
+#[derive(Debug, PartialEq, Eq)]
+struct TableShape {
+    attributes: BTreeMap<String, String>,
+    key: Vec<(String, String)>,
+    indexes: BTreeMap<String, (Vec<(String, String)>, String)>,
+    ttl: String,
+}
+
+fn key_schema(node: &Node) -> Vec<(String, String)> {
+    node.items()
+        .iter()
+        .map(|k| (text(k, &["AttributeName"]).to_owned(), text(k, &["KeyType"]).to_owned()))
+        .collect()
+}
+
+fn template_table(template: &Node) -> TableShape {
+    let table = resource(template, "Table");
+    let attributes = table
+        .get("AttributeDefinitions")
+        .expect("AttributeDefinitions")
+        .items()
+        .iter()
+        .map(|a| {
+            (
+                text(a, &["AttributeName"]).to_owned(),
+                text(a, &["AttributeType"]).to_owned(),
+            )
+        })
+        .collect();
+    let indexes = table
+        .get("GlobalSecondaryIndexes")
+        .expect("GlobalSecondaryIndexes")
+        .items()
+        .iter()
+        .map(|i| {
+            let keys = key_schema(i.get("KeySchema").expect("index KeySchema"));
+            let projection = text(i, &["Projection", "ProjectionType"]).to_owned();
+            (text(i, &["IndexName"]).to_owned(), (keys, projection))
+        })
+        .collect();
+    assert_eq!(text(table, &["TimeToLiveSpecification", "Enabled"]), "true");
+    TableShape {
+        attributes,
+        key: key_schema(table.get("KeySchema").expect("KeySchema")),
+        indexes,
+        ttl: text(table, &["TimeToLiveSpecification", "AttributeName"]).to_owned(),
+    }
+}
+
+/// The table `imgate_aws::create_table` makes, as DynamoDB (moto) describes it.
+async fn code_table() -> Result<TableShape> {
+    let client = aws_sdk_dynamodb::Client::new(&MotoServer::shared().sdk_config());
+    let name = unique_name("template-names");
+    imgate_aws::create_table(&client, &name).await.context("create_table")?;
+    let described = client.describe_table().table_name(&name).send().await?;
+    let table = described.table().context("table description")?;
+    let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
+        schema
+            .iter()
+            .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let ttl = client.describe_time_to_live().table_name(&name).send().await?;
+    let ttl = ttl.time_to_live_description().context("TTL description")?;
+    ensure!(
+        ttl.time_to_live_status().map(|s| s.as_str()) == Some("ENABLED"),
+        "TTL is not enabled on the code's table"
+    );
+    Ok(TableShape {
+        attributes: table
+            .attribute_definitions()
+            .iter()
+            .map(|a| (a.attribute_name().to_owned(), a.attribute_type().as_str().to_owned()))
+            .collect(),
+        key: keys(table.key_schema()),
+        indexes: table
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| {
+                let projection = i.projection().and_then(|p| p.projection_type()).map(|p| p.as_str());
+                let name = i.index_name().unwrap_or_default().to_owned();
+                (name, (keys(i.key_schema()), projection.unwrap_or_default().to_owned()))
+            })
+            .collect(),
+        ttl: ttl.attribute_name().unwrap_or_default().to_owned(),
+    })
+}
+
+#[test]
+fn table_keys_indexes_and_ttl_use_the_schema_names() {
+    let template = sam();
+    let table = template_table(&template);
+    let hash_range = |h: &str, r: &str| vec![(h.to_owned(), "HASH".to_owned()), (r.to_owned(), "RANGE".to_owned())];
+    assert_eq!(table.key, hash_range(PK, SK));
+    assert_eq!(table.indexes[GSI1].0, hash_range(GSI1_PK, GSI1_SK));
+    assert_eq!(table.indexes[GSI2].0, hash_range(GSI2_PK, GSI2_SK));
+    assert_eq!(table.indexes.len(), 2);
+    assert_eq!(table.ttl, TTL);
+    let table = resource(&template, "Table");
+    assert_eq!(
+        text(
+            table,
+            &["PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"]
+        ),
+        "true"
+    );
+}
+
+#[tokio::test]
+async fn table_is_the_one_the_code_creates() -> Result<()> {
+    assert_eq!(template_table(&sam()), code_table().await?);
+    Ok(())
+}
+
+/// A queue as the code configures it: its name with `base` for the stack name, FIFO or not,
+/// content-based deduplication, and its dead-letter queue's name and receive count.
+#[derive(Debug, PartialEq, Eq)]
+struct QueueShape {
+    name: String,
+    fifo: bool,
+    content_based_deduplication: bool,
+    dead_letters: Option<(String, String)>,
+}
+
+fn template_queue(template: &Node, resource_name: &str, base: &str) -> QueueShape {
+    let queue = resource(template, resource_name);
+    let name = queue
+        .get("QueueName")
+        .and_then(|n| n.tagged("!Sub"))
+        .and_then(Node::text)
+        .unwrap_or_else(|| panic!("{resource_name}: QueueName: !Sub \"${{AWS::StackName}}…\""))
+        .replace("${AWS::StackName}", base);
+    let flag = |key: &str| queue.get(key).and_then(Node::text) == Some("true");
+    let dead_letters = queue.get("RedrivePolicy").map(|policy| {
+        let target = policy
+            .get("deadLetterTargetArn")
+            .and_then(referenced)
+            .expect("dead-letter target");
+        let receives = policy
+            .get("maxReceiveCount")
+            .and_then(referenced)
+            .expect("maxReceiveCount: !Ref");
+        assert_eq!(receives, "MaxReceiveCount", "{resource_name}'s maxReceiveCount");
+        let default = text(template, &["Parameters", "MaxReceiveCount", "Default"]);
+        (template_queue(template, target, base).name, default.to_owned())
+    });
+    QueueShape {
+        name,
+        fifo: flag("FifoQueue"),
+        content_based_deduplication: flag("ContentBasedDeduplication"),
+        dead_letters,
+    }
+}
+
+/// The queue at `url` as the code's setup made it.
+async fn code_queue(client: &aws_sdk_sqs::Client, url: &str) -> Result<QueueShape> {
+    let name = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    let flag = |key: QueueAttributeName| attributes.get(&key).map(String::as_str) == Some("true");
+    let dead_letters = match attributes.get(&QueueAttributeName::RedrivePolicy) {
+        None => None,
+        Some(policy) => {
+            let policy: serde_json::Value = serde_json::from_str(policy)?;
+            let arn = policy["deadLetterTargetArn"].as_str().context("deadLetterTargetArn")?;
+            let receives = policy["maxReceiveCount"].to_string().trim_matches('"').to_owned();
+            Some((arn.rsplit(':').next().unwrap_or_default().to_owned(), receives))
+        }
+    };
+    Ok(QueueShape {
+        name: name(url),
+        fifo: flag(QueueAttributeName::FifoQueue),
+        content_based_deduplication: flag(QueueAttributeName::ContentBasedDeduplication),
+        dead_letters,
+    })
+}
+
+#[tokio::test]
+async fn queues_are_the_ones_the_code_creates() -> Result<()> {
+    let client = aws_sdk_sqs::Client::new(&MotoServer::shared().sdk_config());
+    let base = unique_name("template-names");
+    let (queue, dlq) = imgate_aws::create_fifo_queue_with_dlq(&client, &base, DEFAULT_MAX_RECEIVES).await?;
+    let (delay, delay_dlq) = imgate_aws::create_delay_queue_with_dlq(&client, &base, DEFAULT_MAX_RECEIVES).await?;
+    let template = sam();
+    let environment = template
+        .at(&["Globals", "Function", "Environment", "Variables"])
+        .context("Globals environment")?;
+    for (variable, url) in [
+        (QUEUE_URL_VAR, &queue),
+        (DLQ_URL_VAR, &dlq),
+        (DELAY_QUEUE_URL_VAR, &delay),
+        (DELAY_DLQ_URL_VAR, &delay_dlq),
+    ] {
+        let resource_name = environment
+            .get(variable)
+            .and_then(referenced)
+            .with_context(|| format!("{variable}: !Ref <queue>"))?;
+        assert_eq!(
+            template_queue(&template, resource_name, &base),
+            code_queue(&client, url).await?,
+            "{variable} ({resource_name})"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn every_function_gets_the_settings_the_code_reads() -> Result<()> {
+    let template = sam();
+    let environment = template
+        .at(&["Globals", "Function", "Environment", "Variables"])
+        .context("Globals environment")?;
+    let settings = AwsSettings::from_lookup(|name| environment.get(name).map(|_| format!("value of {name}")))?;
+    ensure!(
+        settings.delay_dead_letter_queue_url.is_some(),
+        "{DELAY_DLQ_URL_VAR} is not set"
+    );
+    for (variable, resource_name) in [
+        (TABLE_VAR, "Table"),
+        (KMS_KEY_ID_VAR, "CredentialsKey"),
+        ("RUST_LOG", "LogLevel"),
+    ] {
+        assert_eq!(
+            environment.get(variable).and_then(referenced),
+            Some(resource_name),
+            "{variable}"
+        );
+    }
+
+    let dispatcher = resource(&template, "DispatcherFunction");
+    let max_receives = dispatcher
+        .at(&["Environment", "Variables", MAX_RECEIVES_VAR])
+        .and_then(referenced);
+    assert_eq!(max_receives, Some("MaxReceiveCount"));
+    let default = text(&template, &["Parameters", "MaxReceiveCount", "Default"]);
+    let settings =
+        imgate_dispatcher_fn::Settings::from_lookup(|name| (name == MAX_RECEIVES_VAR).then(|| default.into()))?;
+    assert_eq!(settings.max_receives, DEFAULT_MAX_RECEIVES);
+
+    // A record must stay hidden while the dispatcher may still work on it (AWS advises 6x).
+    let timeout: u64 = text(dispatcher, &["Timeout"]).parse()?;
+    ensure!(
+        timeout >= AGENT_TIMEOUT_MAX_SECONDS,
+        "the dispatcher must outlast the slowest agent"
+    );
+    for queue in ["InboundQueue", "DelayQueue"] {
+        let visibility: u64 = text(resource(&template, queue), &["VisibilityTimeout"]).parse()?;
+        ensure!(
+            visibility >= 6 * timeout,
+            "{queue}'s VisibilityTimeout is under 6x the dispatcher's timeout"
+        );
+    }
+    for function in ["AdminFunction", "WebhookFunction", "DispatcherFunction"] {
+        let function = resource(&template, function);
+        assert_eq!(text(function, &["LoggingConfig", "LogFormat"]), "JSON");
+    }
+    Ok(())
+}
+
+/// The exports of the SAM stack: export suffix (`${AWS::StackName}-<suffix>`) → output value.
+fn exports(template: &Node) -> BTreeMap<String, Node> {
+    template
+        .get("Outputs")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(_, output)| {
+            let name = output.at(&["Export", "Name"])?.tagged("!Sub")?.text()?;
+            let suffix = name.strip_prefix("${AWS::StackName}-")?;
+            Some((suffix.to_owned(), output.get("Value")?.clone()))
+        })
+        .collect()
+}
+
+/// The export suffix a relay value imports (`{"Fn::ImportValue": !Sub "${ServerlessStackName}-X"}`).
+fn imported(node: &Node) -> Option<&str> {
+    node.get("Fn::ImportValue")?
+        .tagged("!Sub")?
+        .text()?
+        .strip_prefix("${ServerlessStackName}-")
+}
+
+#[test]
+fn relay_gets_the_same_settings_from_the_stack_exports() -> Result<()> {
+    let sam = sam();
+    let exports = exports(&sam);
+    let lambda_environment = sam
+        .at(&["Globals", "Function", "Environment", "Variables"])
+        .context("Globals environment")?;
+    let relay = relay();
+    let containers = resource(&relay, "TaskDefinition")
+        .get("ContainerDefinitions")
+        .context("ContainerDefinitions")?
+        .items();
+    ensure!(containers.len() == 1, "one container");
+    let environment: BTreeMap<&str, &Node> = containers[0]
+        .get("Environment")
+        .context("Environment")?
+        .items()
+        .iter()
+        .map(|pair| (text(pair, &["Name"]), pair.get("Value").expect("Value")))
+        .collect();
+
+    let settings = AwsSettings::from_lookup(|name| environment.get(name).map(|_| format!("value of {name}")))?;
+    ensure!(
+        settings.delay_dead_letter_queue_url.is_some(),
+        "{DELAY_DLQ_URL_VAR} is not set"
+    );
+    for variable in [
+        TABLE_VAR,
+        QUEUE_URL_VAR,
+        DLQ_URL_VAR,
+        DELAY_QUEUE_URL_VAR,
+        DELAY_DLQ_URL_VAR,
+        KMS_KEY_ID_VAR,
+    ] {
+        let suffix = imported(environment[variable]).with_context(|| format!("{variable} is not imported"))?;
+        let exported = exports.get(suffix).with_context(|| format!("no export {suffix}"))?;
+        assert_eq!(
+            referenced(exported),
+            lambda_environment.get(variable).and_then(referenced),
+            "{variable}: the relay's and the functions' resource differ"
+        );
+    }
+    assert_eq!(environment["IMGATE_LOG_FORMAT"].text(), Some("json"));
+
+    // Every import anywhere in the relay stack names an export.
+    let mut missing = BTreeSet::new();
+    visit(&relay, &mut |node| {
+        if let Some(suffix) = imported(node).filter(|s| !exports.contains_key(*s)) {
+            missing.insert(suffix.to_owned());
+        }
+    });
+    ensure!(missing.is_empty(), "imports without an export: {missing:?}");
+    Ok(())
+}
+
+#[test]
+fn relay_health_check_asks_the_address_it_listens_on() -> Result<()> {
+    let relay = relay();
+    let container = &resource(&relay, "TaskDefinition")
+        .get("ContainerDefinitions")
+        .context("containers")?
+        .items()[0];
+    let listen = container
+        .get("Environment")
+        .context("Environment")?
+        .items()
+        .iter()
+        .find(|pair| pair.get("Name").and_then(Node::text) == Some("IMGATE_RELAY_LISTEN"))
+        .map(|pair| text(pair, &["Value"]))
+        .context("IMGATE_RELAY_LISTEN")?;
+    let port = listen.rsplit(':').next().context("port")?;
+    let command: Vec<&str> = container
+        .at(&["HealthCheck", "Command"])
+        .context("HealthCheck")?
+        .items()
+        .iter()
+        .filter_map(Node::text)
+        .collect();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    assert_eq!(
+        command,
+        ["CMD", "/usr/local/bin/imgate", "health", "--url", url.as_str()]
+    );
+
+    let env_line = DOCKERFILE.lines().find(|l| l.starts_with("ENV IMGATE_RELAY_LISTEN="));
+    assert_eq!(env_line, Some(format!("ENV IMGATE_RELAY_LISTEN={listen}").as_str()));
+    let healthcheck = DOCKERFILE
+        .split("HEALTHCHECK")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|l| l.contains("CMD")))
+        .context("HEALTHCHECK CMD")?;
+    let expected = format!("CMD [\"/usr/local/bin/imgate\", \"health\", \"--url\", \"{url}\"]");
+    assert_eq!(healthcheck.trim(), expected);
+    ensure!(DOCKERFILE.contains("\nSTOPSIGNAL SIGTERM\n"), "STOPSIGNAL SIGTERM");
+    Ok(())
+}
+
+fn visit(node: &Node, f: &mut impl FnMut(&Node)) {
+    f(node);
+    match node {
+        Node::Scalar(_) => {}
+        Node::Map(entries) => entries.iter().for_each(|(_, v)| visit(v, f)),
+        Node::List(items) => items.iter().for_each(|v| visit(v, f)),
+        Node::Tagged(_, operand) => visit(operand, f),
+    }
+}
+
+#[test]
+fn policies_name_the_indexes_that_exist() {
+    let indexes: BTreeSet<String> = template_table(&sam()).indexes.into_keys().collect();
+    let mut named = BTreeMap::new();
+    for (stack, template) in [("template", sam()), ("relay", relay())] {
+        visit(&template, &mut |node| {
+            if let Some(index) = node.text().and_then(|t| t.split("/index/").nth(1)) {
+                named
+                    .entry(stack)
+                    .or_insert_with(BTreeSet::new)
+                    .insert(index.to_owned());
+            }
+        });
+    }
+    for (stack, names) in &named {
+        assert!(names.is_subset(&indexes), "{stack} grants unknown indexes {names:?}");
+    }
+    // The admin API lists through gsi1; the relay lists long connections through gsi2.
+    assert_eq!(named.get("template"), Some(&BTreeSet::from([GSI1.to_owned()])));
+    assert_eq!(named.get("relay"), Some(&BTreeSet::from([GSI2.to_owned()])));
+}
+
+/// `(method, path)` of the webhook function's HTTP API events.
+fn template_routes(template: &Node) -> BTreeSet<(String, String)> {
+    resource(template, "WebhookFunction")
+        .get("Events")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .map(|(_, event)| {
+            assert_eq!(text(event, &["Type"]), "HttpApi");
+            (
+                text(event, &["Properties", "Method"]).to_owned(),
+                text(event, &["Properties", "Path"]).to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Whether the webhook router serves `method path` (anything but its "no such route" 404 or a
+/// 405 means a handler ran).
+async fn served(app: &axum::Router, method: &str, path: &str) -> Result<bool> {
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(axum::body::Body::from("{}"))?;
+    let response = app.clone().oneshot(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    Ok(status != 405 && !(status == 404 && body["error"]["message"] == "no such route"))
+}
+
+#[tokio::test]
+async fn webhook_routes_cover_the_router() -> Result<()> {
+    let backend = imgate_embedded::LocalBackend::open_in_memory(imgate_embedded::QueueOptions { max_receives: 5 })?;
+    let deps = backend.deps([7; imgate_core::crypto::KEY_LEN]);
+    let app = imgate_http::webhook_app(imgate_channels::webhooks(&deps));
+    let routes = template_routes(&sam());
+    let id = imgate_core::IntegrationId::generate();
+
+    for platform in Platform::ALL {
+        let template_path = format!("/api/{platform}/webhook/{{integrationId}}");
+        let path = format!("/api/{platform}/webhook/{id}");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if served(&app, method, &path).await? {
+                ensure!(
+                    routes.contains(&(method.to_owned(), template_path.clone())),
+                    "the router serves {method} {template_path} but the HTTP API does not route it"
+                );
+            }
+        }
+    }
+    // The template routes only platforms the code knows, on the path the admin API shows.
+    for (method, path) in &routes {
+        let known = Platform::ALL.iter().any(|p| {
+            let shown = imgate_core::integration::callback_url("", *p, &id).replace(id.as_str(), "{integrationId}");
+            *path == shown
+        });
+        ensure!(
+            known && ["GET", "POST"].contains(&method.as_str()),
+            "unexpected route {method} {path}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn callback_url_outputs_are_the_ones_the_admin_api_shows() -> Result<()> {
+    let template = sam();
+    let id = imgate_core::IntegrationId::generate();
+    for (output, platform) in [
+        ("WecomCallbackUrlPattern", Platform::Wecom),
+        ("DingtalkCallbackUrlPattern", Platform::Dingtalk),
+        ("LarkCallbackUrlPattern", Platform::Lark),
+    ] {
+        let sub = template
+            .at(&["Outputs", output, "Value"])
+            .and_then(|v| v.tagged("!Sub"))
+            .map(Node::items)
+            .and_then(|items| items.first())
+            .and_then(Node::text)
+            .with_context(|| format!("{output}: !Sub [\"${{Base}}/…\", …]"))?;
+        let shown = imgate_core::integration::callback_url("${Base}", platform, &id);
+        assert_eq!(sub, shown.replace(id.as_str(), "{integrationId}"), "{output}");
+    }
+    let all = template
+        .at(&["Outputs", "CallbackUrlPattern", "Value"])
+        .and_then(|v| v.tagged("!Sub"));
+    match all
+        .map(Node::items)
+        .and_then(|items| items.first())
+        .and_then(Node::text)
+    {
+        Some("${Base}/api/{platform}/webhook/{integrationId}") => Ok(()),
+        other => bail!("CallbackUrlPattern is {other:?}"),
+    }
+}
