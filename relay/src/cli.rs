@@ -31,6 +31,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the whole gateway in one process on an embedded store.
     Serve(ServeArgs),
+    /// Hold the long connections (WeCom long connection, …) of every enabled, bound
+    /// long-connection integration, on the AWS backend (DynamoDB, SQS, KMS).
+    Relay(RelayArgs),
+    /// Ask a running relay whether it is healthy; exits 0 only if it answers 200.
+    Health(HealthArgs),
     /// Send real signed platform callbacks to a running gateway and print the reply.
     #[command(subcommand)]
     Simulate(Simulate),
@@ -115,4 +120,43 @@ pub struct ServeArgs {
     /// How many times a queued message is tried before it moves to the dead-letter queue.
     #[arg(long, env = "IMGATE_MAX_RECEIVES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_receives: u32,
+
+    /// Long connections (the relay that `imgate serve` runs too).
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// `imgate relay` options. The backend comes from `IMGATE_TABLE`, `IMGATE_QUEUE_URL`,
+/// `IMGATE_DLQ_URL`, `IMGATE_DELAY_QUEUE_URL`, `IMGATE_KMS_KEY_ID` and the standard AWS SDK
+/// environment, as for the Lambda functions.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RelayArgs {
+    /// Address of the health endpoint (`GET /healthz`).
+    #[arg(long, env = "IMGATE_RELAY_LISTEN", default_value = "0.0.0.0:8081")]
+    pub listen: SocketAddr,
+
+    /// Long connections.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// Settings of the relay's connections, shared by `imgate relay` and `imgate serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// This relay's name as the owner of connection leases; unique per running process.
+    /// Defaults to the ECS task id (from `ECS_CONTAINER_METADATA_URI_V4`), else `<hostname>-<pid>`.
+    #[arg(long, env = "IMGATE_RELAY_OWNER")]
+    pub relay_owner: Option<String>,
+
+    /// WeCom long-connection endpoint (private deployments and tests).
+    #[arg(long, env = "IMGATE_WECOM_WS_URL", default_value = imgate_channels::wecom::long::DEFAULT_URL)]
+    pub wecom_ws_url: String,
+}
+
+/// `imgate health` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthArgs {
+    /// The health endpoint to ask.
+    #[arg(long, default_value = "http://127.0.0.1:8081/healthz")]
+    pub url: String,
 }

@@ -1,12 +1,18 @@
 //! `imgate`: the gateway's always-on process.
 //!
 //! `imgate serve` runs everything in one process on an embedded SQLite store;
-//! `imgate simulate wecom` plays a WeCom user against a running gateway.
+//! `imgate relay` holds the long connections on the AWS backend (the ECS container), and
+//! `imgate health` is its container health check; `imgate simulate wecom` plays a WeCom user
+//! against a running gateway.
 
 mod cli;
+mod connectors;
+mod health;
 mod logging;
+mod relay;
 mod serve;
 mod simulate;
+mod supervise;
 
 use clap::Parser;
 
@@ -15,12 +21,14 @@ async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     // The server logs what it does; the simulator's output is the conversation itself.
     let default_level = match cli.command {
-        cli::Command::Serve(_) => "info",
-        cli::Command::Simulate(_) => "warn",
+        cli::Command::Serve(_) | cli::Command::Relay(_) => "info",
+        cli::Command::Health(_) | cli::Command::Simulate(_) => "warn",
     };
     logging::init(cli.log_format, default_level);
     match cli.command {
         cli::Command::Serve(args) => serve::run(args).await,
+        cli::Command::Relay(args) => relay::run(args).await,
+        cli::Command::Health(args) => health::check(&args).await,
         cli::Command::Simulate(cli::Simulate::Wecom(args)) => simulate::wecom(args).await,
     }
 }

@@ -1,5 +1,6 @@
-//! `imgate serve`: the admin API, the platform webhooks and the dispatcher in one process over
-//! a SQLite database (its queue is durable: what is queued survives a restart).
+//! `imgate serve`: the admin API, the platform webhooks, the dispatcher and the relay (long
+//! connections) in one process over a SQLite database (its queue is durable: what is queued
+//! survives a restart).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
+use crate::{connectors, supervise};
 
 /// Where the hash of the generated bootstrap key is remembered.
 const BOOTSTRAP_META_KEY: &str = "bootstrap_key_sha256";
@@ -34,6 +36,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !imgate_core::agent::is_http_url(&args.wecom_api_base) {
         anyhow::bail!("--wecom-api-base must be an http:// or https:// URL");
     }
+    connectors::check(&args.connections)?;
     let (deps, store) = imgate_embedded::open(
         &args.db,
         &args.key_file,
@@ -72,6 +75,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let webhooks = imgate_channels::webhooks(&deps);
     let queue = deps.queue.clone();
+    let relay = supervise::start(&deps, &args.connections);
     let admin = Admin::new(
         deps,
         AdminSettings {
@@ -89,7 +93,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
-    // Let the worker finish what it is handling; what it has not taken stays queued on disk.
+    // Close the long connections (their leases are released), then let the worker finish what
+    // it is handling; what it has not taken stays queued on disk.
+    relay.stop().await;
     let _ = stop.send(true);
     if let Err(error) = worker.await {
         tracing::error!(%error, "the queue worker ended abnormally");
@@ -147,7 +153,8 @@ async fn purge_periodically(store: Arc<SqliteStore>) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::warn!(%error, "cannot listen for Ctrl-C");

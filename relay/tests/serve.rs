@@ -163,41 +163,87 @@ fn bad_configuration_is_a_clear_error() {
     assert!(stderr.contains("imgate.key"), "{stderr}");
 }
 
+/// An organization on a running server, with its API key.
+struct Org {
+    client: reqwest::Client,
+    api: String,
+    key: String,
+}
+
+impl Org {
+    async fn create(server: &Server) -> Self {
+        let client = reqwest::Client::new();
+        let bootstrap = server.bootstrap.clone().unwrap();
+        let org: Value = create_org(&client, server, &bootstrap).await.json().await.unwrap();
+        Self {
+            api: format!("{}/api/admin/v1", server.base),
+            key: org["apiKey"]["token"].as_str().unwrap().to_owned(),
+            client,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// Creates the integration and an echo agent, publishes a trigger binding them, and returns
+    /// the integration's id. Secrets come back masked.
+    async fn bot_bound_to_echo(&self, integration: Value) -> String {
+        let integration = self.post("/integrations", integration).await;
+        assert!(
+            integration["credentials"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|v| v == "***")
+        );
+        let id = integration["id"].as_str().unwrap().to_owned();
+        let agent = self.post("/agents", json!({"name": "Echo", "kind": "echo"})).await;
+        let r = self
+            .client
+            .put(format!("{}/triggers/{id}", self.api))
+            .bearer_auth(&self.key)
+            .json(&json!({"agentId": agent["id"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        id
+    }
+}
+
 /// The README quick start: serve, create an organization, an echo agent, a WeCom integration and
 /// a trigger, then `imgate simulate wecom` prints the agent's streamed reply.
 #[tokio::test]
 async fn quick_start_simulated_wecom_message_is_answered_by_echo() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let server = start(dir.path(), &[]);
-    let api = format!("{}/api/admin/v1", server.base);
-    let bootstrap = server.bootstrap.clone().unwrap();
-    let org: Value = create_org(&client, &server, &bootstrap).await.json().await.unwrap();
-    let key = org["apiKey"]["token"].as_str().unwrap().to_owned();
-    let post = |path: &str, body: Value| {
-        let (client, url, key) = (client.clone(), format!("{api}{path}"), key.clone());
-        async move {
-            let r = client.post(url).bearer_auth(key).json(&body).send().await.unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let integration = post(
-        "/integrations",
-        json!({"name": "Support bot", "platform": "wecom", "mode": "webhook",
-            "credentials": {"token": "my-callback-token", "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"}}),
-    )
-    .await;
-    let integration_id = integration["id"].as_str().unwrap().to_owned();
-    let agent = post("/agents", json!({"name": "Echo", "kind": "echo"})).await;
-    let r = client
-        .put(format!("{api}/triggers/{integration_id}"))
-        .bearer_auth(&key)
-        .json(&json!({"agentId": agent["id"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let org = Org::create(&server).await;
+    let integration_id = org
+        .bot_bound_to_echo(json!({"name": "Support bot", "platform": "wecom", "mode": "webhook",
+            "credentials": {"token": "my-callback-token", "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"}}))
+        .await;
 
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgate"))
         .args([
@@ -220,15 +266,7 @@ async fn quick_start_simulated_wecom_message_is_answered_by_echo() {
     assert!(stdout.contains("You said: hello from WeCom"), "{stdout}");
 
     // The status view now shows the message's way through the gateway.
-    let status: Value = client
-        .get(format!("{api}/integrations/{integration_id}/status"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = org.get(&format!("/integrations/{integration_id}/status")).await;
     let kinds: Vec<&str> = status["recentEvents"]
         .as_array()
         .unwrap()
@@ -257,4 +295,62 @@ async fn quick_start_simulated_wecom_message_is_answered_by_echo() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--encoding-aes-key"));
+}
+
+/// The README's long-connection how-to: `imgate serve` holds a WeCom long-connection bot (here
+/// against the fake WeCom server) and answers it through the echo agent; the status shows the
+/// connection and the admin API restarts it.
+#[tokio::test]
+async fn serve_answers_a_wecom_long_connection_bot() {
+    let fake = imgate_tests::fake_wecom_long::FakeWecom::start().await;
+    fake.add_bot("LONG-BOT", "long-secret");
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            ("IMGATE_WECOM_WS_URL", fake.url.as_str()),
+            ("IMGATE_RELAY_OWNER", "serve-under-test"),
+        ],
+    );
+    let org = Org::create(&server).await;
+    let (client, api, key) = (&org.client, &org.api, &org.key);
+    let id = org
+        .bot_bound_to_echo(
+            json!({"name": "Long bot", "platform": "wecom", "mode": "long_connection",
+            "credentials": {"bot_id": "LONG-BOT", "secret": "long-secret"}}),
+        )
+        .await;
+
+    eventually("the subscribe", || fake.subscribes("LONG-BOT") == 1).await;
+    fake.push_text("LONG-BOT", "LONG-MSG-1", "zhangsan", "hello over the long connection")
+        .unwrap();
+    eventually("the answer", || {
+        fake.replies("LONG-BOT").iter().any(|s| {
+            s.frame["body"]["stream"]["finish"] == true
+                && s.frame["body"]["stream"]["content"] == "You said: hello over the long connection"
+        })
+    })
+    .await;
+
+    let status = org.get(&format!("/integrations/{id}/status")).await;
+    assert_eq!(status["runtime"]["state"], "connected", "{status}");
+    assert_eq!(status["runtime"]["owner"], "serve-under-test");
+
+    let r = client
+        .post(format!("{api}/integrations/{id}/restart"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    eventually("the reconnect", || fake.subscribes("LONG-BOT") == 2).await;
+}
+
+/// Polls `check` every 50 ms for up to 30 s (the relay reads the store every 5 s).
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,56 @@
+//! `imgate relay`: the always-on process of an AWS deployment (an ECS service). It holds the
+//! long connections of every enabled, bound long-connection integration over the same DynamoDB
+//! table, SQS queue and KMS key as the Lambda functions, feeds their events into the queue the
+//! dispatcher function reads, and pushes the dispatcher's answers back on the connections.
+//!
+//! Several relays may run at once: a lease per integration gives each bot one connection, and
+//! a survivor takes over a dead relay's bots once its leases lapse. SIGTERM or SIGINT stops the
+//! connections, writes their status, releases the leases and exits 0 within about 10 s.
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::RelayArgs;
+use crate::{connectors, health, serve, supervise};
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
+    connectors::check(&args.connections)?;
+    let deps = imgate_aws::deps_from_env()
+        .await
+        .context("reading the AWS backend settings")?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr().context("reading the listening address")?;
+    let running = supervise::start(&deps, &args.connections);
+    tracing::info!(address = %local, owner = %running.owner, "imgate relay running");
+    println!(
+        "imgate relay is running as {} (health: http://{local}/healthz)",
+        running.owner
+    );
+
+    let (stop_health, health_stopped) = watch::channel(false);
+    let health = tokio::spawn(serve_health(listener, running.alive.clone(), health_stopped));
+    serve::shutdown_signal().await;
+    running.stop().await;
+    let _ = stop_health.send(true);
+    if let Ok(Err(error)) = health.await {
+        tracing::warn!(%error, "the health endpoint ended with an error");
+    }
+    tracing::info!("imgate relay stopped");
+    Ok(())
+}
+
+async fn serve_health(
+    listener: TcpListener,
+    alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut stopped: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, health::router(alive))
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        })
+        .await
+}
