@@ -10,11 +10,18 @@ pub mod wecom;
 
 use std::sync::Arc;
 
-use imgate_core::Platform;
+use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::Repliers;
-use imgate_core::ports::{Deps, TokenCache};
+use imgate_core::ingress::{Ingress, WebhookError};
+use imgate_core::integration::IntegrationRecord;
+use imgate_core::ports::{Deps, Keyring, Store, TokenCache};
+use imgate_core::{ConnectionMode, IntegrationId, Platform};
 
 /// Where each platform's API lives (overridable for tests and private deployments).
+///
+/// DingTalk's endpoints are [`dingtalk::Endpoints`]: [`repliers`] uses their defaults, and a
+/// caller pointing DingTalk elsewhere replaces its replier with
+/// `.with(Platform::Dingtalk, dingtalk::replier(..))`.
 #[derive(Debug, Clone)]
 pub struct ApiEndpoints {
     /// WeCom API base, e.g. `https://qyapi.weixin.qq.com`.
@@ -33,17 +40,60 @@ impl Default for ApiEndpoints {
 pub fn repliers(deps: &Deps, http: &reqwest::Client, endpoints: &ApiEndpoints) -> Repliers {
     let tokens: Arc<dyn TokenCache> = deps.store.clone();
     let app = wecom::api::AppClient::new(http.clone(), endpoints.wecom.clone(), tokens, deps.keyring.clone());
-    Repliers::new().with(
-        Platform::Wecom,
-        Arc::new(wecom::replier::WecomReplier::new(deps.store.clone(), http.clone(), app)),
-    )
+    Repliers::new()
+        .with(
+            Platform::Wecom,
+            Arc::new(wecom::replier::WecomReplier::new(deps.store.clone(), http.clone(), app)),
+        )
+        .with(
+            Platform::Dingtalk,
+            dingtalk::replier(deps, http, &dingtalk::Endpoints::default()),
+        )
 }
 
-/// The webhook endpoints' context.
+/// The webhook endpoints' context (the WeCom endpoint's; the DingTalk endpoint runs on the same
+/// backends, see [`dingtalk::webhook::Context`]'s `From` conversion).
 pub fn webhooks(deps: &Deps) -> wecom::webhook::Context {
     wecom::webhook::Context {
         store: deps.store.clone(),
         keyring: deps.keyring.clone(),
         ingress: imgate_core::ingress::Ingress::new(deps.store.clone(), deps.queue.clone()),
     }
+}
+
+/// Loads the webhook-mode integration `integration_id` of `platform` for a callback and opens
+/// its credentials.
+///
+/// # Errors
+/// [`WebhookError::UnknownIntegration`] for an unknown id or an integration of another platform
+/// or mode, [`WebhookError::Disabled`] (written to its event log) when it is disabled,
+/// [`WebhookError::Unavailable`] when the store or keyring failed.
+pub(crate) async fn webhook_integration(
+    store: &dyn Store,
+    keyring: &dyn Keyring,
+    ingress: &Ingress,
+    integration_id: &str,
+    platform: Platform,
+) -> Result<(IntegrationRecord, Credentials), WebhookError> {
+    let id: IntegrationId = integration_id.parse().map_err(|_| WebhookError::UnknownIntegration)?;
+    let record = store
+        .get_integration(&id)
+        .await?
+        .ok_or(WebhookError::UnknownIntegration)?;
+    if record.platform != platform || record.mode != ConnectionMode::Webhook {
+        return Err(WebhookError::UnknownIntegration);
+    }
+    if !record.enabled {
+        ingress
+            .log(
+                &record.id,
+                "rejected",
+                None,
+                "callback refused: the integration is disabled",
+            )
+            .await;
+        return Err(WebhookError::Disabled);
+    }
+    let credentials = record.open_credentials(keyring).await?;
+    Ok((record, credentials))
 }

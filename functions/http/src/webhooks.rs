@@ -1,4 +1,5 @@
-//! Platform callback routes: `/api/{platform}/webhook/{integrationId}`.
+//! Platform callback routes: `/api/{platform}/webhook/{integrationId}` (WeCom `GET`/`POST`,
+//! DingTalk HTTP mode `POST`).
 //!
 //! Handlers only adapt HTTP to the channels' framework-free webhook functions and map
 //! [`WebhookError`] to a status: 404 unknown integration, 403 disabled, 401 bad signature or
@@ -11,22 +12,48 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use imgate_channels::wecom::webhook::{self as wecom, Context};
+use axum::routing::{get, post};
+use imgate_channels::dingtalk::webhook as dingtalk;
+use imgate_channels::wecom::webhook as wecom;
 use imgate_core::ingress::{WebhookError, WebhookResponse};
 
 use crate::error::ApiError;
 
-/// The webhook routes.
-pub fn router(context: Context) -> Router {
-    Router::new()
-        .route("/api/wecom/webhook/{id}", get(wecom_get).post(wecom_post))
-        .with_state(context)
+/// Every platform endpoint's context.
+#[derive(Clone)]
+pub struct Contexts {
+    /// WeCom callbacks.
+    pub wecom: wecom::Context,
+    /// DingTalk HTTP-mode callbacks.
+    pub dingtalk: dingtalk::Context,
 }
 
-async fn wecom_get(State(ctx): State<Context>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+impl From<wecom::Context> for Contexts {
+    /// Every endpoint on the backends of the WeCom context.
+    fn from(wecom: wecom::Context) -> Self {
+        Self {
+            dingtalk: dingtalk::Context::from(&wecom),
+            wecom,
+        }
+    }
+}
+
+/// The webhook routes.
+pub fn router(contexts: impl Into<Contexts>) -> Router {
+    let contexts = contexts.into();
+    Router::new()
+        .route("/api/wecom/webhook/{id}", get(wecom_get).post(wecom_post))
+        .with_state(contexts.wecom)
+        .merge(
+            Router::new()
+                .route("/api/dingtalk/webhook/{id}", post(dingtalk_post))
+                .with_state(contexts.dingtalk),
+        )
+}
+
+async fn wecom_get(State(ctx): State<wecom::Context>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
     let Some(query) = parse_query(query.as_deref()) else {
         return ApiError::bad_request("malformed query string").into_response();
     };
@@ -34,7 +61,7 @@ async fn wecom_get(State(ctx): State<Context>, Path(id): Path<String>, RawQuery(
 }
 
 async fn wecom_post(
-    State(ctx): State<Context>,
+    State(ctx): State<wecom::Context>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
@@ -42,19 +69,42 @@ async fn wecom_post(
     let Some(query) = parse_query(query.as_deref()) else {
         return ApiError::bad_request("malformed query string").into_response();
     };
-    let body = match body {
+    let body = match read_body(body) {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large",
-            )
-            .into_response();
-        }
-        Err(_) => return ApiError::bad_request("the request body could not be read").into_response(),
+        Err(refusal) => return refusal.into_response(),
     };
     respond(wecom::receive(&ctx, &id, &query, &body).await)
+}
+
+async fn dingtalk_post(
+    State(ctx): State<dingtalk::Context>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body(body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = dingtalk::Headers {
+        timestamp: text("timestamp"),
+        sign: text("sign"),
+    };
+    respond(dingtalk::receive(&ctx, &id, signed, &body).await)
+}
+
+/// The body, or the answer to a body that could not be read (413 when it is too large).
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    match body {
+        Ok(body) => Ok(body),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        )),
+        Err(_) => Err(ApiError::bad_request("the request body could not be read")),
+    }
 }
 
 /// Splits a query string into percent-decoded pairs. Unlike form decoding, `+` stays `+`:

@@ -1,5 +1,5 @@
-//! HTTP clients for DingTalk replies: [`SessionWebhook`] posts (§4.1) and the robot OpenAPI with
-//! cached access tokens ([`RobotApi`], §4.2–4.3).
+//! HTTP clients for DingTalk replies: [`SessionWebhook`] posts (§4.1), the robot OpenAPI with
+//! cached access tokens ([`RobotApi`], §4.2–4.3) and AI cards ([`card`], §4.4).
 //!
 //! Base URLs are parameters so tests can point them at a local fake. Nothing here logs a URL's
 //! query (a session webhook's `session=` is a credential), a body, a token or a secret, and
@@ -17,8 +17,10 @@ use imgate_core::ports::ReplyError;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod card;
 mod robot;
 
+pub use card::{CardSpace, FlowStatus};
 pub use robot::{RobotApi, token_cache_key};
 
 /// DingTalk's OpenAPI host (also the Stream registration host).

@@ -1,5 +1,6 @@
-//! Stream mode (§1), without a transport: pure functions over WebSocket text frames, plus the
-//! `connections/open` registration call.
+//! Stream mode (§1): pure functions over WebSocket text frames, the `connections/open`
+//! registration call, and the relay's [`Connector`] that runs the loop below over a real
+//! WebSocket.
 //!
 //! A connection loop built on this module:
 //! 1. [`open_connection`] → endpoint + single-use ticket (valid 90 s; never reuse or cache);
@@ -26,8 +27,11 @@ use serde_json::Value;
 
 use super::message::{MessageError, RobotMessage, millis, parse_robot_message, scalar};
 
+mod connector;
 mod open;
+mod socket;
 
+pub use connector::{Connector, Settings};
 pub use open::{
     OPEN_PATH, OpenConnectionRequest, OpenConnectionResponse, Subscription, SubscriptionType, connect_url,
     open_connection,

@@ -98,7 +98,9 @@ impl RobotApi {
             "msgKey": msg.msg_key,
             "msgParam": msg.param_string(),
         });
-        let answer = self.call(app, "/v1.0/robot/oToMessages/batchSend", &body).await?;
+        let answer = self
+            .call(app, reqwest::Method::POST, "/v1.0/robot/oToMessages/batchSend", &body)
+            .await?;
         let parsed: SendResponse = serde_json::from_value(answer)
             .map_err(|_| ReplyError::Transport("batchSend answered with an unexpected shape".into()))?;
         if parsed.invalid_staff_id_list.iter().any(|id| id == staff_id) {
@@ -133,7 +135,9 @@ impl RobotApi {
             "msgKey": msg.msg_key,
             "msgParam": msg.param_string(),
         });
-        let answer = self.call(app, "/v1.0/robot/groupMessages/send", &body).await?;
+        let answer = self
+            .call(app, reqwest::Method::POST, "/v1.0/robot/groupMessages/send", &body)
+            .await?;
         tracing::debug!(platform = "dingtalk", client_id = %app.client_id, msg_key = msg.msg_key, "robot message sent to a group");
         Ok(answer
             .get("processQueryKey")
@@ -152,27 +156,39 @@ impl RobotApi {
         self.token(&key, app, false).await
     }
 
-    /// POSTs `body` to `path` with the app's token; on an invalid-token answer, drops the
+    /// Sends `body` to `path` with the app's token; on an invalid-token answer, drops the
     /// cached token and retries once with a fresh one. Returns the answer's JSON.
-    async fn call(&self, app: &Dingtalk, path: &str, body: &Value) -> Result<Value, ReplyError> {
+    pub(super) async fn call(
+        &self,
+        app: &Dingtalk,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, ReplyError> {
         let key = token_cache_key(&app.client_id, &app.client_secret);
         let token = self.token(&key, app, false).await?;
-        match self.post(&token, path, body).await {
+        match self.request(&token, method.clone(), path, body).await {
             Ok(answer) => Ok(answer),
             Err(failure) if failure.invalid_token => {
                 tracing::warn!(platform = "dingtalk", client_id = %app.client_id, path, "access token rejected; refreshing once");
                 self.tokens.invalidate(&key).await;
                 let token = self.token(&key, app, true).await?;
-                self.post(&token, path, body).await.map_err(|f| f.error)
+                self.request(&token, method, path, body).await.map_err(|f| f.error)
             }
             Err(failure) => Err(failure.error),
         }
     }
 
-    async fn post(&self, token: &Secret, path: &str, body: &Value) -> Result<Value, super::Failure> {
+    async fn request(
+        &self,
+        token: &Secret,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, super::Failure> {
         let response = self
             .http
-            .post(format!("{}{path}", self.base_url))
+            .request(method, format!("{}{path}", self.base_url))
             .header(TOKEN_HEADER, token.expose())
             .timeout(REQUEST_TIMEOUT)
             .json(body)

@@ -1,0 +1,58 @@
+//! The Stream WebSocket (§1.2): tokio-tungstenite, with handshake errors described without the
+//! URL (its query holds the single-use ticket).
+
+use imgate_core::secret::Secret;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// One Stream connection.
+pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens the WebSocket at `url` (`wss://` with the webpki roots, `ws://` for local fakes).
+///
+/// # Errors
+/// A short description of the failure, without the URL or ticket.
+pub(super) async fn connect(url: &Secret) -> Result<Socket, String> {
+    ensure_crypto_provider();
+    let (socket, _response) = tokio_tungstenite::connect_async(url.expose())
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(socket)
+}
+
+/// A socket error for logs and the integration status: its kind, never URLs or frame data.
+pub(super) fn describe(error: &WsError) -> String {
+    match error {
+        WsError::Http(response) => format!(
+            "the WebSocket handshake was refused (HTTP {})",
+            response.status().as_u16()
+        ),
+        WsError::Io(e) => format!("network error: {}", e.kind()),
+        WsError::Tls(_) => "TLS error".to_owned(),
+        WsError::Url(_) => "the stream endpoint is not a usable WebSocket URL".to_owned(),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => "the connection is closed".to_owned(),
+        WsError::Protocol(e) => format!("WebSocket protocol error: {e}"),
+        WsError::Capacity(e) => format!("frame too large: {e}"),
+        other => format!("WebSocket error: {}", kind(other)),
+    }
+}
+
+fn kind(error: &WsError) -> &'static str {
+    match error {
+        WsError::Utf8(_) => "invalid UTF-8",
+        WsError::WriteBufferFull(_) => "write buffer full",
+        WsError::AttackAttempt => "attack attempt",
+        WsError::HttpFormat(_) => "malformed HTTP",
+        _ => "other",
+    }
+}
+
+/// rustls needs one process-wide crypto provider when several are compiled in (the AWS SDK
+/// brings aws-lc-rs, reqwest brings ring); tokio-tungstenite's default TLS config uses it.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: any provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
