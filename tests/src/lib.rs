@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod fake_agent;
+pub mod fake_dingtalk;
 pub mod fake_wecom_long;
 pub mod gateway;
 pub mod moto;
