@@ -4,7 +4,17 @@
 use imgate_core::secret::Secret;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Read buffer per connection. tungstenite allocates its read buffer up front (128 KiB by
+/// default), which would dominate the memory of a relay holding thousands of mostly idle
+/// connections; DingTalk frames are a few KiB and a larger one still fits (the buffer grows).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Largest frame or message accepted: robot messages are far smaller, and the cap bounds what a
+/// misbehaving peer can make the relay buffer.
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// One Stream connection.
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -15,7 +25,13 @@ pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A short description of the failure, without the URL or ticket.
 pub(super) async fn connect(url: &Secret) -> Result<Socket, String> {
     ensure_crypto_provider();
-    let (socket, _response) = tokio_tungstenite::connect_async(url.expose())
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Frames are written as they are sent (ACKs must not wait for more data).
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let (socket, _response) = tokio_tungstenite::connect_async_with_config(url.expose(), Some(config), true)
         .await
         .map_err(|e| describe(&e))?;
     Ok(socket)
