@@ -316,3 +316,7 @@ impl Pusher {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pusher_tests.rs"]
+mod tests;
