@@ -31,7 +31,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the whole gateway in one process on an embedded store.
     Serve(ServeArgs),
-    /// Hold the long connections (WeCom long connection, …) of every enabled, bound
+    /// Hold the long connections (WeCom long connection, DingTalk Stream) of every enabled, bound
     /// long-connection integration, on the AWS backend (DynamoDB, SQS, KMS).
     Relay(RelayArgs),
     /// Ask a running relay whether it is healthy; exits 0 only if it answers 200.
@@ -151,6 +151,11 @@ pub struct ConnectionArgs {
     /// WeCom long-connection endpoint (private deployments and tests).
     #[arg(long, env = "IMGATE_WECOM_WS_URL", default_value = imgate_channels::wecom::long::DEFAULT_URL)]
     pub wecom_ws_url: String,
+
+    /// DingTalk OpenAPI base: Stream registration, access tokens, robot messages, AI cards
+    /// (tests and proxies).
+    #[arg(long, env = "IMGATE_DINGTALK_API_BASE", default_value = imgate_channels::dingtalk::api::DEFAULT_BASE_URL)]
+    pub dingtalk_api_base: String,
 }
 
 /// `imgate health` options.

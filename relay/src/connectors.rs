@@ -5,21 +5,39 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use imgate_channels::wecom;
+use imgate_channels::{dingtalk, wecom};
 use imgate_core::Platform;
 use imgate_core::ports::Store;
 use imgate_core::relay::Connector;
 
 use crate::cli::ConnectionArgs;
 
-/// Platform → connector, for [`imgate_core::relay::Supervisor::new`].
-pub fn registry(store: Arc<dyn Store>, args: &ConnectionArgs) -> HashMap<Platform, Arc<dyn Connector>> {
+/// Platform → connector, for [`imgate_core::relay::Supervisor::new`]: the WeCom long
+/// connection and DingTalk Stream.
+pub fn registry(
+    store: Arc<dyn Store>,
+    http: &reqwest::Client,
+    args: &ConnectionArgs,
+) -> HashMap<Platform, Arc<dyn Connector>> {
     let mut connectors: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();
     connectors.insert(
         Platform::Wecom,
         Arc::new(wecom::long::Connector::new(store, args.wecom_ws_url.clone())),
     );
+    connectors.insert(
+        Platform::Dingtalk,
+        dingtalk::connector(http.clone(), dingtalk_endpoints(args)),
+    );
     connectors
+}
+
+/// DingTalk's OpenAPI and Stream gateway (one host for both).
+pub fn dingtalk_endpoints(args: &ConnectionArgs) -> dingtalk::Endpoints {
+    let base = args.dingtalk_api_base.trim_end_matches('/').to_owned();
+    dingtalk::Endpoints {
+        api: base.clone(),
+        gateway: base,
+    }
 }
 
 /// Checks the endpoints before anything connects.
@@ -30,6 +48,9 @@ pub fn check(args: &ConnectionArgs) -> anyhow::Result<()> {
     let url = args.wecom_ws_url.trim();
     if !(url.starts_with("wss://") || url.starts_with("ws://")) || url.len() <= "wss://".len() {
         anyhow::bail!("--wecom-ws-url (IMGATE_WECOM_WS_URL) must be a ws:// or wss:// URL");
+    }
+    if !imgate_core::agent::is_http_url(&args.dingtalk_api_base) {
+        anyhow::bail!("--dingtalk-api-base (IMGATE_DINGTALK_API_BASE) must be an http:// or https:// URL");
     }
     Ok(())
 }

@@ -24,7 +24,11 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr().context("reading the listening address")?;
-    let running = supervise::start(&deps, &args.connections);
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")?;
+    let running = supervise::start(&deps, &http, &args.connections);
     tracing::info!(address = %local, owner = %running.owner, "imgate relay running");
     println!(
         "imgate relay is running as {} (health: http://{local}/healthz)",

@@ -67,7 +67,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(
         &deps,
         Arc::new(Agents::new(http.clone())),
-        imgate_channels::repliers(&deps, &http, &endpoints),
+        imgate_channels::repliers(&deps, &http, &endpoints).with(
+            imgate_core::Platform::Dingtalk,
+            imgate_channels::dingtalk::replier(&deps, &http, &connectors::dingtalk_endpoints(&args.connections)),
+        ),
         DispatchSettings {
             max_receives: args.max_receives,
             ..DispatchSettings::default()
@@ -75,7 +78,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let webhooks = imgate_channels::webhooks(&deps);
     let queue = deps.queue.clone();
-    let relay = supervise::start(&deps, &args.connections);
+    let relay = supervise::start(&deps, &http, &args.connections);
     let admin = Admin::new(
         deps,
         AdminSettings {

@@ -29,13 +29,13 @@ pub struct Running {
 }
 
 /// Starts the supervisor over `deps` with this build's connectors.
-pub fn start(deps: &Deps, args: &ConnectionArgs) -> Running {
+pub fn start(deps: &Deps, http: &reqwest::Client, args: &ConnectionArgs) -> Running {
     let owner = args.relay_owner.clone().unwrap_or_else(default_owner);
     let supervisor = Supervisor::new(
         deps.store.clone(),
         deps.keyring.clone(),
         Ingress::new(deps.store.clone(), deps.queue.clone()),
-        connectors::registry(deps.store.clone(), args),
+        connectors::registry(deps.store.clone(), http, args),
         RelaySettings::new(owner.clone()),
     );
     let alive = Arc::new(AtomicBool::new(true));

@@ -54,6 +54,7 @@ fn help_names_the_commands_and_the_relay_settings() {
         "0.0.0.0:8081",
         "IMGATE_RELAY_OWNER",
         "IMGATE_WECOM_WS_URL",
+        "IMGATE_DINGTALK_API_BASE",
         "IMGATE_LOG_FORMAT",
     ] {
         assert!(text.contains(setting), "{setting} in {text}");

@@ -354,3 +354,35 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `imgate serve` also holds a DingTalk Stream bot (here against the fake DingTalk) and answers
+/// it through the echo agent on the message's session webhook.
+#[tokio::test]
+async fn serve_answers_a_dingtalk_stream_bot() {
+    let fake = imgate_tests::fake_dingtalk::FakeDingtalk::start("ding-client", "ding-secret").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("IMGATE_DINGTALK_API_BASE", fake.base.as_str())]);
+    let org = Org::create(&server).await;
+    let id = org
+        .bot_bound_to_echo(
+            json!({"name": "Ding bot", "platform": "dingtalk", "mode": "long_connection",
+            "credentials": {"client_id": "ding-client", "client_secret": "ding-secret", "robot_code": "ding-client"}}),
+        )
+        .await;
+    eventually("the Stream connection", || fake.live().0 == 1).await;
+    let in_an_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
+    let message = fake.robot_message("dingMsg1", "hello from DingTalk", "s1", in_an_hour, false);
+    fake.push(&message).unwrap();
+    eventually("the answer on the session webhook", || {
+        fake.session_posts("s1")
+            .iter()
+            .any(|p| p["markdown"]["text"] == "You said: hello from DingTalk")
+    })
+    .await;
+    let status = org.get(&format!("/integrations/{id}/status")).await;
+    assert_eq!(status["runtime"]["state"], "connected", "{status}");
+}

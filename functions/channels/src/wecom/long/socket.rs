@@ -8,6 +8,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The error of tungstenite sockets.
 pub use tokio_tungstenite::tungstenite::Error as WsError;
@@ -15,6 +16,14 @@ pub use tokio_tungstenite::tungstenite::Error as WsError;
 /// The public WeCom long-connection endpoint (§3.1); private deployments show their own in
 /// the admin console.
 pub const DEFAULT_URL: &str = "wss://openws.work.weixin.qq.com";
+
+/// Read buffer per connection. tungstenite allocates its read buffer up front (128 KiB by
+/// default), which would dominate the memory of a relay holding thousands of mostly idle
+/// connections; callbacks are a few KiB, and a larger frame still fits (the buffer grows).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Largest message accepted: callbacks are far smaller (a stream reply holds at most 20,480
+/// bytes), and the cap bounds what a misbehaving peer can make the relay buffer.
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// A text-frame WebSocket as [`super::run`] takes it.
 pub trait TextSocket: Sink<String, Error = WsError> + Stream<Item = Result<String, WsError>> + Unpin + Send {}
@@ -34,7 +43,11 @@ pub struct ConnectError(String);
 /// [`ConnectError`] when the TCP, TLS or WebSocket handshake fails.
 pub async fn connect(url: &str) -> Result<impl TextSocket + use<>, ConnectError> {
     ensure_crypto_provider();
-    let (ws, _response) = tokio_tungstenite::connect_async(url)
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let (ws, _response) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .map_err(|e| ConnectError(e.to_string()))?;
     Ok(text_socket(ws))
