@@ -6,13 +6,15 @@
 //! The table and queues are compared with the ones `imgate_aws`'s own setup functions create on
 //! moto's server, so the names and attributes come from the code, not from a copy here.
 
+#[path = "template_names/cfn.rs"]
+mod cfn;
 #[path = "template_names/yaml.rs"]
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail, ensure};
-use aws_sdk_sqs::types::QueueAttributeName;
+use cfn::{code_queue, code_table, referenced, resource, template_queue, template_table, text, visit};
 use http_body_util::BodyExt;
 use imgate_aws::schema::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
 use imgate_aws::{
@@ -39,120 +41,6 @@ fn relay() -> Node {
     yaml::parse(RELAY_TEMPLATE).expect("infra/relay.yaml")
 }
 
-fn resource<'a>(template: &'a Node, name: &str) -> &'a Node {
-    template
-        .at(&["Resources", name, "Properties"])
-        .unwrap_or_else(|| panic!("resource {name} with Properties"))
-}
-
-/// The resource a `!Ref X` or `!GetAtt X.Attr` names.
-fn referenced(node: &Node) -> Option<&str> {
-    let (tag, operand) = match node {
-        Node::Tagged(tag, operand) => (tag.as_str(), operand.text()?),
-        _ => return None,
-    };
-    match tag {
-        "!Ref" => Some(operand),
-        "!GetAtt" => operand.split('.').next(),
-        _ => None,
-    }
-}
-
-fn text<'a>(node: &'a Node, path: &[&str]) -> &'a str {
-    node.at(path)
-        .and_then(Node::text)
-        .unwrap_or_else(|| panic!("scalar at {path:?}"))
-}
-
-/// A table's key design, whether read from a template or from DynamoDB.
-#[derive(Debug, PartialEq, Eq)]
-struct TableShape {
-    attributes: BTreeMap<String, String>,
-    key: Vec<(String, String)>,
-    indexes: BTreeMap<String, (Vec<(String, String)>, String)>,
-    ttl: String,
-}
-
-fn key_schema(node: &Node) -> Vec<(String, String)> {
-    node.items()
-        .iter()
-        .map(|k| (text(k, &["AttributeName"]).to_owned(), text(k, &["KeyType"]).to_owned()))
-        .collect()
-}
-
-fn template_table(template: &Node) -> TableShape {
-    let table = resource(template, "Table");
-    let attributes = table
-        .get("AttributeDefinitions")
-        .expect("AttributeDefinitions")
-        .items()
-        .iter()
-        .map(|a| {
-            (
-                text(a, &["AttributeName"]).to_owned(),
-                text(a, &["AttributeType"]).to_owned(),
-            )
-        })
-        .collect();
-    let indexes = table
-        .get("GlobalSecondaryIndexes")
-        .expect("GlobalSecondaryIndexes")
-        .items()
-        .iter()
-        .map(|i| {
-            let keys = key_schema(i.get("KeySchema").expect("index KeySchema"));
-            let projection = text(i, &["Projection", "ProjectionType"]).to_owned();
-            (text(i, &["IndexName"]).to_owned(), (keys, projection))
-        })
-        .collect();
-    assert_eq!(text(table, &["TimeToLiveSpecification", "Enabled"]), "true");
-    TableShape {
-        attributes,
-        key: key_schema(table.get("KeySchema").expect("KeySchema")),
-        indexes,
-        ttl: text(table, &["TimeToLiveSpecification", "AttributeName"]).to_owned(),
-    }
-}
-
-/// The table `imgate_aws::create_table` makes, as DynamoDB (moto) describes it.
-async fn code_table() -> Result<TableShape> {
-    let client = aws_sdk_dynamodb::Client::new(&MotoServer::shared().sdk_config());
-    let name = unique_name("template-names");
-    imgate_aws::create_table(&client, &name).await.context("create_table")?;
-    let described = client.describe_table().table_name(&name).send().await?;
-    let table = described.table().context("table description")?;
-    let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
-        schema
-            .iter()
-            .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()))
-            .collect::<Vec<_>>()
-    };
-    let ttl = client.describe_time_to_live().table_name(&name).send().await?;
-    let ttl = ttl.time_to_live_description().context("TTL description")?;
-    ensure!(
-        ttl.time_to_live_status().map(|s| s.as_str()) == Some("ENABLED"),
-        "TTL is not enabled on the code's table"
-    );
-    Ok(TableShape {
-        attributes: table
-            .attribute_definitions()
-            .iter()
-            .map(|a| (a.attribute_name().to_owned(), a.attribute_type().as_str().to_owned()))
-            .collect(),
-        key: keys(table.key_schema()),
-        indexes: table
-            .global_secondary_indexes()
-            .iter()
-            .map(|i| {
-                let projection = i.projection().and_then(|p| p.projection_type()).map(|p| p.as_str());
-                let name = i.index_name().unwrap_or_default().to_owned();
-                (name, (keys(i.key_schema()), projection.unwrap_or_default().to_owned()))
-            })
-            .collect(),
-        ttl: ttl.attribute_name().unwrap_or_default().to_owned(),
-    })
-}
-
 #[test]
 fn table_keys_indexes_and_ttl_use_the_schema_names() {
     let template = sam();
@@ -177,75 +65,6 @@ fn table_keys_indexes_and_ttl_use_the_schema_names() {
 async fn table_is_the_one_the_code_creates() -> Result<()> {
     assert_eq!(template_table(&sam()), code_table().await?);
     Ok(())
-}
-
-/// A queue as the code configures it: its name with `base` for the stack name, FIFO or not,
-/// content-based deduplication, and its dead-letter queue's name and receive count.
-#[derive(Debug, PartialEq, Eq)]
-struct QueueShape {
-    name: String,
-    fifo: bool,
-    content_based_deduplication: bool,
-    dead_letters: Option<(String, String)>,
-}
-
-fn template_queue(template: &Node, resource_name: &str, base: &str) -> QueueShape {
-    let queue = resource(template, resource_name);
-    let name = queue
-        .get("QueueName")
-        .and_then(|n| n.tagged("!Sub"))
-        .and_then(Node::text)
-        .unwrap_or_else(|| panic!("{resource_name}: QueueName: !Sub \"${{AWS::StackName}}…\""))
-        .replace("${AWS::StackName}", base);
-    let flag = |key: &str| queue.get(key).and_then(Node::text) == Some("true");
-    let dead_letters = queue.get("RedrivePolicy").map(|policy| {
-        let target = policy
-            .get("deadLetterTargetArn")
-            .and_then(referenced)
-            .expect("dead-letter target");
-        let receives = policy
-            .get("maxReceiveCount")
-            .and_then(referenced)
-            .expect("maxReceiveCount: !Ref");
-        assert_eq!(receives, "MaxReceiveCount", "{resource_name}'s maxReceiveCount");
-        let default = text(template, &["Parameters", "MaxReceiveCount", "Default"]);
-        (template_queue(template, target, base).name, default.to_owned())
-    });
-    QueueShape {
-        name,
-        fifo: flag("FifoQueue"),
-        content_based_deduplication: flag("ContentBasedDeduplication"),
-        dead_letters,
-    }
-}
-
-/// The queue at `url` as the code's setup made it.
-async fn code_queue(client: &aws_sdk_sqs::Client, url: &str) -> Result<QueueShape> {
-    let name = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
-    let attributes = client
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await?
-        .attributes
-        .unwrap_or_default();
-    let flag = |key: QueueAttributeName| attributes.get(&key).map(String::as_str) == Some("true");
-    let dead_letters = match attributes.get(&QueueAttributeName::RedrivePolicy) {
-        None => None,
-        Some(policy) => {
-            let policy: serde_json::Value = serde_json::from_str(policy)?;
-            let arn = policy["deadLetterTargetArn"].as_str().context("deadLetterTargetArn")?;
-            let receives = policy["maxReceiveCount"].to_string().trim_matches('"').to_owned();
-            Some((arn.rsplit(':').next().unwrap_or_default().to_owned(), receives))
-        }
-    };
-    Ok(QueueShape {
-        name: name(url),
-        fifo: flag(QueueAttributeName::FifoQueue),
-        content_based_deduplication: flag(QueueAttributeName::ContentBasedDeduplication),
-        dead_letters,
-    })
 }
 
 #[tokio::test]
@@ -448,16 +267,6 @@ fn relay_health_check_asks_the_address_it_listens_on() -> Result<()> {
     assert_eq!(healthcheck.trim(), expected);
     ensure!(DOCKERFILE.contains("\nSTOPSIGNAL SIGTERM\n"), "STOPSIGNAL SIGTERM");
     Ok(())
-}
-
-fn visit(node: &Node, f: &mut impl FnMut(&Node)) {
-    f(node);
-    match node {
-        Node::Scalar(_) => {}
-        Node::Map(entries) => entries.iter().for_each(|(_, v)| visit(v, f)),
-        Node::List(items) => items.iter().for_each(|v| visit(v, f)),
-        Node::Tagged(_, operand) => visit(operand, f),
-    }
 }
 
 #[test]
