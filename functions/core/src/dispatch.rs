@@ -24,9 +24,7 @@ use crate::event::{InboundEvent, InboundKind};
 use crate::ingress::record;
 use crate::integration::OpenRecordError;
 use crate::platform::Platform;
-use crate::ports::{
-    AgentClient, Claim, Keyring, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError,
-};
+use crate::ports::{AgentClient, Keyring, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
 use crate::time::Timestamp;
 
 /// The card action that starts a new conversation (the button on failure cards).
@@ -214,15 +212,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// True if `key` was marked before (without marking it).
+    /// True if `key` was marked before (a read; marks nothing).
     async fn already(&self, key: &str) -> Result<bool, StoreError> {
-        match self.store.claim(key, Timestamp::now(), Duration::from_secs(1)).await? {
-            Claim::Duplicate => Ok(true),
-            Claim::Claimed => {
-                self.store.release(key).await?;
-                Ok(false)
-            }
-        }
+        self.store.is_claimed(key, Timestamp::now()).await
     }
 
     /// Remembers that `key` happened.

@@ -54,26 +54,44 @@ impl Ingress {
     }
 
     /// Dedupes the event on its platform id, then enqueues it durably. If the enqueue fails the
-    /// claim is given back, so the platform's retry is processed rather than dropped.
+    /// claim is given back, so the platform's retry is processed rather than dropped. The
+    /// outcome (`enqueued`, `duplicate` or `error`) goes to the event log.
     ///
     /// # Errors
     /// [`IngressError`] when the store or queue failed; nothing was enqueued.
     pub async fn accept(&self, event: InboundEvent) -> Result<Accepted, IngressError> {
+        self.accept_logged(event, None).await
+    }
+
+    /// [`Ingress::accept`] for a callback that has not been logged yet: the event log gets a
+    /// `received` line with `detail` before the outcome, both in one write.
+    ///
+    /// # Errors
+    /// As [`Ingress::accept`].
+    pub async fn receive(&self, event: InboundEvent, detail: &str) -> Result<Accepted, IngressError> {
+        self.accept_logged(event, Some(detail)).await
+    }
+
+    async fn accept_logged(&self, event: InboundEvent, received: Option<&str>) -> Result<Accepted, IngressError> {
         let now = Timestamp::now();
         let key = event.dedupe_key();
         let integration = event.integration_id.clone();
-        if self.store.claim(&key, now, DEDUPE_TTL).await? == Claim::Duplicate {
-            tracing::info!(integration_id = %integration, event_id = %event.event_id, "duplicate event ignored");
-            self.log(
-                &integration,
-                "duplicate",
-                Some(&event.event_id),
-                "already received; ignored",
-            )
-            .await;
+        let event_id = event.event_id.clone();
+        let mut log = EventLines::default();
+        if let Some(detail) = received {
+            log.push(&integration, "received", Some(&event_id), detail);
+        }
+        let claimed = self.store.claim(&key, now, DEDUPE_TTL).await;
+        if matches!(claimed, Ok(Claim::Duplicate)) {
+            tracing::info!(integration_id = %integration, event_id = %event_id, "duplicate event ignored");
+            log.push(&integration, "duplicate", Some(&event_id), "already received; ignored");
+            log.write(self.store.as_ref(), &integration).await;
             return Ok(Accepted::Duplicate);
         }
-        let event_id = event.event_id.clone();
+        if let Err(error) = claimed {
+            log.write(self.store.as_ref(), &integration).await;
+            return Err(error.into());
+        }
         let message = OutgoingMessage {
             group: event.session_key().queue_group(),
             dedupe_id: dedupe_id(&key),
@@ -84,18 +102,18 @@ impl Ingress {
                 tracing::error!(integration_id = %integration, error = %release, "releasing a dedupe claim failed");
             }
             tracing::error!(integration_id = %integration, event_id = %event_id, %error, "enqueue failed");
-            self.log(
+            log.push(
                 &integration,
                 "error",
                 Some(&event_id),
                 "queue unavailable; the platform will retry",
-            )
-            .await;
+            );
+            log.write(self.store.as_ref(), &integration).await;
             return Err(error.into());
         }
         tracing::info!(integration_id = %integration, event_id = %event_id, "event enqueued");
-        self.log(&integration, "enqueued", Some(&event_id), "queued for the agent")
-            .await;
+        log.push(&integration, "enqueued", Some(&event_id), "queued for the agent");
+        log.write(self.store.as_ref(), &integration).await;
         Ok(Accepted::Enqueued)
     }
 
@@ -108,16 +126,36 @@ impl Ingress {
 /// Appends to an integration's event log, logging (not raising) failures: the log explains,
 /// it must never block a message.
 pub async fn record(store: &dyn Store, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
-    // The same line goes to the process log, where operators search across integrations.
-    tracing::info!(integration_id = %integration, kind, event_id = event_id.unwrap_or_default(), detail, "event");
-    let entry = EventLogEntry {
-        at: Timestamp::now(),
-        kind: kind.to_owned(),
-        event_id: event_id.map(|id| id.chars().take(128).collect()),
-        detail: detail.to_owned(),
-    };
-    if let Err(error) = store.record_event(integration, &entry, EVENT_LOG_TTL).await {
-        tracing::warn!(integration_id = %integration, %error, "event log write failed");
+    let mut log = EventLines::default();
+    log.push(integration, kind, event_id, detail);
+    log.write(store, integration).await;
+}
+
+/// Event-log lines collected during one step and written together.
+#[derive(Default)]
+struct EventLines(Vec<EventLogEntry>);
+
+impl EventLines {
+    /// Adds a line (stamped now) and writes it to the process log at once, where operators
+    /// search across integrations.
+    fn push(&mut self, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
+        tracing::info!(integration_id = %integration, kind, event_id = event_id.unwrap_or_default(), detail, "event");
+        self.0.push(EventLogEntry {
+            at: Timestamp::now(),
+            kind: kind.to_owned(),
+            event_id: event_id.map(|id| id.chars().take(128).collect()),
+            detail: detail.to_owned(),
+        });
+    }
+
+    /// Stores the lines; failures are logged, never raised.
+    async fn write(self, store: &dyn Store, integration: &IntegrationId) {
+        if self.0.is_empty() {
+            return;
+        }
+        if let Err(error) = store.record_events(integration, &self.0, EVENT_LOG_TTL).await {
+            tracing::warn!(integration_id = %integration, %error, "event log write failed");
+        }
     }
 }
 

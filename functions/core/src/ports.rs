@@ -152,6 +152,9 @@ pub trait DedupeStore: Send + Sync {
     async fn claim(&self, key: &str, now: Timestamp, ttl: Duration) -> StoreResult<Claim>;
     /// Gives a claim back (the side effect it guarded failed and must be retried); idempotent.
     async fn release(&self, key: &str) -> StoreResult<()>;
+    /// True if `key` is claimed and the claim has not expired at `now`. Only reads: for
+    /// "did this already happen?" checks that must not claim anything.
+    async fn is_claimed(&self, key: &str, now: Timestamp) -> StoreResult<bool>;
 }
 
 /// A relay's hold on one integration's long connection.
@@ -221,6 +224,19 @@ pub struct EventLogEntry {
 pub trait EventLog: Send + Sync {
     /// Appends an entry that expires at `entry.at + ttl`. Entries at the same instant are all kept.
     async fn record_event(&self, integration: &IntegrationId, entry: &EventLogEntry, ttl: Duration) -> StoreResult<()>;
+    /// Appends several entries, in order, each expiring `ttl` after its `at`. Backends that can
+    /// write them together override this; the default records one after the other.
+    async fn record_events(
+        &self,
+        integration: &IntegrationId,
+        entries: &[EventLogEntry],
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        for entry in entries {
+            self.record_event(integration, entry, ttl).await?;
+        }
+        Ok(())
+    }
     /// Up to `limit` unexpired entries at `now`, newest first.
     async fn recent_events(
         &self,

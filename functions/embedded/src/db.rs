@@ -1,18 +1,28 @@
-//! The SQLite connection behind the store and the queue: opening, pragmas, schema migration, and
+//! The SQLite database behind the store and the queue: opening, pragmas, schema migration, and
 //! running queries off the async runtime.
 //!
-//! One [`Db`] owns one connection behind a mutex. Every query runs in
-//! [`tokio::task::spawn_blocking`], so a slow disk never stalls the runtime's worker threads.
-//! The store and the queue each open their own connection to the same file: SQLite in WAL mode
-//! lets readers proceed beside the writer, and `busy_timeout` makes writers wait for each other
-//! instead of failing. Write transactions start with `BEGIN IMMEDIATE` so they take the write
-//! lock up front and never fail half-way with a snapshot conflict.
+//! One [`Db`] serves the store and the queue of one file, so they never contend for SQLite's
+//! single write lock:
+//!
+//! - **Writes** go to one writer thread that owns the only write connection. It takes every write
+//!   waiting in its channel, runs them in one `BEGIN IMMEDIATE … COMMIT` (each in its own
+//!   savepoint, so a failed write changes nothing and does not affect the others) and answers
+//!   them only after the commit. With `synchronous=FULL` a commit costs one fsync, so under load
+//!   many writes share it (group commit) while every caller still learns of its write only once
+//!   it is durable.
+//! - **Reads** run on the caller's thread on a small pool of read-only connections: in WAL mode
+//!   they see the last commit and never wait for the writer, and a point lookup takes
+//!   microseconds, less than a hop to another thread would.
+//!
+//! An in-memory database (tests) has one connection, so its reads go through the writer too.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
 
 use imgate_core::ports::{QueueError, StoreError};
 
@@ -58,14 +68,33 @@ pub enum OpenError {
     /// The blocking task opening the database did not finish.
     #[error("opening the database was interrupted")]
     Interrupted(#[source] tokio::task::JoinError),
+    /// The database's writer thread could not be started.
+    #[error("cannot start the writer thread of database {path}")]
+    Thread {
+        /// The database file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// Running a query failed outside SQLite itself.
+/// Running a query failed outside SQLite's answer to the query itself.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DbError {
-    /// The blocking task running the query panicked or was cancelled.
-    #[error("database task did not complete")]
-    Join(#[source] tokio::task::JoinError),
+    /// The writer thread is gone (it stops only when the last handle is dropped, or after a
+    /// panic outside any query).
+    #[error("the database writer has stopped")]
+    WriterGone,
+    /// The query panicked; its changes were rolled back.
+    #[error("a database query panicked")]
+    Panicked,
+    /// The batch the write ran in could not begin or commit, so the write did not happen.
+    #[error("database commit failed: {0}")]
+    Commit(String),
+    /// No read connection could be opened.
+    #[error("cannot open a read connection")]
+    ReadConnection(#[source] rusqlite::Error),
 }
 
 impl From<DbError> for StoreError {
@@ -94,15 +123,28 @@ pub(crate) fn queue_err(e: rusqlite::Error) -> QueueError {
     QueueError::Backend(Box::new(e))
 }
 
-/// Starts a write transaction that holds the write lock from its first statement.
-pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+/// Starts an all-or-nothing unit of work inside a write: a savepoint that rolls back when
+/// dropped without [`rusqlite::Savepoint::commit`]. (Writes already run inside the writer's
+/// batch transaction, which holds the write lock.)
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Savepoint<'_>> {
+    conn.savepoint()
 }
 
-/// A shared handle to one SQLite connection.
+/// Most writes one batch transaction takes; more wait for the next commit.
+const MAX_BATCH: usize = 256;
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A shared handle to one database: the writer thread's channel and the read connections.
 #[derive(Clone)]
 pub(crate) struct Db {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: mpsc::Sender<Box<dyn Job>>,
+    /// `None` for an in-memory database, whose only connection is the writer's.
+    readers: Option<Readers>,
 }
 
 impl std::fmt::Debug for Db {
@@ -128,7 +170,8 @@ impl Db {
             path: path.clone(),
             source,
         })?;
-        Self::prepare(conn, &path, false)
+        let conn = prepare(conn, &path, false)?;
+        Self::start(conn, &path, None)
     }
 
     fn open_blocking(path: &Path) -> Result<Self, OpenError> {
@@ -136,52 +179,239 @@ impl Db {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::prepare(conn, path, true)
-    }
-
-    /// Sets the pragmas and migrates the schema.
-    fn prepare(mut conn: Connection, path: &Path, wal: bool) -> Result<Self, OpenError> {
-        let db_err = |source| OpenError::Database {
+        let conn = prepare(conn, path, true)?;
+        let readers = Readers {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        // Open one reader now, so a file that cannot be read fails here and not on first use.
+        let first = readers.connect().map_err(|source| OpenError::Database {
             path: path.to_path_buf(),
             source,
-        };
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
-        if wal {
-            // `journal_mode` answers with the mode now in effect; WAL persists in the file.
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-                .map_err(db_err)?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                tracing::warn!(path = %path.display(), journal_mode = %mode, "WAL mode not available");
-            }
-        }
-        // FULL: a committed enqueue survives power loss, because platforms are acked after it.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
-        // Records refer to each other by id without foreign keys: deletes never cascade.
-        conn.pragma_update(None, "foreign_keys", false).map_err(db_err)?;
-        migrate(&mut conn, path)?;
+        })?;
+        readers.put_back(first);
+        Self::start(conn, path, Some(readers))
+    }
+
+    /// Starts the writer thread on `conn`.
+    fn start(conn: Connection, path: &Path, readers: Option<Readers>) -> Result<Self, OpenError> {
+        let (writer, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("imgate-db-writer".into())
+            .spawn(move || write_loop(conn, &jobs))
+            .map_err(|e| OpenError::Thread {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            inner: Arc::new(Inner { writer, readers }),
         })
     }
 
-    /// Runs `f` on the connection in a blocking task and returns its result.
-    ///
-    /// A panic in an earlier query poisons the mutex but not the connection (an open transaction
-    /// rolls back when dropped during the unwind), so a poisoned lock is simply taken over.
-    pub(crate) async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    /// Runs `f` as a write: on the writer thread, inside a batch transaction, in its own
+    /// savepoint (rolled back if `f` fails). Answers once the batch has committed durably; if
+    /// the commit fails, the write did not happen and the answer is an error.
+    pub(crate) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| E::from(DbError::Join(e)))?
+        let (reply, answer) = oneshot::channel();
+        let task = Task {
+            work: Some(f),
+            result: None,
+            reply,
+        };
+        if self.inner.writer.send(Box::new(task)).is_err() {
+            return Err(E::from(DbError::WriterGone));
+        }
+        answer.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+    }
+
+    /// Runs `f` as a read on a read-only connection, on the calling thread; it sees every write
+    /// that has answered. `f` must not write (the connection refuses).
+    pub(crate) async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let Some(readers) = &self.inner.readers else {
+            return self.write(f).await;
+        };
+        let mut conn = readers.take().map_err(|e| E::from(DbError::ReadConnection(e)))?;
+        let result = f(&mut conn);
+        readers.put_back(conn);
+        result
+    }
+}
+
+/// Sets the pragmas of the write connection and migrates the schema.
+fn prepare(mut conn: Connection, path: &Path, wal: bool) -> Result<Connection, OpenError> {
+    let db_err = |source| OpenError::Database {
+        path: path.to_path_buf(),
+        source,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    if wal {
+        // `journal_mode` answers with the mode now in effect; WAL persists in the file.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(db_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), journal_mode = %mode, "WAL mode not available");
+        }
+    }
+    // FULL: a committed enqueue survives power loss, because platforms are acked after it.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
+    // Records refer to each other by id without foreign keys: deletes never cascade.
+    conn.pragma_update(None, "foreign_keys", false).map_err(db_err)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// The read connections of a database file.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Reads only: a write through this connection would bypass the writer's batches.
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    fn take(&self) -> rusqlite::Result<Connection> {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.connect(),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+/// One write waiting for the writer thread, type-erased.
+trait Job: Send {
+    /// Runs the write; true if it succeeded (and its savepoint is kept).
+    fn run(&mut self, conn: &mut Connection) -> bool;
+    /// Answers the caller once the batch's fate is known.
+    fn finish(self: Box<Self>, batch: Result<(), &DbError>);
+}
+
+struct Task<F, T, E> {
+    work: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Task<F, T, E>
+where
+    F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, batch: Result<(), &DbError>) {
+        let answer = match (self.result, batch) {
+            // A failed write changed nothing, whatever became of the batch.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(e)) => Err(E::from(match e {
+                DbError::Commit(text) => DbError::Commit(text.clone()),
+                _ => DbError::Commit(e.to_string()),
+            })),
+            (None, Ok(())) => Err(E::from(DbError::Panicked)),
+        };
+        // The caller may have given up waiting; the write stands either way.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The writer thread: batches every waiting write into one transaction until the last handle
+/// is dropped.
+fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, batch);
+    }
+}
+
+/// Runs `batch` in one transaction and answers every write after the commit.
+fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = DbError::Commit(e.to_string());
+        for job in batch {
+            job.finish(Err(&error));
+        }
+        return;
+    }
+    for job in &mut batch {
+        run_in_savepoint(conn, job.as_mut());
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for job in batch {
+                job.finish(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, writes = batch.len(), "database commit failed");
+            // Leave no transaction open for the next batch.
+            let _ = conn.execute_batch("ROLLBACK");
+            let error = DbError::Commit(e.to_string());
+            for job in batch {
+                job.finish(Err(&error));
+            }
+        }
+    }
+}
+
+/// Runs one write in a savepoint: kept if it succeeded, rolled back if it failed or panicked.
+fn run_in_savepoint(conn: &mut Connection, job: &mut dyn Job) {
+    if let Err(e) = conn.execute_batch("SAVEPOINT batch_write") {
+        // Without a savepoint the write cannot be undone on its own: do not run it. Its answer
+        // (no result) reports it as not done.
+        tracing::error!(error = %e, "cannot start a savepoint");
+        return;
+    }
+    let ok = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
+    let end = if ok {
+        "RELEASE batch_write"
+    } else {
+        "ROLLBACK TO batch_write; RELEASE batch_write"
+    };
+    if let Err(e) = conn.execute_batch(end) {
+        tracing::error!(error = %e, "cannot end a savepoint");
     }
 }
 
@@ -191,7 +421,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
         path: path.to_path_buf(),
         source,
     };
-    let tx = write_tx(conn).map_err(db_err)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
     let found: i64 = tx
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(db_err)?;
@@ -224,7 +456,7 @@ mod tests {
         let path = dir.path().join("db.sqlite");
         let db = Db::open(&path).await.expect("open");
         let (version, mode) = db
-            .call(|c| {
+            .read(|c| {
                 let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
                 let m: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
                 Ok::<_, TestError>((v, m))
@@ -236,7 +468,7 @@ mod tests {
         drop(db);
         // Reopening an up-to-date file changes nothing.
         let db = Db::open(&path).await.expect("open");
-        db.call(|c| {
+        db.write(|c| {
             c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)?;
             Ok::<_, TestError>(())
         })
@@ -247,6 +479,106 @@ mod tests {
             Db::open(&path).await,
             Err(OpenError::NewerSchema { found, .. }) if found == SCHEMA_VERSION + 1
         ));
+    }
+
+    /// Opens a file database with one table `t (k TEXT PRIMARY KEY, v INTEGER)`.
+    async fn table() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("db.sqlite")).await.expect("open");
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")?;
+            Ok::<_, TestError>(())
+        })
+        .await
+        .expect("create table");
+        (dir, db)
+    }
+
+    fn insert(db: &Db, k: String, v: i64) -> impl std::future::Future<Output = Result<(), TestError>> + use<> {
+        let db = db.clone();
+        async move {
+            db.write(move |c| {
+                c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![k, v])?;
+                Ok::<_, TestError>(())
+            })
+            .await
+        }
+    }
+
+    async fn count(db: &Db) -> i64 {
+        db.read(|c| Ok::<_, TestError>(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_each_stand_or_fail_alone() {
+        let (_dir, db) = table().await;
+        // 200 writes at once share commits; 20 of them collide with an earlier key and fail.
+        let writes = (0..200).map(|i| {
+            let key = if i % 10 == 9 {
+                format!("k{}", i - 1)
+            } else {
+                format!("k{i}")
+            };
+            tokio::spawn(insert(&db, key, i))
+        });
+        let mut failed = 0;
+        for write in futures_join(writes).await {
+            if write.expect("task").is_err() {
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 20);
+        // Every successful write is visible to a reader as soon as it has answered.
+        assert_eq!(count(&db).await, 180);
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_panicking_write_leaves_nothing_behind() {
+        let (_dir, db) = table().await;
+        // Two statements, the second fails: the first is rolled back with it.
+        let half = db
+            .write(|c| {
+                c.execute("INSERT INTO t (k, v) VALUES ('a', 1)", [])?;
+                c.execute("INSERT INTO t (k, v) VALUES ('a', 2)", [])?;
+                Ok::<_, TestError>(())
+            })
+            .await;
+        assert!(matches!(half, Err(TestError::Sql(_))));
+        let panicked = db
+            .write(|c| -> Result<(), TestError> {
+                c.execute("INSERT INTO t (k, v) VALUES ('b', 1)", [])?;
+                panic!("query bug");
+            })
+            .await;
+        assert!(matches!(panicked, Err(TestError::Db(DbError::Panicked))));
+        assert_eq!(count(&db).await, 0);
+        // The writer carries on.
+        insert(&db, "c".into(), 3).await.expect("insert after failures");
+        assert_eq!(count(&db).await, 1);
+    }
+
+    #[tokio::test]
+    async fn reads_cannot_write() {
+        let (_dir, db) = table().await;
+        let write_through_reader = db
+            .read(|c| {
+                c.execute("INSERT INTO t (k, v) VALUES ('x', 1)", [])?;
+                Ok::<_, TestError>(())
+            })
+            .await;
+        assert!(write_through_reader.is_err());
+        assert_eq!(count(&db).await, 0);
+    }
+
+    /// Awaits every future (a tiny `join_all`, to keep the crate's dependencies as they are).
+    async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        let mut out = Vec::new();
+        for f in futures.collect::<Vec<_>>() {
+            out.push(f.await);
+        }
+        out
     }
 
     /// A test-only error that accepts both SQLite and task errors.

@@ -12,8 +12,9 @@ SQLite implementation of the imgate ports, with a durable queue, for one machine
 - [`load_or_create_key`] reads (or creates, mode 0600) the key file that seals secrets, kept
   apart from the database so the database alone reveals nothing.
 
-Store and queue may share one database file; each keeps its own connection. All queries run on
-Tokio's blocking pool.
+Store and queue share one database file and its single writer thread, which commits every write
+waiting at the time in one transaction (group commit); reads use read-only connections on the
+caller's thread.
 
 ```no_run
 # async fn demo() -> Result<(), imgate_embedded::OpenError> {
@@ -60,23 +61,24 @@ impl LocalBackend {
     /// # Errors
     /// [`OpenError`] if the database cannot be opened or has a newer schema.
     pub async fn open(db_path: &Path, options: QueueOptions) -> Result<Self, OpenError> {
-        let store = SqliteStore::open(db_path).await?;
-        let queue = SqliteQueue::open(db_path, options).await?;
-        Ok(Self {
-            store: Arc::new(store),
-            queue: Arc::new(queue),
-        })
+        Ok(Self::on(db::Db::open(db_path).await?, options))
     }
 
-    /// Store and queue on private in-memory databases, for tests. Nothing survives a drop.
+    /// Store and queue on a private in-memory database, for tests. Nothing survives a drop.
     ///
     /// # Errors
     /// [`OpenError`] if SQLite cannot create the databases.
     pub fn open_in_memory(options: QueueOptions) -> Result<Self, OpenError> {
-        Ok(Self {
-            store: Arc::new(SqliteStore::open_in_memory()?),
-            queue: Arc::new(SqliteQueue::open_in_memory(options)?),
-        })
+        Ok(Self::on(db::Db::open_in_memory()?, options))
+    }
+
+    /// Store and queue sharing `db`, and so its writer: their writes share commits and never
+    /// wait for each other's locks.
+    fn on(db: db::Db, options: QueueOptions) -> Self {
+        Self {
+            store: Arc::new(SqliteStore::on(db.clone())),
+            queue: Arc::new(SqliteQueue::on(db, options)),
+        }
     }
 
     /// The ports as [`Deps`], with a [`LocalKeyring`] over `key`.

@@ -213,6 +213,11 @@ impl DedupeStore for TimedStore {
     async fn release(&self, key: &str) -> StoreResult<()> {
         self.stats.time("store.release", self.inner.release(key)).await
     }
+    async fn is_claimed(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
+        self.stats
+            .time("store.is_claimed", self.inner.is_claimed(key, now))
+            .await
+    }
 }
 
 #[async_trait]
@@ -262,6 +267,19 @@ impl EventLog for TimedStore {
     async fn record_event(&self, integration: &IntegrationId, entry: &EventLogEntry, ttl: Duration) -> StoreResult<()> {
         self.stats
             .time("store.record_event", self.inner.record_event(integration, entry, ttl))
+            .await
+    }
+    async fn record_events(
+        &self,
+        integration: &IntegrationId,
+        entries: &[EventLogEntry],
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        self.stats
+            .time(
+                "store.record_events",
+                self.inner.record_events(integration, entries, ttl),
+            )
             .await
     }
     async fn recent_events(

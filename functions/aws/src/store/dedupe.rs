@@ -13,7 +13,7 @@ use imgate_core::ports::{Claim, DedupeStore, StoreResult};
 use imgate_core::time::Timestamp;
 
 use super::{Condition, Conditional, DynamoStore};
-use crate::item::ItemBuilder;
+use crate::item::{Fields, ItemBuilder};
 use crate::schema::{EXPIRES_MS, Key, PK};
 
 const DEDUPE: &str = "dedupe";
@@ -37,5 +37,12 @@ impl DedupeStore for DynamoStore {
 
     async fn release(&self, key: &str) -> StoreResult<()> {
         self.delete(&Key::dedupe(key)).await.map(|_| ())
+    }
+
+    async fn is_claimed(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
+        match self.get(&Key::dedupe(key)).await? {
+            Some(item) => Ok(Fields::new(&item, DEDUPE).expires()? > now),
+            None => Ok(false),
+        }
     }
 }

@@ -129,10 +129,7 @@ async fn receive_bot(
                 expires_at: now.plus(STREAM_TTL),
             };
             ctx.store.create_stream(&placeholder).await?;
-            ctx.ingress
-                .log(&record.id, "received", Some(&message.msgid), "message callback")
-                .await;
-            let current = match ctx.ingress.accept(event).await? {
+            let current = match ctx.ingress.receive(event, "message callback").await? {
                 Accepted::Enqueued => placeholder,
                 // A retried callback gets the stream as it is now.
                 Accepted::Duplicate => ctx
@@ -199,10 +196,7 @@ async fn receive_app(
     };
     let message = parse_app_message(&plain).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let event = normalize::app_message(&record.id, &message, Timestamp::now());
-    ctx.ingress
-        .log(&record.id, "received", Some(&event.event_id), "app callback")
-        .await;
-    ctx.ingress.accept(event).await?;
+    ctx.ingress.receive(event, "app callback").await?;
     // The answer goes out through message/send; an empty body acknowledges the callback.
     Ok(WebhookResponse::empty())
 }

@@ -256,12 +256,14 @@ impl Dispatcher {
         let agents = self.agents.clone();
         let run = AbortOnDrop(tokio::spawn(async move { agents.run(&request, &tx).await }));
         let mut so_far = String::new();
-        let mut last_update: Option<Instant> = None;
+        // The platform shows a "thinking" placeholder until the first update, so an answer that
+        // completes within one update interval goes out once, as the finished reply.
+        let mut last_update = Instant::now();
         while let Some(delta) = rx.recv().await {
             so_far.push_str(&delta);
-            if last_update.is_none_or(|t| t.elapsed() >= self.settings.update_interval) {
+            if last_update.elapsed() >= self.settings.update_interval {
                 reply.update(&so_far).await?;
-                last_update = Some(Instant::now());
+                last_update = Instant::now();
             }
         }
         let result = match run.join().await {
@@ -274,7 +276,13 @@ impl Dispatcher {
                 let answer = if answer.is_empty() { so_far } else { answer };
                 reply.finish(&answer).await?;
                 let done = Timestamp::now();
-                for (role, content) in [(Role::User, text), (Role::Assistant, answer)] {
+                // Only agents that are sent the history get it kept.
+                let turns = if history_limit > 0 {
+                    vec![(Role::User, text), (Role::Assistant, answer)]
+                } else {
+                    Vec::new()
+                };
+                for (role, content) in turns {
                     let entry = HistoryEntry {
                         role,
                         content,

@@ -1,17 +1,25 @@
 //! A queue worker: what the dispatcher Lambda does on AWS (SQS batches), as a polling loop over
-//! any [`Queue`] — `imgate serve` runs it on the embedded queue. Groups are handled in parallel, each in order; a failed message is
-//! retried with backoff and, after the queue's max receives, dead-lettered by the queue.
+//! any [`Queue`] — `imgate serve` runs it on the embedded queue.
+//!
+//! The worker keeps up to [`MAX_IN_FLIGHT`] messages in flight and receives more as soon as any
+//! finish, so one slow agent never holds up other conversations. Each received group is handled
+//! in order on its own task (the queue hands out a group's next message only after the previous
+//! one is acknowledged or released); a failed message is retried with backoff and, after the
+//! queue's max receives, dead-lettered by the queue.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
 use super::{BatchRecord, Dispatcher, group_in_order};
 use crate::ports::{Delivery, Queue};
-use futures_util::future::join_all;
-use tokio::sync::watch;
 
-/// Messages taken per poll.
+/// Messages taken per receive, at most.
 const BATCH: usize = 10;
+/// Messages handled at once, at most (each may be waiting for an agent).
+pub const MAX_IN_FLIGHT: usize = 64;
 /// Hidden while being handled: longer than the longest agent timeout (900 s).
 const VISIBILITY: Duration = Duration::from_secs(960);
 /// Wait between polls of an empty queue.
@@ -19,29 +27,82 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Runs until `shutdown` turns true; messages being handled then are finished first.
 pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = JoinSet::new();
     loop {
+        // Reap finished groups so the set does not grow.
+        while tasks.try_join_next().is_some() {}
         if *shutdown.borrow() {
             break;
         }
-        match queue.receive(BATCH, VISIBILITY).await {
-            Ok(deliveries) if deliveries.is_empty() => {
-                tokio::select! {
-                    () = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = shutdown.changed() => {}
+        // Wait for a free slot, then take as many more as are free, up to a batch.
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit,
+            changed = shutdown.changed() => {
+                // A dropped sender means nobody can stop us any more: stop now.
+                if changed.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Ok(first) = first else { break };
+        let mut wanted = 1;
+        first.forget();
+        while wanted < BATCH && slots.try_acquire().map(|p| p.forget()).is_ok() {
+            wanted += 1;
+        }
+        match queue.receive(wanted, VISIBILITY).await {
+            Ok(deliveries) => {
+                slots.add_permits(wanted - deliveries.len().min(wanted));
+                if deliveries.is_empty() {
+                    tokio::select! {
+                        () = tokio::time::sleep(IDLE_POLL) => {}
+                        changed = shutdown.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                for group in group_in_order(records(deliveries)) {
+                    let slot = Slots {
+                        semaphore: slots.clone(),
+                        count: group.len(),
+                    };
+                    let (queue, dispatcher) = (queue.clone(), dispatcher.clone());
+                    tasks.spawn(async move {
+                        handle_group(queue.as_ref(), &dispatcher, group).await;
+                        drop(slot);
+                    });
                 }
             }
-            Ok(deliveries) => handle(queue.as_ref(), &dispatcher, deliveries).await,
             Err(error) => {
+                slots.add_permits(wanted);
                 tracing::error!(%error, "receiving from the queue failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
+    while tasks.join_next().await.is_some() {}
     tracing::info!("queue worker stopped");
 }
 
-async fn handle(queue: &dyn Queue, dispatcher: &Dispatcher, deliveries: Vec<Delivery>) {
-    let records = deliveries
+/// In-flight slots held by one group's task, given back when it ends (even by a panic).
+struct Slots {
+    semaphore: Arc<Semaphore>,
+    count: usize,
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        self.semaphore.add_permits(self.count);
+    }
+}
+
+fn records(deliveries: Vec<Delivery>) -> Vec<BatchRecord> {
+    deliveries
         .into_iter()
         .map(|d| BatchRecord {
             id: d.receipt,
@@ -49,13 +110,7 @@ async fn handle(queue: &dyn Queue, dispatcher: &Dispatcher, deliveries: Vec<Deli
             body: d.body,
             receive_count: d.receive_count,
         })
-        .collect();
-    join_all(
-        group_in_order(records)
-            .into_iter()
-            .map(|group| handle_group(queue, dispatcher, group)),
-    )
-    .await;
+        .collect()
 }
 
 async fn handle_group(queue: &dyn Queue, dispatcher: &Dispatcher, group: Vec<BatchRecord>) {

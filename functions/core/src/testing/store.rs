@@ -367,8 +367,19 @@ pub async fn dedupe(store: &dyn Store) {
         "an expired claim can be taken again"
     );
     let other = format!("{key}-other");
+    // Asking claims nothing: the claim right after still succeeds.
+    assert!(!store.is_claimed(&other, NOW).await.expect("is_claimed before"));
     assert_eq!(store.claim(&other, NOW, ttl).await.expect("other key"), Claim::Claimed);
+    assert!(store.is_claimed(&other, NOW).await.expect("is_claimed"));
+    assert!(
+        !store
+            .is_claimed(&other, NOW.plus(ttl))
+            .await
+            .expect("is_claimed at expiry"),
+        "a claim is over at its expiry"
+    );
     store.release(&other).await.expect("release");
+    assert!(!store.is_claimed(&other, NOW).await.expect("is_claimed after release"));
     store.release(&other).await.expect("release is idempotent");
     assert_eq!(
         store.claim(&other, NOW, ttl).await.expect("claim released"),

@@ -51,7 +51,7 @@ impl Default for QueueOptions {
     }
 }
 
-/// The queue. Cheap to share behind an `Arc`; every call runs off the async runtime.
+/// The queue. Cheap to share behind an `Arc`; writes run on the database's writer thread.
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
     db: Db,
@@ -75,6 +75,11 @@ impl Table {
 }
 
 impl SqliteQueue {
+    /// A queue on `db` (shared with the store by [`crate::LocalBackend`]).
+    pub(crate) fn on(db: Db, options: QueueOptions) -> Self {
+        Self { db, options }
+    }
+
     /// Opens the queue in the database file at `path` (creating and migrating it if needed).
     /// It may be the store's file: the queue has its own tables.
     ///
@@ -114,7 +119,7 @@ impl SqliteQueue {
         let now = Timestamp::now();
         let (deliveries, dead) = self
             .db
-            .call(move |conn| receive_blocking(conn, table, max, now, visibility, max_receives))
+            .write(move |conn| receive_blocking(conn, table, max, now, visibility, max_receives))
             .await?;
         if !deliveries.is_empty() || dead > 0 {
             tracing::debug!(
@@ -133,7 +138,7 @@ impl SqliteQueue {
         let receipt = receipt.to_owned();
         let changed = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 for table in [Table::Main, Table::DeadLetters] {
                     let name = table.name();
                     let n = match op {
@@ -250,7 +255,7 @@ impl Queue for SqliteQueue {
         let m = message.clone();
         let fresh = self
             .db
-            .call(move |conn| enqueue_blocking(conn, &m, Timestamp::now()))
+            .write(move |conn| enqueue_blocking(conn, &m, Timestamp::now()))
             .await?;
         tracing::debug!(
             group = %message.group,
@@ -285,7 +290,7 @@ impl Queue for SqliteQueue {
         let now = Timestamp::now();
         let due = now.plus(delay);
         self.db
-            .call(move |conn| enqueue_timer_blocking(conn, &body, now, due))
+            .write(move |conn| enqueue_timer_blocking(conn, &body, now, due))
             .await?;
         tracing::debug!(delay_ms = delay.as_millis(), "queue enqueue delayed");
         Ok(())

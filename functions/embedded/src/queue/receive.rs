@@ -104,7 +104,7 @@ pub(super) fn receive_blocking(
 
 /// The deliveries of one receive so far, and what each needs to hand out a message.
 struct Batch<'a> {
-    tx: &'a rusqlite::Transaction<'a>,
+    tx: &'a rusqlite::Savepoint<'a>,
     name: &'static str,
     now: Timestamp,
     visible_until: i64,
@@ -150,7 +150,7 @@ impl Batch<'_> {
 }
 
 /// Moves message `seq` from the main table to the dead-letter table, visible at once.
-fn move_to_dead_letters(tx: &rusqlite::Transaction<'_>, seq: i64, now: Timestamp) -> Result<(), QueueError> {
+fn move_to_dead_letters(tx: &rusqlite::Savepoint<'_>, seq: i64, now: Timestamp) -> Result<(), QueueError> {
     tx.execute(
         "INSERT INTO queue_dead_letters \
          (group_id, dedupe_id, body, enqueued_at, visible_at, receive_count, receipt, dead_at) \

@@ -61,7 +61,7 @@ impl AgentStore for SqliteStore {
     async fn create_agent(&self, record: &AgentRecord) -> StoreResult<()> {
         let b = Bound::new(record)?;
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     &format!("INSERT INTO agents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                     params![
@@ -85,7 +85,7 @@ impl AgentStore for SqliteStore {
     async fn get_agent(&self, id: &AgentId) -> StoreResult<Option<AgentRecord>> {
         let id = id.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     &format!("SELECT {COLUMNS} FROM agents WHERE id = ?1"),
@@ -99,7 +99,7 @@ impl AgentStore for SqliteStore {
     async fn list_agents(&self, org: &OrgId) -> StoreResult<Vec<AgentRecord>> {
         let org = org.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     &format!("SELECT {COLUMNS} FROM agents WHERE org_id = ?1 ORDER BY created_at, id"),
@@ -114,7 +114,7 @@ impl AgentStore for SqliteStore {
         let b = Bound::new(record)?;
         let expected = previous_version(record.version);
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 versioned_update(
                     conn,
                     "UPDATE agents SET org_id = ?2, name = ?3, kind = ?4, config = ?5, \
@@ -144,7 +144,7 @@ impl AgentStore for SqliteStore {
         let key = id.clone();
         let deleted = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM agents WHERE id = ?1", [key.as_str()])
                     .map(|n| n > 0)
                     .map_err(store_err)

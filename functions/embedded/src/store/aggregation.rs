@@ -97,7 +97,7 @@ impl AggregationStore for SqliteStore {
         let key_owned = key.to_owned();
         let version = self
             .db
-            .call(move |conn| append_blocking(conn, &key_owned, &json, now, ttl))
+            .write(move |conn| append_blocking(conn, &key_owned, &json, now, ttl))
             .await?;
         tracing::debug!(key, version, "aggregation buffer appended");
         Ok(version)
@@ -113,7 +113,7 @@ impl AggregationStore for SqliteStore {
         let key_owned = key.to_owned();
         let taken = self
             .db
-            .call(move |conn| take_blocking(conn, &key_owned, version))
+            .write(move |conn| take_blocking(conn, &key_owned, version))
             .await?;
         match &taken {
             Some(events) => tracing::debug!(key, version, events = events.len(), "aggregation buffer taken"),

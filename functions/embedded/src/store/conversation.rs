@@ -30,7 +30,7 @@ impl UserDirectory for SqliteStore {
         let (identity, candidate) = (identity.to_owned(), candidate.clone());
         let (user, created) = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 // Insert-if-absent and the read back in one write transaction: whoever inserts
                 // first wins, and every caller reads that winner.
                 let tx = write_tx(conn).map_err(store_err)?;
@@ -64,7 +64,7 @@ impl HistoryStore for SqliteStore {
         let (session, e) = (session.clone(), entry.clone());
         let role = enum_text(&e.role)?;
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO history (session_id, role, content, at, expires_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -92,7 +92,7 @@ impl HistoryStore for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut newest_first = self
             .db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     "SELECT role, content, at FROM history \

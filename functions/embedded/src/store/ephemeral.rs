@@ -60,7 +60,7 @@ impl SessionStore for SqliteStore {
         let digest = key.digest();
         let found = self
             .db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     &format!(
@@ -79,7 +79,7 @@ impl SessionStore for SqliteStore {
     async fn put_session(&self, session: &Session) -> StoreResult<()> {
         let s = session.clone();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     &format!(
                         "INSERT OR REPLACE INTO sessions (digest, {SESSION_COLUMNS}) \
@@ -107,7 +107,7 @@ impl SessionStore for SqliteStore {
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<()> {
         let digest = key.digest();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM sessions WHERE digest = ?1", [digest])
                     .map(drop)
                     .map_err(store_err)
@@ -123,7 +123,7 @@ impl DedupeStore for SqliteStore {
         let expires_at = now.plus(ttl).as_millis();
         let now = now.as_millis();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 // One statement: insert, or take over a claim that has expired; else nothing.
                 let changed = conn
                     .execute(
@@ -141,10 +141,26 @@ impl DedupeStore for SqliteStore {
     async fn release(&self, key: &str) -> StoreResult<()> {
         let key = key.to_owned();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM dedupe WHERE key = ?1", [key])
                     .map(drop)
                     .map_err(store_err)
+            })
+            .await
+    }
+
+    async fn is_claimed(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
+        let key = key.to_owned();
+        let now = now.as_millis();
+        self.db
+            .read(move |conn| {
+                query_opt(
+                    conn,
+                    "SELECT 1 FROM dedupe WHERE key = ?1 AND expires_at > ?2",
+                    params![key, now],
+                    |_| Ok(()),
+                )
+                .map(|found| found.is_some())
             })
             .await
     }
@@ -166,7 +182,7 @@ impl LeaseStore for SqliteStore {
         };
         let outcome = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn).map_err(store_err)?;
                 let current = query_opt(
                     &tx,
@@ -213,7 +229,7 @@ impl LeaseStore for SqliteStore {
         let (id, owner) = (integration.clone(), owner.to_owned());
         let expires_at = now.plus(ttl).as_millis();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "UPDATE leases SET expires_at = ?3 \
                      WHERE integration_id = ?1 AND owner = ?2 AND expires_at > ?4",
@@ -228,7 +244,7 @@ impl LeaseStore for SqliteStore {
     async fn release_lease(&self, integration: &IntegrationId, owner: &str) -> StoreResult<()> {
         let (id, owner) = (integration.clone(), owner.to_owned());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "DELETE FROM leases WHERE integration_id = ?1 AND owner = ?2",
                     params![id.as_str(), owner],
@@ -242,7 +258,7 @@ impl LeaseStore for SqliteStore {
     async fn get_lease(&self, integration: &IntegrationId, now: Timestamp) -> StoreResult<Option<Lease>> {
         let id = integration.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     "SELECT integration_id, owner, expires_at FROM leases \
@@ -258,24 +274,39 @@ impl LeaseStore for SqliteStore {
 #[async_trait]
 impl EventLog for SqliteStore {
     async fn record_event(&self, integration: &IntegrationId, entry: &EventLogEntry, ttl: Duration) -> StoreResult<()> {
-        let (id, e) = (integration.clone(), entry.clone());
+        self.record_events(integration, std::slice::from_ref(entry), ttl).await
+    }
+
+    /// One write for all of them.
+    async fn record_events(
+        &self,
+        integration: &IntegrationId,
+        entries: &[EventLogEntry],
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let (id, entries) = (integration.clone(), entries.to_vec());
         self.db
-            .call(move |conn| {
-                conn.execute(
-                    "INSERT INTO event_log \
-                     (integration_id, at, kind, event_id, detail, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        id.as_str(),
-                        e.at.as_millis(),
-                        e.kind,
-                        e.event_id,
-                        e.detail,
-                        e.at.plus(ttl).as_millis()
-                    ],
-                )
-                .map(drop)
-                .map_err(store_err)
+            .write(move |conn| {
+                let mut insert = conn
+                    .prepare_cached(
+                        "INSERT INTO event_log \
+                         (integration_id, at, kind, event_id, detail, expires_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .map_err(store_err)?;
+                for e in &entries {
+                    insert
+                        .execute(params![
+                            id.as_str(),
+                            e.at.as_millis(),
+                            e.kind,
+                            e.event_id,
+                            e.detail,
+                            e.at.plus(ttl).as_millis()
+                        ])
+                        .map_err(store_err)?;
+                }
+                Ok(())
             })
             .await
     }
@@ -289,7 +320,7 @@ impl EventLog for SqliteStore {
         let id = integration.clone();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     "SELECT at, kind, event_id, detail FROM event_log \

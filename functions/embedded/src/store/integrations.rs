@@ -73,7 +73,7 @@ impl IntegrationStore for SqliteStore {
     async fn create_integration(&self, record: &IntegrationRecord) -> StoreResult<()> {
         let b = Bound::new(record)?;
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     &format!(
                         "INSERT INTO integrations ({COLUMNS}) \
@@ -102,7 +102,7 @@ impl IntegrationStore for SqliteStore {
     async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationRecord>> {
         let id = id.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     &format!("SELECT {COLUMNS} FROM integrations WHERE id = ?1"),
@@ -116,7 +116,7 @@ impl IntegrationStore for SqliteStore {
     async fn list_integrations(&self, org: &OrgId) -> StoreResult<Vec<IntegrationRecord>> {
         let org = org.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     &format!(
@@ -134,7 +134,7 @@ impl IntegrationStore for SqliteStore {
         let b = Bound::new(record)?;
         let expected = previous_version(record.version);
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 versioned_update(
                     conn,
                     "UPDATE integrations SET org_id = ?2, name = ?3, platform = ?4, mode = ?5, \
@@ -166,7 +166,7 @@ impl IntegrationStore for SqliteStore {
         let key = id.clone();
         let deleted = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn).map_err(store_err)?;
                 let n = tx
                     .execute("DELETE FROM integrations WHERE id = ?1", [key.as_str()])
@@ -187,7 +187,7 @@ impl IntegrationStore for SqliteStore {
     async fn list_long_connection_integrations(&self) -> StoreResult<Vec<IntegrationRecord>> {
         let mode = enum_text(&ConnectionMode::LongConnection)?;
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     &format!(
@@ -205,7 +205,7 @@ impl IntegrationStore for SqliteStore {
         let id = status.integration_id.as_str().to_owned();
         let data = serde_json::to_string(status).map_err(|e| StoreError::Backend(Box::new(e)))?;
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO integration_status (integration_id, data) VALUES (?1, ?2) \
                      ON CONFLICT (integration_id) DO UPDATE SET data = excluded.data",
@@ -220,7 +220,7 @@ impl IntegrationStore for SqliteStore {
     async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>> {
         let id = id.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     "SELECT data FROM integration_status WHERE integration_id = ?1",

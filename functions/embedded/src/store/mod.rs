@@ -27,7 +27,7 @@ use imgate_core::ports::{StoreError, StoreResult};
 
 use crate::db::{Db, OpenError, store_err};
 
-/// The SQLite store. Cheap to share behind an `Arc`; every call runs off the async runtime.
+/// The SQLite store. Cheap to share behind an `Arc`; writes run on the database's writer thread.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     db: Db,
@@ -79,6 +79,11 @@ impl SqliteStore {
         })
     }
 
+    /// A store on `db` (shared with the queue by [`crate::LocalBackend`]).
+    pub(crate) fn on(db: Db) -> Self {
+        Self { db }
+    }
+
     /// A store on a private in-memory database, for tests.
     ///
     /// # Errors
@@ -100,7 +105,7 @@ impl SqliteStore {
         let now = now.as_millis();
         let report = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = crate::db::write_tx(conn).map_err(store_err)?;
                 let delete = |table: &str| {
                     tx.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), params![now])
@@ -148,7 +153,7 @@ impl SqliteStore {
     pub async fn get_meta(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_owned();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 conn.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |row| row.get(0))
                     .optional()
                     .map_err(store_err)
@@ -163,7 +168,7 @@ impl SqliteStore {
     pub async fn set_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
                     params![key, value],

@@ -38,7 +38,7 @@ impl OrgStore for SqliteStore {
         let org_id = org.id.clone();
         let org = org.clone();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3)",
                     params![org.id.as_str(), org.name, org.created_at.as_millis()],
@@ -53,7 +53,7 @@ impl OrgStore for SqliteStore {
     async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
         let id = id.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     &format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?1"),
@@ -66,7 +66,7 @@ impl OrgStore for SqliteStore {
 
     async fn list_orgs(&self) -> StoreResult<Vec<Organization>> {
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     &format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY created_at, id"),
@@ -81,7 +81,7 @@ impl OrgStore for SqliteStore {
         let key = key.clone();
         let (key_id, org_id) = (key.id.clone(), key.org_id.clone());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO api_keys (id, org_id, name, secret_hash, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -103,7 +103,7 @@ impl OrgStore for SqliteStore {
     async fn get_api_key(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
         let id = id.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
@@ -117,7 +117,7 @@ impl OrgStore for SqliteStore {
     async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
         let org = org.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     &format!(
@@ -135,7 +135,7 @@ impl OrgStore for SqliteStore {
         let key_id = id.clone();
         let deleted = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM api_keys WHERE id = ?1", [key_id.as_str()])
                     .map(|n| n > 0)
                     .map_err(store_err)

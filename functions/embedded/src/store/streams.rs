@@ -82,7 +82,7 @@ impl StreamStore for SqliteStore {
         let b = BoundStream::new(stream)?;
         let created = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     &format!(
                         "INSERT INTO streams ({STREAM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -123,7 +123,7 @@ impl StreamStore for SqliteStore {
     ) -> StoreResult<Option<StreamState>> {
         let (integration, id) = (integration.clone(), id.to_owned());
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     &format!(
@@ -141,7 +141,7 @@ impl StreamStore for SqliteStore {
         let b = BoundStream::new(stream)?;
         let written = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "UPDATE streams SET content = ?3, finished = ?4, card = ?5, version = ?6, \
                      created_at = ?7, expires_at = ?8 \
@@ -178,7 +178,7 @@ impl TokenCache for SqliteStore {
     async fn get_token(&self, key: &str, now: Timestamp) -> StoreResult<Option<CachedToken>> {
         let key = key.to_owned();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     "SELECT token, expires_at FROM tokens WHERE key = ?1 AND expires_at > ?2",
@@ -193,7 +193,7 @@ impl TokenCache for SqliteStore {
         let key = key.to_owned();
         let (sealed, expires_at) = (token.token.as_stored().to_owned(), token.expires_at.as_millis());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT OR REPLACE INTO tokens (key, token, expires_at) VALUES (?1, ?2, ?3)",
                     params![key, sealed, expires_at],
@@ -207,7 +207,7 @@ impl TokenCache for SqliteStore {
     async fn invalidate_token(&self, key: &str) -> StoreResult<()> {
         let key_owned = key.to_owned();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM tokens WHERE key = ?1", [key_owned])
                     .map(drop)
                     .map_err(store_err)

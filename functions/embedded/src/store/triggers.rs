@@ -36,7 +36,7 @@ impl TriggerStore for SqliteStore {
     async fn get_trigger(&self, integration: &IntegrationId) -> StoreResult<Option<Trigger>> {
         let id = integration.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_opt(
                     conn,
                     &format!("SELECT {COLUMNS} FROM triggers WHERE integration_id = ?1"),
@@ -53,7 +53,7 @@ impl TriggerStore for SqliteStore {
         let version = version_sql(t.version)?;
         let expected = previous_version(t.version);
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 let values = params![
                     t.integration_id.as_str(),
                     t.org_id.as_str(),
@@ -104,7 +104,7 @@ impl TriggerStore for SqliteStore {
         let id = integration.clone();
         let deleted = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM triggers WHERE integration_id = ?1", [id.as_str()])
                     .map(|n| n > 0)
                     .map_err(store_err)
@@ -117,7 +117,7 @@ impl TriggerStore for SqliteStore {
     async fn list_triggers(&self, org: &OrgId) -> StoreResult<Vec<Trigger>> {
         let org = org.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 query_all(
                     conn,
                     &format!(
