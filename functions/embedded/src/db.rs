@@ -14,6 +14,9 @@
 //!   they see the last commit and never wait for the writer, and a point lookup takes
 //!   microseconds, less than a hop to another thread would.
 //!
+//! - **Checkpoints** (copying the WAL back into the database file, with its own fsync) run on a
+//!   background thread every [`CHECKPOINT_EVERY`], so the writer never stalls on them.
+//!
 //! An in-memory database (tests) has one connection, so its reads go through the writer too.
 
 use std::panic::AssertUnwindSafe;
@@ -30,12 +33,16 @@ use imgate_core::ports::{QueueError, StoreError};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema version this build writes ([`PRAGMA user_version`]).
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// Schema migrations: entry `i` takes the database from version `i` to `i + 1`. Released
 /// entries never change (a file at version `i` has run exactly entries `0..i`); a new schema is
 /// a new entry.
-const MIGRATIONS: [&str; 2] = [include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 // One migration per version.
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
@@ -130,10 +137,31 @@ pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Save
     conn.savepoint()
 }
 
+/// `execute` through the connection's statement cache: the hot statements run thousands of
+/// times a second, and parsing SQL anew each time would cost more than running it.
+pub(crate) trait CachedExecute {
+    /// Prepares `sql` once per connection (then reuses it) and executes it with `params`.
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl CachedExecute for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
+/// Statements each connection keeps prepared (every distinct statement of the store and queue
+/// fits).
+const STATEMENT_CACHE: usize = 256;
+
 /// Most writes one batch transaction takes; more wait for the next commit.
 const MAX_BATCH: usize = 256;
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 8;
+/// How often the background thread checkpoints the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// The WAL file is truncated to this size after a checkpoint reset it.
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// A shared handle to one database: the writer thread's channel and the read connections.
 #[derive(Clone)]
@@ -143,6 +171,8 @@ pub(crate) struct Db {
 
 struct Inner {
     writer: mpsc::Sender<Box<dyn Job>>,
+    /// Dropped with the last handle, which tells the checkpoint thread to finish.
+    _checkpoints: Option<mpsc::Sender<()>>,
     /// `None` for an in-memory database, whose only connection is the writer's.
     readers: Option<Readers>,
 }
@@ -190,7 +220,12 @@ impl Db {
             source,
         })?;
         readers.put_back(first);
-        Self::start(conn, path, Some(readers))
+        let checkpoints = start_checkpoints(path)?;
+        let mut db = Self::start(conn, path, Some(readers))?;
+        if let Some(inner) = Arc::get_mut(&mut db.inner) {
+            inner._checkpoints = Some(checkpoints);
+        }
+        Ok(db)
     }
 
     /// Starts the writer thread on `conn`.
@@ -204,7 +239,11 @@ impl Db {
                 source: e,
             })?;
         Ok(Self {
-            inner: Arc::new(Inner { writer, readers }),
+            inner: Arc::new(Inner {
+                writer,
+                _checkpoints: None,
+                readers,
+            }),
         })
     }
 
@@ -254,6 +293,7 @@ fn prepare(mut conn: Connection, path: &Path, wal: bool) -> Result<Connection, O
         source,
     };
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if wal {
         // `journal_mode` answers with the mode now in effect; WAL persists in the file.
         let mode: String = conn
@@ -262,6 +302,10 @@ fn prepare(mut conn: Connection, path: &Path, wal: bool) -> Result<Connection, O
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), journal_mode = %mode, "WAL mode not available");
         }
+        // Checkpoints belong to the background thread, not to the writer's commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(db_err)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
+            .map_err(db_err)?;
     }
     // FULL: a committed enqueue survives power loss, because platforms are acked after it.
     conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
@@ -269,6 +313,42 @@ fn prepare(mut conn: Connection, path: &Path, wal: bool) -> Result<Connection, O
     conn.pragma_update(None, "foreign_keys", false).map_err(db_err)?;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// Starts the thread that checkpoints the WAL of the file at `path` every [`CHECKPOINT_EVERY`]
+/// until the returned sender is dropped (then once more, and it ends).
+fn start_checkpoints(path: &Path) -> Result<mpsc::Sender<()>, OpenError> {
+    let conn = Connection::open(path).map_err(|source| OpenError::Database {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|source| OpenError::Database {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("imgate-db-checkpoint".into())
+        .spawn(move || {
+            loop {
+                let last = !matches!(
+                    stopped.recv_timeout(CHECKPOINT_EVERY),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                );
+                // PASSIVE copies what no reader still needs and never blocks the writer.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+                if last {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| OpenError::Thread {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+    Ok(stop)
 }
 
 /// The read connections of a database file.
@@ -284,6 +364,7 @@ impl Readers {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Reads only: a write through this connection would bypass the writer's batches.
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
@@ -398,7 +479,7 @@ fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
 
 /// Runs one write in a savepoint: kept if it succeeded, rolled back if it failed or panicked.
 fn run_in_savepoint(conn: &mut Connection, job: &mut dyn Job) {
-    if let Err(e) = conn.execute_batch("SAVEPOINT batch_write") {
+    if let Err(e) = conn.exec("SAVEPOINT batch_write", []) {
         // Without a savepoint the write cannot be undone on its own: do not run it. Its answer
         // (no result) reports it as not done.
         tracing::error!(error = %e, "cannot start a savepoint");
@@ -406,11 +487,12 @@ fn run_in_savepoint(conn: &mut Connection, job: &mut dyn Job) {
     }
     let ok = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
     let end = if ok {
-        "RELEASE batch_write"
+        conn.exec("RELEASE batch_write", [])
     } else {
-        "ROLLBACK TO batch_write; RELEASE batch_write"
+        conn.exec("ROLLBACK TO batch_write", [])
+            .and_then(|_| conn.exec("RELEASE batch_write", []))
     };
-    if let Err(e) = conn.execute_batch(end) {
+    if let Err(e) = end {
         tracing::error!(error = %e, "cannot end a savepoint");
     }
 }

@@ -25,7 +25,7 @@ use rusqlite::{Connection, params};
 use imgate_core::Timestamp;
 use imgate_core::ports::{Delivery, MAX_QUEUE_DELAY, OutgoingMessage, Queue, QueueError};
 
-use crate::db::{Db, OpenError, queue_err, write_tx};
+use crate::db::{CachedExecute, Db, OpenError, queue_err, write_tx};
 
 mod receive;
 use receive::receive_blocking;
@@ -142,8 +142,8 @@ impl SqliteQueue {
                 for table in [Table::Main, Table::DeadLetters] {
                     let name = table.name();
                     let n = match op {
-                        ReceiptOp::Ack => conn.execute(&format!("DELETE FROM {name} WHERE receipt = ?1"), [&receipt]),
-                        ReceiptOp::ShowAt(at) => conn.execute(
+                        ReceiptOp::Ack => conn.exec(&format!("DELETE FROM {name} WHERE receipt = ?1"), [&receipt]),
+                        ReceiptOp::ShowAt(at) => conn.exec(
                             &format!("UPDATE {name} SET visible_at = ?2 WHERE receipt = ?1"),
                             params![receipt, at.as_millis()],
                         ),
@@ -207,10 +207,10 @@ fn validate(message: &OutgoingMessage) -> Result<(), QueueError> {
 /// Stores `message` unless its dedupe id was seen within the window; true if stored.
 fn enqueue_blocking(conn: &mut Connection, message: &OutgoingMessage, now: Timestamp) -> Result<bool, QueueError> {
     let tx = write_tx(conn).map_err(queue_err)?;
-    tx.execute("DELETE FROM queue_dedupe WHERE expires_at <= ?1", [now.as_millis()])
+    tx.exec("DELETE FROM queue_dedupe WHERE expires_at <= ?1", [now.as_millis()])
         .map_err(queue_err)?;
     let fresh = tx
-        .execute(
+        .exec(
             "INSERT INTO queue_dedupe (dedupe_id, expires_at) VALUES (?1, ?2) \
              ON CONFLICT (dedupe_id) DO NOTHING",
             params![message.dedupe_id, now.plus(DEDUPE_WINDOW).as_millis()],
@@ -218,7 +218,7 @@ fn enqueue_blocking(conn: &mut Connection, message: &OutgoingMessage, now: Times
         .map_err(queue_err)?
         == 1;
     if fresh {
-        tx.execute(
+        tx.exec(
             "INSERT INTO queue_messages \
              (group_id, dedupe_id, body, enqueued_at, visible_at, receive_count, receipt) \
              VALUES (?1, ?2, ?3, ?4, 0, 0, NULL)",
@@ -238,7 +238,7 @@ fn enqueue_timer_blocking(
     now: Timestamp,
     visible_at: Timestamp,
 ) -> Result<(), QueueError> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO queue_messages \
          (group_id, dedupe_id, body, enqueued_at, visible_at, receive_count, receipt) \
          VALUES (?1, '', ?2, ?3, ?4, 0, NULL)",

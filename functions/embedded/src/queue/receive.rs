@@ -1,6 +1,7 @@
 //! One receive: the SQL that picks deliverable groups and due timers, hands out receipts and
 //! moves over-received messages to the dead-letter table, all in one transaction.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -9,7 +10,7 @@ use imgate_core::Timestamp;
 use imgate_core::ports::{Delivery, QueueError};
 
 use super::{TIMER_GROUP, Table};
-use crate::db::{queue_err, write_tx};
+use crate::db::{CachedExecute, queue_err, write_tx};
 
 /// What one receive may deliver from: a FIFO group with nothing in flight, or one due timer.
 enum Candidate {
@@ -17,6 +18,51 @@ enum Candidate {
     Group(String),
     /// A timer message (group [`TIMER_GROUP`]), by `seq`.
     Timer(i64),
+}
+
+/// Rows a receive looks at, at most, to find deliverable groups. Only messages queued behind
+/// in-flight ones are passed over, so this bounds the work when a few busy groups hold many
+/// messages; their messages are found once the groups are idle again.
+const MAX_SCANNED: usize = 2_000;
+
+/// The next `limit` things to deliver, oldest first: due timers, and each FIFO group with
+/// nothing in flight (by its oldest message). In-flight messages are found through the
+/// `visible_at` index, then queued messages are read in order, skipping their groups.
+fn candidates(conn: &Connection, name: &str, limit: i64, now: Timestamp) -> Result<Vec<Candidate>, QueueError> {
+    let now = now.as_millis();
+    let busy: HashSet<String> = {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT DISTINCT group_id FROM {name} WHERE visible_at > ?1 AND group_id <> ?2"
+            ))
+            .map_err(queue_err)?;
+        stmt.query_map(params![now, TIMER_GROUP], |row| row.get(0))
+            .and_then(|rows| rows.collect::<Result<_, _>>())
+            .map_err(queue_err)?
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT seq, group_id FROM {name} WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .map_err(queue_err)?;
+    let scan = i64::try_from(MAX_SCANNED).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![now, scan]).map_err(queue_err)?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = rows.next().map_err(queue_err)? else {
+            break;
+        };
+        let seq: i64 = row.get(0).map_err(queue_err)?;
+        let group: String = row.get(1).map_err(queue_err)?;
+        if group == TIMER_GROUP {
+            out.push(Candidate::Timer(seq));
+        } else if !busy.contains(&group) && seen.insert(group.clone()) {
+            out.push(Candidate::Group(group));
+        }
+    }
+    Ok(out)
 }
 
 /// One receive, in one transaction: picks the groups with nothing in flight and the due timer
@@ -34,26 +80,7 @@ pub(super) fn receive_blocking(
     let name = table.name();
     let limit = i64::try_from(max).unwrap_or(i64::MAX);
     let tx = write_tx(conn).map_err(queue_err)?;
-    let candidates: Vec<Candidate> = {
-        let mut stmt = tx
-            .prepare_cached(&format!(
-                // Timers are found through the (group_id, seq) index, already in seq order.
-                "SELECT group_id, NULL, MIN(seq) AS ord FROM {name} WHERE group_id <> ?3 \
-                 GROUP BY group_id HAVING MAX(visible_at) <= ?1 \
-                 UNION ALL \
-                 SELECT NULL, seq, seq AS ord FROM {name} WHERE group_id = ?3 AND visible_at <= ?1 \
-                 ORDER BY ord LIMIT ?2"
-            ))
-            .map_err(queue_err)?;
-        stmt.query_map(params![now.as_millis(), limit, TIMER_GROUP], |row| {
-            Ok(match row.get::<_, Option<String>>(0)? {
-                Some(group) => Candidate::Group(group),
-                None => Candidate::Timer(row.get(1)?),
-            })
-        })
-        .and_then(|rows| rows.collect::<Result<_, _>>())
-        .map_err(queue_err)?
-    };
+    let candidates = candidates(&tx, name, limit, now)?;
     let mut batch = Batch {
         tx: &tx,
         name,
@@ -130,7 +157,7 @@ impl Batch<'_> {
         }
         let receipt = format!("{:032x}", rand::random::<u128>());
         self.tx
-            .execute(
+            .exec(
                 &format!(
                     "UPDATE {} SET receive_count = receive_count + 1, visible_at = ?2, \
                      receipt = ?3 WHERE seq = ?1",
@@ -151,7 +178,7 @@ impl Batch<'_> {
 
 /// Moves message `seq` from the main table to the dead-letter table, visible at once.
 fn move_to_dead_letters(tx: &rusqlite::Savepoint<'_>, seq: i64, now: Timestamp) -> Result<(), QueueError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO queue_dead_letters \
          (group_id, dedupe_id, body, enqueued_at, visible_at, receive_count, receipt, dead_at) \
          SELECT group_id, dedupe_id, body, enqueued_at, 0, receive_count, NULL, ?2 \
@@ -159,7 +186,7 @@ fn move_to_dead_letters(tx: &rusqlite::Savepoint<'_>, seq: i64, now: Timestamp) 
         params![seq, now.as_millis()],
     )
     .map_err(queue_err)?;
-    tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [seq])
+    tx.exec("DELETE FROM queue_messages WHERE seq = ?1", [seq])
         .map_err(queue_err)?;
     Ok(())
 }

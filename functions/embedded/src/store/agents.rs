@@ -12,7 +12,7 @@ use super::{
     SqliteStore, col, col_ts, enum_parse, parse, previous_version, query_all, query_opt, version_col, version_sql,
     versioned_update,
 };
-use crate::db::store_err;
+use crate::db::{CachedExecute, store_err};
 
 const COLUMNS: &str = "id, org_id, name, kind, config, created_at, updated_at, version";
 
@@ -62,7 +62,7 @@ impl AgentStore for SqliteStore {
         let b = Bound::new(record)?;
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     &format!("INSERT INTO agents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                     params![
                         b.id,
@@ -145,7 +145,7 @@ impl AgentStore for SqliteStore {
         let deleted = self
             .db
             .write(move |conn| {
-                conn.execute("DELETE FROM agents WHERE id = ?1", [key.as_str()])
+                conn.exec("DELETE FROM agents WHERE id = ?1", [key.as_str()])
                     .map(|n| n > 0)
                     .map_err(store_err)
             })

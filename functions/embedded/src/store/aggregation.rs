@@ -16,7 +16,7 @@ use imgate_core::event::InboundEvent;
 use imgate_core::ports::{AggregationStore, StoreError, StoreResult};
 
 use super::{SqliteStore, version_sql};
-use crate::db::{store_err, write_tx};
+use crate::db::{CachedExecute, store_err, write_tx};
 
 /// Adds `event` (as JSON) to the buffer under `key`, starting a new buffer at version 1 if there
 /// is none or it expired at `now`; returns the buffer's new version.
@@ -36,18 +36,18 @@ fn append_blocking(conn: &mut Connection, key: &str, event: &str, now: Timestamp
             .ok_or_else(|| StoreError::Corrupt(format!("aggregation buffer {key} version overflows")))?,
         None => {
             // An expired buffer nobody took is dropped, not continued.
-            tx.execute("DELETE FROM aggregation_events WHERE key = ?1", [key])
+            tx.exec("DELETE FROM aggregation_events WHERE key = ?1", [key])
                 .map_err(store_err)?;
             1
         }
     };
-    tx.execute(
+    tx.exec(
         "INSERT INTO aggregation_buffers (key, version, expires_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (key) DO UPDATE SET version = excluded.version, expires_at = excluded.expires_at",
         params![key, version, now.plus(ttl).as_millis()],
     )
     .map_err(store_err)?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO aggregation_events (key, version, event) VALUES (?1, ?2, ?3)",
         params![key, version, event],
     )
@@ -62,7 +62,7 @@ fn append_blocking(conn: &mut Connection, key: &str, event: &str, now: Timestamp
 fn take_blocking(conn: &mut Connection, key: &str, version: i64) -> StoreResult<Option<Vec<InboundEvent>>> {
     let tx = write_tx(conn).map_err(store_err)?;
     let removed = tx
-        .execute(
+        .exec(
             "DELETE FROM aggregation_buffers WHERE key = ?1 AND version = ?2",
             params![key, version],
         )
@@ -84,7 +84,7 @@ fn take_blocking(conn: &mut Connection, key: &str, version: i64) -> StoreResult<
             serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("aggregation event under {key}: {e}")))
         })
         .collect::<StoreResult<Vec<InboundEvent>>>()?;
-    tx.execute("DELETE FROM aggregation_events WHERE key = ?1", [key])
+    tx.exec("DELETE FROM aggregation_events WHERE key = ?1", [key])
         .map_err(store_err)?;
     tx.commit().map_err(store_err)?;
     Ok(Some(events))

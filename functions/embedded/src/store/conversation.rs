@@ -14,7 +14,7 @@ use imgate_core::ids::{SessionId, UserId};
 use imgate_core::ports::{HistoryEntry, HistoryStore, StoreError, StoreResult, UserDirectory};
 
 use super::{SqliteStore, col, col_ts, enum_parse, enum_text, parse, query_all};
-use crate::db::{store_err, write_tx};
+use crate::db::{CachedExecute, store_err, write_tx};
 
 fn decode_entry(row: &Row<'_>) -> StoreResult<HistoryEntry> {
     Ok(HistoryEntry {
@@ -35,7 +35,7 @@ impl UserDirectory for SqliteStore {
                 // first wins, and every caller reads that winner.
                 let tx = write_tx(conn).map_err(store_err)?;
                 let created = tx
-                    .execute(
+                    .exec(
                         "INSERT INTO users (identity, user_id, created_at) VALUES (?1, ?2, ?3) \
                          ON CONFLICT (identity) DO NOTHING",
                         params![identity, candidate.as_str(), now.as_millis()],
@@ -65,7 +65,7 @@ impl HistoryStore for SqliteStore {
         let role = enum_text(&e.role)?;
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO history (session_id, role, content, at, expires_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![

@@ -16,7 +16,7 @@ use imgate_core::ports::{
 use imgate_core::session::{Session, SessionKey};
 
 use super::{SqliteStore, col, col_ts, parse, query_all, query_opt};
-use crate::db::{store_err, write_tx};
+use crate::db::{CachedExecute, store_err, write_tx};
 
 const SESSION_COLUMNS: &str = "integration_id, conversation, sender, id, agent_id, user_id, \
                                started_at, last_active_at, expires_at";
@@ -80,7 +80,7 @@ impl SessionStore for SqliteStore {
         let s = session.clone();
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     &format!(
                         "INSERT OR REPLACE INTO sessions (digest, {SESSION_COLUMNS}) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -108,7 +108,7 @@ impl SessionStore for SqliteStore {
         let digest = key.digest();
         self.db
             .write(move |conn| {
-                conn.execute("DELETE FROM sessions WHERE digest = ?1", [digest])
+                conn.exec("DELETE FROM sessions WHERE digest = ?1", [digest])
                     .map(drop)
                     .map_err(store_err)
             })
@@ -126,7 +126,7 @@ impl DedupeStore for SqliteStore {
             .write(move |conn| {
                 // One statement: insert, or take over a claim that has expired; else nothing.
                 let changed = conn
-                    .execute(
+                    .exec(
                         "INSERT INTO dedupe (key, expires_at) VALUES (?1, ?2) \
                          ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
                          WHERE dedupe.expires_at <= ?3",
@@ -142,7 +142,7 @@ impl DedupeStore for SqliteStore {
         let key = key.to_owned();
         self.db
             .write(move |conn| {
-                conn.execute("DELETE FROM dedupe WHERE key = ?1", [key])
+                conn.exec("DELETE FROM dedupe WHERE key = ?1", [key])
                     .map(drop)
                     .map_err(store_err)
             })
@@ -194,7 +194,7 @@ impl LeaseStore for SqliteStore {
                 if let Some(held) = current.filter(|l| l.owner != wanted.owner) {
                     return Ok(LeaseOutcome::HeldBy(held));
                 }
-                tx.execute(
+                tx.exec(
                     "INSERT OR REPLACE INTO leases (integration_id, owner, expires_at) \
                      VALUES (?1, ?2, ?3)",
                     params![
@@ -230,7 +230,7 @@ impl LeaseStore for SqliteStore {
         let expires_at = now.plus(ttl).as_millis();
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "UPDATE leases SET expires_at = ?3 \
                      WHERE integration_id = ?1 AND owner = ?2 AND expires_at > ?4",
                     params![id.as_str(), owner, expires_at, now.as_millis()],
@@ -245,7 +245,7 @@ impl LeaseStore for SqliteStore {
         let (id, owner) = (integration.clone(), owner.to_owned());
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "DELETE FROM leases WHERE integration_id = ?1 AND owner = ?2",
                     params![id.as_str(), owner],
                 )

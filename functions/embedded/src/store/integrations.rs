@@ -13,7 +13,7 @@ use super::{
     SqliteStore, col, col_ts, enum_parse, enum_text, parse, previous_version, query_all, query_opt, version_col,
     version_sql, versioned_update,
 };
-use crate::db::{store_err, write_tx};
+use crate::db::{CachedExecute, store_err, write_tx};
 
 const COLUMNS: &str = "id, org_id, name, platform, mode, enabled, credentials, created_at, updated_at, version";
 
@@ -74,7 +74,7 @@ impl IntegrationStore for SqliteStore {
         let b = Bound::new(record)?;
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     &format!(
                         "INSERT INTO integrations ({COLUMNS}) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -169,9 +169,9 @@ impl IntegrationStore for SqliteStore {
             .write(move |conn| {
                 let tx = write_tx(conn).map_err(store_err)?;
                 let n = tx
-                    .execute("DELETE FROM integrations WHERE id = ?1", [key.as_str()])
+                    .exec("DELETE FROM integrations WHERE id = ?1", [key.as_str()])
                     .map_err(store_err)?;
-                tx.execute(
+                tx.exec(
                     "DELETE FROM integration_status WHERE integration_id = ?1",
                     [key.as_str()],
                 )
@@ -206,7 +206,7 @@ impl IntegrationStore for SqliteStore {
         let data = serde_json::to_string(status).map_err(|e| StoreError::Backend(Box::new(e)))?;
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO integration_status (integration_id, data) VALUES (?1, ?2) \
                      ON CONFLICT (integration_id) DO UPDATE SET data = excluded.data",
                     params![id, data],

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use imgate_core::Timestamp;
 use imgate_core::ports::{StoreError, StoreResult};
 
-use crate::db::{Db, OpenError, store_err};
+use crate::db::{CachedExecute, Db, OpenError, store_err};
 
 /// The SQLite store. Cheap to share behind an `Arc`; writes run on the database's writer thread.
 #[derive(Debug, Clone)]
@@ -108,11 +108,11 @@ impl SqliteStore {
             .write(move |conn| {
                 let tx = crate::db::write_tx(conn).map_err(store_err)?;
                 let delete = |table: &str| {
-                    tx.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), params![now])
+                    tx.exec(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), params![now])
                         .map_err(store_err)
                 };
                 // A buffer's events go with it; they carry no expiry of their own.
-                tx.execute(
+                tx.exec(
                     "DELETE FROM aggregation_events WHERE key IN \
                      (SELECT key FROM aggregation_buffers WHERE expires_at <= ?1)",
                     params![now],
@@ -169,7 +169,7 @@ impl SqliteStore {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
                     params![key, value],
                 )
@@ -277,7 +277,7 @@ fn versioned_update(
     id: &str,
 ) -> StoreResult<()> {
     let tx = crate::db::write_tx(conn).map_err(store_err)?;
-    let changed = tx.execute(update_sql, params).map_err(store_err)?;
+    let changed = tx.exec(update_sql, params).map_err(store_err)?;
     if changed == 0 {
         let exists = tx
             .query_row(exists_sql, [id], |_| Ok(()))

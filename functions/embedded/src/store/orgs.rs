@@ -9,7 +9,7 @@ use imgate_core::org::Organization;
 use imgate_core::ports::{OrgStore, StoreResult};
 
 use super::{SqliteStore, col, col_ts, parse, query_all, query_opt};
-use crate::db::store_err;
+use crate::db::{CachedExecute, store_err};
 
 const ORG_COLUMNS: &str = "id, name, created_at";
 const KEY_COLUMNS: &str = "id, org_id, name, secret_hash, created_at";
@@ -39,7 +39,7 @@ impl OrgStore for SqliteStore {
         let org = org.clone();
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3)",
                     params![org.id.as_str(), org.name, org.created_at.as_millis()],
                 )
@@ -82,7 +82,7 @@ impl OrgStore for SqliteStore {
         let (key_id, org_id) = (key.id.clone(), key.org_id.clone());
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO api_keys (id, org_id, name, secret_hash, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
@@ -136,7 +136,7 @@ impl OrgStore for SqliteStore {
         let deleted = self
             .db
             .write(move |conn| {
-                conn.execute("DELETE FROM api_keys WHERE id = ?1", [key_id.as_str()])
+                conn.exec("DELETE FROM api_keys WHERE id = ?1", [key_id.as_str()])
                     .map(|n| n > 0)
                     .map_err(store_err)
             })

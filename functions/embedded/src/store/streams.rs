@@ -13,7 +13,7 @@ use imgate_core::ids::IntegrationId;
 use imgate_core::ports::{CachedToken, StoreError, StoreResult, StreamState, StreamStore, TokenCache};
 
 use super::{SqliteStore, col, col_ts, parse, query_opt, version_col, version_sql};
-use crate::db::store_err;
+use crate::db::{CachedExecute, store_err};
 
 const STREAM_COLUMNS: &str = "integration_id, id, content, finished, card, version, created_at, expires_at";
 
@@ -83,7 +83,7 @@ impl StreamStore for SqliteStore {
         let created = self
             .db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     &format!(
                         "INSERT INTO streams ({STREAM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                          ON CONFLICT (integration_id, id) DO UPDATE SET content = excluded.content, \
@@ -142,7 +142,7 @@ impl StreamStore for SqliteStore {
         let written = self
             .db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "UPDATE streams SET content = ?3, finished = ?4, card = ?5, version = ?6, \
                      created_at = ?7, expires_at = ?8 \
                      WHERE integration_id = ?1 AND id = ?2 AND version < ?6",
@@ -194,7 +194,7 @@ impl TokenCache for SqliteStore {
         let (sealed, expires_at) = (token.token.as_stored().to_owned(), token.expires_at.as_millis());
         self.db
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT OR REPLACE INTO tokens (key, token, expires_at) VALUES (?1, ?2, ?3)",
                     params![key, sealed, expires_at],
                 )
@@ -208,7 +208,7 @@ impl TokenCache for SqliteStore {
         let key_owned = key.to_owned();
         self.db
             .write(move |conn| {
-                conn.execute("DELETE FROM tokens WHERE key = ?1", [key_owned])
+                conn.exec("DELETE FROM tokens WHERE key = ?1", [key_owned])
                     .map(drop)
                     .map_err(store_err)
             })

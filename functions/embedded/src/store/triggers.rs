@@ -11,7 +11,7 @@ use super::{
     SqliteStore, col, col_ts, enum_parse, enum_text, parse, previous_version, query_all, query_opt, version_col,
     version_sql,
 };
-use crate::db::store_err;
+use crate::db::{CachedExecute, store_err};
 
 const COLUMNS: &str = "integration_id, org_id, agent_id, enabled, session_timeout_seconds, \
                        summary_window_seconds, group_policy, created_at, updated_at, version";
@@ -81,7 +81,7 @@ impl TriggerStore for SqliteStore {
                      WHERE integration_id = ?1 AND version = ?11"
                         .to_owned()
                 };
-                match conn.execute(&sql, values).map_err(store_err)? {
+                match conn.exec(&sql, values).map_err(store_err)? {
                     0 => Err(StoreError::Conflict(format!(
                         "trigger of {} is not at version {}",
                         t.integration_id, expected
@@ -105,7 +105,7 @@ impl TriggerStore for SqliteStore {
         let deleted = self
             .db
             .write(move |conn| {
-                conn.execute("DELETE FROM triggers WHERE integration_id = ?1", [id.as_str()])
+                conn.exec("DELETE FROM triggers WHERE integration_id = ?1", [id.as_str()])
                     .map(|n| n > 0)
                     .map_err(store_err)
             })
