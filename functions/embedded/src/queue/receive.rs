@@ -155,7 +155,9 @@ impl Batch<'_> {
             self.dead += 1;
             return Ok(());
         }
-        let receipt = format!("{:032x}", rand::random::<u128>());
+        // The sequence number first: receipts then grow, so the receipt index is appended to at
+        // its end instead of having a random page rewritten for every delivery.
+        let receipt = format!("{seq:016x}{:032x}", rand::random::<u128>());
         self.tx
             .exec(
                 &format!(
