@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{BatchRecord, Dispatcher, group_in_order};
@@ -28,6 +28,8 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Runs until `shutdown` turns true; messages being handled then are finished first.
 pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Signalled whenever a group's task ends: its group (and its next message) is free again.
+    let group_done = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
     loop {
         // Reap finished groups so the set does not grow.
@@ -56,8 +58,11 @@ pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: wa
             Ok(deliveries) => {
                 slots.add_permits(wanted - deliveries.len().min(wanted));
                 if deliveries.is_empty() {
+                    // Nothing deliverable: wait for new messages, or for a group in flight here
+                    // to finish, which may make its next message deliverable at once.
                     tokio::select! {
                         () = tokio::time::sleep(IDLE_POLL) => {}
+                        () = group_done.notified() => {}
                         changed = shutdown.changed() => {
                             if changed.is_err() {
                                 break;
@@ -70,6 +75,7 @@ pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: wa
                     let slot = Slots {
                         semaphore: slots.clone(),
                         count: group.len(),
+                        done: group_done.clone(),
                     };
                     let (queue, dispatcher) = (queue.clone(), dispatcher.clone());
                     tasks.spawn(async move {
@@ -93,11 +99,13 @@ pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: wa
 struct Slots {
     semaphore: Arc<Semaphore>,
     count: usize,
+    done: Arc<Notify>,
 }
 
 impl Drop for Slots {
     fn drop(&mut self) {
         self.semaphore.add_permits(self.count);
+        self.done.notify_one();
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - **Order per group.** A group is delivered only while none of its messages is in flight
 //!   (received and not yet visible again), and then from its oldest message on; one receive may
-//!   return several consecutive messages of a group, in order.
+//!   return several consecutive messages of a group, in order (when several groups are ready,
+//!   each gets an equal share of the receive).
 //! - **De-duplication.** A dedupe id seen in the last 5 minutes is accepted and dropped, even if
 //!   the first message was already processed (like SQS's de-duplication interval).
 //! - **Visibility.** A received message is hidden until `now + visibility`; `retry_later` sets

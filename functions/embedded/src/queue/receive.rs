@@ -66,7 +66,8 @@ fn candidates(conn: &Connection, name: &str, limit: i64, now: Timestamp) -> Resu
 }
 
 /// One receive, in one transaction: picks the groups with nothing in flight and the due timer
-/// messages (oldest first, a group by its head), and delivers each group's messages in order,
+/// messages (oldest first, a group by its head), and delivers each group's messages in order
+/// (at most an equal share of `max` per group),
 /// moving over-received ones to the dead-letter table. Returns the deliveries and how many
 /// messages were dead-lettered.
 pub(super) fn receive_blocking(
@@ -90,8 +91,11 @@ pub(super) fn receive_blocking(
         out: Vec::new(),
         dead: 0,
     };
+    // Room is shared between the groups found, so one long group does not take a whole
+    // receive while others wait: the consumer can then work on more conversations at once.
+    let share = max.div_ceil(candidates.len().max(1));
     for candidate in candidates {
-        let room = i64::try_from(max - batch.out.len()).unwrap_or(i64::MAX);
+        let room = i64::try_from(share.min(max - batch.out.len())).unwrap_or(i64::MAX);
         let (group, rows): (&str, Vec<(i64, String, u32)>) = match &candidate {
             Candidate::Group(group) => {
                 let mut stmt = tx
