@@ -140,6 +140,10 @@ impl ReplyStream for Answer {
     }
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
+        // An answer that came before the first update still goes into the card.
+        if self.card.as_ref().is_some_and(|card| !card.is_live()) {
+            self.update(text).await?;
+        }
         let rest = match &mut self.card {
             Some(card) if card.is_live() => card.finish(&self.sender, text).await?,
             _ => text.to_owned(),
