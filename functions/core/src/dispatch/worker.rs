@@ -17,9 +17,9 @@ use super::{BatchRecord, Dispatcher, group_in_order};
 use crate::ports::{Delivery, Queue};
 
 /// Messages taken per receive, at most.
-const BATCH: usize = 10;
+const BATCH: usize = 16;
 /// Messages handled at once, at most (each may be waiting for an agent).
-pub const MAX_IN_FLIGHT: usize = 64;
+pub const MAX_IN_FLIGHT: usize = 256;
 /// Hidden while being handled: longer than the longest agent timeout (900 s).
 const VISIBILITY: Duration = Duration::from_secs(960);
 /// Wait between polls of an empty queue.
