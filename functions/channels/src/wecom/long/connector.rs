@@ -161,7 +161,7 @@ async fn closed(link: &Link, why: &str) -> LinkEnd {
 struct Handler<'a> {
     link: &'a Link,
     store: &'a dyn Store,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<Box<Command>>,
     outbox: mpsc::Sender<String>,
     /// Notified when a callback could not be taken: the connection is then reopened.
     failed: Notify,
@@ -172,7 +172,7 @@ impl Handler<'_> {
     async fn on_frame(&self, frame: InboundFrame) -> bool {
         match frame {
             InboundFrame::Delivery(delivery) => {
-                let _ = self.commands.send(Command::Delivered(delivery));
+                self.command(Command::Delivered(delivery));
                 true
             }
             InboundFrame::Callback { req_id, callback } => {
@@ -295,7 +295,7 @@ impl Handler<'_> {
 
     fn command(&self, command: Command) {
         // The pusher lives as long as the connection; a send can only fail while both end.
-        let _ = self.commands.send(command);
+        let _ = self.commands.send(Box::new(command));
     }
 
     /// Queues a quick reply (welcome, card update) without waiting: the driver is the reader.

@@ -25,7 +25,7 @@ use std::time::Duration;
 use imgate_core::ports::{Store, StreamState};
 use imgate_core::{IntegrationId, Timestamp};
 use tokio::sync::mpsc;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::driver::{Delivery, DeliveryStatus};
 use super::frame::{self, Outgoing, cmd};
@@ -130,18 +130,29 @@ impl Pusher {
 
     /// Serves `commands` and polls the open answers until the future is dropped (with the
     /// connection). Dropping it at any await leaves the state consistent: a frame counts as sent
-    /// only once it is in the outbox.
-    pub async fn run(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) {
-        let mut tick = tokio::time::interval(POLL_EVERY);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    /// only once it is in the outbox. Commands come boxed: the channel allocates its first block
+    /// of slots up front, and a relay holds thousands of mostly idle connections.
+    pub async fn run(&mut self, commands: &mut mpsc::UnboundedReceiver<Box<Command>>) {
+        // Only a connection with open answers has a timer: idle ones cost no wakeups.
+        let mut tick: Option<Interval> = None;
         let mut commands_open = true;
         loop {
+            if self.answers.is_empty() {
+                tick = None;
+                if !commands_open {
+                    std::future::pending::<()>().await;
+                }
+            } else if tick.is_none() {
+                let mut interval = tokio::time::interval_at(Instant::now() + POLL_EVERY, POLL_EVERY);
+                interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                tick = Some(interval);
+            }
             tokio::select! {
                 command = commands.recv(), if commands_open => match command {
-                    Some(command) => self.on_command(command).await,
+                    Some(command) => self.on_command(*command).await,
                     None => commands_open = false,
                 },
-                _ = tick.tick() => self.poll().await,
+                () = next_tick(&mut tick) => self.poll().await,
             }
         }
     }
@@ -314,6 +325,16 @@ impl Pusher {
                 None
             }
         }
+    }
+}
+
+/// The next tick of `tick`, never without one.
+async fn next_tick(tick: &mut Option<Interval>) {
+    match tick {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

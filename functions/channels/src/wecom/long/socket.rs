@@ -17,10 +17,11 @@ pub use tokio_tungstenite::tungstenite::Error as WsError;
 /// the admin console.
 pub const DEFAULT_URL: &str = "wss://openws.work.weixin.qq.com";
 
-/// Read buffer per connection. tungstenite allocates its read buffer up front (128 KiB by
+/// Read buffer per connection. tungstenite fills its whole read buffer on every read (128 KiB by
 /// default), which would dominate the memory of a relay holding thousands of mostly idle
-/// connections; callbacks are a few KiB, and a larger frame still fits (the buffer grows).
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// connections; acks and most callbacks are well under 2 KiB, and a larger frame still fits
+/// (the buffer grows for it).
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Largest message accepted: callbacks are far smaller (a stream reply holds at most 20,480
 /// bytes), and the cap bounds what a misbehaving peer can make the relay buffer.
 const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
