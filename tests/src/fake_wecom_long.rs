@@ -218,6 +218,11 @@ impl FakeWecom {
         self.state().conns.len()
     }
 
+    /// How many bots have a subscribed connection.
+    pub fn subscribed_bots(&self) -> usize {
+        self.state().subscriber.len()
+    }
+
     /// How many open connections have subscribed `bot_id` and not been kicked.
     pub fn live(&self, bot_id: &str) -> usize {
         usize::from(self.state().subscriber.contains_key(bot_id))
