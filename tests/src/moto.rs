@@ -85,6 +85,7 @@ impl MotoServer {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(self.endpoint())
+            .http_client(imgate_aws::http_client())
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
                 "testing",
                 "testing",

@@ -76,8 +76,21 @@ impl AwsSettings {
 /// Loads the SDK configuration and the settings from the environment and builds the adapters.
 pub async fn deps_from_env() -> Result<Deps, ConfigError> {
     let settings = AwsSettings::from_env()?;
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await;
     Ok(deps_with(&config, &settings).await)
+}
+
+/// The HTTP(S) client the AWS clients use: rustls with ring and the system's root
+/// certificates, sharing the TLS stack the rest of imgate uses.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// Builds the DynamoDB store, SQS queue and KMS keyring for `settings`. Nothing is called yet
