@@ -221,7 +221,12 @@ impl Board {
 
     /// Writes a pending `last_event_at`.
     pub(super) async fn flush(&self) {
-        let mut state = self.state.lock().await;
+        // Never wait for the lock: the worker calls this between polls of the connector, and the
+        // connector may be holding the lock across a store write of its own, which can only
+        // finish once the connector is polled again. A busy lock means a write is under way.
+        let Ok(mut state) = self.state.try_lock() else {
+            return;
+        };
         if state.dirty {
             self.write(&mut state).await;
         }
