@@ -43,8 +43,9 @@ const WAIT: Duration = Duration::from_secs(15);
 const SETTLE: Duration = Duration::from_millis(300);
 /// The targets.
 const TARGET_INIT: Duration = Duration::from_millis(20);
-const TARGET_BINARY_BYTES: u64 = 10 * 1024 * 1024;
-const TARGET_RSS_BYTES: u64 = 32 * 1024 * 1024;
+/// 10 MB and 32 MB read strictly, as decimal megabytes.
+const TARGET_BINARY_BYTES: u64 = 10_000_000;
+const TARGET_RSS_BYTES: u64 = 32_000_000;
 
 /// One run of one function.
 #[derive(Debug, Clone, Copy)]
@@ -90,9 +91,11 @@ async fn main() {
             samples.push(measure(name, &binary, &environment).await);
         }
         let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or_default();
-        let zip = std::fs::metadata(lambda_dir.join(name).join("bootstrap.zip"))
-            .map(|m| m.len())
-            .ok();
+        let zip_path = lambda_dir.join(name).join("bootstrap.zip");
+        let zip = std::fs::metadata(&zip_path).map(|m| m.len()).ok().map(|zip| Arm64 {
+            zip,
+            bootstrap: unzipped_size(&zip_path, "bootstrap"),
+        });
         rows.push((name, size, zip, samples));
     }
     report(&rows);
@@ -255,14 +258,51 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn report(rows: &[(&str, u64, Option<u64>, Vec<Run>)]) {
+/// The arm64 build of a function, from `scripts/build-lambdas.sh`.
+#[derive(Debug, Clone, Copy)]
+struct Arm64 {
+    /// `bootstrap.zip`, what Lambda downloads.
+    zip: u64,
+    /// The `bootstrap` binary inside it, what Lambda runs.
+    bootstrap: Option<u64>,
+}
+
+/// The uncompressed size of `entry` in the zip archive at `path`, from its central directory.
+fn unzipped_size(path: &Path, entry: &str) -> Option<u64> {
+    let data = std::fs::read(path).ok()?;
+    let u16_at = |at: usize| data.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32_at = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // End of central directory: signature 0x06054b50, found from the end (a comment may follow).
+    let end = (0..data.len().saturating_sub(21))
+        .rev()
+        .find(|&at| u32_at(at) == Some(0x0605_4b50))?;
+    let entries = u16_at(end + 10)?;
+    let mut at = u32_at(end + 16)? as usize;
+    for _ in 0..entries {
+        if u32_at(at)? != 0x0201_4b50 {
+            return None;
+        }
+        let size = u32_at(at + 24)?;
+        let (name_len, extra_len, comment_len) = (u16_at(at + 28)?, u16_at(at + 30)?, u16_at(at + 32)?);
+        if data.get(at + 46..at + 46 + name_len)? == entry.as_bytes() {
+            return Some(u64::from(size));
+        }
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    None
+}
+
+fn report(rows: &[(&str, u64, Option<Arm64>, Vec<Run>)]) {
     let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / 1_048_576.0);
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     println!();
     println!(
-        "| Function | Binary (host) | bootstrap.zip (arm64) | Init, median (min–max) | First invocation, median | RSS ready | RSS after 1st | Peak RSS |"
+        "| Function | Binary (host) | bootstrap (arm64) | bootstrap.zip (arm64) | Init, median (min–max) | First invocation, median | RSS ready | RSS after 1st | Peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut verdicts = Vec::new();
     for (name, size, zip, runs) in rows {
         let init = median(runs.iter().map(|r| r.init));
@@ -273,9 +313,11 @@ fn report(rows: &[(&str, u64, Option<u64>, Vec<Run>)]) {
         let rss_after = median(runs.iter().map(|r| r.rss_after));
         let peak = runs.iter().map(|r| r.peak).max().unwrap_or_default();
         println!(
-            "| `{name}` | {} | {} | {} ({}–{}) | {} | {} | {} | {} |",
+            "| `{name}` | {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} |",
             mib(*size),
-            zip.map_or_else(|| "not built".to_owned(), mib),
+            zip.and_then(|z| z.bootstrap)
+                .map_or_else(|| "not built".to_owned(), mib),
+            zip.map_or_else(|| "not built".to_owned(), |z| mib(z.zip)),
             ms(init),
             ms(min),
             ms(max),
@@ -287,7 +329,8 @@ fn report(rows: &[(&str, u64, Option<u64>, Vec<Run>)]) {
         verdicts.push(format!(
             "{name}: init ≤ 20 ms {}, binary ≤ 10 MB {}, memory at rest ≤ 32 MB {}",
             yes_no(init <= TARGET_INIT),
-            yes_no(*size <= TARGET_BINARY_BYTES && zip.is_none_or(|z| z <= TARGET_BINARY_BYTES)),
+            // What Lambda runs is the arm64 bootstrap; without it, the host build stands in.
+            yes_no(zip.and_then(|z| z.bootstrap).unwrap_or(*size) <= TARGET_BINARY_BYTES),
             yes_no(rss_after.max(rss_ready) <= TARGET_RSS_BYTES),
         ));
     }
