@@ -5,6 +5,7 @@
 //! and the HTTP clients that send replies.
 
 pub mod dingtalk;
+pub mod lark;
 pub mod tokens;
 pub mod wecom;
 
