@@ -201,7 +201,7 @@ impl Db {
             source,
         })?;
         let conn = prepare(conn, &path, false)?;
-        Self::start(conn, &path, None)
+        Self::start(conn, &path, None, None)
     }
 
     fn open_blocking(path: &Path) -> Result<Self, OpenError> {
@@ -221,15 +221,16 @@ impl Db {
         })?;
         readers.put_back(first);
         let checkpoints = start_checkpoints(path)?;
-        let mut db = Self::start(conn, path, Some(readers))?;
-        if let Some(inner) = Arc::get_mut(&mut db.inner) {
-            inner._checkpoints = Some(checkpoints);
-        }
-        Ok(db)
+        Self::start(conn, path, Some(readers), Some(checkpoints))
     }
 
     /// Starts the writer thread on `conn`.
-    fn start(conn: Connection, path: &Path, readers: Option<Readers>) -> Result<Self, OpenError> {
+    fn start(
+        conn: Connection,
+        path: &Path,
+        readers: Option<Readers>,
+        checkpoints: Option<mpsc::Sender<()>>,
+    ) -> Result<Self, OpenError> {
         let (writer, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("imgate-db-writer".into())
@@ -241,7 +242,7 @@ impl Db {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer,
-                _checkpoints: None,
+                _checkpoints: checkpoints,
                 readers,
             }),
         })
@@ -402,8 +403,9 @@ impl Readers {
 trait Job: Send {
     /// Runs the write; true if it succeeded (and its savepoint is kept).
     fn run(&mut self, conn: &mut Connection) -> bool;
-    /// Answers the caller once the batch's fate is known.
-    fn finish(self: Box<Self>, batch: Result<(), &DbError>);
+    /// Answers the caller once the batch's fate is known: committed, or failed with SQLite's
+    /// message.
+    fn finish(self: Box<Self>, batch: Result<(), &str>);
 }
 
 struct Task<F, T, E> {
@@ -428,15 +430,12 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, batch: Result<(), &DbError>) {
+    fn finish(self: Box<Self>, batch: Result<(), &str>) {
         let answer = match (self.result, batch) {
             // A failed write changed nothing, whatever became of the batch.
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (_, Err(e)) => Err(E::from(match e {
-                DbError::Commit(text) => DbError::Commit(text.clone()),
-                _ => DbError::Commit(e.to_string()),
-            })),
+            (_, Err(message)) => Err(E::from(DbError::Commit(message.to_owned()))),
             (None, Ok(())) => Err(E::from(DbError::Panicked)),
         };
         // The caller may have given up waiting; the write stands either way.
@@ -462,7 +461,7 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
 /// Runs `batch` in one transaction and answers every write after the commit.
 fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = DbError::Commit(e.to_string());
+        let error = e.to_string();
         for job in batch {
             job.finish(Err(&error));
         }
@@ -481,7 +480,7 @@ fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
             tracing::error!(error = %e, writes = batch.len(), "database commit failed");
             // Leave no transaction open for the next batch.
             let _ = conn.execute_batch("ROLLBACK");
-            let error = DbError::Commit(e.to_string());
+            let error = e.to_string();
             for job in batch {
                 job.finish(Err(&error));
             }
@@ -618,8 +617,10 @@ mod tests {
             tokio::spawn(insert(&db, key, i))
         });
         let mut failed = 0;
-        for write in futures_join(writes).await {
-            if write.expect("task").is_err() {
+        // Spawned all at once, awaited afterwards.
+        let writes: Vec<_> = writes.collect();
+        for write in writes {
+            if write.await.expect("task").is_err() {
                 failed += 1;
             }
         }
@@ -664,15 +665,6 @@ mod tests {
             .await;
         assert!(write_through_reader.is_err());
         assert_eq!(count(&db).await, 0);
-    }
-
-    /// Awaits every future (a tiny `join_all`, to keep the crate's dependencies as they are).
-    async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-        let mut out = Vec::new();
-        for f in futures.collect::<Vec<_>>() {
-            out.push(f.await);
-        }
-        out
     }
 
     /// A test-only error that accepts both SQLite and task errors.

@@ -28,7 +28,7 @@ const MAX_SCANNED: usize = 2_000;
 /// The next `limit` things to deliver, oldest first: due timers, and each FIFO group with
 /// nothing in flight (by its oldest message). In-flight messages are found through the
 /// `visible_at` index, then queued messages are read in order, skipping their groups.
-fn candidates(conn: &Connection, name: &str, limit: i64, now: Timestamp) -> Result<Vec<Candidate>, QueueError> {
+fn candidates(conn: &Connection, name: &str, limit: usize, now: Timestamp) -> Result<Vec<Candidate>, QueueError> {
     let now = now.as_millis();
     let busy: HashSet<String> = {
         let mut stmt = conn
@@ -47,7 +47,6 @@ fn candidates(conn: &Connection, name: &str, limit: i64, now: Timestamp) -> Resu
         .map_err(queue_err)?;
     let scan = i64::try_from(MAX_SCANNED).unwrap_or(i64::MAX);
     let mut rows = stmt.query(params![now, scan]).map_err(queue_err)?;
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     while out.len() < limit {
@@ -79,9 +78,8 @@ pub(super) fn receive_blocking(
     max_receives: Option<u32>,
 ) -> Result<(Vec<Delivery>, usize), QueueError> {
     let name = table.name();
-    let limit = i64::try_from(max).unwrap_or(i64::MAX);
     let tx = write_tx(conn).map_err(queue_err)?;
-    let candidates = candidates(&tx, name, limit, now)?;
+    let candidates = candidates(&tx, name, max, now)?;
     let mut batch = Batch {
         tx: &tx,
         name,
