@@ -4,5 +4,6 @@ pub mod aws;
 pub mod fake_agent;
 pub mod fake_dingtalk;
 pub mod fake_wecom_long;
+pub mod flaky_queue;
 pub mod gateway;
 pub mod moto;

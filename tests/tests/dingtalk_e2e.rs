@@ -11,54 +11,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use imgate_channels::dingtalk::{self, sign, stream};
 use imgate_core::admin::{Admin, AdminSettings, CreateAgent, CreateIntegration, Principal, PublishTrigger};
 use imgate_core::dispatch::{DispatchSettings, Dispatcher};
 use imgate_core::ids::IntegrationId;
 use imgate_core::ingress::Ingress;
 use imgate_core::integration::{ConnectionState, IntegrationStatus, StatusReason};
-use imgate_core::ports::{Delivery, Deps, EventLogEntry, OutgoingMessage, Queue, QueueError};
+use imgate_core::ports::{Deps, EventLogEntry};
 use imgate_core::relay::{Backoff, Connector, RelaySettings, Supervisor};
 use imgate_core::{Platform, Timestamp};
 use imgate_tests::fake_dingtalk::FakeDingtalk;
+use imgate_tests::flaky_queue::FlakyQueue;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 const CLIENT_ID: &str = "dingclient0001";
 const SECRET: &str = "client-secret-0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A queue that fails every enqueue while it is down.
-struct FlakyQueue {
-    inner: Arc<dyn Queue>,
-    down: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Queue for FlakyQueue {
-    async fn enqueue(&self, message: &OutgoingMessage) -> Result<(), QueueError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(QueueError::Rejected("the test took the queue down".into()));
-        }
-        self.inner.enqueue(message).await
-    }
-    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
-        self.inner.receive(max, visibility).await
-    }
-    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        self.inner.ack(receipt).await
-    }
-    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
-        self.inner.retry_later(receipt, delay).await
-    }
-    async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        self.inner.enqueue_delayed(body, delay).await
-    }
-    async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
-        self.inner.receive_dead_letters(max, visibility).await
-    }
-}
 
 struct World {
     deps: Deps,
@@ -219,10 +188,7 @@ impl World {
             });
         let mut connectors: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();
         connectors.insert(Platform::Dingtalk, Arc::new(connector));
-        let queue = Arc::new(FlakyQueue {
-            inner: self.deps.queue.clone(),
-            down: self.queue_down.clone(),
-        });
+        let queue = Arc::new(FlakyQueue::new(self.deps.queue.clone(), self.queue_down.clone()));
         let supervisor = Supervisor::new(
             self.deps.store.clone(),
             self.deps.keyring.clone(),

@@ -9,20 +9,19 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use imgate_channels::wecom::long;
 use imgate_channels::wecom::webhook::{THINKING, WELCOME};
 use imgate_core::admin::{CreateAgent, CreateIntegration, Principal, PublishTrigger};
 use imgate_core::ids::IntegrationId;
 use imgate_core::ingress::Ingress;
 use imgate_core::integration::{ConnectionState, IntegrationStatus, StatusReason};
-use imgate_core::ports::{Delivery, Deps, EventLogEntry, OutgoingMessage, Queue, QueueError};
+use imgate_core::ports::{Deps, EventLogEntry};
 use imgate_core::relay::{Backoff, Connector, RelayError, RelaySettings, Supervisor};
 use imgate_core::{Platform, Timestamp};
 use imgate_tests::fake_wecom_long::{FakeWecom, Seen};
+use imgate_tests::flaky_queue::FlakyQueue;
 use imgate_tests::gateway::{BOOTSTRAP, Gateway};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -30,37 +29,6 @@ use tokio::task::JoinHandle;
 
 const BOT: &str = "BOT-1";
 const SECRET: &str = "long-connection-secret";
-
-/// The embedded queue with an enqueue switch, to play a queue outage.
-struct Flaky {
-    inner: Arc<dyn Queue>,
-    down: AtomicBool,
-}
-
-#[async_trait]
-impl Queue for Flaky {
-    async fn enqueue(&self, message: &OutgoingMessage) -> Result<(), QueueError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(QueueError::Backend("queue outage (test)".into()));
-        }
-        self.inner.enqueue(message).await
-    }
-    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
-        self.inner.receive(max, visibility).await
-    }
-    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        self.inner.ack(receipt).await
-    }
-    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
-        self.inner.retry_later(receipt, delay).await
-    }
-    async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        self.inner.enqueue_delayed(body, delay).await
-    }
-    async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
-        self.inner.receive_dead_letters(max, visibility).await
-    }
-}
 
 /// An OpenAI-compatible agent that holds every answer until released.
 #[derive(Clone, Default)]
@@ -103,7 +71,7 @@ struct World {
     fake: FakeWecom,
     principal: Principal,
     org_key: String,
-    flaky: Arc<Flaky>,
+    flaky: Arc<FlakyQueue>,
     _dir: tempfile::TempDir,
 }
 
@@ -139,10 +107,7 @@ async fn world() -> World {
     )
     .await
     .unwrap();
-    let flaky = Arc::new(Flaky {
-        inner: deps.queue.clone(),
-        down: AtomicBool::new(false),
-    });
+    let flaky = Arc::new(FlakyQueue::new(deps.queue.clone(), Arc::default()));
     let deps = Deps {
         queue: flaky.clone(),
         ..deps
@@ -460,7 +425,7 @@ async fn a_queue_outage_reopens_the_connection_and_the_redelivered_message_is_an
     let relay = world.relay("relay-a");
     world.connected(&bot, 1).await;
 
-    world.flaky.down.store(true, Ordering::SeqCst);
+    world.flaky.set_down(true);
     world.fake.push_text(BOT, "MSG-Q", "wangwu", "are you there").unwrap();
     // Not taken: nothing is shown, and the connection is reopened for WeCom to deliver again.
     world.connected(&bot, 2).await;
@@ -473,7 +438,7 @@ async fn a_queue_outage_reopens_the_connection_and_the_redelivered_message_is_an
         "{events:?}"
     );
 
-    world.flaky.down.store(false, Ordering::SeqCst);
+    world.flaky.set_down(false);
     let req_id = world.fake.push_text(BOT, "MSG-Q", "wangwu", "are you there").unwrap();
     let replies = world.answered("You said: are you there").await;
     assert!(stream_frames(&replies).iter().all(|f| f.req_id() == req_id));
