@@ -1,9 +1,9 @@
-//! Lark / Feishu (`protocols/lark.md`): the inbound half of webhook mode, without I/O.
+//! Lark / Feishu (`protocols/lark.md`).
 //!
 //! - [`crypto`]: Encrypt Key body decryption and the `X-Lark-Signature` check (§2.4, §2.5);
 //! - [`event`]: the outer body, url_verification, the schema 2.0 envelope,
-//!   `im.message.receive_v1` and the Verification Token check (§2.2–§2.9);
-//! - [`normalize`]: received messages → [`imgate_core::event::InboundEvent`].
+//!   `im.message.receive_v1`, `card.action.trigger` and the Verification Token check (§2.2–§2.9);
+//! - [`normalize`]: received messages and card clicks → [`imgate_core::event::InboundEvent`].
 //!
 //! A webhook route reads the raw body and headers, calls [`event::Verifier::open`], answers a
 //! challenge with [`event::challenge_response`], and otherwise acknowledges with 200 at once and
@@ -13,5 +13,61 @@ pub mod crypto;
 pub mod event;
 pub mod normalize;
 
+use async_trait::async_trait;
+use imgate_core::credentials::{Lark, LarkDomain};
+
 pub use crypto::{CryptoError, EventCipher};
 pub use event::{Callback, Envelope, EventError, SignatureHeaders, Verifier};
+
+/// The Feishu Open Platform (mainland China).
+pub const FEISHU_BASE_URL: &str = "https://open.feishu.cn";
+/// The Lark Open Platform (international).
+pub const LARK_BASE_URL: &str = "https://open.larksuite.com";
+
+/// Where each Lark deployment lives (§1): every API path, `/callback/ws/endpoint` included, is
+/// the same on both; only the host differs. Overridable for tests and private deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The Feishu base URL, without a trailing slash.
+    pub feishu: String,
+    /// The Lark base URL, without a trailing slash.
+    pub lark: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            feishu: FEISHU_BASE_URL.to_owned(),
+            lark: LARK_BASE_URL.to_owned(),
+        }
+    }
+}
+
+impl Endpoints {
+    /// One base URL for both deployments (a test server or a private gateway).
+    pub fn single(base: &str) -> Self {
+        let base = base.trim_end_matches('/').to_owned();
+        Self {
+            feishu: base.clone(),
+            lark: base,
+        }
+    }
+
+    /// The base URL of `domain`.
+    pub fn base(&self, domain: LarkDomain) -> &str {
+        match domain {
+            LarkDomain::Feishu => &self.feishu,
+            LarkDomain::Lark => &self.lark,
+        }
+    }
+}
+
+/// Knows each app's own bot `open_id`, which tells whether a group message @-mentions the bot
+/// (§2.9: `GET /open-apis/bot/v3/info`).
+#[async_trait]
+pub trait BotIdentity: Send + Sync {
+    /// The bot's `open_id` for `app`; `None` when it cannot be learned right now (normalization
+    /// then treats group messages as mentioning the bot, since groups deliver only @-mentions by
+    /// default).
+    async fn bot_open_id(&self, app: &Lark) -> Option<String>;
+}

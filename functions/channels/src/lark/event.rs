@@ -17,6 +17,8 @@ use super::crypto::{CryptoError, EventCipher, verify_signature};
 
 /// The event type of a received message.
 pub const MESSAGE_RECEIVE: &str = "im.message.receive_v1";
+/// The event type of a card button click (card callbacks, schema 2.0).
+pub const CARD_ACTION_TRIGGER: &str = "card.action.trigger";
 
 /// Why a callback was refused. Messages name fields and positions, never body content or
 /// secrets.
@@ -113,6 +115,8 @@ pub struct Header {
 pub enum Event {
     /// `im.message.receive_v1`.
     MessageReceive(Box<MessageReceive>),
+    /// `card.action.trigger`: a button on one of the bot's cards was clicked.
+    CardAction(Box<CardAction>),
     /// Any other event type (see [`Header::event_type`]), acknowledged and ignored.
     Other,
 }
@@ -124,6 +128,45 @@ pub struct MessageReceive {
     pub sender: EventSender,
     /// The message.
     pub message: EventMessage,
+}
+
+/// The `event` of `card.action.trigger` (the fields this gateway reads).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct CardAction {
+    /// Who clicked.
+    #[serde(default)]
+    pub operator: UserId,
+    /// What was clicked.
+    #[serde(default)]
+    pub action: CardActionDetail,
+    /// Where the card is.
+    #[serde(default)]
+    pub context: CardActionContext,
+}
+
+/// `event.action` of a card callback.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct CardActionDetail {
+    /// The `value` object the card put on the button.
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// The component's tag (`button`, …).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// The component's name, if it has one.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `event.context` of a card callback.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct CardActionContext {
+    /// The message that carries the card (`om_…`).
+    #[serde(default)]
+    pub open_message_id: Option<String>,
+    /// The chat it is in (`oc_…`).
+    #[serde(default)]
+    pub open_chat_id: Option<String>,
 }
 
 /// `event.sender`.
@@ -353,6 +396,16 @@ impl Verifier {
     }
 }
 
+/// Parses an event that arrived on the long connection (§3.1): plaintext JSON, authenticated
+/// when the connection was opened, so neither decryption nor token nor signature applies.
+///
+/// # Errors
+/// [`EventError::Json`] / [`EventError::MissingField`] as for webhook bodies.
+pub fn parse_plain(payload: &[u8]) -> Result<Envelope, EventError> {
+    let raw: RawPayload = serde_json::from_slice(payload).map_err(|e| EventError::json("event", &e))?;
+    envelope(raw)
+}
+
 /// The response body for url_verification: `{"challenge": …}` (§2.3).
 pub fn challenge_response(challenge: &str) -> String {
     serde_json::json!({ "challenge": challenge }).to_string()
@@ -398,11 +451,18 @@ fn envelope(raw: RawPayload) -> Result<Envelope, EventError> {
     if header.event_id.is_empty() {
         return Err(EventError::MissingField("header.event_id"));
     }
-    let event = if header.event_type == MESSAGE_RECEIVE && raw.schema.is_some() {
-        let event = raw.event.ok_or(EventError::MissingField("event"))?;
-        Event::MessageReceive(Box::new(message_receive(event)?))
-    } else {
-        Event::Other
+    let schema_2 = raw.schema.is_some();
+    let event = match header.event_type.as_str() {
+        MESSAGE_RECEIVE if schema_2 => {
+            let event = raw.event.ok_or(EventError::MissingField("event"))?;
+            Event::MessageReceive(Box::new(message_receive(event)?))
+        }
+        CARD_ACTION_TRIGGER if schema_2 => {
+            let event = raw.event.ok_or(EventError::MissingField("event"))?;
+            let action: CardAction = serde_json::from_value(event).map_err(|e| EventError::json("event", &e))?;
+            Event::CardAction(Box::new(action))
+        }
+        _ => Event::Other,
     };
     Ok(Envelope { header, event })
 }

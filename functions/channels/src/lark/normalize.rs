@@ -1,6 +1,12 @@
 //! Lark / Feishu messages → [`InboundEvent`]s.
 //!
-//! - Event id: `header.event_id`, the dedupe key of §2.10 (retries reuse it).
+//! - Event id (the dedupe key): the `message_id` of a received message, so both a retry (same
+//!   `event_id`, same message) and the same message delivered under a new event id (§2.10) are
+//!   one message; `header.event_id` for other events.
+//! - Card clicks (`card.action.trigger`): [`InboundKind::CardAction`] with the button value's
+//!   `action`, from the clicking user in the card's chat, replying to the card's message. The
+//!   chat kind comes from the value's `chat_type` (callbacks do not carry it); the buttons this
+//!   gateway puts on cards always set both.
 //! - Conversation: the `chat_id` for both kinds (Lark has an `oc_…` id for p2p chats too);
 //!   `thread_id` carries the topic id when there is one.
 //! - Sender: the `open_id` (what the IM API addresses), else `user_id`, else `union_id`;
@@ -19,10 +25,10 @@ use imgate_core::event::{
 };
 use imgate_core::{IntegrationId, Platform, Timestamp};
 
-use super::event::{ChatType, Content, Envelope, Event, Header, MentionEvent, MessageReceive};
+use super::event::{CardAction, ChatType, Content, Envelope, Event, Header, MentionEvent, MessageReceive};
 
-/// Normalizes an envelope: `Some` for received messages, `None` for other event types (to be
-/// acknowledged and logged, not queued).
+/// Normalizes an envelope: `Some` for received messages and card clicks, `None` for other event
+/// types and for clicks without a chat or user (to be acknowledged and logged, not queued).
 pub fn envelope(
     integration_id: &IntegrationId,
     envelope: &Envelope,
@@ -37,8 +43,61 @@ pub fn envelope(
             bot_open_id,
             received_at,
         )),
+        Event::CardAction(action) => card_action(integration_id, &envelope.header, action, received_at),
         Event::Other => None,
     }
+}
+
+/// Normalizes a card click; `None` without the chat, message or user it came from.
+pub fn card_action(
+    integration_id: &IntegrationId,
+    header: &Header,
+    click: &CardAction,
+    received_at: Timestamp,
+) -> Option<InboundEvent> {
+    let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    let chat_id = non_empty(&click.context.open_chat_id)?;
+    let message_id = non_empty(&click.context.open_message_id)?;
+    let user = click.operator.best()?.to_owned();
+    let value = click.action.value.clone();
+    let field = |name: &str| value.as_ref().and_then(|v| v.get(name)).and_then(|v| v.as_str());
+    let action = field("action")
+        .map(str::to_owned)
+        .or_else(|| non_empty(&click.action.name))
+        .unwrap_or_default();
+    let group = field("chat_type").is_some_and(|t| t != "p2p");
+    Some(InboundEvent {
+        event_id: header.event_id.clone(),
+        platform: Platform::Lark,
+        integration_id: integration_id.clone(),
+        conversation: Conversation {
+            id: chat_id.clone(),
+            kind: if group {
+                ConversationKind::Group
+            } else {
+                ConversationKind::Direct
+            },
+            thread_id: None,
+            name: None,
+        },
+        sender: Sender {
+            id: user,
+            name: None,
+            is_bot: false,
+        },
+        kind: InboundKind::CardAction { action, value },
+        reply: ReplyContext::Lark {
+            message_id,
+            chat_id,
+            root_id: None,
+        },
+        occurred_at: header
+            .create_time
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .map(Timestamp::from_millis),
+        received_at,
+    })
 }
 
 /// Normalizes an `im.message.receive_v1` event received at `received_at`.
@@ -91,7 +150,11 @@ pub fn message_receive(
         })
     };
     InboundEvent {
-        event_id: header.event_id.clone(),
+        event_id: if m.message_id.is_empty() {
+            header.event_id.clone()
+        } else {
+            m.message_id.clone()
+        },
         platform: Platform::Lark,
         integration_id: integration_id.clone(),
         conversation: Conversation {

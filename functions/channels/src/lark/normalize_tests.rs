@@ -42,7 +42,8 @@ const BOT_AND_ALICE: &str = r#"[{"key":"@_user_1","id":{"open_id":"ou_bot"},"nam
 #[test]
 fn direct_text_from_vector_2() {
     let event = normalize(V2_PLAIN, Some("ou_bot"));
-    assert_eq!(event.event_id, "ev_0001");
+    // The message id, not the event id: a message sent again under a new event id is one message.
+    assert_eq!(event.event_id, "om_msg1");
     assert_eq!(event.platform, Platform::Lark);
     assert_eq!(event.conversation.id, "oc_chat1");
     assert_eq!(event.conversation.kind, ConversationKind::Direct);
@@ -187,7 +188,7 @@ fn unknown_message_types_are_unsupported() {
         }
     );
     assert_eq!(event.conversation.kind, ConversationKind::Group);
-    assert_eq!(event.event_id, "ev_1");
+    assert_eq!(event.event_id, "om_i");
 }
 
 #[test]
@@ -200,4 +201,41 @@ fn other_events_are_not_queued() {
 fn bot_senders_are_marked() {
     let body = V2_PLAIN.replace(r#""sender_type":"user""#, r#""sender_type":"app""#);
     assert!(normalize(&body, Some("ou_bot")).sender.is_bot);
+}
+
+#[test]
+fn card_clicks_become_card_actions_in_the_cards_chat() {
+    let body = plain_event("card.action.trigger", "{}").replace(
+        r#""event":{"sender":{"sender_id":{"open_id":"ou_user1"},"sender_type":"user"},"message":{}}"#,
+        r#""event":{"operator":{"open_id":"ou_user1","user_id":"u1"},"token":"c-1","action":{"tag":"button","value":{"action":"imgate_new_session","chat_type":"group"}},"context":{"open_message_id":"om_card","open_chat_id":"oc_g"}}"#,
+    );
+    let envelope = crate::lark::event::parse_plain(body.as_bytes()).unwrap();
+    let id = IntegrationId::generate();
+    let event = envelope_event(&id, &envelope).expect("a click is queued");
+    assert_eq!(event.event_id, "ev_1");
+    assert_eq!(event.sender.id, "ou_user1");
+    assert_eq!(event.conversation.id, "oc_g");
+    assert_eq!(event.conversation.kind, ConversationKind::Group);
+    assert_eq!(
+        event.reply,
+        ReplyContext::Lark {
+            message_id: "om_card".into(),
+            chat_id: "oc_g".into(),
+            root_id: None
+        }
+    );
+    let InboundKind::CardAction { action, value } = &event.kind else {
+        panic!("{:?}", event.kind)
+    };
+    assert_eq!(action, "imgate_new_session");
+    assert_eq!(value.as_ref().unwrap()["chat_type"], "group");
+
+    // A click without its chat cannot be answered: not queued.
+    let orphan = body.replace(r#""open_chat_id":"oc_g""#, r#""open_chat_id":"""#);
+    let envelope = crate::lark::event::parse_plain(orphan.as_bytes()).unwrap();
+    assert!(envelope_event(&id, &envelope).is_none());
+}
+
+fn envelope_event(id: &IntegrationId, envelope: &crate::lark::event::Envelope) -> Option<InboundEvent> {
+    super::envelope(id, envelope, Some("ou_bot"), Timestamp::from_millis(1_700_000_000_000))
 }
