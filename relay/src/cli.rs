@@ -46,6 +46,53 @@ pub enum Command {
 pub enum Simulate {
     /// A WeCom smart bot user (callback mode).
     Wecom(SimulateWecomArgs),
+    /// A Lark / Feishu user (webhook mode), with a stand-in Open API that shows the reply.
+    Lark(SimulateLarkArgs),
+}
+
+/// `imgate simulate lark` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateLarkArgs {
+    /// The integration id (`int_…`) of a Lark webhook-mode integration.
+    #[arg(long)]
+    pub integration: String,
+
+    /// The message text.
+    #[arg(long)]
+    pub text: String,
+
+    /// The sender's open_id.
+    #[arg(long, default_value = "ou_simulated_user")]
+    pub user: String,
+
+    /// Send as a group message in this chat (`oc_…`), mentioning the bot.
+    #[arg(long)]
+    pub group: Option<String>,
+
+    /// The gateway's base URL.
+    #[arg(long, env = "IMGATE_GATEWAY", default_value = "http://127.0.0.1:8080")]
+    pub gateway: String,
+
+    /// Where the stand-in Lark Open API listens while the simulation runs. Start the gateway
+    /// with `--lark-api-base http://<this address>` so its replies come here.
+    #[arg(long, default_value = "127.0.0.1:8091")]
+    pub api_listen: SocketAddr,
+
+    /// The database of the local `imgate serve` (to read the integration's credentials).
+    #[arg(long, env = "IMGATE_DB", default_value = "./imgate.db")]
+    pub db: PathBuf,
+
+    /// The key file of the local `imgate serve`.
+    #[arg(long, env = "IMGATE_KEY_FILE", default_value = "./imgate.key")]
+    pub key_file: PathBuf,
+
+    /// The Verification Token, instead of reading it from the database (for a remote gateway).
+    #[arg(long, hide_env_values = true)]
+    pub verification_token: Option<String>,
+
+    /// The Encrypt Key (when the integration has one), instead of reading it from the database.
+    #[arg(long, requires = "verification_token", hide_env_values = true)]
+    pub encrypt_key: Option<String>,
 }
 
 /// `imgate simulate wecom` options.

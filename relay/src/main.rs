@@ -12,6 +12,7 @@ mod logging;
 mod relay;
 mod serve;
 mod simulate;
+mod simulate_lark;
 mod supervise;
 
 use clap::Parser;
@@ -30,5 +31,6 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Relay(args) => relay::run(args).await,
         cli::Command::Health(args) => health::check(&args).await,
         cli::Command::Simulate(cli::Simulate::Wecom(args)) => simulate::wecom(args).await,
+        cli::Command::Simulate(cli::Simulate::Lark(args)) => simulate_lark::run(args).await,
     }
 }
