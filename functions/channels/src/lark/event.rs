@@ -348,17 +348,21 @@ impl Verifier {
     /// [`EventError::Json`] / [`EventError::MissingField`] (body, envelope, message content) or
     /// [`EventError::BadToken`].
     pub fn open(&self, body: &[u8], headers: SignatureHeaders<'_>) -> Result<Callback, EventError> {
-        let outer: Value = serde_json::from_slice(body).map_err(|e| EventError::json("body", &e))?;
-        let encrypt = outer.get("encrypt").and_then(Value::as_str).filter(|s| !s.is_empty());
-        let payload = match encrypt {
+        // One pass over the body for `encrypt` (other fields skipped), one over the payload.
+        #[derive(Deserialize)]
+        struct Outer<'a> {
+            #[serde(default, borrow)]
+            encrypt: Option<std::borrow::Cow<'a, str>>,
+        }
+        let outer: Outer<'_> = serde_json::from_slice(body).map_err(|e| EventError::json("body", &e))?;
+        let raw: RawPayload = match outer.encrypt.as_deref().filter(|s| !s.is_empty()) {
             Some(encrypt) => {
                 let cipher = self.cipher.as_ref().ok_or(EventError::NoEncryptKey)?;
                 let plain = cipher.decrypt(encrypt)?;
                 serde_json::from_slice(&plain).map_err(|e| EventError::json("decrypted body", &e))?
             }
-            None => outer,
+            None => serde_json::from_slice(body).map_err(|e| EventError::json("envelope", &e))?,
         };
-        let raw: RawPayload = serde_json::from_value(payload).map_err(|e| EventError::json("envelope", &e))?;
         let challenge = raw.kind.as_deref() == Some("url_verification");
         self.check_token(&raw, challenge)?;
         if challenge {
