@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod fake_agent;
 pub mod fake_dingtalk;
+pub mod fake_lark;
 pub mod fake_wecom_long;
 pub mod flaky_queue;
 pub mod gateway;
