@@ -12,6 +12,7 @@
 pub mod crypto;
 pub mod event;
 pub mod normalize;
+pub mod ws;
 
 use async_trait::async_trait;
 use imgate_core::credentials::{Lark, LarkDomain};
@@ -70,4 +71,14 @@ pub trait BotIdentity: Send + Sync {
     /// then treats group messages as mentioning the bot, since groups deliver only @-mentions by
     /// default).
     async fn bot_open_id(&self, app: &Lark) -> Option<String>;
+}
+
+/// The relay's long-connection connector for Lark / Feishu apps ([`ws`]), with the production
+/// settings; [`ws::Connector::with_settings`] changes them.
+pub fn connector(
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    identity: std::sync::Arc<dyn BotIdentity>,
+) -> std::sync::Arc<dyn imgate_core::relay::Connector> {
+    std::sync::Arc::new(ws::Connector::new(http, endpoints, identity))
 }
