@@ -77,15 +77,13 @@ impl Session<'_> {
             last_ping: now,
             next_ping: now + self.config.ping_interval,
         };
-        let mut last_heard = now;
+        // The watchdog starts once the socket is read.
+        let mut last_heard = Instant::now();
         loop {
             let silence = self.config.silence_limit(settings.silence_grace);
             let message = tokio::select! {
                 biased;
                 () = self.link.stopping() => return self.close(socket).await,
-                () = sleep_until(last_heard + silence) => {
-                    return Ended::Lost(format!("nothing from Lark for {} s: the connection is dead", silence.as_secs()));
-                }
                 () = sleep_until(state.next_ping) => {
                     if let Err(error) = self.send(&mut socket, &Frame::ping(self.service_id)).await {
                         return Ended::Lost(error);
@@ -94,7 +92,11 @@ impl Session<'_> {
                     state.next_ping = state.last_ping + self.config.ping_interval;
                     continue;
                 }
+                // Before the watchdog: frames that queued up while an event was handled count.
                 message = socket.next() => message,
+                () = sleep_until(last_heard + silence) => {
+                    return Ended::Lost(format!("nothing from Lark for {} s: the connection is dead", silence.as_secs()));
+                }
             };
             last_heard = Instant::now();
             let bytes = match message {
