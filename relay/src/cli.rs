@@ -156,6 +156,12 @@ pub struct ConnectionArgs {
     /// (tests and proxies).
     #[arg(long, env = "IMGATE_DINGTALK_API_BASE", default_value = imgate_channels::dingtalk::api::DEFAULT_BASE_URL)]
     pub dingtalk_api_base: String,
+
+    /// One base URL for both the Feishu and the Lark Open Platform: tokens, messages, cards and
+    /// the long-connection endpoint (tests and proxies). By default each app uses its domain's
+    /// (`https://open.feishu.cn` or `https://open.larksuite.com`).
+    #[arg(long, env = "IMGATE_LARK_API_BASE")]
+    pub lark_api_base: Option<String>,
 }
 
 /// `imgate health` options.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use imgate_channels::{dingtalk, wecom};
+use imgate_channels::{dingtalk, lark, wecom};
 use imgate_core::Platform;
 use imgate_core::ports::Store;
 use imgate_core::relay::Connector;
@@ -40,6 +40,13 @@ pub fn dingtalk_endpoints(args: &ConnectionArgs) -> dingtalk::Endpoints {
     }
 }
 
+/// The Feishu and Lark Open Platforms: their own hosts, or one override for both.
+pub fn lark_endpoints(args: &ConnectionArgs) -> lark::Endpoints {
+    args.lark_api_base
+        .as_deref()
+        .map_or_else(lark::Endpoints::default, lark::Endpoints::single)
+}
+
 /// Checks the endpoints before anything connects.
 ///
 /// # Errors
@@ -51,6 +58,11 @@ pub fn check(args: &ConnectionArgs) -> anyhow::Result<()> {
     }
     if !imgate_core::agent::is_http_url(&args.dingtalk_api_base) {
         anyhow::bail!("--dingtalk-api-base (IMGATE_DINGTALK_API_BASE) must be an http:// or https:// URL");
+    }
+    if let Some(base) = &args.lark_api_base
+        && !imgate_core::agent::is_http_url(base)
+    {
+        anyhow::bail!("--lark-api-base (IMGATE_LARK_API_BASE) must be an http:// or https:// URL");
     }
     Ok(())
 }

@@ -63,6 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("building the HTTP client")?;
     let endpoints = ApiEndpoints {
         wecom: args.wecom_api_base.trim_end_matches('/').to_owned(),
+        lark: connectors::lark_endpoints(&args.connections),
     };
     let dispatcher = Dispatcher::new(
         &deps,
@@ -76,7 +77,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..DispatchSettings::default()
         },
     );
-    let webhooks = imgate_channels::webhooks(&deps);
+    let webhooks = imgate_channels::webhooks_with(&deps, &http, &endpoints);
     let queue = deps.queue.clone();
     let relay = supervise::start(&deps, &http, &args.connections);
     let admin = Admin::new(

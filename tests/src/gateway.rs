@@ -46,6 +46,7 @@ impl Gateway {
         let http = reqwest::Client::new();
         let endpoints = imgate_channels::ApiEndpoints {
             wecom: wecom_api.to_owned(),
+            ..imgate_channels::ApiEndpoints::default()
         };
         let dispatcher = Dispatcher::new(
             &deps,

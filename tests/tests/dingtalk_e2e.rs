@@ -83,6 +83,7 @@ async fn world() -> World {
         &http,
         &imgate_channels::ApiEndpoints {
             wecom: "http://127.0.0.1:9".into(),
+            ..imgate_channels::ApiEndpoints::default()
         },
     )
     .with(

@@ -1,18 +1,25 @@
-//! Lark / Feishu (`protocols/lark.md`).
+//! Lark / Feishu (`protocols/lark.md`): app bots in webhook mode and over the long connection.
 //!
 //! - [`crypto`]: Encrypt Key body decryption and the `X-Lark-Signature` check (§2.4, §2.5);
 //! - [`event`]: the outer body, url_verification, the schema 2.0 envelope,
 //!   `im.message.receive_v1`, `card.action.trigger` and the Verification Token check (§2.2–§2.9);
-//! - [`normalize`]: received messages and card clicks → [`imgate_core::event::InboundEvent`].
-//!
-//! A webhook route reads the raw body and headers, calls [`event::Verifier::open`], answers a
-//! challenge with [`event::challenge_response`], and otherwise acknowledges with 200 at once and
-//! queues what [`normalize::envelope`] returns (§2.10: 3 s deadline, dedupe on the event id).
+//! - [`normalize`]: received messages and card clicks → [`imgate_core::event::InboundEvent`];
+//! - [`webhook`]: the webhook endpoint;
+//! - [`api`]: the Open API client (tokens, bot identity, messages, CardKit);
+//! - [`markdown`] and [`card`]: what replies look like;
+//! - [`replier`]: answering with a streaming card.
 
+pub mod api;
+pub mod card;
 pub mod crypto;
 pub mod event;
+pub mod markdown;
 pub mod normalize;
+pub mod replier;
+pub mod webhook;
 pub mod ws;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use imgate_core::credentials::{Lark, LarkDomain};
@@ -73,12 +80,30 @@ pub trait BotIdentity: Send + Sync {
     async fn bot_open_id(&self, app: &Lark) -> Option<String>;
 }
 
+/// The Open API client of `deps`' store and keyring (tokens cached in the store).
+pub fn api(deps: &imgate_core::ports::Deps, http: &reqwest::Client, endpoints: &Endpoints) -> api::LarkApi {
+    let tokens: Arc<dyn imgate_core::ports::TokenCache> = deps.store.clone();
+    api::LarkApi::new(http.clone(), endpoints.clone(), tokens, deps.keyring.clone())
+}
+
+/// The replier of Lark events, with the Open API at `endpoints`.
+pub fn replier(
+    deps: &imgate_core::ports::Deps,
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+) -> Arc<dyn imgate_core::ports::Replier> {
+    Arc::new(replier::LarkReplier::new(
+        deps.store.clone(),
+        api(deps, http, endpoints),
+    ))
+}
+
 /// The relay's long-connection connector for Lark / Feishu apps ([`ws`]), with the production
 /// settings; [`ws::Connector::with_settings`] changes them.
 pub fn connector(
     http: reqwest::Client,
     endpoints: Endpoints,
-    identity: std::sync::Arc<dyn BotIdentity>,
-) -> std::sync::Arc<dyn imgate_core::relay::Connector> {
-    std::sync::Arc::new(ws::Connector::new(http, endpoints, identity))
+    identity: Arc<dyn BotIdentity>,
+) -> Arc<dyn imgate_core::relay::Connector> {
+    Arc::new(ws::Connector::new(http, endpoints, identity))
 }

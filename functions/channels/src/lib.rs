@@ -27,12 +27,15 @@ use imgate_core::{ConnectionMode, IntegrationId, Platform};
 pub struct ApiEndpoints {
     /// WeCom API base, e.g. `https://qyapi.weixin.qq.com`.
     pub wecom: String,
+    /// The Feishu and Lark Open Platforms.
+    pub lark: lark::Endpoints,
 }
 
 impl Default for ApiEndpoints {
     fn default() -> Self {
         Self {
             wecom: wecom::api::DEFAULT_BASE_URL.to_owned(),
+            lark: lark::Endpoints::default(),
         }
     }
 }
@@ -50,15 +53,42 @@ pub fn repliers(deps: &Deps, http: &reqwest::Client, endpoints: &ApiEndpoints) -
             Platform::Dingtalk,
             dingtalk::replier(deps, http, &dingtalk::Endpoints::default()),
         )
+        .with(Platform::Lark, lark::replier(deps, http, &endpoints.lark))
 }
 
-/// The webhook endpoints' context (the WeCom endpoint's; the DingTalk endpoint runs on the same
-/// backends, see [`dingtalk::webhook::Context`]'s `From` conversion).
-pub fn webhooks(deps: &Deps) -> wecom::webhook::Context {
-    wecom::webhook::Context {
+/// Every webhook endpoint's context.
+#[derive(Clone)]
+pub struct Webhooks {
+    /// WeCom callbacks.
+    pub wecom: wecom::webhook::Context,
+    /// DingTalk HTTP-mode callbacks.
+    pub dingtalk: dingtalk::webhook::Context,
+    /// Lark / Feishu event callbacks.
+    pub lark: lark::webhook::Context,
+}
+
+/// The webhook endpoints on `deps`, with the platforms' default API locations.
+pub fn webhooks(deps: &Deps) -> Webhooks {
+    webhooks_with(deps, &reqwest::Client::new(), &ApiEndpoints::default())
+}
+
+/// The webhook endpoints on `deps`; `http` and `endpoints` serve the API calls a callback may
+/// need (a Lark bot's own identity).
+pub fn webhooks_with(deps: &Deps, http: &reqwest::Client, endpoints: &ApiEndpoints) -> Webhooks {
+    let wecom = wecom::webhook::Context {
         store: deps.store.clone(),
         keyring: deps.keyring.clone(),
         ingress: imgate_core::ingress::Ingress::new(deps.store.clone(), deps.queue.clone()),
+    };
+    Webhooks {
+        dingtalk: dingtalk::webhook::Context::from(&wecom),
+        lark: lark::webhook::Context {
+            store: deps.store.clone(),
+            keyring: deps.keyring.clone(),
+            ingress: wecom.ingress.clone(),
+            identity: Arc::new(lark::api(deps, http, &endpoints.lark)),
+        },
+        wecom,
     }
 }
 

@@ -35,6 +35,7 @@ pub fn dispatcher(deps: &Deps, settings: &Settings) -> Result<Dispatcher, HttpCl
     let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build()?;
     let endpoints = imgate_channels::ApiEndpoints {
         wecom: settings.wecom_api_base.clone(),
+        ..imgate_channels::ApiEndpoints::default()
     };
     Ok(Dispatcher::new(
         deps,

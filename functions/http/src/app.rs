@@ -20,12 +20,12 @@ pub fn app(admin: Admin) -> Router {
 }
 
 /// Health check plus the platform webhooks (what the `webhook` Lambda serves).
-pub fn webhook_app(webhooks: imgate_channels::wecom::webhook::Context) -> Router {
+pub fn webhook_app(webhooks: imgate_channels::Webhooks) -> Router {
     with_layers(crate::webhooks::router(webhooks))
 }
 
 /// Everything: admin API and webhooks (what `imgate serve` serves).
-pub fn gateway(admin: Admin, webhooks: imgate_channels::wecom::webhook::Context) -> Router {
+pub fn gateway(admin: Admin, webhooks: imgate_channels::Webhooks) -> Router {
     with_layers(crate::admin::router(admin).merge(crate::webhooks::router(webhooks)))
 }
 

@@ -1,5 +1,5 @@
 //! Platform callback routes: `/api/{platform}/webhook/{integrationId}` (WeCom `GET`/`POST`,
-//! DingTalk HTTP mode `POST`).
+//! DingTalk HTTP mode `POST`, Lark / Feishu events `POST`).
 //!
 //! Handlers only adapt HTTP to the channels' framework-free webhook functions and map
 //! [`WebhookError`] to a status: 404 unknown integration, 403 disabled, 401 bad signature or
@@ -16,29 +16,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use imgate_channels::dingtalk::webhook as dingtalk;
+use imgate_channels::lark::webhook as lark;
 use imgate_channels::wecom::webhook as wecom;
 use imgate_core::ingress::{WebhookError, WebhookResponse};
 
 use crate::error::ApiError;
 
 /// Every platform endpoint's context.
-#[derive(Clone)]
-pub struct Contexts {
-    /// WeCom callbacks.
-    pub wecom: wecom::Context,
-    /// DingTalk HTTP-mode callbacks.
-    pub dingtalk: dingtalk::Context,
-}
-
-impl From<wecom::Context> for Contexts {
-    /// Every endpoint on the backends of the WeCom context.
-    fn from(wecom: wecom::Context) -> Self {
-        Self {
-            dingtalk: dingtalk::Context::from(&wecom),
-            wecom,
-        }
-    }
-}
+pub use imgate_channels::Webhooks as Contexts;
 
 /// The webhook routes.
 pub fn router(contexts: impl Into<Contexts>) -> Router {
@@ -50,6 +35,11 @@ pub fn router(contexts: impl Into<Contexts>) -> Router {
             Router::new()
                 .route("/api/dingtalk/webhook/{id}", post(dingtalk_post))
                 .with_state(contexts.dingtalk),
+        )
+        .merge(
+            Router::new()
+                .route("/api/lark/webhook/{id}", post(lark_post))
+                .with_state(contexts.lark),
         )
 }
 
@@ -92,6 +82,25 @@ async fn dingtalk_post(
         sign: text("sign"),
     };
     respond(dingtalk::receive(&ctx, &id, signed, &body).await)
+}
+
+async fn lark_post(
+    State(ctx): State<lark::Context>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body(body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let signed = imgate_channels::lark::SignatureHeaders {
+        timestamp: text("x-lark-request-timestamp"),
+        nonce: text("x-lark-request-nonce"),
+        signature: text("x-lark-signature"),
+    };
+    respond(lark::receive(&ctx, &id, signed, &body).await)
 }
 
 /// The body, or the answer to a body that could not be read (413 when it is too large).

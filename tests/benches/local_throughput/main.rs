@@ -541,6 +541,7 @@ fn start_workers(gateway: &Gateway, workers: usize) -> tokio::sync::watch::Sende
     let http = reqwest::Client::new();
     let endpoints = imgate_channels::ApiEndpoints {
         wecom: "http://127.0.0.1:9".into(),
+        ..imgate_channels::ApiEndpoints::default()
     };
     let dispatcher = imgate_core::dispatch::Dispatcher::new(
         deps,

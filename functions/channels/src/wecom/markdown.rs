@@ -135,7 +135,7 @@ fn deep_heading(line: &str) -> Option<&str> {
     (hashes > 3 && rest.starts_with([' ', '\t'])).then(|| rest.trim_start())
 }
 
-fn is_table_row(line: &str) -> bool {
+pub(crate) fn is_table_row(line: &str) -> bool {
     let t = line.trim();
     t.len() >= 2 && t.starts_with('|') && t.ends_with('|')
 }
@@ -156,8 +156,8 @@ fn is_rule(line: &str) -> bool {
     matches!(first, Some('-' | '*' | '_')) && marks.clone().count() >= 2 && marks.all(|c| Some(c) == first)
 }
 
-/// `![alt](url)` → `[alt](url)` (or `[image](url)` without alt text).
-fn images_to_links(line: &str) -> String {
+/// `![alt](url)` → `[alt](url)` (or `[image](url)` without alt text). Also used for Lark cards.
+pub(crate) fn images_to_links(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(i) = rest.find("![") {

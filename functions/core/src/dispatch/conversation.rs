@@ -255,6 +255,8 @@ impl Dispatcher {
         let (tx, mut rx) = mpsc::channel::<String>(64);
         let agents = self.agents.clone();
         let run = AbortOnDrop(tokio::spawn(async move { agents.run(&request, &tx).await }));
+        // The agent is already working while the platform is told it is.
+        reply.start().await?;
         let mut so_far = String::new();
         // The platform shows a "thinking" placeholder until the first update, so an answer that
         // completes within one update interval goes out once, as the finished reply.

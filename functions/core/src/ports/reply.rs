@@ -62,6 +62,12 @@ pub trait Replier: Send + Sync {
 /// One answer being written.
 #[async_trait]
 pub trait ReplyStream: Send {
+    /// The agent was asked and its answer is coming: show a "thinking" state where the platform
+    /// has one that is not already shown on opening. Called once, before any update, and only
+    /// for answers from an agent (fixed texts are just finished).
+    async fn start(&mut self) -> Result<(), ReplyError> {
+        Ok(())
+    }
     /// The answer so far (cumulative). Implementations decide how often the platform sees it.
     async fn update(&mut self, text: &str) -> Result<(), ReplyError>;
     /// The complete answer.
