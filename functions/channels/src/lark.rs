@@ -17,6 +17,7 @@ pub mod markdown;
 pub mod normalize;
 pub mod replier;
 pub mod webhook;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -95,4 +96,14 @@ pub fn replier(
         deps.store.clone(),
         api(deps, http, endpoints),
     ))
+}
+
+/// The relay's long-connection connector for Lark / Feishu apps ([`ws`]), with the production
+/// settings; [`ws::Connector::with_settings`] changes them.
+pub fn connector(
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    identity: Arc<dyn BotIdentity>,
+) -> Arc<dyn imgate_core::relay::Connector> {
+    Arc::new(ws::Connector::new(http, endpoints, identity))
 }
