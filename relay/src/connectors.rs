@@ -7,22 +7,30 @@ use std::sync::Arc;
 
 use imgate_channels::{dingtalk, lark, wecom};
 use imgate_core::Platform;
-use imgate_core::ports::Store;
+use imgate_core::ports::Deps;
 use imgate_core::relay::Connector;
 
 use crate::cli::ConnectionArgs;
 
 /// Platform → connector, for [`imgate_core::relay::Supervisor::new`]: the WeCom long
-/// connection and DingTalk Stream.
-pub fn registry(
-    store: Arc<dyn Store>,
-    http: &reqwest::Client,
-    args: &ConnectionArgs,
-) -> HashMap<Platform, Arc<dyn Connector>> {
+/// connection, DingTalk Stream and the Lark / Feishu long connection.
+pub fn registry(deps: &Deps, http: &reqwest::Client, args: &ConnectionArgs) -> HashMap<Platform, Arc<dyn Connector>> {
     let mut connectors: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();
     connectors.insert(
         Platform::Wecom,
-        Arc::new(wecom::long::Connector::new(store, args.wecom_ws_url.clone())),
+        Arc::new(wecom::long::Connector::new(
+            deps.store.clone(),
+            args.wecom_ws_url.clone(),
+        )),
+    );
+    let lark_endpoints = lark_endpoints(args);
+    connectors.insert(
+        Platform::Lark,
+        lark::connector(
+            http.clone(),
+            lark_endpoints.clone(),
+            Arc::new(lark::api(deps, http, &lark_endpoints)),
+        ),
     );
     connectors.insert(
         Platform::Dingtalk,

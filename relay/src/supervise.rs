@@ -35,7 +35,7 @@ pub fn start(deps: &Deps, http: &reqwest::Client, args: &ConnectionArgs) -> Runn
         deps.store.clone(),
         deps.keyring.clone(),
         Ingress::new(deps.store.clone(), deps.queue.clone()),
-        connectors::registry(deps.store.clone(), http, args),
+        connectors::registry(deps, http, args),
         RelaySettings::new(owner.clone()),
     );
     let alive = Arc::new(AtomicBool::new(true));

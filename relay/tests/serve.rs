@@ -386,3 +386,68 @@ async fn serve_answers_a_dingtalk_stream_bot() {
     let status = org.get(&format!("/integrations/{id}/status")).await;
     assert_eq!(status["runtime"]["state"], "connected", "{status}");
 }
+
+/// The README's Lark try-out: `imgate serve` pointed at a local Lark API, a Lark webhook bot
+/// bound to echo, and `imgate simulate lark` posts an encrypted, signed event and prints the card
+/// streamed into its stand-in API.
+#[tokio::test]
+async fn simulated_lark_message_is_answered_with_a_card() {
+    let api = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api_base = format!("http://{api}");
+    let server = start(dir.path(), &[("IMGATE_LARK_API_BASE", api_base.as_str())]);
+    let org = Org::create(&server).await;
+    let id = org
+        .bot_bound_to_echo(json!({"name": "Lark bot", "platform": "lark", "mode": "webhook",
+            "credentials": {"app_id": "cli_demo", "app_secret": "demo-secret",
+                "verification_token": "demo-token", "encrypt_key": "demo-encrypt-key"}}))
+        .await;
+    for group in [None, Some("oc_team")] {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgate"));
+        command
+            .args(["simulate", "lark", "--integration", &id, "--text", "hello from Lark"])
+            .args(["--gateway", &server.base, "--api-listen", &api.to_string()])
+            .current_dir(dir.path());
+        if let Some(group) = group {
+            command.args(["--group", group]);
+        }
+        let output = command.output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "simulate failed: {stdout}\n{stderr}");
+        assert!(stdout.contains("the agent is thinking"), "{stdout}");
+        assert!(stdout.contains("You said: hello from Lark"), "{stdout}");
+        assert!(stdout.contains("[card finished]"), "{stdout}");
+    }
+}
+
+/// `imgate serve` also holds a Lark long-connection bot (here against the fake Lark) and
+/// answers it through the echo agent with a streamed card.
+#[tokio::test]
+async fn serve_answers_a_lark_long_connection_bot_with_a_card() {
+    let fake = imgate_tests::fake_lark::FakeLark::start("cli_serve", "serve-secret").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("IMGATE_LARK_API_BASE", fake.base.as_str())]);
+    let org = Org::create(&server).await;
+    let id = org
+        .bot_bound_to_echo(
+            json!({"name": "Lark bot", "platform": "lark", "mode": "long_connection",
+            "credentials": {"app_id": "cli_serve", "app_secret": "serve-secret"}}),
+        )
+        .await;
+    eventually("the long connection", || fake.live_connections() == 1).await;
+    fake.push_event(&fake.message_event("om_serve", "oc_serve", false, "hello over the socket"));
+    eventually("the finished card", || {
+        fake.sent()
+            .iter()
+            .filter(|m| m.reply_to.as_deref() == Some("om_serve"))
+            .filter_map(|m| m.card_id().and_then(|c| fake.card(c)))
+            .any(|c| !c.streaming_mode && c.content("answer_md") == Some("You said: hello over the socket"))
+    })
+    .await;
+    let status = org.get(&format!("/integrations/{id}/status")).await;
+    assert_eq!(status["runtime"]["state"], "connected", "{status}");
+}

@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 
 pub use cardkit::{CardOp, CardRateViolation, CardRecord, ElementRecord};
 pub use frame::{Decoded, Frame, FrameError, METHOD_CONTROL, METHOD_DATA};
-pub use long_conn::{Ack, ClientConfig, ClientFrame, ConnectionRecord, HandshakeRefusal, PushOptions};
+pub use long_conn::{Ack, ClientConfig, ClientFrame, ConnectionRecord, HandshakeRefusal, PushOptions, USER_OPEN_ID};
 pub use open_api::{Call, SentMessage};
 
 /// The app name `bot/v3/info` answers.

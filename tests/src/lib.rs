@@ -8,3 +8,4 @@ pub mod fake_wecom_long;
 pub mod flaky_queue;
 pub mod gateway;
 pub mod moto;
+pub mod world;

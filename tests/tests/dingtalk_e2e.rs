@@ -5,23 +5,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use imgate_channels::dingtalk::{self, sign, stream};
-use imgate_core::admin::{Admin, AdminSettings, CreateAgent, CreateIntegration, Principal, PublishTrigger};
 use imgate_core::dispatch::{DispatchSettings, Dispatcher};
 use imgate_core::ids::IntegrationId;
-use imgate_core::ingress::Ingress;
 use imgate_core::integration::{ConnectionState, IntegrationStatus, StatusReason};
 use imgate_core::ports::{Deps, EventLogEntry};
-use imgate_core::relay::{Backoff, Connector, RelaySettings, Supervisor};
 use imgate_core::{Platform, Timestamp};
 use imgate_tests::fake_dingtalk::FakeDingtalk;
 use imgate_tests::flaky_queue::FlakyQueue;
+use imgate_tests::world::{TestOrg, fast_relay, serve_gateway, start_relay};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -31,9 +28,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 struct World {
     deps: Deps,
-    admin: Admin,
-    principal: Principal,
-    agent_id: String,
+    org: TestOrg,
     fake: FakeDingtalk,
     /// The gateway's HTTP base (admin API + webhooks).
     base: String,
@@ -59,23 +54,7 @@ async fn world() -> World {
     )
     .await
     .unwrap();
-    let admin = Admin::new(
-        deps.clone(),
-        AdminSettings {
-            public_base_url: "http://gw".into(),
-            bootstrap_key_hash: Some(imgate_core::apikey::hash("boot-boot-boot-boot")),
-        },
-    );
-    let boot = admin.authenticate(Some("boot-boot-boot-boot")).await.unwrap();
-    let org = admin.create_org(&boot, "acme").await.unwrap();
-    let principal = admin.authenticate(Some(&org.api_key.token)).await.unwrap();
-    let agent = admin
-        .create_agent(
-            &principal,
-            serde_json::from_value::<CreateAgent>(json!({"name": "echo", "kind": "echo"})).unwrap(),
-        )
-        .await
-        .unwrap();
+    let org = TestOrg::create(&deps).await;
     let fake = FakeDingtalk::start(CLIENT_ID, SECRET).await;
     let http = reqwest::Client::new();
     let repliers = imgate_channels::repliers(
@@ -112,28 +91,10 @@ async fn world() -> World {
             ..DispatchSettings::default()
         },
     );
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(imgate_core::dispatch::worker::run(
-        deps.queue.clone(),
-        dispatcher,
-        stopped.clone(),
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = imgate_http::gateway(admin.clone(), imgate_channels::webhooks(&deps));
-    let mut server_stop = stopped;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.changed().await;
-            })
-            .await;
-    });
+    let (base, stop) = serve_gateway(&deps, org.admin.clone(), dispatcher, imgate_channels::webhooks(&deps)).await;
     World {
         deps,
-        admin,
-        principal,
-        agent_id: agent.id,
+        org,
         fake,
         base,
         http,
@@ -151,26 +112,11 @@ impl World {
         if let Some(template) = card_template_id {
             credentials["card_template_id"] = json!(template);
         }
-        let integration = self
-            .admin
-            .create_integration(
-                &self.principal,
-                serde_json::from_value::<CreateIntegration>(
-                    json!({"name": "ding", "platform": "dingtalk", "mode": mode, "credentials": credentials}),
-                )
-                .unwrap(),
-            )
-            .await
-            .unwrap();
-        self.admin
-            .publish_trigger(
-                &self.principal,
-                &integration.id,
-                serde_json::from_value::<PublishTrigger>(json!({"agentId": self.agent_id})).unwrap(),
-            )
-            .await
-            .unwrap();
-        let id: IntegrationId = integration.id.parse().unwrap();
+        let integration = json!({"name": "ding", "platform": "dingtalk", "mode": mode, "credentials": credentials});
+        let id = self
+            .org
+            .bot(integration, Some(&self.org.echo_agent_id), json!({}))
+            .await;
         self.ids.lock().unwrap().push(id.clone());
         id
     }
@@ -187,26 +133,14 @@ impl World {
                 enqueue_retry_delay: Duration::from_millis(20),
                 close_timeout: Duration::from_millis(200),
             });
-        let mut connectors: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();
-        connectors.insert(Platform::Dingtalk, Arc::new(connector));
         let queue = Arc::new(FlakyQueue::new(self.deps.queue.clone(), self.queue_down.clone()));
-        let supervisor = Supervisor::new(
-            self.deps.store.clone(),
-            self.deps.keyring.clone(),
-            Ingress::new(self.deps.store.clone(), queue),
-            connectors,
-            RelaySettings {
-                reconcile_every: Duration::from_millis(100),
-                lease_ttl: Duration::from_millis(900),
-                renew_every: Duration::from_millis(200),
-                backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(200)),
-                stop_timeout: Duration::from_secs(1),
-                ..RelaySettings::new(owner)
-            },
-        );
-        let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(async move { supervisor.run(stop).await });
-        shutdown
+        start_relay(
+            &self.deps,
+            queue,
+            Platform::Dingtalk,
+            Arc::new(connector),
+            fast_relay(owner),
+        )
     }
 
     /// Waits until `done`; on timeout fails with what the fake and the store saw.
@@ -475,9 +409,10 @@ async fn rejected_credentials_stop_the_connection_until_they_change() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.fake.opens(), 1, "no reconnect storm");
 
-    w.admin
+    w.org
+        .admin
         .update_integration(
-            &w.principal,
+            &w.org.principal,
             id.as_str(),
             serde_json::from_value(json!({"credentials": {"client_secret": SECRET}})).unwrap(),
         )
@@ -534,7 +469,11 @@ async fn one_connection_across_relays_and_unpublishing_closes_it() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.fake.live(), (1, 1));
 
-    w.admin.unpublish_trigger(&w.principal, id.as_str()).await.unwrap();
+    w.org
+        .admin
+        .unpublish_trigger(&w.org.principal, id.as_str())
+        .await
+        .unwrap();
     w.wait("the connection to close", || async { w.fake.live().0 == 0 })
         .await;
     w.wait("the status", || async {

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,14 +18,14 @@ use imgate_core::credentials::Lark;
 use imgate_core::envelope::{Envelope, Payload};
 use imgate_core::event::{ConversationKind, InboundEvent, InboundKind, ReplyContext};
 use imgate_core::ids::IntegrationId;
-use imgate_core::ingress::Ingress;
 use imgate_core::integration::{ConnectionState, IntegrationStatus, StatusReason};
 use imgate_core::ports::{Deps, EventLogEntry};
-use imgate_core::relay::{Backoff, Connector, RelaySettings, Supervisor};
+use imgate_core::relay::Connector;
 use imgate_core::{Platform, Timestamp};
 use imgate_tests::fake_lark::{self, ClientConfig, FakeLark, Frame, HandshakeRefusal, PushOptions};
 use imgate_tests::flaky_queue::FlakyQueue;
 use imgate_tests::gateway::{BOOTSTRAP, Gateway};
+use imgate_tests::world::{fast_relay, start_relay};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -170,25 +169,13 @@ impl World {
 
     /// A relay running `connector`, its ingress going through the flaky queue.
     fn serve(&mut self, connector: Arc<dyn Connector>) {
-        let deps = self.deps();
-        let mut connectors: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();
-        connectors.insert(Platform::Lark, connector);
-        let supervisor = Supervisor::new(
-            deps.store.clone(),
-            deps.keyring.clone(),
-            Ingress::new(deps.store.clone(), self.flaky.clone()),
-            connectors,
-            RelaySettings {
-                reconcile_every: Duration::from_millis(100),
-                lease_ttl: Duration::from_millis(900),
-                renew_every: Duration::from_millis(200),
-                backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(200)),
-                stop_timeout: Duration::from_secs(1),
-                ..RelaySettings::new("relay-a")
-            },
+        let shutdown = start_relay(
+            self.deps(),
+            self.flaky.clone(),
+            Platform::Lark,
+            connector,
+            fast_relay("relay-a"),
         );
-        let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(async move { supervisor.run(stop).await });
         self.relays.push(shutdown);
     }
 
@@ -518,10 +505,15 @@ async fn reconnect_attempts_stop_at_the_configured_count_then_the_supervisor_tak
     w.fake.endpoint_busy_next(1);
     w.fake.endpoint_fail_next(2);
     assert!(w.fake.close_connection());
-    w.until("the supervisor's retry", || async {
-        w.status().await.is_some_and(|s| s.reconnect_attempts >= 1)
+    w.until("the connector to give up", || async {
+        w.events()
+            .await
+            .iter()
+            .any(|e| e.detail.contains("after 2 reconnect attempts"))
     })
     .await;
+    let status = w.status().await.unwrap();
+    assert!(status.reconnect_attempts >= 2, "its waits show as retrying: {status:?}");
     let details: Vec<String> = w.events().await.into_iter().map(|e| e.detail).collect();
     assert!(
         details.iter().any(|d| d.contains("reconnect attempt 2 failed")),

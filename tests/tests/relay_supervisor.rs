@@ -17,7 +17,7 @@ use imgate_core::ids::IntegrationId;
 use imgate_core::ingress::Ingress;
 use imgate_core::integration::{ConnectionState, IntegrationStatus, StatusReason};
 use imgate_core::ports::{Deps, EventLogEntry};
-use imgate_core::relay::{Backoff, Connector, Link, LinkEnd, RelayError, RelaySettings, Supervisor};
+use imgate_core::relay::{Connector, Link, LinkEnd, RelayError, RelaySettings, Supervisor};
 use imgate_core::{Platform, Timestamp};
 use serde_json::json;
 use tokio::sync::watch;
@@ -232,12 +232,9 @@ impl World {
             Ingress::new(self.deps.store.clone(), self.deps.queue.clone()),
             connectors,
             RelaySettings {
-                reconcile_every: Duration::from_millis(100),
                 lease_ttl: Duration::from_millis(600),
                 renew_every: Duration::from_millis(150),
-                backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(200)),
-                stop_timeout: Duration::from_secs(1),
-                ..RelaySettings::new(owner)
+                ..imgate_tests::world::fast_relay(owner)
             },
         );
         let (shutdown, stop) = watch::channel(false);

@@ -245,15 +245,7 @@ async fn aws_agent_down() {
 }
 
 async fn embedded() -> Deps {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let (deps, _) = imgate_embedded::open(
-        &dir.join("db"),
-        &dir.join("key"),
-        imgate_embedded::QueueOptions { max_receives: 2 },
-    )
-    .await
-    .unwrap();
-    deps
+    imgate_tests::world::embedded_deps(2).await
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use imgate_core::ids::IntegrationId;
 use imgate_core::ingress::Ingress;
 use imgate_core::integration::{ConnectionState, IntegrationStatus, StatusReason};
 use imgate_core::ports::{Deps, EventLogEntry};
-use imgate_core::relay::{Backoff, Connector, RelayError, RelaySettings, Supervisor};
+use imgate_core::relay::{Connector, RelayError, RelaySettings, Supervisor};
 use imgate_core::{Platform, Timestamp};
 use imgate_tests::fake_wecom_long::{FakeWecom, Seen};
 use imgate_tests::flaky_queue::FlakyQueue;
@@ -179,12 +179,8 @@ impl World {
             Ingress::new(deps.store.clone(), deps.queue.clone()),
             connectors,
             RelaySettings {
-                reconcile_every: Duration::from_millis(100),
                 lease_ttl: Duration::from_millis(800),
-                renew_every: Duration::from_millis(200),
-                backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(200)),
-                stop_timeout: Duration::from_secs(1),
-                ..RelaySettings::new(owner)
+                ..imgate_tests::world::fast_relay(owner)
             },
         );
         let (shutdown, stop) = watch::channel(false);

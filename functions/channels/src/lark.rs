@@ -7,7 +7,8 @@
 //! - [`webhook`]: the webhook endpoint;
 //! - [`api`]: the Open API client (tokens, bot identity, messages, CardKit);
 //! - [`markdown`] and [`card`]: what replies look like;
-//! - [`replier`]: answering with a streaming card.
+//! - [`replier`]: answering with a streaming card;
+//! - [`ws`]: the long connection (the relay's connector).
 
 pub mod api;
 pub mod card;

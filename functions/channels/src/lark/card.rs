@@ -16,6 +16,9 @@ pub const ANSWER_ELEMENT: &str = "answer_md";
 /// What a card shows before the first words of the answer.
 pub const THINKING: &str = "Thinking… 思考中…";
 
+/// What a click on the "new conversation" button shows (as a toast) while it is handled.
+pub const NEW_SESSION_TOAST: &str = "Starting a new conversation… 正在开始新对话…";
+
 /// The button label of failure cards.
 const NEW_CONVERSATION: &str = "New conversation / 新对话";
 

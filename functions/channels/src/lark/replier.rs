@@ -12,7 +12,8 @@
 //! - **Long answers**: past [`CARD_TEXT_BUDGET`] characters the card is finished with what fits
 //!   (cut at a paragraph or line break) and the answer continues in a new card.
 //! - **Finish**: the card is replaced by its finished form (streaming off, the answer as chat
-//!   preview); rate-limit answers are waited out (a few times) since this is the answer.
+//!   preview). This, creating and sending a card, and sending messages wait out rate-limit
+//!   answers (a few times, each at most 5 s) since they carry the answer.
 //! - **Failure**: the card (or a new card when none was started) shows the error and a
 //!   "new conversation" button whose callback starts a new session.
 //! - **Fallback**: when the app may not create or send cards (a platform refusal, e.g. the
@@ -53,10 +54,10 @@ pub const UPDATE_INTERVAL: Duration = Duration::from_millis(200);
 /// How long the cards of an answer are remembered.
 const CARDS_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// How many times a final card update waits out a rate limit.
-const FINAL_ATTEMPTS: usize = 4;
+/// How many times a call that matters is tried while Lark answers "rate limited".
+const PATIENT_ATTEMPTS: usize = 4;
 
-/// The longest wait for a rate limit on the final update.
+/// The longest wait for one rate-limit answer.
 const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 
 /// Ends a card whose answer continues in the next one.
@@ -272,7 +273,8 @@ impl Answer {
         let (created, created_at, sent) = match recorded {
             Some(card) => card,
             None => {
-                let created = match self.api.create_card(&self.app, &card::streaming(text)).await {
+                let document = card::streaming(text);
+                let created = match patiently(|| self.api.create_card(&self.app, &document)).await {
                     Ok(card_id) => card_id,
                     Err(ReplyError::Platform { code, message }) => {
                         self.note_fallback(&format!("{code} {message}")).await;
@@ -342,24 +344,16 @@ impl Answer {
         let Mode::Card(live) = &mut self.mode else {
             return Ok(());
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let api = &self.api;
+        let app = &self.app;
+        let result = patiently(|| {
             let sequence = live.next_sequence();
-            match self
-                .api
-                .replace_card(&self.app, &live.card_id, document, sequence)
-                .await
-            {
-                Err(ReplyError::RateLimited { retry_after }) if attempt < FINAL_ATTEMPTS => {
-                    tokio::time::sleep(retry_after.min(MAX_RATE_WAIT)).await;
-                }
-                other => {
-                    self.last_op = Some(Instant::now());
-                    return other;
-                }
-            }
-        }
+            let card_id = live.card_id.clone();
+            async move { api.replace_card(app, &card_id, document, sequence).await }
+        })
+        .await;
+        self.last_op = Some(Instant::now());
+        result
     }
 
     /// Sends `text` as `post` replies of at most [`POST_TEXT_BUDGET`] bytes; `kind` separates
@@ -387,15 +381,14 @@ impl Answer {
             message_id: &self.message_id,
             in_thread: self.in_thread,
         };
-        match self.api.send(&self.app, reply, msg_type, content, &uuid).await {
+        match patiently(|| self.api.send(&self.app, reply, msg_type, content, &uuid)).await {
             Err(ReplyError::Platform { code, .. }) if code == CODE_RECALLED || code == CODE_DELETED => {
                 tracing::info!(
                     platform = "lark",
                     "the message was recalled or deleted; answering in the chat"
                 );
-                self.api
-                    .send(&self.app, Destination::Chat(&self.chat_id), msg_type, content, &uuid)
-                    .await
+                let chat = Destination::Chat(&self.chat_id);
+                patiently(|| self.api.send(&self.app, chat, msg_type, content, &uuid)).await
             }
             other => other,
         }
@@ -462,6 +455,26 @@ impl Answer {
         let detail =
             format!("card refused ({why}); answering with rich text. Check the app's cardkit:card:write scope");
         imgate_core::ingress::record(self.store.as_ref(), &self.integration_id, "error", None, &detail).await;
+    }
+}
+
+/// Runs `call`, waiting out rate-limit answers up to [`PATIENT_ATTEMPTS`] times: what it
+/// sends (the card, its final state, a message) is worth a short wait, unlike an intermediate
+/// update.
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, ReplyError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ReplyError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(ReplyError::RateLimited { retry_after }) if attempt < PATIENT_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(retry_after.min(MAX_RATE_WAIT)).await;
+            }
+            other => return other,
+        }
     }
 }
 

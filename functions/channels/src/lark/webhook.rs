@@ -93,7 +93,7 @@ pub async fn receive(
     let new_session = matches!(&event.kind, InboundKind::CardAction { action, .. } if action == NEW_SESSION_ACTION);
     ctx.ingress.receive(event, &format!("{event_type} callback")).await?;
     if new_session {
-        let toast = json!({"toast": {"type": "info", "content": "Starting a new conversation… 正在开始新对话…"}});
+        let toast = json!({"toast": {"type": "info", "content": super::card::NEW_SESSION_TOAST}});
         return Ok(WebhookResponse::json(toast.to_string()));
     }
     Ok(success())

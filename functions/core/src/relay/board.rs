@@ -132,6 +132,17 @@ impl Board {
     /// The connection closed: counts the attempt, writes `Retrying` and returns the delay before
     /// the next attempt.
     pub(super) async fn retrying(&self, backoff: &Backoff) -> Duration {
+        self.retry_after(|attempts| backoff.delay(attempts)).await
+    }
+
+    /// The connector itself waits `delay` before reconnecting (a platform that tells clients
+    /// how to reconnect): the same `Retrying` state as [`Board::retrying`].
+    pub(super) async fn reconnecting(&self, delay: Duration) {
+        self.retry_after(|_| delay).await;
+    }
+
+    /// Counts the attempt, writes `Retrying` with the delay `delay_for(attempts)` and returns it.
+    async fn retry_after(&self, delay_for: impl FnOnce(u32) -> Duration) -> Duration {
         let mut state = self.state.lock().await;
         let error = state
             .attempt_error
@@ -140,7 +151,7 @@ impl Board {
         let status = &mut state.status;
         status.reconnect_attempts = status.reconnect_attempts.saturating_add(1);
         let attempts = status.reconnect_attempts;
-        let delay = backoff.delay(attempts);
+        let delay = delay_for(attempts);
         status.state = ConnectionState::Retrying;
         status.reason = Some(StatusReason::Network);
         status.connected_since = None;

@@ -105,6 +105,14 @@ impl Link {
         self.board.error(text).await;
     }
 
+    /// Reports that the connector lost its connection and reconnects by itself after `delay`
+    /// (status `Retrying` with the last [`Link::error`], attempts counted); [`Link::connected`]
+    /// ends it. For platforms that tell clients how to reconnect; others return
+    /// [`LinkEnd::Closed`] and let the supervisor back off.
+    pub async fn reconnecting(&self, delay: std::time::Duration) {
+        self.board.reconnecting(delay).await;
+    }
+
     /// True once the connection has been told to stop.
     pub fn is_stopping(&self) -> bool {
         *self.stop.borrow()

@@ -35,7 +35,7 @@ pub struct Settings {
 
 impl Default for Settings {
     /// [`Limits::default`], 10 s of grace, 15 s handshakes, 10 s identity lookups, 2 s closes,
-    /// no toast.
+    /// the "new conversation" toast of [`crate::lark::card::NEW_SESSION_TOAST`].
     fn default() -> Self {
         Self {
             fragments: Limits::default(),
@@ -43,7 +43,7 @@ impl Default for Settings {
             handshake_timeout: Duration::from_secs(15),
             identity_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
-            click_toast: None,
+            click_toast: Some(crate::lark::card::NEW_SESSION_TOAST.to_owned()),
         }
     }
 }
@@ -132,10 +132,12 @@ impl Connector {
     /// before every wait, since an endpoint answer may change it.
     async fn reconnect(&self, link: &Link, app: &Lark, config: &mut ClientConfig) -> Result<(Socket, i32), LinkEnd> {
         let jitter = rand::rng().random_range(Duration::ZERO..=config.reconnect_nonce);
+        link.reconnecting(jitter).await;
         wait(link, jitter).await?;
         let mut attempt: u64 = 0;
         while config.may_attempt(attempt) {
             if attempt > 0 {
+                link.reconnecting(config.reconnect_interval).await;
                 wait(link, config.reconnect_interval).await?;
             }
             attempt += 1;
