@@ -518,6 +518,23 @@ async fn without_card_permission_the_answer_is_rich_text() {
 }
 
 #[tokio::test]
+async fn when_cards_cannot_be_sent_the_answer_is_rich_text() {
+    let w = world().await;
+    let id = w.webhook_bot().await;
+    w.fake.refuse_interactive_messages(true);
+    w.post(id.as_str(), &w.message("om_p2", "oc_p2p", false, "no cards here"))
+        .await;
+    w.wait("a rich-text reply", || async {
+        w.replies_to("om_p2").iter().any(|m| m.msg_type == "post")
+    })
+    .await;
+    let replies = w.replies_to("om_p2");
+    assert_eq!(replies.len(), 1, "only the rich-text answer was accepted");
+    assert_eq!(replies[0].text().as_deref(), Some("You said: no cards here"));
+    assert!(w.count(&id, "error").await >= 1, "the operator is told why");
+}
+
+#[tokio::test]
 async fn a_recalled_message_is_answered_in_the_chat() {
     let w = world().await;
     let id = w.webhook_bot().await;
