@@ -432,8 +432,9 @@ struct RawPayload {
     uuid: Option<String>,
     #[serde(default)]
     ts: Option<String>,
+    /// Kept as text and parsed once into the typed event, without a `Value` tree in between.
     #[serde(default)]
-    event: Option<Value>,
+    event: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// Builds the envelope: schema 2.0 when `schema` is present, else 1.0 when `uuid` is (§2.8).
@@ -441,10 +442,19 @@ fn envelope(raw: RawPayload) -> Result<Envelope, EventError> {
     let header = if raw.schema.as_deref().is_some_and(|s| !s.is_empty()) {
         raw.header.ok_or(EventError::MissingField("header"))?
     } else if let Some(uuid) = raw.uuid.filter(|u| !u.is_empty()) {
-        let event_type = raw.event.as_ref().and_then(|e| e.get("type")).and_then(Value::as_str);
+        #[derive(Deserialize)]
+        struct V1Event {
+            #[serde(default, rename = "type")]
+            kind: String,
+        }
+        let event_type = raw
+            .event
+            .as_ref()
+            .and_then(|e| serde_json::from_str::<V1Event>(e.get()).ok())
+            .map(|e| e.kind);
         Header {
             event_id: uuid,
-            event_type: event_type.unwrap_or_default().to_owned(),
+            event_type: event_type.unwrap_or_default(),
             create_time: raw.ts,
             token: raw.token,
             ..Header::default()
@@ -459,11 +469,11 @@ fn envelope(raw: RawPayload) -> Result<Envelope, EventError> {
     let event = match header.event_type.as_str() {
         MESSAGE_RECEIVE if schema_2 => {
             let event = raw.event.ok_or(EventError::MissingField("event"))?;
-            Event::MessageReceive(Box::new(message_receive(event)?))
+            Event::MessageReceive(Box::new(message_receive(event.get())?))
         }
         CARD_ACTION_TRIGGER if schema_2 => {
             let event = raw.event.ok_or(EventError::MissingField("event"))?;
-            let action: CardAction = serde_json::from_value(event).map_err(|e| EventError::json("event", &e))?;
+            let action: CardAction = serde_json::from_str(event.get()).map_err(|e| EventError::json("event", &e))?;
             Event::CardAction(Box::new(action))
         }
         _ => Event::Other,
@@ -471,12 +481,12 @@ fn envelope(raw: RawPayload) -> Result<Envelope, EventError> {
     Ok(Envelope { header, event })
 }
 
-/// Parses the `event` of `im.message.receive_v1`, including its `content` string.
+/// Parses the `event` of `im.message.receive_v1` (JSON text), including its `content` string.
 ///
 /// # Errors
 /// [`EventError::Json`] for a wrong shape or unparsable content of a known message type,
 /// [`EventError::MissingField`] without a message id or chat id.
-pub fn message_receive(event: Value) -> Result<MessageReceive, EventError> {
+pub fn message_receive(event: &str) -> Result<MessageReceive, EventError> {
     #[derive(Deserialize)]
     struct Raw {
         #[serde(default)]
@@ -506,7 +516,7 @@ pub fn message_receive(event: Value) -> Result<MessageReceive, EventError> {
         #[serde(default)]
         mentions: Option<Vec<MentionEvent>>,
     }
-    let raw: Raw = serde_json::from_value(event).map_err(|e| EventError::json("event", &e))?;
+    let raw: Raw = serde_json::from_str(event).map_err(|e| EventError::json("event", &e))?;
     let m = raw.message;
     if m.message_id.is_empty() {
         return Err(EventError::MissingField("message.message_id"));
@@ -560,11 +570,11 @@ pub fn parse_content(message_type: &str, content: &str) -> Result<Content, Event
     if !known {
         return Ok(Content::Unsupported);
     }
-    let value: Value = serde_json::from_str(content).map_err(|e| EventError::json("message content", &e))?;
     if message_type == "post" {
+        let value: Value = serde_json::from_str(content).map_err(|e| EventError::json("message content", &e))?;
         return Ok(post(&value));
     }
-    let raw: Raw = serde_json::from_value(value).map_err(|e| EventError::json("message content", &e))?;
+    let raw: Raw = serde_json::from_str(content).map_err(|e| EventError::json("message content", &e))?;
     Ok(match message_type {
         "text" => Content::Text(raw.text),
         "image" => Content::Image {
