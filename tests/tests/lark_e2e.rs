@@ -478,6 +478,36 @@ async fn groups_answer_mentions_by_default_and_every_message_when_configured() {
 }
 
 #[tokio::test]
+async fn messages_from_other_bots_are_not_answered() {
+    let w = world().await;
+    let credentials = json!({"app_id": APP_ID, "app_secret": APP_SECRET, "verification_token": TOKEN,
+        "encrypt_key": ENCRYPT_KEY});
+    let id = w
+        .bot_with(
+            "webhook",
+            credentials,
+            &w.org.echo_agent_id,
+            json!({"groupPolicy": "all_messages"}),
+        )
+        .await;
+    let mut from_bot = w.message("om_bot1", "oc_group", true, "beep");
+    from_bot["event"]["sender"]["sender_type"] = json!("app");
+    assert_eq!(w.post(id.as_str(), &from_bot).await.status(), 200);
+    w.wait("the dispatcher to skip it", || async {
+        w.events(&id)
+            .await
+            .iter()
+            .any(|e| e.kind == "ignored" && e.detail.contains("bot"))
+    })
+    .await;
+    assert!(w.replies_to("om_bot1").is_empty(), "no answer to a bot, no loop");
+    // A person in the same group is answered.
+    w.post(id.as_str(), &w.message("om_user1", "oc_group", true, "hi"))
+        .await;
+    w.finished_card("om_user1").await;
+}
+
+#[tokio::test]
 async fn a_refused_token_is_renewed_and_rate_limits_are_waited_out() {
     let w = world().await;
     let id = w.webhook_bot().await;

@@ -167,6 +167,11 @@ impl Dispatcher {
             log("dropped", "the integration is disabled".into()).await;
             return Ok(());
         }
+        if event.sender.is_bot && matches!(event.kind, InboundKind::Message(_)) {
+            let why = "sent by a bot: bots are not answered, so two bots cannot answer each other in a loop";
+            log("ignored", why.into()).await;
+            return self.mark(&replied_key).await;
+        }
         let credentials = integration.open_credentials(self.keyring.as_ref()).await?;
         let target = ReplyTarget {
             integration: integration.clone(),
