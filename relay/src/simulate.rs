@@ -3,6 +3,7 @@
 //! finishes, a local `response_url` for follow-up messages) and prints the reply as it arrives.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,30 +114,45 @@ async fn credentials(args: &SimulateWecomArgs) -> anyhow::Result<(String, String
     if let (Some(token), Some(key)) = (&args.token, &args.encoding_aes_key) {
         return Ok((token.clone(), key.clone()));
     }
-    if !args.db.exists() || !args.key_file.exists() {
+    let (id, credentials) = local_credentials(
+        &args.db,
+        &args.key_file,
+        &args.integration,
+        "--token and --encoding-aes-key",
+    )
+    .await?;
+    match credentials {
+        Credentials::WecomWebhook(c) => Ok((c.token.expose().to_owned(), c.encoding_aes_key.expose().to_owned())),
+        _ => bail!("integration {id} is not a WeCom callback-mode integration"),
+    }
+}
+
+/// Opens the credentials of `integration` in the database of a local `imgate serve`;
+/// `flags_instead` names the flags that replace the database for a remote gateway.
+pub(crate) async fn local_credentials(
+    db: &Path,
+    key_file: &Path,
+    integration: &str,
+    flags_instead: &str,
+) -> anyhow::Result<(IntegrationId, Credentials)> {
+    if !db.exists() || !key_file.exists() {
         bail!(
-            "no database at {} (or no key file at {}); run this beside `imgate serve`, or pass --token and \
-             --encoding-aes-key",
-            args.db.display(),
-            args.key_file.display()
+            "no database at {} (or no key file at {}); run this beside `imgate serve`, or pass {flags_instead}",
+            db.display(),
+            key_file.display()
         );
     }
-    let (deps, _) = imgate_embedded::open(&args.db, &args.key_file, imgate_embedded::QueueOptions::default())
+    let (deps, _) = imgate_embedded::open(db, key_file, imgate_embedded::QueueOptions::default())
         .await
-        .with_context(|| format!("opening {}", args.db.display()))?;
-    let id: IntegrationId = args
-        .integration
-        .parse()
-        .context("--integration is not an integration id")?;
+        .with_context(|| format!("opening {}", db.display()))?;
+    let id: IntegrationId = integration.parse().context("--integration is not an integration id")?;
     let record = deps
         .store
         .get_integration(&id)
         .await?
         .context("no such integration in the local database")?;
-    match record.open_credentials(deps.keyring.as_ref()).await? {
-        Credentials::WecomWebhook(c) => Ok((c.token.expose().to_owned(), c.encoding_aes_key.expose().to_owned())),
-        _ => bail!("integration {id} is not a WeCom callback-mode integration"),
-    }
+    let credentials = record.open_credentials(deps.keyring.as_ref()).await?;
+    Ok((id, credentials))
 }
 
 /// A local stand-in for WeCom's `response_url`: prints what the gateway posts to it.

@@ -19,12 +19,13 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use imgate_channels::lark::EventCipher;
 use imgate_channels::lark::crypto::signature;
+use imgate_core::Timestamp;
 use imgate_core::credentials::Credentials;
-use imgate_core::{IntegrationId, Timestamp};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::cli::SimulateLarkArgs;
+use crate::simulate::local_credentials;
 
 /// The simulated bot's own open_id (what group mentions point at).
 const BOT_OPEN_ID: &str = "ou_imgate_simulated_bot";
@@ -209,27 +210,14 @@ async fn credentials(args: &SimulateLarkArgs) -> anyhow::Result<(String, Option<
     if let Some(token) = &args.verification_token {
         return Ok((token.clone(), args.encrypt_key.clone()));
     }
-    if !args.db.exists() || !args.key_file.exists() {
-        bail!(
-            "no database at {} (or no key file at {}); run this beside `imgate serve`, or pass \
-             --verification-token (and --encrypt-key)",
-            args.db.display(),
-            args.key_file.display()
-        );
-    }
-    let (deps, _) = imgate_embedded::open(&args.db, &args.key_file, imgate_embedded::QueueOptions::default())
-        .await
-        .with_context(|| format!("opening {}", args.db.display()))?;
-    let id: IntegrationId = args
-        .integration
-        .parse()
-        .context("--integration is not an integration id")?;
-    let record = deps
-        .store
-        .get_integration(&id)
-        .await?
-        .context("no such integration in the local database")?;
-    match record.open_credentials(deps.keyring.as_ref()).await? {
+    let (id, credentials) = local_credentials(
+        &args.db,
+        &args.key_file,
+        &args.integration,
+        "--verification-token (and --encrypt-key)",
+    )
+    .await?;
+    match credentials {
         Credentials::Lark(app) => Ok((
             app.verification_token
                 .map(|t| t.expose().to_owned())
