@@ -14,7 +14,7 @@ use imgate_core::credentials::{Credentials, WecomWebhook};
 use imgate_core::ingress::{Accepted, Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::ports::{Keyring, Store, StreamState};
-use imgate_core::{ConnectionMode, IntegrationId, Platform, Timestamp};
+use imgate_core::{IntegrationId, Platform, Timestamp};
 
 use super::callback::{
     BotCallback, BotEventKind, parse_app_envelope, parse_app_message, parse_bot_callback, parse_bot_envelope,
@@ -29,6 +29,21 @@ pub const THINKING: &str = "思考中… Thinking…";
 pub const WELCOME: &str = "你好！直接发消息即可与智能助手对话，/help 查看命令。\nHi! Send a message to talk to the assistant; /help lists commands.";
 /// How long stream buffers are kept (WeCom stops asking after 6 minutes).
 const STREAM_TTL: Duration = Duration::from_secs(3600);
+
+/// A new stream buffer showing [`THINKING`] for `stream_id`, as both the callback webhook and
+/// the long connection create it before the message is queued.
+pub(crate) fn thinking_stream(integration_id: &IntegrationId, stream_id: &str, now: Timestamp) -> StreamState {
+    StreamState {
+        integration_id: integration_id.clone(),
+        id: stream_id.to_owned(),
+        content: THINKING.to_owned(),
+        finished: false,
+        card: None,
+        version: 1,
+        created_at: now,
+        expires_at: now.plus(STREAM_TTL),
+    }
+}
 
 /// What the endpoint needs.
 #[derive(Clone)]
@@ -118,16 +133,7 @@ async fn receive_bot(
         BotCallback::Message(message) => {
             let stream_id = normalize::stream_id_for(&record.id, &message.msgid);
             let event = normalize::bot_message(&record.id, &message, &stream_id, now);
-            let placeholder = StreamState {
-                integration_id: record.id.clone(),
-                id: stream_id.clone(),
-                content: THINKING.to_owned(),
-                finished: false,
-                card: None,
-                version: 1,
-                created_at: now,
-                expires_at: now.plus(STREAM_TTL),
-            };
+            let placeholder = thinking_stream(&record.id, &stream_id, now);
             ctx.store.create_stream(&placeholder).await?;
             let current = match ctx.ingress.receive(event, "message callback").await? {
                 Accepted::Enqueued => placeholder,
@@ -203,27 +209,15 @@ async fn receive_app(
 
 /// Loads a WeCom webhook integration and opens its credentials.
 async fn load(ctx: &Context, integration_id: &str) -> Result<(IntegrationRecord, WecomWebhook), WebhookError> {
-    let id: IntegrationId = integration_id.parse().map_err(|_| WebhookError::UnknownIntegration)?;
-    let record = ctx
-        .store
-        .get_integration(&id)
-        .await?
-        .ok_or(WebhookError::UnknownIntegration)?;
-    if record.platform != Platform::Wecom || record.mode != ConnectionMode::Webhook {
-        return Err(WebhookError::UnknownIntegration);
-    }
-    if !record.enabled {
-        ctx.ingress
-            .log(
-                &record.id,
-                "rejected",
-                None,
-                "callback refused: the integration is disabled",
-            )
-            .await;
-        return Err(WebhookError::Disabled);
-    }
-    match record.open_credentials(ctx.keyring.as_ref()).await? {
+    let (record, credentials) = crate::webhook_integration(
+        ctx.store.as_ref(),
+        ctx.keyring.as_ref(),
+        &ctx.ingress,
+        integration_id,
+        Platform::Wecom,
+    )
+    .await?;
+    match credentials {
         Credentials::WecomWebhook(credentials) => Ok((record, credentials)),
         _ => Err(WebhookError::UnknownIntegration),
     }

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::InboundEvent;
 use imgate_core::ingress::{Accepted, IngressError};
-use imgate_core::ports::{Store, StreamState};
+use imgate_core::ports::Store;
 use imgate_core::relay::{self, Link, LinkEnd};
 use imgate_core::{IntegrationId, Timestamp};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -42,13 +42,11 @@ use super::pusher::{Answer, Command, Pusher};
 use super::session::Session;
 use super::socket;
 use crate::wecom::callback::{BotCallback, BotEvent, BotEventKind};
-use crate::wecom::webhook::{THINKING, WELCOME};
+use crate::wecom::webhook::{WELCOME, thinking_stream};
 use crate::wecom::{normalize, reply};
 
 /// How long the TCP, TLS and WebSocket handshakes may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long stream buffers are kept (the reply window of a stream is 6 minutes).
-const STREAM_TTL: Duration = Duration::from_secs(3600);
 /// Frames waiting for the driver.
 const OUTBOX_CAPACITY: usize = 64;
 
@@ -201,16 +199,7 @@ impl Handler<'_> {
             return Ok(());
         };
         let stream_id = normalize::stream_id_for(id, msgid);
-        let placeholder = StreamState {
-            integration_id: id.clone(),
-            id: stream_id.clone(),
-            content: THINKING.to_owned(),
-            finished: false,
-            card: None,
-            version: 1,
-            created_at: now,
-            expires_at: now.plus(STREAM_TTL),
-        };
+        let placeholder = thinking_stream(id, &stream_id, now);
         if let Err(error) = self.store.create_stream(&placeholder).await {
             tracing::error!(platform = "wecom", integration_id = %id, event_id = msgid, %error, "creating the stream buffer failed");
             return Err(format!(
