@@ -22,6 +22,7 @@ pub mod ports;
 pub mod relay;
 pub mod secret;
 pub mod session;
+mod task;
 pub mod time;
 pub mod trigger;
 

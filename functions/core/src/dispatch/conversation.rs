@@ -12,6 +12,7 @@ use crate::ids::{SessionId, UserId};
 use crate::ingress::record;
 use crate::ports::{AgentError, AgentRequest, HistoryEntry, ReplyTarget, Role};
 use crate::session::Session;
+use crate::task::AbortOnDrop;
 use crate::time::Timestamp;
 use crate::trigger::{GroupPolicy, Trigger};
 
@@ -254,7 +255,8 @@ impl Dispatcher {
         let mut reply = replier.open(target).await?;
         let (tx, mut rx) = mpsc::channel::<String>(64);
         let agents = self.agents.clone();
-        let run = AbortOnDrop(tokio::spawn(async move { agents.run(&request, &tx).await }));
+        // Aborted if the reply fails midway, instead of being left running.
+        let run = AbortOnDrop::spawn(async move { agents.run(&request, &tx).await });
         // The agent is already working while the platform is told it is.
         reply.start().await?;
         let mut so_far = String::new();
@@ -268,7 +270,7 @@ impl Dispatcher {
                 last_update = Instant::now();
             }
         }
-        let result = match run.join().await {
+        let result = match run.await {
             Ok(result) => result,
             Err(join) => Err(AgentError::Protocol(format!("agent task failed: {join}"))),
         };
@@ -367,19 +369,4 @@ fn merge(events: &[InboundEvent]) -> Option<InboundEvent> {
         kind: InboundKind::Message(message),
         ..last.clone()
     })
-}
-
-/// Aborts the agent task if the reply fails midway, instead of leaving it running.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> AbortOnDrop<T> {
-    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
-        (&mut self.0).await
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

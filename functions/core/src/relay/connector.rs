@@ -33,7 +33,9 @@ pub enum LinkEnd {
 /// connection, hands every event to [`Link::ingress`] (acknowledging the platform only after it
 /// returned `Ok`) and calls [`Link::event_received`], and returns why it ended. It must return
 /// promptly (well within [`super::RelaySettings::stop_timeout`]) once [`Link::stop`] turns
-/// true; after that it is dropped. It never logs or reports secrets.
+/// true; after that it is dropped. The worker runs it on a task of its own, so it keeps going
+/// while the worker renews the lease, and aborts that task when it drops the run. It never logs
+/// or reports secrets.
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Runs one connection until it ends or is told to stop.

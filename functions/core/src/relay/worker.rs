@@ -20,6 +20,7 @@ use crate::ids::IntegrationId;
 use crate::ingress::Ingress;
 use crate::integration::{IntegrationRecord, OpenRecordError};
 use crate::ports::{Keyring, Store};
+use crate::task::AbortOnDrop;
 use crate::time::Timestamp;
 
 /// How a worker ended, as the supervisor needs to know it.
@@ -127,9 +128,17 @@ impl Worker {
                 self.board.clone(),
                 stopping,
             );
-            let mut attempt = connector.run(link);
+            // The connection runs on its own task: `guard` stops polling `attempt` while it
+            // renews the lease, and a connection must go on reading, answering pings and
+            // acknowledging meanwhile. The task is aborted when `attempt` is dropped.
+            let running = connector.clone();
+            let mut attempt = AbortOnDrop::spawn(async move { running.run(link).await });
             let end = match control.guard(&mut attempt).await {
-                Ok(end) => end,
+                Ok(Ok(end)) => end,
+                Ok(Err(failed)) => {
+                    tracing::error!(integration_id = %self.record.id, error = %failed, "connector task failed");
+                    LinkEnd::Closed
+                }
                 Err(interrupt) => {
                     let _ = stop.send(true);
                     if tokio::time::timeout(self.settings.stop_timeout, &mut attempt)

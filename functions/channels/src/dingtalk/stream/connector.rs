@@ -307,29 +307,10 @@ impl Connector {
 
 #[async_trait]
 impl imgate_core::relay::Connector for Connector {
-    /// Runs the connection on its own task (aborted when this future is dropped): the relay
-    /// worker stops polling this future while it renews the lease, and the connection must go
-    /// on reading, answering pings and reporting status meanwhile. (Reporting from inside the
-    /// paused future could even wait forever on the status board the renewal is flushing.)
+    /// Registers, connects and serves until the run ends (the relay worker runs this on a task
+    /// of its own, so it goes on while the lease is renewed).
     async fn run(&self, link: Link) -> LinkEnd {
-        let this = self.clone();
-        let mut task = AbortOnDrop(tokio::spawn(async move { this.connection(link).await }));
-        match (&mut task.0).await {
-            Ok(end) => end,
-            Err(error) => {
-                tracing::error!(platform = "dingtalk", %error, "stream connection task failed");
-                LinkEnd::Closed
-            }
-        }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<LinkEnd>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+        self.connection(link).await
     }
 }
 

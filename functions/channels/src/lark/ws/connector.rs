@@ -194,31 +194,10 @@ impl Connector {
 
 #[async_trait]
 impl imgate_core::relay::Connector for Connector {
-    /// Runs the connection on its own task, aborted when this future is dropped: the relay
-    /// worker stops polling this future while it renews the lease, and the connection must go
-    /// on reading, pinging and acknowledging meanwhile.
+    /// The whole run (the relay worker runs this on a task of its own, so it goes on reading,
+    /// pinging and acknowledging while the lease is renewed).
     async fn run(&self, link: Link) -> LinkEnd {
-        let this = self.clone();
-        let task = Task(tokio::spawn(async move { this.connection(link).await }));
-        task.join().await
-    }
-}
-
-/// A spawned run, aborted when dropped.
-struct Task(tokio::task::JoinHandle<LinkEnd>);
-
-impl Task {
-    async fn join(mut self) -> LinkEnd {
-        (&mut self.0).await.unwrap_or_else(|error| {
-            tracing::error!(platform = "lark", %error, "long connection task failed");
-            LinkEnd::Closed
-        })
-    }
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
+        self.connection(link).await
     }
 }
 
