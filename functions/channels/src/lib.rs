@@ -92,6 +92,16 @@ pub fn webhooks_with(deps: &Deps, http: &reqwest::Client, endpoints: &ApiEndpoin
     }
 }
 
+/// Installs ring as rustls's process-wide crypto provider unless one is set: several providers
+/// are compiled in (the AWS SDK brings aws-lc-rs, reqwest brings ring), so rustls needs one
+/// chosen, and tokio-tungstenite's default TLS config (the long connections' `wss://`) uses it.
+pub(crate) fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: any provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// Loads the webhook-mode integration `integration_id` of `platform` for a callback and opens
 /// its credentials.
 ///

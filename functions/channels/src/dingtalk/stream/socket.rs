@@ -24,7 +24,7 @@ pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// # Errors
 /// A short description of the failure, without the URL or ticket.
 pub(super) async fn connect(url: &Secret) -> Result<Socket, String> {
-    ensure_crypto_provider();
+    crate::ensure_crypto_provider();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         // Frames are written as they are sent (ACKs must not wait for more data).
@@ -61,14 +61,5 @@ fn kind(error: &WsError) -> &'static str {
         WsError::AttackAttempt => "attack attempt",
         WsError::HttpFormat(_) => "malformed HTTP",
         _ => "other",
-    }
-}
-
-/// rustls needs one process-wide crypto provider when several are compiled in (the AWS SDK
-/// brings aws-lc-rs, reqwest brings ring); tokio-tungstenite's default TLS config uses it.
-fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: any provider will do.
-        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }

@@ -43,11 +43,7 @@ pub enum DialError {
 /// # Errors
 /// [`DialError`], classified as in the module docs.
 pub(super) async fn connect(url: &Secret) -> Result<Socket, DialError> {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Several providers are compiled in (ring via reqwest, aws-lc-rs via the AWS SDK), so
-        // rustls needs one chosen; losing a race to another installer is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    crate::ensure_crypto_provider();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         // ACKs go out as they are sent.

@@ -43,7 +43,7 @@ pub struct ConnectError(String);
 /// # Errors
 /// [`ConnectError`] when the TCP, TLS or WebSocket handshake fails.
 pub async fn connect(url: &str) -> Result<impl TextSocket + use<>, ConnectError> {
-    ensure_crypto_provider();
+    crate::ensure_crypto_provider();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
@@ -69,15 +69,6 @@ where
                 Err(e) => Some(Err(e)),
             })
         })
-}
-
-/// rustls needs a process-wide crypto provider when more than one is compiled in (the AWS SDK
-/// brings aws-lc-rs, reqwest brings ring), and tokio-tungstenite's default TLS config uses it.
-fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: any provider will do.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
 
 /// The server side of one long-connection WebSocket, for local stand-ins of WeCom (the fake
