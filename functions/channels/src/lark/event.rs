@@ -341,6 +341,11 @@ impl Verifier {
         )
     }
 
+    /// Whether events must be signed (an Encrypt Key is configured, §2.5).
+    pub fn checks_signatures(&self) -> bool {
+        self.encrypt_key.is_some()
+    }
+
     /// Opens a callback: `body` exactly as received, with its signature headers (§2.7).
     ///
     /// # Errors

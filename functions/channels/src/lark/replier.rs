@@ -197,9 +197,7 @@ impl ReplyStream for Answer {
     }
 
     async fn update(&mut self, text: &str) -> Result<(), ReplyError> {
-        if matches!(self.mode, Mode::Idle) {
-            self.open_card(0, 0, THINKING).await?;
-        }
+        self.start().await?;
         text.clone_into(&mut self.so_far);
         if self.last_op.is_some_and(|at| at.elapsed() < self.interval) {
             return Ok(());

@@ -70,7 +70,7 @@ pub async fn receive(
         Ok(Callback::Event(envelope)) => envelope,
         Err(error) => return Err(reject(ctx, &record.id, &error).await),
     };
-    if app.encrypt_key.as_ref().is_some_and(|k| !k.expose().is_empty())
+    if verifier.checks_signatures()
         && let Err(error) = check_timestamp(headers.timestamp, Timestamp::now(), TIMESTAMP_WINDOW)
     {
         return Err(reject(ctx, &record.id, &EventError::Crypto(error)).await);
