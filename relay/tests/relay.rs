@@ -224,19 +224,13 @@ fn start_relay(settings: &AwsSettings, wecom_url: &str) -> (Running, String) {
     }
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` until it holds, for up to 30 s.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+    imgate_tests::world::eventually(what, Duration::from_secs(30), check).await;
 }
 
 #[tokio::test]

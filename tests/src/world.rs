@@ -190,3 +190,16 @@ pub async fn serve_gateway(
     });
     (base, stop)
 }
+
+/// Polls `check` every 10 ms until it holds; panics naming `what` once `timeout` has passed.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -289,19 +289,13 @@ impl World {
     }
 }
 
-/// Polls `check` every 10 ms for up to 5 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` until it holds, for up to 5 s.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..500 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
+    imgate_tests::world::eventually(what, Duration::from_secs(5), check).await;
 }
 
 /// Several reconcile passes and lease renewals.

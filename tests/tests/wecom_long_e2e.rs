@@ -261,19 +261,13 @@ fn stream_frames(replies: &[Seen]) -> Vec<&Seen> {
     replies.iter().filter(|s| s.cmd() == "aibot_respond_msg").collect()
 }
 
-/// Polls `check` every 20 ms for up to 15 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` until it holds, for up to 15 s.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..750 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
+    imgate_tests::world::eventually(what, Duration::from_secs(15), check).await;
 }
 
 /// Several reconcile passes, lease renewals and pusher polls.
