@@ -37,7 +37,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("--wecom-api-base must be an http:// or https:// URL");
     }
     connectors::check(&args.connections)?;
-    let (deps, store) = imgate_embedded::open(
+    let (deps, backend) = imgate_embedded::open_backend(
         &args.db,
         &args.key_file,
         QueueOptions {
@@ -46,6 +46,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("opening the database {}", args.db.display()))?;
+    // This process is the database's only receiver: messages still held are those of a process
+    // that died while handling them, and their conversations should not wait for the visibility.
+    let released = backend
+        .queue
+        .release_in_flight()
+        .await
+        .context("releasing the messages of the previous process")?;
+    if released > 0 {
+        tracing::warn!(
+            messages = released,
+            "the previous process stopped while handling messages; they are handled again now"
+        );
+    }
+    let store = backend.store;
     let bootstrap_key_hash = bootstrap_key_hash(&args, &store).await?;
 
     let listener = TcpListener::bind(args.listen)

@@ -43,6 +43,9 @@ impl Queue for FlakyQueue {
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         self.inner.retry_later(receipt, delay).await
     }
+    async fn extend_visibility(&self, receipts: &[String], visibility: Duration) -> Result<(), QueueError> {
+        self.inner.extend_visibility(receipts, visibility).await
+    }
     async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
         self.inner.enqueue_delayed(body, delay).await
     }

@@ -156,6 +156,12 @@ async fn queue_visibility_and_retry() -> Result<()> {
 }
 
 #[tokio::test]
+async fn queue_heartbeat() -> Result<()> {
+    testing::queue_heartbeat(&fresh_queue().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn queue_dead_letters() -> Result<()> {
     testing::queue_dead_letters(&fresh_queue().await?, MAX_RECEIVES).await;
     Ok(())

@@ -18,7 +18,7 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageError;
 use aws_sdk_sqs::operation::send_message::SendMessageError;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
 use imgate_core::ports::{Delivery, MAX_QUEUE_DELAY, OutgoingMessage, Queue, QueueError};
 use sha2::{Digest, Sha256};
 
@@ -120,6 +120,14 @@ impl SqsQueue {
     pub fn with_wait_time(mut self, wait: Duration) -> Self {
         self.wait_time_seconds = i32::try_from(wait.as_secs().min(20)).unwrap_or(20);
         self
+    }
+
+    /// The receipt of a message that Lambda's SQS event source received: `handle` is the
+    /// record's `receiptHandle`, from the FIFO queue when the record has a message group and
+    /// from the delay queue otherwise (the dispatcher function reads both).
+    pub fn event_source_receipt(handle: &str, fifo: bool) -> String {
+        let source = if fifo { Source::Inbound } else { Source::Delay };
+        format!("{}{handle}", source.prefix())
     }
 
     /// The main queue's URL.
@@ -335,6 +343,50 @@ impl Queue for SqsQueue {
                 _ => Err(backend("ChangeMessageVisibility", err)),
             },
         }
+    }
+
+    async fn extend_visibility(&self, receipts: &[String], visibility: Duration) -> Result<(), QueueError> {
+        let timeout = clamp_i32(whole_seconds(visibility).min(MAX_VISIBILITY_SECS));
+        // One batch call per queue and ten receipts (SQS's batch limit).
+        let mut by_queue: Vec<(&str, Vec<&str>)> = Vec::new();
+        for receipt in receipts {
+            let Ok((url, handle)) = self.route(receipt) else {
+                continue;
+            };
+            match by_queue.iter_mut().find(|(u, _)| *u == url) {
+                Some((_, handles)) => handles.push(handle),
+                None => by_queue.push((url, vec![handle])),
+            }
+        }
+        for (url, handles) in by_queue {
+            for chunk in handles.chunks(MAX_BATCH) {
+                let entries = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, handle)| {
+                        ChangeMessageVisibilityBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(*handle)
+                            .visibility_timeout(timeout)
+                            .build()
+                            .map_err(|_| malformed("visibility batch entry"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = self
+                    .client
+                    .change_message_visibility_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| backend("ChangeMessageVisibilityBatch", e))?;
+                // Entries that failed (already deleted, received again) are skipped on purpose.
+                if !out.failed.is_empty() {
+                    tracing::debug!(failed = out.failed.len(), "some receipts no longer hold a message");
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {

@@ -335,6 +335,11 @@ pub trait Queue: Send + Sync {
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
     /// Makes a message visible again after `delay` (a failed attempt).
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+    /// Keeps received messages hidden for `visibility` from now: the heartbeat of a handler
+    /// that is still working on them, so that a short visibility brings back the messages of a
+    /// handler that died without making a live one's visible. Receipts that no longer hold a
+    /// message (acknowledged, or received again by someone else) are skipped.
+    async fn extend_visibility(&self, receipts: &[String], visibility: Duration) -> Result<(), QueueError>;
     /// Enqueues a timer message outside any FIFO group that becomes visible after `delay`
     /// (at most 15 minutes), e.g. the flush of an aggregation window. Delivered at least once
     /// through [`Queue::receive`] (with an empty `group`); handlers must tolerate duplicates.

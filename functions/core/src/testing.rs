@@ -46,6 +46,7 @@ where
     queue_fifo_per_group(fresh().await.as_ref()).await;
     queue_dedupe_id(fresh().await.as_ref()).await;
     queue_visibility_and_retry(fresh().await.as_ref()).await;
+    queue_heartbeat(fresh().await.as_ref()).await;
     queue_dead_letters(fresh().await.as_ref(), max_receives).await;
     queue_delayed(fresh().await.as_ref()).await;
 }

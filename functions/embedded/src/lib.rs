@@ -103,6 +103,19 @@ pub async fn open(
     key_path: &Path,
     options: QueueOptions,
 ) -> Result<(Deps, Arc<SqliteStore>), OpenError> {
+    let (deps, backend) = open_backend(db_path, key_path, options).await?;
+    Ok((deps, backend.store))
+}
+
+/// [`open`], answering the whole [`LocalBackend`] (for [`SqliteQueue::release_in_flight`]).
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_backend(
+    db_path: &Path,
+    key_path: &Path,
+    options: QueueOptions,
+) -> Result<(Deps, LocalBackend), OpenError> {
     let key_path = key_path.to_path_buf();
     let key = tokio::task::spawn_blocking(move || load_or_create_key(&key_path))
         .await
@@ -113,5 +126,5 @@ pub async fn open(
         max_receives = options.max_receives,
         "embedded backend opened"
     );
-    Ok((backend.deps(key), backend.store))
+    Ok((backend.deps(key), backend))
 }

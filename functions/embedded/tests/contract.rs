@@ -110,6 +110,12 @@ async fn queue_visibility_and_retry() {
 }
 
 #[tokio::test]
+async fn queue_heartbeat() {
+    let (q, _dir) = queue().await;
+    testing::queue_heartbeat(&q).await;
+}
+
+#[tokio::test]
 async fn queue_dead_letters() {
     let (q, _dir) = queue().await;
     testing::queue_dead_letters(&q, MAX_RECEIVES).await;

@@ -406,6 +406,14 @@ impl Queue for TimedQueue {
             .time("queue.retry_later", self.inner.retry_later(receipt, delay))
             .await
     }
+    async fn extend_visibility(&self, receipts: &[String], visibility: Duration) -> Result<(), QueueError> {
+        self.stats
+            .time(
+                "queue.extend_visibility",
+                self.inner.extend_visibility(receipts, visibility),
+            )
+            .await
+    }
     async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
         self.stats
             .time("queue.enqueue_delayed", self.inner.enqueue_delayed(body, delay))

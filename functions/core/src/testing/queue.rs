@@ -124,6 +124,36 @@ pub async fn queue_visibility_and_retry(queue: &dyn Queue) {
     queue.ack(&third[0].receipt).await.expect("ack");
 }
 
+/// A heartbeat keeps a received message hidden past its visibility; without it the message
+/// comes back; receipts that hold nothing any more are skipped.
+pub async fn queue_heartbeat(queue: &dyn Queue) {
+    let short = Duration::from_secs(2);
+    queue.enqueue(&message("g", "beat")).await.expect("enqueue");
+    let first = receive_some(queue, 1, short).await;
+    assert_eq!(first.len(), 1);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        queue
+            .extend_visibility(std::slice::from_ref(&first[0].receipt), short)
+            .await
+            .expect("extend");
+    }
+    assert!(
+        queue.receive(1, short).await.expect("receive").is_empty(),
+        "still hidden 3 s into a 2 s visibility, thanks to the heartbeat"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let second = receive_some(queue, 1, LONG).await;
+    assert_eq!(second.len(), 1, "without the heartbeat it comes back");
+    assert_eq!(second[0].receive_count, 2);
+    queue.ack(&second[0].receipt).await.expect("ack");
+    queue
+        .extend_visibility(&[first[0].receipt.clone(), second[0].receipt.clone()], short)
+        .await
+        .expect("receipts that hold nothing are skipped");
+    queue.extend_visibility(&[], short).await.expect("nothing to extend");
+}
+
 /// A message received more than `max_receives` times lands in the dead-letter queue.
 pub async fn queue_dead_letters(queue: &dyn Queue, max_receives: u32) {
     queue.enqueue(&message("g", "poison")).await.expect("enqueue");

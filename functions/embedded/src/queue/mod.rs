@@ -104,6 +104,27 @@ impl SqliteQueue {
         })
     }
 
+    /// Makes every message that a receiver holds (received, not yet acknowledged, hidden) in
+    /// the main table visible now, and returns how many. `imgate serve` calls it on start: the
+    /// only receiver of its database is itself, so what is held then was held by a process that
+    /// died, and its conversations need not wait for the visibility to run out. Their receive
+    /// counts stay, so a message that kills the process every time still ends as a dead letter.
+    ///
+    /// # Errors
+    /// [`QueueError::Backend`] when the database fails.
+    pub async fn release_in_flight(&self) -> Result<usize, QueueError> {
+        let now = Timestamp::now().as_millis();
+        self.db
+            .write(move |conn| {
+                conn.exec(
+                    "UPDATE queue_messages SET visible_at = ?1 WHERE receipt IS NOT NULL AND visible_at > ?1",
+                    [now],
+                )
+                .map_err(queue_err)
+            })
+            .await
+    }
+
     /// The settings this queue runs with.
     pub fn options(&self) -> QueueOptions {
         self.options
@@ -278,6 +299,26 @@ impl Queue for SqliteQueue {
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         let at = Timestamp::now().plus(delay);
         self.by_receipt(receipt, ReceiptOp::ShowAt(at)).await
+    }
+
+    async fn extend_visibility(&self, receipts: &[String], visibility: Duration) -> Result<(), QueueError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let receipts = receipts.to_vec();
+        let until = Timestamp::now().plus(visibility);
+        self.db
+            .write(move |conn| {
+                for receipt in &receipts {
+                    conn.exec(
+                        "UPDATE queue_messages SET visible_at = ?2 WHERE receipt = ?1",
+                        params![receipt, until.as_millis()],
+                    )
+                    .map_err(queue_err)?;
+                }
+                Ok::<_, QueueError>(())
+            })
+            .await
     }
 
     async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
