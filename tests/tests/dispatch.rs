@@ -481,18 +481,21 @@ async fn a_failed_record_fails_the_rest_of_its_group_only() {
     let group_a = first.session_key().queue_group();
     let records = vec![
         BatchRecord {
+            receipt: None,
             id: "1".into(),
             group: group_a.clone(),
             body: body(first),
             receive_count: 1,
         },
         BatchRecord {
+            receipt: None,
             id: "2".into(),
             group: group_a,
             body: body(message(&w, "a2", "two", ConversationKind::Direct, false)),
             receive_count: 1,
         },
         BatchRecord {
+            receipt: None,
             id: "3".into(),
             group: other.session_key().queue_group(),
             body: body(other),

@@ -8,8 +8,10 @@
 //! Delivery is at least once, so every side effect is guarded: an event that was answered
 //! is remembered (`replied:` claim) and a redelivery is acknowledged without a second answer.
 
+mod answers;
 mod batch;
 mod conversation;
+pub mod heartbeat;
 mod texts;
 pub mod worker;
 
@@ -42,6 +44,9 @@ pub struct DispatchSettings {
     pub update_interval: Duration,
     /// How long session history is kept.
     pub history_ttl: Duration,
+    /// How long a received message stays hidden between two heartbeats of its handler (see
+    /// [`heartbeat`]): the longest a dead handler blocks its conversation.
+    pub visibility: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -50,6 +55,7 @@ impl Default for DispatchSettings {
             max_receives: 5,
             update_interval: Duration::from_millis(500),
             history_ttl: Duration::from_secs(7 * 86400),
+            visibility: heartbeat::VISIBILITY,
         }
     }
 }

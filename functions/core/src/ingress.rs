@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::crash;
 use crate::envelope::Envelope;
 use crate::event::InboundEvent;
 use crate::ids::IntegrationId;
-use crate::ports::{Claim, EventLogEntry, OutgoingMessage, Queue, QueueError, Store, StoreError};
+use crate::ports::{EventLogEntry, OutgoingMessage, Queue, QueueError, Store, StoreError};
 use crate::time::Timestamp;
 
 /// How long event ids are remembered: longer than any platform retries (Lark: about 7 hours).
@@ -53,12 +54,20 @@ impl Ingress {
         Self { store, queue }
     }
 
-    /// Dedupes the event on its platform id, then enqueues it durably. If the enqueue fails the
-    /// claim is given back, so the platform's retry is processed rather than dropped. The
-    /// outcome (`enqueued`, `duplicate` or `error`) goes to the event log.
+    /// Dedupes the event on its platform id, then enqueues it durably, then records the dedupe
+    /// claim. The outcome (`enqueued`, `duplicate` or `error`) goes to the event log.
+    ///
+    /// The claim is written only after the enqueue succeeded, so no crash or failure can leave
+    /// a claim without its queue message (which would make the platform's retry look like a
+    /// duplicate and lose the event). A retry that finds no claim enqueues again: the queue
+    /// drops a second copy with the same dedupe id for 5 minutes (SQS FIFO's interval, and the
+    /// embedded queue's), and a copy that arrives later than that is recognised by the
+    /// dispatcher's `replied:` mark. Two copies of one event delivered at once are enqueued as
+    /// one the same way.
     ///
     /// # Errors
-    /// [`IngressError`] when the store or queue failed; nothing was enqueued.
+    /// [`IngressError`] when the store or queue failed before the event was enqueued; the
+    /// platform should retry.
     pub async fn accept(&self, event: InboundEvent) -> Result<Accepted, IngressError> {
         self.accept_logged(event, None).await
     }
@@ -81,26 +90,27 @@ impl Ingress {
         if let Some(detail) = received {
             log.push(&integration, "received", Some(&event_id), detail);
         }
-        let claimed = self.store.claim(&key, now, DEDUPE_TTL).await;
-        if matches!(claimed, Ok(Claim::Duplicate)) {
-            tracing::info!(integration_id = %integration, event_id = %event_id, "duplicate event ignored");
-            log.push(&integration, "duplicate", Some(&event_id), "already received; ignored");
-            log.write(self.store.as_ref(), &integration).await;
-            return Ok(Accepted::Duplicate);
+        crash::point("ingress.before_claim").await;
+        match self.store.is_claimed(&key, now).await {
+            Ok(true) => {
+                tracing::info!(integration_id = %integration, event_id = %event_id, "duplicate event ignored");
+                log.push(&integration, "duplicate", Some(&event_id), "already received; ignored");
+                log.write(self.store.as_ref(), &integration).await;
+                return Ok(Accepted::Duplicate);
+            }
+            Ok(false) => {}
+            Err(error) => {
+                log.write(self.store.as_ref(), &integration).await;
+                return Err(error.into());
+            }
         }
-        if let Err(error) = claimed {
-            log.write(self.store.as_ref(), &integration).await;
-            return Err(error.into());
-        }
+        crash::point("ingress.claimed").await;
         let message = OutgoingMessage {
             group: event.session_key().queue_group(),
             dedupe_id: dedupe_id(&key),
             body: Envelope::inbound(event, now).to_body(),
         };
         if let Err(error) = self.queue.enqueue(&message).await {
-            if let Err(release) = self.store.release(&key).await {
-                tracing::error!(integration_id = %integration, error = %release, "releasing a dedupe claim failed");
-            }
             tracing::error!(integration_id = %integration, event_id = %event_id, %error, "enqueue failed");
             log.push(
                 &integration,
@@ -110,6 +120,12 @@ impl Ingress {
             );
             log.write(self.store.as_ref(), &integration).await;
             return Err(error.into());
+        }
+        crash::point("ingress.enqueued").await;
+        // The event is safe on the queue: a claim that cannot be written only means that a
+        // retry more than 5 minutes later is caught by the dispatcher instead of here.
+        if let Err(error) = self.store.claim(&key, now, DEDUPE_TTL).await {
+            tracing::warn!(integration_id = %integration, event_id = %event_id, %error, "recording the dedupe claim failed");
         }
         tracing::info!(integration_id = %integration, event_id = %event_id, "event enqueued");
         log.push(&integration, "enqueued", Some(&event_id), "queued for the agent");

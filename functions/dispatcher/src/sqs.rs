@@ -52,8 +52,13 @@ fn record(index: usize, message: SqsMessage) -> Result<BatchRecord, EventError> 
         .and_then(|count| count.trim().parse::<u32>().ok())
         .unwrap_or(1)
         .max(1);
+    let receipt = message
+        .receipt_handle
+        .filter(|handle| !handle.is_empty())
+        .map(|handle| imgate_aws::SqsQueue::event_source_receipt(&handle, !group.is_empty()));
     Ok(BatchRecord {
         id,
+        receipt,
         group,
         body: message.body.unwrap_or_default(),
         receive_count,
@@ -89,12 +94,20 @@ mod tests {
             vec![
                 BatchRecord {
                     id: "059f36b4-87a3-44ab-83d2-661975830a7d".into(),
+                    receipt: Some(
+                        "fifo:AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a+Zn2hCw7Xg6FJ4p0Y0d7H2dRk1Qx2bX9e3Ue3c9l5vT8Zb2w=="
+                            .into()
+                    ),
                     group: "int_0b7c1e2f3a4d5e6f708192a3b4c5d6e7:wecom:conv-1:zhangsan".into(),
                     body: r#"{"v":1,"payload":"fifo"}"#.into(),
                     receive_count: 2,
                 },
                 BatchRecord {
                     id: "2e1424d4-f796-459a-8184-9c92662be6da".into(),
+                    receipt: Some(
+                        "delay:AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq9iPSo4ZdtI1t6nw+Z4kX1yA9iB2cD3eF4gH5iJ6kL7mN8oP9=="
+                            .into()
+                    ),
                     group: String::new(),
                     body: r#"{"v":1,"payload":"timer"}"#.into(),
                     receive_count: 1,

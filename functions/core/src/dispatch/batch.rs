@@ -4,12 +4,18 @@
 use futures_util::future::join_all;
 
 use super::Dispatcher;
+use super::heartbeat::Heartbeat;
+use super::worker::backoff;
+use crate::crash;
 
 /// One record of a queue batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRecord {
     /// The queue's message id (reported back on failure).
     pub id: String,
+    /// The [`Queue`] receipt that keeps the message hidden while it is handled, when the
+    /// dispatcher may manage its visibility (Lambda's SQS records carry one).
+    pub receipt: Option<String>,
     /// The FIFO group ("" for timer messages, each of which stands alone).
     pub group: String,
     /// The body.
@@ -37,23 +43,55 @@ pub fn group_in_order(records: Vec<BatchRecord>) -> Vec<Vec<BatchRecord>> {
 
 impl Dispatcher {
     /// Handles a batch; returns the ids of the records to report as failed.
+    ///
+    /// Records that carry a receipt are first hidden for the dispatcher's short visibility
+    /// (instead of the queue's long default) and kept hidden by a heartbeat while the batch is
+    /// handled, so a function that dies mid-answer frees its conversations within that
+    /// visibility; a failed record is shown again after the worker's backoff.
     pub async fn handle_batch(&self, records: Vec<BatchRecord>) -> Vec<String> {
+        let receipts: Vec<String> = records.iter().filter_map(|r| r.receipt.clone()).collect();
+        if !receipts.is_empty()
+            && let Err(error) = self.queue.extend_visibility(&receipts, self.settings.visibility).await
+        {
+            tracing::warn!(%error, "shortening the visibility of a batch failed; its messages keep the queue's");
+        }
+        let heartbeat = Heartbeat::start(self.queue.clone(), receipts, self.settings.visibility);
         let groups = group_in_order(records);
-        let results = join_all(groups.into_iter().map(|group| self.handle_group(group))).await;
+        let results = join_all(groups.into_iter().map(|group| self.handle_group(group, &heartbeat))).await;
         results.into_iter().flatten().collect()
     }
 
-    async fn handle_group(&self, group: Vec<BatchRecord>) -> Vec<String> {
+    async fn handle_group(&self, group: Vec<BatchRecord>, heartbeat: &Heartbeat) -> Vec<String> {
         let mut failed = Vec::new();
         let mut records = group.into_iter();
         for record in records.by_ref() {
-            if let Err(error) = self.handle(&record.body, record.receive_count).await {
-                tracing::warn!(message_id = %record.id, attempt = record.receive_count, %error, "message failed; will retry");
-                failed.push(record.id);
-                break;
+            match self.handle(&record.body, record.receive_count).await {
+                Ok(()) => {
+                    crash::point("queue.before_ack").await;
+                    if let Some(receipt) = &record.receipt {
+                        heartbeat.done(receipt);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(message_id = %record.id, attempt = record.receive_count, %error, "message failed; will retry");
+                    if let Some(receipt) = &record.receipt {
+                        heartbeat.done(receipt);
+                        let delay = backoff(record.receive_count);
+                        if let Err(error) = self.queue.retry_later(receipt, delay).await {
+                            tracing::warn!(%error, "scheduling a retry failed; the visibility brings it back");
+                        }
+                    }
+                    failed.push(record.id);
+                    break;
+                }
             }
         }
-        failed.extend(records.map(|r| r.id));
+        for record in records {
+            if let Some(receipt) = &record.receipt {
+                heartbeat.done(receipt);
+            }
+            failed.push(record.id);
+        }
         failed
     }
 }
@@ -65,6 +103,7 @@ mod tests {
     fn rec(id: &str, group: &str) -> BatchRecord {
         BatchRecord {
             id: id.into(),
+            receipt: None,
             group: group.into(),
             body: String::new(),
             receive_count: 1,

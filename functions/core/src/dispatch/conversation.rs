@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 
 use super::{DispatchError, Dispatcher, texts};
 use crate::agent::AgentConfig;
+use crate::crash;
 use crate::envelope::Envelope;
 use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
 use crate::ids::{SessionId, UserId};
@@ -211,7 +212,9 @@ impl Dispatcher {
         Ok(session)
     }
 
-    /// Calls the agent and streams its answer to the platform.
+    /// Calls the agent and streams its answer to the platform; or, when an earlier delivery of
+    /// this event already has the agent's answer recorded, delivers that answer without asking
+    /// the agent again.
     async fn converse(
         &self,
         target: ReplyTarget,
@@ -236,6 +239,26 @@ impl Dispatcher {
         } else {
             Vec::new()
         };
+        let replier = self.repliers.get(target.integration.platform)?.clone();
+        if let Some(answer) = self.recorded_answer(&event).await? {
+            record(
+                self.store.as_ref(),
+                &event.integration_id,
+                "resumed",
+                Some(&event.event_id),
+                "the agent had answered before the gateway stopped; delivering that answer",
+            )
+            .await;
+            let mut reply = replier.open(target).await?;
+            reply.finish(&answer).await?;
+            let turn = Turn {
+                history_limit,
+                history: &history,
+                question: text,
+                answer,
+            };
+            return self.keep_turn(&event, &session, turn).await;
+        }
         let attachments = match &event.kind {
             InboundKind::Message(m) => m.media.clone(),
             _ => Vec::new(),
@@ -249,9 +272,8 @@ impl Dispatcher {
             platform: event.platform,
             conversation_id: event.conversation.id.clone(),
             sender_name: event.sender.name.clone(),
-            history,
+            history: history.clone(),
         };
-        let replier = self.repliers.get(target.integration.platform)?.clone();
         let mut reply = replier.open(target).await?;
         let (tx, mut rx) = mpsc::channel::<String>(64);
         let agents = self.agents.clone();
@@ -264,6 +286,9 @@ impl Dispatcher {
         // completes within one update interval goes out once, as the finished reply.
         let mut last_update = Instant::now();
         while let Some(delta) = rx.recv().await {
+            if so_far.is_empty() {
+                crash::point("dispatch.agent_streaming").await;
+            }
             so_far.push_str(&delta);
             if last_update.elapsed() >= self.settings.update_interval {
                 reply.update(&so_far).await?;
@@ -278,33 +303,18 @@ impl Dispatcher {
         match result {
             Ok(answer) => {
                 let answer = if answer.is_empty() { so_far } else { answer };
+                // Recorded before anything else happens, so that from here on a redelivery
+                // delivers this answer instead of asking the agent again.
+                self.record_answer(&event, &answer).await?;
+                crash::point("dispatch.answered").await;
                 reply.finish(&answer).await?;
-                let done = Timestamp::now();
-                // Only agents that are sent the history get it kept.
-                let turns = if history_limit > 0 {
-                    vec![(Role::User, text), (Role::Assistant, answer)]
-                } else {
-                    Vec::new()
+                let turn = Turn {
+                    history_limit,
+                    history: &history,
+                    question: text,
+                    answer,
                 };
-                for (role, content) in turns {
-                    let entry = HistoryEntry {
-                        role,
-                        content,
-                        at: done,
-                    };
-                    self.store
-                        .append_history(&session.id, &entry, self.settings.history_ttl)
-                        .await?;
-                }
-                record(
-                    self.store.as_ref(),
-                    integration,
-                    "replied",
-                    Some(&event.event_id),
-                    "the agent answered",
-                )
-                .await;
-                Ok(true)
+                self.keep_turn(&event, &session, turn).await
             }
             Err(error) => {
                 let last_attempt = !error.is_retryable() || receive_count >= self.settings.max_receives;
@@ -336,6 +346,48 @@ impl Dispatcher {
             }
         }
     }
+
+    /// After the answer was shown: the turn joins the session's history (for agents that are
+    /// sent it; not twice when a redelivery finishes an answer whose turn was kept already)
+    /// and the event log says the agent answered. Returns true (answered).
+    async fn keep_turn(&self, event: &InboundEvent, session: &Session, turn: Turn<'_>) -> Result<bool, DispatchError> {
+        let kept_already = turn
+            .history
+            .last()
+            .is_some_and(|last| last.role == Role::Assistant && last.content == turn.answer);
+        if turn.history_limit > 0 && !kept_already {
+            let done = Timestamp::now();
+            for (role, content) in [(Role::User, turn.question), (Role::Assistant, turn.answer)] {
+                let entry = HistoryEntry {
+                    role,
+                    content,
+                    at: done,
+                };
+                self.store
+                    .append_history(&session.id, &entry, self.settings.history_ttl)
+                    .await?;
+            }
+        }
+        record(
+            self.store.as_ref(),
+            &event.integration_id,
+            "replied",
+            Some(&event.event_id),
+            "the agent answered",
+        )
+        .await;
+        Ok(true)
+    }
+}
+
+/// One question and its answer, with what the session's history held before it.
+struct Turn<'a> {
+    /// How many turns the agent is sent (0: none are kept).
+    history_limit: usize,
+    /// The history as read before the agent was called.
+    history: &'a [HistoryEntry],
+    question: String,
+    answer: String,
 }
 
 /// Joins several aggregated messages into one event (the last one's reply context).

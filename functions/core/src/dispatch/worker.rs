@@ -13,15 +13,15 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::heartbeat::Heartbeat;
 use super::{BatchRecord, Dispatcher, group_in_order};
+use crate::crash;
 use crate::ports::{Delivery, Queue};
 
 /// Messages taken per receive, at most.
 const BATCH: usize = 16;
 /// Messages handled at once, at most (each may be waiting for an agent).
 pub const MAX_IN_FLIGHT: usize = 256;
-/// Hidden while being handled: longer than the longest agent timeout (900 s).
-const VISIBILITY: Duration = Duration::from_secs(960);
 /// Wait between polls of an empty queue.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
@@ -54,7 +54,7 @@ pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: wa
         while wanted < BATCH && slots.try_acquire().map(|p| p.forget()).is_ok() {
             wanted += 1;
         }
-        match queue.receive(wanted, VISIBILITY).await {
+        match queue.receive(wanted, dispatcher.settings.visibility).await {
             Ok(deliveries) => {
                 slots.add_permits(wanted - deliveries.len().min(wanted));
                 if deliveries.is_empty() {
@@ -79,7 +79,7 @@ pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: wa
                     };
                     let (queue, dispatcher) = (queue.clone(), dispatcher.clone());
                     tasks.spawn(async move {
-                        handle_group(queue.as_ref(), &dispatcher, group).await;
+                        handle_group(&queue, &dispatcher, group).await;
                         drop(slot);
                     });
                 }
@@ -113,6 +113,7 @@ fn records(deliveries: Vec<Delivery>) -> Vec<BatchRecord> {
     deliveries
         .into_iter()
         .map(|d| BatchRecord {
+            receipt: Some(d.receipt.clone()),
             id: d.receipt,
             group: d.group,
             body: d.body,
@@ -121,11 +122,17 @@ fn records(deliveries: Vec<Delivery>) -> Vec<BatchRecord> {
         .collect()
 }
 
-async fn handle_group(queue: &dyn Queue, dispatcher: &Dispatcher, group: Vec<BatchRecord>) {
+async fn handle_group(queue: &Arc<dyn Queue>, dispatcher: &Dispatcher, group: Vec<BatchRecord>) {
+    // Hidden for a short visibility, extended while this task lives: if the process dies, the
+    // group is free again within one visibility period.
+    let receipts = group.iter().map(|r| r.id.clone()).collect();
+    let heartbeat = Heartbeat::start(queue.clone(), receipts, dispatcher.settings.visibility);
     let mut records = group.into_iter();
     for record in records.by_ref() {
         match dispatcher.handle(&record.body, record.receive_count).await {
             Ok(()) => {
+                crash::point("queue.before_ack").await;
+                heartbeat.done(&record.id);
                 if let Err(error) = queue.ack(&record.id).await {
                     tracing::error!(%error, "acknowledging a handled message failed; it may be handled again");
                 }
@@ -133,6 +140,7 @@ async fn handle_group(queue: &dyn Queue, dispatcher: &Dispatcher, group: Vec<Bat
             Err(error) => {
                 let delay = backoff(record.receive_count);
                 tracing::warn!(attempt = record.receive_count, retry_in_s = delay.as_secs(), %error, "message failed");
+                heartbeat.done(&record.id);
                 if let Err(error) = queue.retry_later(&record.id, delay).await {
                     tracing::error!(%error, "scheduling a retry failed; the visibility timeout will bring it back");
                 }
@@ -142,6 +150,7 @@ async fn handle_group(queue: &dyn Queue, dispatcher: &Dispatcher, group: Vec<Bat
     }
     // The rest of a failed group goes back at once; the group stays blocked behind the failed one.
     for record in records {
+        heartbeat.done(&record.id);
         if let Err(error) = queue.retry_later(&record.id, Duration::ZERO).await {
             tracing::error!(%error, "releasing a message failed");
         }
@@ -149,7 +158,7 @@ async fn handle_group(queue: &dyn Queue, dispatcher: &Dispatcher, group: Vec<Bat
 }
 
 /// 2, 4, 8, … seconds, at most a minute.
-fn backoff(receive_count: u32) -> Duration {
+pub(super) fn backoff(receive_count: u32) -> Duration {
     Duration::from_secs(1u64 << receive_count.clamp(1, 6)).min(Duration::from_secs(60))
 }
 
