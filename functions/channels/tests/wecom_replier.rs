@@ -253,6 +253,48 @@ async fn streams_near_the_six_minute_window_are_finished_and_continued() {
 }
 
 #[tokio::test]
+async fn an_answer_after_the_pull_window_goes_whole_through_response_url() {
+    // A message redelivered after a crash, or one that waited in the queue: WeCom stopped
+    // pulling its stream 6 minutes after the user's message.
+    let w = world().await;
+    let target = w.bot_target("m7", Duration::from_secs(400), true).await;
+    let mut reply = w.replier.open(target.clone()).await.unwrap();
+    let state = w.stream("m7").await;
+    assert!(state.finished, "the stale bubble is closed");
+    assert_eq!(state.content, "thinking", "and left as WeCom last showed it");
+    reply.update("The whole").await.unwrap();
+    reply.finish("The whole answer").await.unwrap();
+    assert_eq!(
+        w.stream("m7").await.content,
+        "thinking",
+        "nothing more is written where nobody looks"
+    );
+    let posts = w.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["markdown"]["content"], "The whole answer");
+    // A redelivery after that shows nothing twice.
+    let mut again = w.replier.open(target).await.unwrap();
+    again.finish("The whole answer").await.unwrap();
+    assert_eq!(w.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_short_answer_finished_past_the_window_is_not_left_in_the_stream() {
+    let w = world().await;
+    let mut reply = w
+        .replier
+        .open(w.bot_target("m8", Duration::from_secs(359), true).await)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    reply.finish("short").await.unwrap();
+    assert!(w.stream("m8").await.finished);
+    let posts = w.posts();
+    assert_eq!(posts.len(), 1, "the answer reaches the user through response_url");
+    assert_eq!(posts[0]["markdown"]["content"], "short");
+}
+
+#[tokio::test]
 async fn a_redelivered_answer_shows_nothing_twice() {
     let w = world().await;
     let target = w.bot_target("m4", Duration::ZERO, true).await;

@@ -21,6 +21,10 @@ use super::reply;
 
 /// Stream content is finalized this long after the user's message, before WeCom's 6 minutes.
 pub const STREAM_DEADLINE: Duration = Duration::from_secs(330);
+/// WeCom pulls a stream for this long after the user's message: what is written later is never
+/// seen, so an answer that comes later (a slow agent, a redelivery after a crash) goes whole
+/// through `response_url` (usable once within an hour).
+pub const PULL_WINDOW: Duration = Duration::from_secs(360);
 /// Marks a stream that continues in a second message.
 const CONTINUED: &str = "\n\n…";
 /// How long a used `response_url` is remembered.
@@ -70,12 +74,20 @@ impl Replier for WecomReplier {
                     Some(s) => Mode::Streaming(s),
                     None => Mode::Collecting,
                 };
-                Ok(Box::new(BotStream {
+                let mut stream = BotStream {
                     store: self.store.clone(),
                     mode,
                     once,
                     deadline: event.received_at.plus(STREAM_DEADLINE),
-                }))
+                    pulled_until: event.received_at.plus(PULL_WINDOW),
+                };
+                if Timestamp::now() >= stream.pulled_until {
+                    // Too late to stream (the message waited: a slow queue, a redelivery after
+                    // a crash). The bubble is closed as it stands and the answer goes whole
+                    // through response_url.
+                    stream.close_late().await?;
+                }
+                Ok(Box::new(stream))
             }
             ReplyContext::WecomApp { agent_id, to_user } => {
                 let Credentials::WecomWebhook(credentials) = &target.credentials else {
@@ -121,7 +133,10 @@ struct BotStream {
     store: Arc<dyn Store>,
     mode: Mode,
     once: ResponseUrlOnce,
+    /// When streaming stops and the stream is finished (before WeCom stops pulling).
     deadline: Timestamp,
+    /// When WeCom stops pulling the stream.
+    pulled_until: Timestamp,
 }
 
 impl BotStream {
@@ -141,8 +156,23 @@ impl BotStream {
         Ok(())
     }
 
-    /// Finishes the stream with the first part of `content` and remembers what was shown.
+    /// Finishes an open stream with what it shows now; the whole answer then goes through
+    /// `response_url`.
+    async fn close_late(&mut self) -> Result<(), ReplyError> {
+        if let Mode::Streaming(state) = &self.mode {
+            let shown = state.content.clone();
+            self.write(&shown, true, None).await?;
+            self.mode = Mode::Overflowed { shown: String::new() };
+        }
+        Ok(())
+    }
+
+    /// Finishes the stream with the first part of `content` and remembers what was shown; past
+    /// WeCom's pull window nothing more is shown there, and all of `content` goes on.
     async fn overflow(&mut self, content: &str) -> Result<(), ReplyError> {
+        if Timestamp::now() >= self.pulled_until {
+            return self.close_late().await;
+        }
         let first = markdown::split(content, MAX_CONTENT_BYTES - CONTINUED.len())
             .into_iter()
             .next()
@@ -170,7 +200,9 @@ impl ReplyStream for BotStream {
         let content = markdown::for_bot(text);
         match &self.mode {
             Mode::Done => Ok(()),
-            Mode::Streaming(_) if content.len() <= MAX_CONTENT_BYTES => self.write(&content, true, None).await,
+            Mode::Streaming(_) if content.len() <= MAX_CONTENT_BYTES && Timestamp::now() < self.pulled_until => {
+                self.write(&content, true, None).await
+            }
             Mode::Streaming(_) => {
                 self.overflow(&content).await?;
                 Box::pin(self.finish(text)).await
