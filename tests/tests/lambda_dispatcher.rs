@@ -89,7 +89,7 @@ async fn bot_bound_to(admin: &Admin, org: &str, agent_base_url: &str) -> Result<
         .create_agent(
             &p,
             serde_json::from_value::<CreateAgent>(json!({"name": "gpt", "kind": "openai_compatible",
-                "config": {"base_url": agent_base_url, "model": "test-model", "api_key": "sk-test", "timeout_seconds": 10}}))?,
+                "config": {"base_url": agent_base_url, "model": "test-model", "api_key": "sk-test", "timeout_seconds": 60}}))?,
         )
         .await?;
     admin
@@ -143,12 +143,17 @@ async fn post_callback(
 
 /// Receives until `want` messages are in hand (or fails after a while), hidden for `visibility`.
 async fn receive(b: &Backend, want: usize, visibility: Duration) -> Result<Vec<Message>> {
+    receive_until(b, want, visibility, Duration::from_secs(20)).await
+}
+
+/// Polls like Lambda's poller until `want` messages are in hand, for at most `limit`.
+async fn receive_until(b: &Backend, want: usize, visibility: Duration, limit: Duration) -> Result<Vec<Message>> {
     let started = Instant::now();
     let mut messages = Vec::new();
     while messages.len() < want {
         anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(20),
-            "only {} of {want} messages arrived",
+            started.elapsed() < limit,
+            "only {} of {want} messages arrived within {limit:?}",
             messages.len()
         );
         let out = b
@@ -368,5 +373,141 @@ async fn sqs_batches_answer_into_stream_buffers_and_report_failed_records() -> R
     let replay = invoke(&b, &dispatcher, &messages).await?;
     assert_eq!(replay, json!({"batchItemFailures": []}));
     assert_eq!(good_agent.calls() + bad_agent.calls(), calls, "no agent called again");
+    Ok(())
+}
+
+/// An OpenAI-compatible agent that, while `hang` is set, streams its first words and then
+/// never finishes (an answer in progress when the dispatcher dies); otherwise it answers at once.
+async fn hanging_agent(hang: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<String> {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let hang = hang.load(Ordering::SeqCst);
+            async move {
+                let first = json!({"choices": [{"index": 0, "delta": {"content": "Thinking it over"}}]});
+                let done = json!({"choices": [{"index": 0, "delta": {"content": "; done"}}]});
+                let head =
+                    futures_util::stream::once(async move { Ok::<_, std::io::Error>(format!("data: {first}\n\n")) });
+                let tail: futures_util::stream::BoxStream<'static, std::io::Result<String>> = if hang {
+                    Box::pin(futures_util::stream::pending())
+                } else {
+                    Box::pin(futures_util::stream::iter([
+                        Ok(format!("data: {done}\n\n")),
+                        Ok("data: [DONE]\n\n".to_owned()),
+                    ]))
+                };
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                    axum::body::Body::from_stream(futures_util::StreamExt::chain(head, tail)),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/v1", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(base)
+}
+
+#[tokio::test]
+async fn a_dispatcher_that_dies_mid_answer_frees_its_conversation_within_the_visibility() -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let b = backend().await?;
+    let admin = Admin::new(
+        b.deps.clone(),
+        AdminSettings {
+            public_base_url: "https://api1.execute-api.us-east-1.amazonaws.com".into(),
+            bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
+        },
+    );
+    let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let agent = hanging_agent(hang.clone()).await?;
+    let bot = bot_bound_to(&admin, "crash", &agent).await?;
+    let sim = Simulator::new(TOKEN, AES_KEY)?;
+    let webhook = imgate_http::webhook_app(imgate_channels::webhooks(&b.deps));
+    let first = post_callback(&webhook, &sim, &bot, &sim.text("c-1", "wangwu", None, "first", None)).await?;
+    let dispatcher = imgate_dispatcher_fn::dispatcher(
+        &b.deps,
+        &Settings {
+            max_receives: MAX_RECEIVES,
+            wecom_api_base: "http://127.0.0.1:9".into(),
+        },
+    )?;
+
+    // Lambda's poller receives with the queue's visibility (the template's 5,400 s); the
+    // handler shortens it at once and keeps it short with its heartbeat.
+    let queue_visibility = Duration::from_secs(5400);
+    let batch = receive(&b, 1, queue_visibility).await?;
+    assert_eq!(batch.len(), 1);
+    // The user writes again while the first answer runs: it waits behind it. (Posted after the
+    // receive: moto, unlike SQS, may hand out a group's messages out of order when several of
+    // them were in flight together.)
+    let second = post_callback(&webhook, &sim, &bot, &sim.text("c-2", "wangwu", None, "second", None)).await?;
+    let invocation = {
+        let (b_event, dispatcher) = (sqs_event(&b, &batch)?, dispatcher.clone());
+        tokio::spawn(async move { imgate_dispatcher_fn::handle(&dispatcher, b_event).await })
+    };
+    // The answer is streaming: its first words reach the stream buffer WeCom pulls.
+    let started = Instant::now();
+    while !stream(&b.deps, &bot, &first).await?.content.contains("Thinking") {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the answer never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Still hidden while the function lives, longer than a heartbeat period.
+    tokio::time::sleep(imgate_core::dispatch::heartbeat::HEARTBEAT_EVERY + Duration::from_secs(2)).await;
+    let out = b
+        .sqs
+        .receive_message()
+        .queue_url(&b.queue_url)
+        .visibility_timeout(1)
+        .send()
+        .await?;
+    assert!(
+        out.messages.unwrap_or_default().is_empty(),
+        "a live handler's message stays hidden"
+    );
+
+    // The function dies mid-answer (the runtime is frozen or killed): nothing more runs.
+    assert!(
+        !invocation.is_finished(),
+        "the answer is still running when the function dies"
+    );
+    invocation.abort();
+    let died = Instant::now();
+    hang.store(false, Ordering::SeqCst);
+
+    // The poller gets the message back within the dispatcher's visibility, not the queue's.
+    let again = receive_until(&b, 1, queue_visibility, Duration::from_secs(45)).await?;
+    let back_after = died.elapsed();
+    assert!(
+        back_after <= imgate_core::dispatch::heartbeat::VISIBILITY + Duration::from_secs(5),
+        "back after {back_after:?}"
+    );
+    assert_eq!(again[0].body(), batch[0].body(), "in order");
+    let mut handled = 0;
+    let mut messages = again;
+    loop {
+        let response = invoke(&b, &dispatcher, &messages).await?;
+        assert_eq!(response, json!({"batchItemFailures": []}));
+        settle(&b, &messages, &[]).await?;
+        handled += messages.len();
+        if handled >= 2 {
+            break;
+        }
+        messages = receive(&b, 1, queue_visibility).await?;
+    }
+    for id in [&first, &second] {
+        let answered = stream(&b.deps, &bot, id).await?;
+        assert!(answered.finished, "{id}");
+        assert_eq!(answered.content, "Thinking it over; done");
+    }
+    assert!(
+        died.elapsed() < Duration::from_secs(60),
+        "the conversation was answered within a minute of the crash: {:?}",
+        died.elapsed()
+    );
     Ok(())
 }
