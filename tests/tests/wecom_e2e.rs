@@ -288,6 +288,13 @@ async fn bad_callbacks_get_clear_errors_and_enqueue_nothing() {
         &json!({"msgid": "old", "msgtype": "text"}),
         &(imgate_core::Timestamp::now().as_secs() - 3600).to_string(),
     );
+    // Correctly signed, absurd timestamps: the window check must not overflow into "fresh".
+    let far_past = w
+        .sim
+        .sign_at(&json!({"msgid": "min", "msgtype": "text"}), &i64::MIN.to_string());
+    let far_future = w
+        .sim
+        .sign_at(&json!({"msgid": "max", "msgtype": "text"}), &i64::MAX.to_string());
     let crypto = Crypto::new(TOKEN, AES_KEY, "").unwrap();
     let signed_raw = |encrypt: &str| {
         let ts = imgate_core::Timestamp::now().as_secs().to_string();
@@ -306,6 +313,8 @@ async fn bad_callbacks_get_clear_errors_and_enqueue_nothing() {
     let cases: Vec<(&str, SignedCallback, u16)> = vec![
         ("bad signature", tampered, 401),
         ("stale timestamp", stale, 401),
+        ("timestamp i64::MIN", far_past, 401),
+        ("timestamp i64::MAX", far_future, 401),
         ("broken base64", broken_base64, 400),
         ("broken JSON inside", broken_inner_json, 400),
         ("wrong AES key (signature still ours)", wrong_key, 400),
@@ -384,6 +393,28 @@ async fn bad_callbacks_get_clear_errors_and_enqueue_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
+
+    // A flood of forged callbacks: every one is refused, the event log keeps one line a minute.
+    let forged = SignedCallback {
+        query: good.query.replace("msg_signature=", "msg_signature=f"),
+        body: good.body.clone(),
+    };
+    for _ in 0..40 {
+        assert_eq!(w.post(&forged).await.0, 401);
+    }
+    let integration = w.integration.parse().unwrap();
+    let events = w
+        .gateway
+        .deps
+        .store
+        .recent_events(&integration, 500, imgate_core::Timestamp::now())
+        .await
+        .unwrap();
+    let signature_rows = events
+        .iter()
+        .filter(|e| e.kind == "rejected" && e.detail.contains("signature"))
+        .count();
+    assert_eq!(signature_rows, 1, "one row for many forged callbacks: {events:?}");
 
     let queued = w.gateway.deps.queue.receive(10, Duration::from_secs(1)).await.unwrap();
     assert!(queued.is_empty(), "nothing was enqueued: {queued:?}");

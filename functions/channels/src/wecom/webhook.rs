@@ -246,7 +246,7 @@ async fn reject(ctx: &Context, integration: &IntegrationId, error: CryptoError) 
         ),
     };
     tracing::warn!(integration_id = %integration, reason = detail, "WeCom callback rejected");
-    ctx.ingress.log(integration, "rejected", None, detail).await;
+    ctx.ingress.reject(integration, detail).await;
     answer
 }
 
@@ -271,9 +271,8 @@ impl Params {
             .timestamp
             .parse()
             .map_err(|_| WebhookError::Malformed("timestamp is not a number".into()))?;
-        let now = Timestamp::now().as_secs();
-        let window = i64::try_from(TIMESTAMP_WINDOW.as_secs()).unwrap_or(i64::MAX);
-        if (now - sent).abs() > window {
+        // `abs_diff` cannot overflow, whatever number a caller signs.
+        if Timestamp::now().as_secs().abs_diff(sent) > TIMESTAMP_WINDOW.as_secs() {
             return Err(WebhookError::StaleTimestamp);
         }
         Ok(())
