@@ -126,12 +126,7 @@ pub(crate) async fn webhook_integration(
     }
     if !record.enabled {
         ingress
-            .log(
-                &record.id,
-                "rejected",
-                None,
-                "callback refused: the integration is disabled",
-            )
+            .reject(&record.id, "callback refused: the integration is disabled")
             .await;
         return Err(WebhookError::Disabled);
     }

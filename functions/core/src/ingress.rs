@@ -16,6 +16,9 @@ use crate::ids::IntegrationId;
 use crate::ports::{EventLogEntry, OutgoingMessage, Queue, QueueError, Store, StoreError};
 use crate::time::Timestamp;
 
+pub mod rejections;
+use rejections::Rejections;
+
 /// How long event ids are remembered: longer than any platform retries (Lark: about 7 hours).
 pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 3600);
 /// How long event-log lines are kept.
@@ -46,12 +49,17 @@ pub enum IngressError {
 pub struct Ingress {
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
+    rejections: Arc<Rejections>,
 }
 
 impl Ingress {
     /// An ingress over a store and a queue.
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>) -> Self {
-        Self { store, queue }
+        Self {
+            store,
+            queue,
+            rejections: Arc::default(),
+        }
     }
 
     /// Dedupes the event on its platform id, then enqueues it durably, then records the dedupe
@@ -131,6 +139,15 @@ impl Ingress {
         log.push(&integration, "enqueued", Some(&event_id), "queued for the agent");
         log.write(self.store.as_ref(), &integration).await;
         Ok(Accepted::Enqueued)
+    }
+
+    /// Records that a callback for `integration` was refused before it could be authenticated
+    /// (`detail` says why, without secrets): a `rejected` line in its event log, at most one
+    /// per reason and minute from this process (see [`rejections`]).
+    pub async fn reject(&self, integration: &IntegrationId, detail: &str) {
+        if let Some(line) = self.rejections.admit(integration, detail, std::time::Instant::now()) {
+            self.log(integration, "rejected", None, &line).await;
+        }
     }
 
     /// Records a line in the integration's event log; failures are logged, never raised.

@@ -115,6 +115,6 @@ async fn reject(ctx: &Context, integration: &IntegrationId, error: SignError) ->
         ),
     };
     tracing::warn!(platform = "dingtalk", integration_id = %integration, reason = detail, "DingTalk callback rejected");
-    ctx.ingress.log(integration, "rejected", None, detail).await;
+    ctx.ingress.reject(integration, detail).await;
     answer
 }

@@ -149,6 +149,6 @@ async fn reject(ctx: &Context, integration: &IntegrationId, error: &EventError) 
         ),
     };
     tracing::warn!(platform = "lark", integration_id = %integration, reason = %detail, "Lark callback rejected");
-    ctx.ingress.log(integration, "rejected", None, &detail).await;
+    ctx.ingress.reject(integration, &detail).await;
     answer
 }
