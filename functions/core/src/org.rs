@@ -8,6 +8,7 @@ use crate::time::Timestamp;
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
 pub struct Organization {
     /// Id.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
@@ -16,5 +17,6 @@ pub struct Organization {
     pub name: String,
     /// Created.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    #[serde(alias = "created_at")]
     pub created_at: Timestamp,
 }

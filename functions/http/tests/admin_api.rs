@@ -62,7 +62,15 @@ async fn bootstrap_and_org_keys_have_separate_powers() {
         .call(Method::GET, &format!("{V1}/organizations"), Some(BOOTSTRAP), None)
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body.as_array().unwrap().iter().any(|o| o["id"] == org_id.as_str()));
+    let org = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == org_id.as_str())
+        .unwrap();
+    assert!(org["createdAt"].is_string(), "camelCase like every other field: {org}");
+    assert!(org.get("created_at").is_none(), "{org}");
 
     // Keys: an org manages its own; the bootstrap key manages any; a key cannot revoke itself.
     let r = h
