@@ -88,6 +88,8 @@ struct ScriptedAgent {
     failures: Arc<Mutex<VecDeque<AgentError>>>,
     /// Inputs that always fail (for tests where several conversations run at once).
     failing_texts: Arc<Mutex<Vec<String>>>,
+    /// How long each answer takes.
+    thinking: Arc<Mutex<Duration>>,
 }
 
 #[async_trait]
@@ -100,6 +102,8 @@ impl AgentClient for ScriptedAgent {
         if let Some(error) = self.failures.lock().unwrap().pop_front() {
             return Err(error);
         }
+        let thinking = *self.thinking.lock().unwrap();
+        tokio::time::sleep(thinking).await;
         let answer = format!("echo: {}", request.text);
         for word in answer.split_inclusive(' ') {
             let _ = deltas.send(word.to_owned()).await;
@@ -512,4 +516,105 @@ async fn unreadable_bodies_fail_so_the_dead_letter_queue_keeps_them() {
     let w = world(json!({})).await;
     assert!(w.dispatcher.handle("{not json", 1).await.is_err());
     assert!(w.dispatcher.handle(r#"{"v":99}"#, 1).await.is_err());
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_answer_was_recorded_does_not_ask_the_agent_again() {
+    let w = world(json!({})).await;
+    let event = message(&w, "m1", "expensive question", ConversationKind::Direct, false);
+    let b = body(event.clone());
+    w.dispatcher.handle(&b, 1).await.unwrap();
+    // The process died after the agent answered, before the message was marked answered and
+    // deleted: the redelivery finds no `replied:` mark.
+    w.deps
+        .store
+        .release(&format!("replied:{}", event.dedupe_key()))
+        .await
+        .unwrap();
+    w.dispatcher.handle(&b, 2).await.unwrap();
+    assert_eq!(w.agent.calls.lock().unwrap().len(), 1, "the agent was asked once");
+    let seen = w.replier.seen();
+    assert_eq!(seen.len(), 2, "the delivery was finished again");
+    assert_eq!(seen[1].finished, seen[0].finished, "with the recorded answer");
+    assert!(seen[1].updates.is_empty(), "nothing streamed the second time");
+    let events = w
+        .deps
+        .store
+        .recent_events(&w.integration, 50, Timestamp::now())
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.kind == "resumed"), "{events:?}");
+    // And once marked, a third delivery does nothing at all.
+    w.dispatcher.handle(&b, 3).await.unwrap();
+    assert_eq!(w.replier.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn an_event_whose_claim_was_lost_is_enqueued_again_but_queued_once() {
+    let w = world(json!({})).await;
+    let ingress = imgate_core::ingress::Ingress::new(w.deps.store.clone(), w.deps.queue.clone());
+    let event = message(&w, "m1", "hi", ConversationKind::Direct, false);
+    assert_eq!(
+        ingress.accept(event.clone()).await.unwrap(),
+        imgate_core::ingress::Accepted::Enqueued
+    );
+    // The process died after the enqueue, before the dedupe claim was recorded.
+    w.deps.store.release(&event.dedupe_key()).await.unwrap();
+    assert_eq!(
+        ingress.accept(event.clone()).await.unwrap(),
+        imgate_core::ingress::Accepted::Enqueued,
+        "the platform's retry is taken again, not lost as a duplicate"
+    );
+    assert_eq!(
+        ingress.accept(event).await.unwrap(),
+        imgate_core::ingress::Accepted::Duplicate,
+        "now claimed"
+    );
+    let queued = w.deps.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(queued.len(), 1, "the queue's dedupe id kept one copy");
+}
+
+#[tokio::test]
+async fn the_worker_keeps_a_slow_answer_hidden_past_its_visibility() {
+    let mut w = world(json!({})).await;
+    let visibility = Duration::from_secs(2);
+    w.dispatcher = Dispatcher::new(
+        &w.deps,
+        Arc::new(w.agent.clone()),
+        Repliers::new().with(Platform::Wecom, Arc::new(w.replier.clone())),
+        DispatchSettings {
+            max_receives: MAX_RECEIVES,
+            update_interval: Duration::ZERO,
+            visibility,
+            ..DispatchSettings::default()
+        },
+    );
+    *w.agent.thinking.lock().unwrap() = visibility * 3;
+    let ingress = imgate_core::ingress::Ingress::new(w.deps.store.clone(), w.deps.queue.clone());
+    ingress
+        .accept(message(&w, "slow", "take your time", ConversationKind::Direct, false))
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(imgate_core::dispatch::worker::run(
+        w.deps.queue.clone(),
+        w.dispatcher.clone(),
+        stopped,
+    ));
+    let started = std::time::Instant::now();
+    while w.replier.answers().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(
+        w.agent.calls.lock().unwrap().len(),
+        1,
+        "the heartbeat kept the message from being handed out a second time"
+    );
+    assert!(
+        w.deps.queue.receive(10, visibility).await.unwrap().is_empty(),
+        "acknowledged"
+    );
 }
