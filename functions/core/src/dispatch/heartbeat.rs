@@ -52,6 +52,14 @@ impl Heartbeat {
         Self { held, _beat: beat }
     }
 
+    /// Starts beating for more receipts too (newly received messages).
+    pub(crate) fn hold(&self, receipts: impl IntoIterator<Item = String>) {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(receipts);
+    }
+
     /// Stops beating for `receipt` (it was acknowledged or given back to the queue).
     pub(crate) fn done(&self, receipt: &str) {
         self.held

@@ -28,6 +28,12 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Runs until `shutdown` turns true; messages being handled then are finished first.
 pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // One heartbeat for every message in hand: one queue call per beat, however many there are.
+    let heartbeat = Arc::new(Heartbeat::start(
+        queue.clone(),
+        Vec::new(),
+        dispatcher.settings.visibility,
+    ));
     // Signalled whenever a group's task ends: its group (and its next message) is free again.
     let group_done = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
@@ -71,15 +77,16 @@ pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: wa
                     }
                     continue;
                 }
+                heartbeat.hold(deliveries.iter().map(|d| d.receipt.clone()));
                 for group in group_in_order(records(deliveries)) {
                     let slot = Slots {
                         semaphore: slots.clone(),
                         count: group.len(),
                         done: group_done.clone(),
                     };
-                    let (queue, dispatcher) = (queue.clone(), dispatcher.clone());
+                    let (queue, dispatcher, heartbeat) = (queue.clone(), dispatcher.clone(), heartbeat.clone());
                     tasks.spawn(async move {
-                        handle_group(&queue, &dispatcher, group).await;
+                        handle_group(queue.as_ref(), &dispatcher, &heartbeat, group).await;
                         drop(slot);
                     });
                 }
@@ -122,11 +129,10 @@ fn records(deliveries: Vec<Delivery>) -> Vec<BatchRecord> {
         .collect()
 }
 
-async fn handle_group(queue: &Arc<dyn Queue>, dispatcher: &Dispatcher, group: Vec<BatchRecord>) {
-    // Hidden for a short visibility, extended while this task lives: if the process dies, the
-    // group is free again within one visibility period.
-    let receipts = group.iter().map(|r| r.id.clone()).collect();
-    let heartbeat = Heartbeat::start(queue.clone(), receipts, dispatcher.settings.visibility);
+/// Handles one group's records in order. They are hidden for a short visibility that the
+/// worker's heartbeat extends until each is acknowledged or given back: if the process dies,
+/// the group is free again within one visibility period.
+async fn handle_group(queue: &dyn Queue, dispatcher: &Dispatcher, heartbeat: &Heartbeat, group: Vec<BatchRecord>) {
     let mut records = group.into_iter();
     for record in records.by_ref() {
         match dispatcher.handle(&record.body, record.receive_count).await {
