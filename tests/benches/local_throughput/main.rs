@@ -565,7 +565,8 @@ fn start_workers(gateway: &Gateway, workers: usize) -> tokio::sync::watch::Sende
 }
 
 /// Polls the database on its own read connection (WAL: readers never block the gateway's
-/// writers) until `expected` streams are finished; returns the count and when it was seen.
+/// writers) until `expected` streams are finished (not counting the recorded answers, kept in the
+/// same table); returns the count and when it was seen.
 async fn wait_finished(db: &Path, expected: usize, limit: Duration) -> (usize, Instant) {
     let db = db.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -575,9 +576,11 @@ async fn wait_finished(db: &Path, expected: usize, limit: Duration) -> (usize, I
         let mut finished = 0;
         while started.elapsed() < limit {
             finished = conn
-                .query_row("SELECT COUNT(*) FROM streams WHERE finished = 1", [], |r| {
-                    r.get::<_, i64>(0)
-                })
+                .query_row(
+                    "SELECT COUNT(*) FROM streams WHERE finished = 1 AND id NOT LIKE 'answer:%'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
                 .map_or(finished, |n| usize::try_from(n).unwrap_or(0));
             if finished >= expected {
                 return (finished, Instant::now());
