@@ -148,15 +148,18 @@ fn process_cpu() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-/// Streams finished so far, on a read-only connection of the bench's own.
+/// Messages answered so far: finished stream buffers, without the recorded answers the dispatcher
+/// keeps beside them (`answer:<event>`), on a read-only connection of the bench's own.
 async fn finished(db: &Path) -> usize {
     let db = db.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
         conn.busy_timeout(Duration::from_secs(5)).ok()?;
-        conn.query_row("SELECT COUNT(*) FROM streams WHERE finished = 1", [], |r| {
-            r.get::<_, i64>(0)
-        })
+        conn.query_row(
+            "SELECT COUNT(*) FROM streams WHERE finished = 1 AND id NOT LIKE 'answer:%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
         .ok()
         .and_then(|n| usize::try_from(n).ok())
     })
