@@ -15,14 +15,18 @@
 //!   microseconds, less than a hop to another thread would.
 //!
 //! - **Checkpoints** (copying the WAL back into the database file, with its own fsync) run on a
-//!   background thread every [`CHECKPOINT_EVERY`], so the writer never stalls on them.
+//!   background thread every [`CHECKPOINT_EVERY`], so the writer rarely stalls on them. Those are
+//!   `PASSIVE`: they never wait, and so under steady load they never let the WAL start over (see
+//!   [`WalLimit`]). When the WAL passes [`WAL_RESTART_BYTES`] the writer itself runs a `RESTART`
+//!   checkpoint between two batches, which bounds the `-wal` file.
 //!
 //! An in-memory database (tests) has one connection, so its reads go through the writer too.
 
+use std::fs;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -158,10 +162,32 @@ const STATEMENT_CACHE: usize = 256;
 const MAX_BATCH: usize = 256;
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 8;
-/// How often the background thread checkpoints the WAL.
+/// How often the background thread checkpoints the WAL (`PASSIVE`). When writes pause, one such
+/// checkpoint copies the whole WAL, and the next write starts the WAL over from its beginning.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// The WAL file is truncated to this size after a checkpoint reset it.
-const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// Past this size of the `-wal` file the writer restarts the WAL (see [`WalLimit`]).
+///
+/// Under steady load the WAL grows by about 20 MB/s at 150 messages/s (some 35 dirty 4 KiB pages
+/// per message), and by more at full load, so 32 MiB means a restart every second or two. Each
+/// one costs the writer what the background checkpoint has not copied yet plus one fsync of the
+/// database file: a few milliseconds, which the writes queued meanwhile share in their next
+/// commit. A smaller bound means more of those pauses; a larger one buys nothing but disk, a
+/// larger `-shm` index (32 KiB per 4,096 frames) for readers to search, and a longer recovery
+/// after a crash (SQLite reads the whole WAL when it opens the file).
+const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
+/// `journal_size_limit`: when a reset WAL is written again, SQLite truncates the file to this
+/// size, so a WAL that once outgrew [`WAL_RESTART_BYTES`] (a restart that had to be retried, a
+/// burst while the writer was in a checkpoint) shrinks back to the bound instead of keeping the
+/// larger file.
+const WAL_SIZE_LIMIT_BYTES: i64 = WAL_RESTART_BYTES as i64;
+/// How long the writer's `RESTART` checkpoint waits for readers still using the WAL. Readers are
+/// point lookups of microseconds; a reader holding its snapshot this long is stuck, or belongs to
+/// another process.
+const RESTART_WAIT: Duration = Duration::from_millis(500);
+/// After a restart that a reader kept from completing, the writer tries again no sooner than this,
+/// so a stuck reader costs at most [`RESTART_WAIT`] of writer time in every `RESTART_BACKOFF`
+/// (a tenth) while the WAL grows past its bound; each such miss is logged.
+const RESTART_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A shared handle to one database: the writer thread's channel and the read connections.
 #[derive(Clone)]
@@ -220,21 +246,25 @@ impl Db {
             source,
         })?;
         readers.put_back(first);
-        let checkpoints = start_checkpoints(path)?;
-        Self::start(conn, path, Some(readers), Some(checkpoints))
+        let checkpointing = Arc::new(Mutex::new(()));
+        let checkpoints = start_checkpoints(path, checkpointing.clone())?;
+        let limit = WalLimit::new(path, checkpointing);
+        Self::start(conn, path, Some(readers), Some((checkpoints, limit)))
     }
 
-    /// Starts the writer thread on `conn`.
+    /// Starts the writer thread on `conn`; `wal` holds the background checkpoints' stop handle
+    /// and the writer's WAL bound, for a file database.
     fn start(
         conn: Connection,
         path: &Path,
         readers: Option<Readers>,
-        checkpoints: Option<mpsc::Sender<()>>,
+        wal: Option<(mpsc::Sender<()>, WalLimit)>,
     ) -> Result<Self, OpenError> {
+        let (checkpoints, limit) = wal.unzip();
         let (writer, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("imgate-db-writer".into())
-            .spawn(move || write_loop(conn, &jobs))
+            .spawn(move || write_loop(conn, &jobs, limit))
             .map_err(|e| OpenError::Thread {
                 path: path.to_path_buf(),
                 source: e,
@@ -328,8 +358,10 @@ fn tune(conn: &Connection) -> rusqlite::Result<()> {
 const CACHE_KIB: i64 = 16 * 1024;
 
 /// Starts the thread that checkpoints the WAL of the file at `path` every [`CHECKPOINT_EVERY`]
-/// until the returned sender is dropped (then once more, and it ends).
-fn start_checkpoints(path: &Path) -> Result<mpsc::Sender<()>, OpenError> {
+/// until the returned sender is dropped (then once more, and it ends). It holds `checkpointing`
+/// while it checkpoints, so the writer's restart waits for it instead of failing on SQLite's
+/// checkpoint lock.
+fn start_checkpoints(path: &Path, checkpointing: Arc<Mutex<()>>) -> Result<mpsc::Sender<()>, OpenError> {
     let conn = Connection::open(path).map_err(|source| OpenError::Database {
         path: path.to_path_buf(),
         source,
@@ -348,7 +380,11 @@ fn start_checkpoints(path: &Path) -> Result<mpsc::Sender<()>, OpenError> {
                     Err(mpsc::RecvTimeoutError::Timeout)
                 );
                 // PASSIVE copies what no reader still needs and never blocks the writer.
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                let copied = {
+                    let _checkpointing = checkpointing.lock().unwrap_or_else(PoisonError::into_inner);
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                };
+                if let Err(e) = copied {
                     tracing::warn!(error = %e, "WAL checkpoint failed");
                 }
                 if last {
@@ -444,8 +480,8 @@ where
 }
 
 /// The writer thread: batches every waiting write into one transaction until the last handle
-/// is dropped.
-fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+/// is dropped, and keeps the WAL within its bound between batches (file databases).
+fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Box<dyn Job>>, mut limit: Option<WalLimit>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -455,6 +491,92 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         run_batch(&mut conn, batch);
+        if let Some(limit) = &mut limit {
+            limit.after_batch(&conn);
+        }
+    }
+}
+
+/// Keeps the `-wal` file near [`WAL_RESTART_BYTES`] under steady load.
+///
+/// SQLite writes the WAL from its beginning again only when a write transaction starts while
+/// every frame has been copied into the database and no reader still reads from the WAL. The
+/// background `PASSIVE` checkpoints never get there under steady load: by the time one has copied
+/// the frames it saw, the writer has committed new ones (it commits every few milliseconds at
+/// 150 messages/s), so the WAL, and with it the file, only grows (2.3 GB in three minutes,
+/// shrinking only once the load stops).
+///
+/// So after each batch the writer, which alone appends to the WAL, looks at the file's size; past
+/// [`WAL_RESTART_BYTES`] it runs `PRAGMA wal_checkpoint(RESTART)` before taking the next batch.
+/// With no write in progress that checkpoint copies every frame (after waiting for a background
+/// checkpoint in progress, which has done most of the copying), waits up to [`RESTART_WAIT`] for
+/// readers still on the WAL to finish (new readers then read the database file and do not hold
+/// it up), and resets the WAL, so the next commit writes at its start and SQLite truncates the
+/// file to `journal_size_limit` ([`WAL_SIZE_LIMIT_BYTES`]). The file thus never holds more than
+/// the bound plus the frames of the one batch that crossed it. Commits are unchanged: every write
+/// is still answered only after its own durable commit, and the checkpoint syncs the database
+/// file before the WAL is reused.
+struct WalLimit {
+    /// The `-wal` file next to the database.
+    wal: PathBuf,
+    /// Held by whoever checkpoints (the background thread, the writer's restart).
+    checkpointing: Arc<Mutex<()>>,
+    /// After a restart a reader kept from completing: no new try before this.
+    retry_at: Option<Instant>,
+}
+
+impl WalLimit {
+    fn new(db: &Path, checkpointing: Arc<Mutex<()>>) -> Self {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        Self {
+            wal: PathBuf::from(wal),
+            checkpointing,
+            retry_at: None,
+        }
+    }
+
+    /// Restarts the WAL if its file has passed the bound (called with no transaction open).
+    fn after_batch(&mut self, conn: &Connection) {
+        // One stat per batch: a microsecond against a commit's fsync.
+        let Ok(meta) = fs::metadata(&self.wal) else {
+            return;
+        };
+        let bytes = meta.len();
+        if bytes <= WAL_RESTART_BYTES || self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        let started = Instant::now();
+        match self.restart(conn) {
+            Ok(true) => {
+                self.retry_at = None;
+                tracing::debug!(wal_bytes = bytes, took = ?started.elapsed(), "WAL restarted");
+            }
+            Ok(false) => {
+                self.retry_at = Some(Instant::now() + RESTART_BACKOFF);
+                tracing::warn!(
+                    wal_bytes = bytes,
+                    "the WAL could not be restarted: a reader kept reading it for over {RESTART_WAIT:?}; \
+                     next try in {RESTART_BACKOFF:?}"
+                );
+            }
+            Err(e) => {
+                self.retry_at = Some(Instant::now() + RESTART_BACKOFF);
+                tracing::warn!(error = %e, wal_bytes = bytes, "WAL restart checkpoint failed");
+            }
+        }
+    }
+
+    /// Runs the `RESTART` checkpoint; true if the WAL was reset.
+    fn restart(&self, conn: &Connection) -> rusqlite::Result<bool> {
+        let _checkpointing = self.checkpointing.lock().unwrap_or_else(PoisonError::into_inner);
+        // The busy handler is what waits for readers here; the writer's usual timeout is for locks.
+        conn.busy_timeout(RESTART_WAIT)?;
+        // One row: busy (1 if readers or another checkpoint kept it from completing), frames in
+        // the WAL, frames copied.
+        let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get::<_, i64>(0));
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(busy? == 0)
     }
 }
 
