@@ -21,8 +21,14 @@
 //!   checkpoint between two batches, which bounds the `-wal` file.
 //!
 //! An in-memory database (tests) has one connection, so its reads go through the writer too.
+//!
+//! A database file this module creates is readable by its owner only (it holds sessions,
+//! conversation history and the event log; SQLite gives its `-wal` and `-shm` files the same
+//! permissions).
 
-use std::fs;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
@@ -72,6 +78,15 @@ pub enum OpenError {
         found: i64,
         /// The newest version this build knows.
         supported: i64,
+    },
+    /// The database file did not exist and could not be created.
+    #[error("cannot create database file {path}")]
+    Create {
+        /// The database file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
     },
     /// The key file could not be loaded or created.
     #[error(transparent)]
@@ -231,6 +246,7 @@ impl Db {
     }
 
     fn open_blocking(path: &Path) -> Result<Self, OpenError> {
+        create_private(path)?;
         let conn = Connection::open(path).map_err(|source| OpenError::Database {
             path: path.to_path_buf(),
             source,
@@ -356,6 +372,39 @@ fn tune(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Page cache per connection, in KiB.
 const CACHE_KIB: i64 = 16 * 1024;
+
+/// Creates the database file at `path`, empty and readable by its owner only (0600), when it does
+/// not exist yet, so that SQLite opens a private file and gives its `-wal` and `-shm` files the
+/// same mode (left to SQLite, the file would get 0644 under the usual umask). An existing file is
+/// left as it is, with a warning if group or others may access it.
+fn create_private(path: &Path) -> Result<(), OpenError> {
+    let create_err = |source| OpenError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        // The mode above is filtered by the umask; make sure it is exactly 0600. SQLite treats an
+        // empty file as an empty database.
+        Ok(file) => file
+            .set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(create_err),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if let Ok(meta) = fs::metadata(path) {
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = %format!("{mode:o}"),
+                        "the database file can be read by group or others: it holds conversations and \
+                         sessions (chmod 600 it and its -wal and -shm files)"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(create_err(e)),
+    }
+}
 
 /// Starts the thread that checkpoints the WAL of the file at `path` every [`CHECKPOINT_EVERY`]
 /// until the returned sender is dropped (then once more, and it ends). It holds `checkpointing`
