@@ -5,14 +5,20 @@
 //! stream, not its history) and every message POSTed to its `response_url`. A stream finished
 //! with the first part of a long answer (ending in `…`) and the rest in the `response_url`
 //! message together count as one sighting. Zero sightings of an acknowledged message is a lost
-//! answer, two or more a doubled one; an answer to another user's question anywhere in a
-//! message's bubble or follow-up is a wrong one.
+//! answer, two or more a doubled one, and so is a bubble or follow-up that starts the answer
+//! twice (a rewritten stream that kept its old text); an answer to another user's question
+//! anywhere in a message's bubble or follow-up is a wrong one.
 //!
-//! The agent must have **completed one call** per message: more are allowed only when every
-//! earlier completed call finished at most the record window before a `kill -9` (the gateway
-//! had the whole answer for a moment, but not yet durably: it cannot record an answer before it
-//! has arrived, so that window is inherent). Calls started and cut by a kill are reported, not
-//! judged: an answer cut by a crash has to be asked for again.
+//! The agent must have **completed one call** per message. A call counts as completed when it
+//! wrote its whole answer with no kill between its start and its end (an end written after the
+//! kill went to a dead process). A second completed call is excused only when a `kill -9` came
+//! at most the record window after the first one ended and before that answer was delivered:
+//! the gateway had the whole answer for a moment but not yet durably (it cannot record an
+//! answer before it has arrived), so that window is inherent. An answer delivered (a finished
+//! stream holding it, or a `response_url` message) was recorded, as the gateway records before
+//! it finishes, so asking again after that is never excused; the text streamed while the agent
+//! writes may show the whole answer before it is recorded, so that does not count. Calls started and cut by a kill are reported, not judged: an answer cut by a crash
+//! has to be asked for again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
@@ -35,7 +41,7 @@ pub struct KillRecord {
     pub offset: Duration,
     /// Why: a crash point, or a random moment.
     pub cause: String,
-    /// How long the restart took (None: it failed).
+    /// From the kill until the gateway listened again (None: the restart failed).
     pub restart_took: Option<Duration>,
 }
 
@@ -120,11 +126,16 @@ pub fn judge(
     let stream = outcome.stream_content.as_deref().unwrap_or_default();
     let mut seen = stream.matches(answer.as_str()).count();
     let mut answered_at = outcome.answer_in_stream_at;
+    // When the gateway had certainly recorded the answer: it finished the stream with it, or
+    // sent it through response_url.
+    let mut delivered_at = outcome.answer_finished_at;
+    let earliest = |at: Option<Instant>, post: Instant| Some(at.map_or(post, |a| a.min(post)));
     for post in posts {
         let n = post.content.matches(answer.as_str()).count();
         seen += n;
         if n > 0 {
-            answered_at = Some(answered_at.map_or(post.at, |a| a.min(post.at)));
+            answered_at = earliest(answered_at, post.at);
+            delivered_at = earliest(delivered_at, post.at);
         }
     }
     // A long answer: its first part in the finished stream, the rest through response_url.
@@ -135,16 +146,18 @@ pub fn judge(
         for post in posts.iter().filter(|p| !p.content.contains(answer.as_str())) {
             if squeeze(&format!("{head}{}", post.content)).contains(&squeeze(answer)) {
                 seen += 1;
-                answered_at = Some(answered_at.map_or(post.at, |a| a.min(post.at)));
+                answered_at = earliest(answered_at, post.at);
+                delivered_at = earliest(delivered_at, post.at);
             }
         }
     }
     let own = &outcome.message.text;
-    let wrong = std::iter::once(stream)
-        .chain(posts.iter().map(|p| p.content.as_str()))
-        .any(|text| shows_another_answer(text, own));
+    let own_head = format!("{ANSWER_HEAD}{}", own.trim_start_matches("question "));
+    let texts = || std::iter::once(stream).chain(posts.iter().map(|p| p.content.as_str()));
+    let wrong = texts().any(|text| shows_another_answer(text, own));
+    let restarted_twice = texts().any(|text| text.matches(own_head.as_str()).count() > 1);
 
-    let verdict = if seen >= 2 {
+    let verdict = if seen >= 2 || restarted_twice {
         Verdict::Doubled
     } else if seen == 1 {
         Verdict::Once
@@ -174,7 +187,8 @@ pub fn judge(
         let (earlier, later) = (pair[0], pair[1]);
         let killed_before_recorded = kills
             .iter()
-            .find(|k| k.at >= earlier && k.at <= earlier + record_window && k.at < later);
+            .find(|k| k.at >= earlier && k.at <= earlier + record_window && k.at < later)
+            .filter(|k| delivered_at.is_none_or(|delivered| delivered > k.at));
         if let Some(kill) = killed_before_recorded {
             reasked_after_kill = true;
             let gap = kill.at - earlier;
@@ -207,7 +221,12 @@ pub fn judge(
             posts.len()
         )),
         Verdict::Doubled => detail.push(format!(
-            "answer seen {seen} times: stream {stream:?}, response_url {:?}",
+            "answer seen {seen} times{}: stream {stream:?}, response_url {:?}",
+            if restarted_twice {
+                " (started twice in one text)"
+            } else {
+                ""
+            },
             posts.iter().map(|p| p.content.as_str()).collect::<Vec<_>>()
         )),
         Verdict::Once | Verdict::Pending => {}
@@ -229,7 +248,7 @@ pub fn judge(
             })
             .collect::<Vec<_>>();
         detail.push(format!(
-            "the agent completed {} calls (started {started}; completions {}); the earlier ones were not followed by a kill within {record_window:?}",
+            "the agent completed {} calls (started {started}; completions {}); the earlier ones were not followed by a kill within {record_window:?} before their answer was delivered",
             completed.len(),
             to_kill.join(", ")
         ));
@@ -690,11 +709,13 @@ mod tests {
             stream_finished: finished,
             refreshes: 3,
             answer_in_stream_at: None,
+            answer_finished_at: None,
             stream_abandoned: false,
             done: true,
         };
         if stream.contains(&o.message.answer) {
             o.answer_in_stream_at = Some(Instant::now());
+            o.answer_finished_at = finished.then(Instant::now);
         }
         o
     }
@@ -764,6 +785,9 @@ mod tests {
         );
         assert_eq!(j.verdict, Verdict::Missing);
         assert!(j.is_problem());
+        let restarted = format!("answer to question 000007: the qu{answer}");
+        let j = judge(&outcome(&restarted, true), &[], Some(&calls(1)), &[], Duration::ZERO);
+        assert_eq!(j.verdict, Verdict::Doubled);
         let other = format!("{answer} answer to question 000008: x");
         let j = judge(&outcome(&other, true), &[], Some(&calls(1)), &[], Duration::ZERO);
         assert!(j.wrong && j.is_problem());
@@ -784,7 +808,10 @@ mod tests {
     #[test]
     fn a_second_completed_call_is_excused_only_by_a_kill_right_after_the_first() {
         let answer = outcome("", true).message.answer;
-        let o = outcome(&answer, true);
+        let mut o = outcome(&answer, true);
+        // Seen after the kill.
+        o.answer_in_stream_at = None;
+        o.answer_finished_at = None;
         let first = Instant::now();
         let kill_at = first + Duration::from_millis(100);
         let second = first + Duration::from_secs(2);
@@ -806,6 +833,22 @@ mod tests {
         assert!(j.reasked && j.is_problem());
         let j = judge(&o, &[], Some(&two), &[], Duration::from_millis(500));
         assert!(j.reasked);
+        // Streamed whole before the kill, not yet finished: it may not have been recorded.
+        let mut streamed = o.clone();
+        streamed.answer_in_stream_at = Some(first + Duration::from_millis(50));
+        let j = judge(&streamed, &[], Some(&two), &[kill(kill_at)], Duration::from_millis(500));
+        assert!(j.reasked_after_kill && !j.reasked);
+        // Finished with it before the kill: it was recorded, asking again is a bug.
+        let mut delivered = streamed.clone();
+        delivered.answer_finished_at = Some(first + Duration::from_millis(50));
+        let j = judge(
+            &delivered,
+            &[],
+            Some(&two),
+            &[kill(kill_at)],
+            Duration::from_millis(500),
+        );
+        assert!(j.reasked && j.is_problem());
         // A call that ended after a kill during it wrote its end to a dead process: cut.
         let j = judge(
             &o,

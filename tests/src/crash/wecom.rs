@@ -117,6 +117,9 @@ pub struct Outcome {
     pub refreshes: u32,
     /// When a pulled frame first held the whole answer.
     pub answer_in_stream_at: Option<Instant>,
+    /// When a pulled frame first held the whole answer and said the stream was finished (the
+    /// gateway finishes a stream only after it recorded the answer).
+    pub answer_finished_at: Option<Instant>,
     /// WeCom would stop pulling: the window passed before the stream finished.
     pub stream_abandoned: bool,
     /// Everything WeCom would do for this message is done (the answer arrived, or no more is
@@ -137,6 +140,7 @@ impl Outcome {
             stream_finished: false,
             refreshes: 0,
             answer_in_stream_at: None,
+            answer_finished_at: None,
             stream_abandoned: false,
             done: false,
         }
@@ -408,8 +412,12 @@ impl Player {
         self.ledger.update(index, |o| {
             o.stream_content = Some(frame.content.clone());
             o.stream_finished = frame.finished;
-            if o.answer_in_stream_at.is_none() && frame.content.contains(answer) {
-                o.answer_in_stream_at = Some(Instant::now());
+            if frame.content.contains(answer) {
+                let now = Instant::now();
+                o.answer_in_stream_at.get_or_insert(now);
+                if frame.finished {
+                    o.answer_finished_at.get_or_insert(now);
+                }
             }
         });
     }
