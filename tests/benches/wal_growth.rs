@@ -15,7 +15,9 @@
 //! - `BENCH_SAMPLE_SECONDS` (default 5): one table row per this many seconds (the WAL's size is
 //!   read every 100 ms, so a row's maximum misses no peak longer than that);
 //! - `BENCH_USERS` (default 100): distinct senders, so distinct FIFO groups;
-//! - `BENCH_DB_DIR` (default: a temp dir): where the database is created.
+//! - `BENCH_DB_DIR` (default: a temp dir): where the database is created;
+//! - `BENCH_LOG` (default: none): a `tracing` filter for the gateway's log on stderr, e.g.
+//!   `imgate_embedded=debug` to see every WAL restart and how long it took.
 //!
 //! Each accepted callback is followed 1 s later by one refresh callback for its stream, as WeCom
 //! pulls an unfinished stream, so the webhook reads the stream buffer while writes go on.
@@ -78,6 +80,13 @@ fn main() {
         sample: env_u64("BENCH_SAMPLE_SECONDS", 5, 600),
         users: env_u64("BENCH_USERS", 100, 100_000),
     };
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
