@@ -182,13 +182,15 @@ const MAX_IDLE_READERS: usize = 8;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// Past this size of the `-wal` file the writer restarts the WAL (see [`WalLimit`]).
 ///
-/// Under steady load the WAL grows by about 20 MB/s at 150 messages/s (some 35 dirty 4 KiB pages
-/// per message), and by more at full load, so 32 MiB means a restart every second or two. Each
-/// one costs the writer what the background checkpoint has not copied yet plus one fsync of the
-/// database file: a few milliseconds, which the writes queued meanwhile share in their next
-/// commit. A smaller bound means more of those pauses; a larger one buys nothing but disk, a
-/// larger `-shm` index (32 KiB per 4,096 frames) for readers to search, and a longer recovery
-/// after a crash (SQLite reads the whole WAL when it opens the file).
+/// Under steady load the WAL grows by about 20 MB/s at 150 messages/s (some 33 frames of a
+/// 4 KiB page each per message, as small batches share few pages) and 40 MB/s at 600 messages/s
+/// (bench `wal_growth`), so 32 MiB means a restart every 1.7 s or 0.9 s. Each one costs the
+/// writer the copy of what the background checkpoint has not copied yet plus one fsync of the
+/// database file: 2–15 ms (median 7) at 150 messages/s and 5–54 ms (median 15) at 600 on the
+/// benchmark machine, while the writes that arrive meanwhile wait and then share one commit. A
+/// smaller bound means more of those pauses; a larger one buys nothing but disk, a larger `-shm`
+/// index (32 KiB per 4,096 frames) for readers to search, and a longer recovery after a crash
+/// (SQLite reads the whole WAL when it opens the file).
 const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
 /// `journal_size_limit`: when a reset WAL is written again, SQLite truncates the file to this
 /// size, so a WAL that once outgrew [`WAL_RESTART_BYTES`] (a restart that had to be retried, a
@@ -552,8 +554,9 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Box<dyn Job>>, mut lim
 /// every frame has been copied into the database and no reader still reads from the WAL. The
 /// background `PASSIVE` checkpoints never get there under steady load: by the time one has copied
 /// the frames it saw, the writer has committed new ones (it commits every few milliseconds at
-/// 150 messages/s), so the WAL, and with it the file, only grows (2.3 GB in three minutes,
-/// shrinking only once the load stops).
+/// 150 messages/s), so the WAL, and with it the file, only grows: 2.3–3.7 GB after three minutes
+/// at 150 messages/s, against a database of 39–47 MB, until a write after the load has stopped
+/// finds the WAL fully copied and starts it over.
 ///
 /// So after each batch the writer, which alone appends to the WAL, looks at the file's size; past
 /// [`WAL_RESTART_BYTES`] it runs `PRAGMA wal_checkpoint(RESTART)` before taking the next batch.
@@ -562,7 +565,8 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Box<dyn Job>>, mut lim
 /// readers still on the WAL to finish (new readers then read the database file and do not hold
 /// it up), and resets the WAL, so the next commit writes at its start and SQLite truncates the
 /// file to `journal_size_limit` ([`WAL_SIZE_LIMIT_BYTES`]). The file thus never holds more than
-/// the bound plus the frames of the one batch that crossed it. Commits are unchanged: every write
+/// the bound plus the frames of the one batch that crossed it, unless a reader keeps a restart
+/// waiting past [`RESTART_WAIT`] (then see [`RESTART_BACKOFF`]). Commits are unchanged: every write
 /// is still answered only after its own durable commit, and the checkpoint syncs the database
 /// file before the WAL is reused.
 struct WalLimit {
