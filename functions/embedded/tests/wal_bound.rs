@@ -5,9 +5,10 @@
 //! of lookups a second), so a write transaction is nearly always open or about to start and
 //! readers come and go all the time: the conditions in which the background `PASSIVE`
 //! checkpoints alone never let the WAL start over (with the writer's restart switched off, the
-//! same run leaves a WAL file of over 350 MiB). Every byte written goes through the WAL, and the test writes more than four times the
-//! bound; since the file never grows past the bound (plus the one batch that crosses it), the
-//! WAL must have been restarted and reused, which a file that only grows cannot do.
+//! same run leaves a WAL file of over 350 MiB). Every byte written goes through the WAL, and the
+//! test writes more than four times the bound; since the file never grows past the bound (plus
+//! the one batch that crosses it), the WAL must have been restarted and reused, which a file that
+//! only grows cannot do.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
