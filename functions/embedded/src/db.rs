@@ -184,7 +184,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 ///
 /// Under steady load the WAL grows by about 20 MB/s at 150 messages/s (some 33 frames of a
 /// 4 KiB page each per message, as small batches share few pages) and 40 MB/s at 600 messages/s
-/// (bench `wal_growth`), so 32 MiB means a restart every 1.7 s or 0.9 s. Each one costs the
+/// (bench `wal_growth`), so 32 MiB means a restart about every 2 s or 0.9 s. Each one costs the
 /// writer the copy of what the background checkpoint has not copied yet plus one fsync of the
 /// database file: 2–15 ms (median 7) at 150 messages/s and 5–54 ms (median 15) at 600 on the
 /// benchmark machine, while the writes that arrive meanwhile wait and then share one commit. A
