@@ -397,8 +397,8 @@ fn create_private(path: &Path) -> Result<(), OpenError> {
                     tracing::warn!(
                         path = %path.display(),
                         mode = %format!("{mode:o}"),
-                        "the database file can be read by group or others: it holds conversations and \
-                         sessions (chmod 600 it and its -wal and -shm files)"
+                        "the database file is open to group or others (it holds conversations and \
+                         sessions): chmod 600 it and its -wal and -shm files"
                     );
                 }
             }
@@ -609,8 +609,8 @@ impl WalLimit {
                 self.retry_at = Some(Instant::now() + RESTART_BACKOFF);
                 tracing::warn!(
                     wal_bytes = bytes,
-                    "the WAL could not be restarted: a reader kept reading it for over {RESTART_WAIT:?}; \
-                     next try in {RESTART_BACKOFF:?}"
+                    "the WAL could not be restarted: a reader kept reading it (or another process \
+                     checkpointed it) for over {RESTART_WAIT:?}; next try in {RESTART_BACKOFF:?}"
                 );
             }
             Err(e) => {
@@ -625,8 +625,8 @@ impl WalLimit {
         let _checkpointing = self.checkpointing.lock().unwrap_or_else(PoisonError::into_inner);
         // The busy handler is what waits for readers here; the writer's usual timeout is for locks.
         conn.busy_timeout(RESTART_WAIT)?;
-        // One row: busy (1 if readers or another checkpoint kept it from completing), frames in
-        // the WAL, frames copied.
+        // One row: busy (1 if readers, or another process's checkpoint, kept it from
+        // completing), frames in the WAL, frames copied.
         let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get::<_, i64>(0));
         conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(busy? == 0)
