@@ -168,6 +168,12 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGATE_MAX_RECEIVES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_receives: u32,
 
+    /// HTTP connections served at once; past it a new connection is answered 503 `overloaded`
+    /// and closed (slow and idle clients are also cut off after 10 s without a request head, and
+    /// requests after 30 s).
+    #[arg(long, env = "IMGATE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
+    pub max_connections: usize,
+
     /// Long connections (the relay that `imgate serve` runs too).
     #[command(flatten)]
     pub connections: ConnectionArgs,

@@ -14,6 +14,10 @@ use tokio::sync::watch;
 use crate::cli::RelayArgs;
 use crate::{connectors, health, serve, supervise};
 
+/// Connections the health endpoint serves at once: its callers are the container runtime and a
+/// load balancer.
+const HEALTH_CONNECTIONS: usize = 64;
+
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
     connectors::check(&args.connections)?;
@@ -52,9 +56,12 @@ async fn serve_health(
     alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
     mut stopped: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, health::router(alive))
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stopped| *stopped).await;
-        })
-        .await
+    let limits = imgate_http::serve::Limits {
+        max_connections: HEALTH_CONNECTIONS,
+        ..imgate_http::serve::Limits::default()
+    };
+    imgate_http::serve::serve(listener, health::router(alive), limits, async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    })
+    .await
 }

@@ -107,10 +107,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_periodically(store));
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(imgate_core::dispatch::worker::run(queue, dispatcher, stopped));
-    axum::serve(listener, imgate_http::gateway(admin, webhooks))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    let limits = imgate_http::serve::Limits {
+        max_connections: args.max_connections,
+        ..imgate_http::serve::Limits::default()
+    };
+    imgate_http::serve::serve(
+        listener,
+        imgate_http::gateway(admin, webhooks),
+        limits,
+        shutdown_signal(),
+    )
+    .await
+    .context("serving HTTP")?;
     // Close the long connections (their leases are released), then let the worker finish what
     // it is handling; what it has not taken stays queued on disk.
     relay.stop().await;

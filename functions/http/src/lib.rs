@@ -5,6 +5,7 @@ pub mod admin;
 mod app;
 mod error;
 mod json;
+pub mod serve;
 pub mod webhooks;
 
 pub use app::{BODY_LIMIT_BYTES, app, gateway, webhook_app, with_layers};
