@@ -251,6 +251,17 @@ async fn stream(deps: &Deps, integration: &str, id: &str) -> Result<StreamState>
         .with_context(|| format!("stream {id}"))
 }
 
+/// The admin API over the backend, as the admin function serves it.
+fn admin(b: &Backend) -> Admin {
+    Admin::new(
+        b.deps.clone(),
+        AdminSettings {
+            public_base_url: "https://api1.execute-api.us-east-1.amazonaws.com".into(),
+            bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
+        },
+    )
+}
+
 fn attribute<'m>(m: &'m Message, name: &MessageSystemAttributeName) -> Option<&'m str> {
     m.attributes().and_then(|a| a.get(name)).map(String::as_str)
 }
@@ -258,13 +269,7 @@ fn attribute<'m>(m: &'m Message, name: &MessageSystemAttributeName) -> Option<&'
 #[tokio::test]
 async fn sqs_batches_answer_into_stream_buffers_and_report_failed_records() -> Result<()> {
     let b = backend().await?;
-    let admin = Admin::new(
-        b.deps.clone(),
-        AdminSettings {
-            public_base_url: "https://api1.execute-api.us-east-1.amazonaws.com".into(),
-            bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
-        },
-    );
+    let admin = admin(&b);
     let good_agent = FakeAgent::start(&["Hello", " from", " Lambda"]).await;
     let bad_agent = FakeAgent::start(&["Better", " late"]).await;
     bad_agent.set_down(true);
@@ -416,13 +421,7 @@ async fn hanging_agent(hang: std::sync::Arc<std::sync::atomic::AtomicBool>) -> R
 async fn a_dispatcher_that_dies_mid_answer_frees_its_conversation_within_the_visibility() -> Result<()> {
     use std::sync::atomic::Ordering;
     let b = backend().await?;
-    let admin = Admin::new(
-        b.deps.clone(),
-        AdminSettings {
-            public_base_url: "https://api1.execute-api.us-east-1.amazonaws.com".into(),
-            bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
-        },
-    );
+    let admin = admin(&b);
     let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let agent = hanging_agent(hang.clone()).await?;
     let bot = bot_bound_to(&admin, "crash", &agent).await?;
