@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imgate_channels::wecom::simulate::Simulator;
-use imgate_core::admin::{CreateAgent, CreateIntegration, PublishTrigger};
-use imgate_tests::gateway::{BOOTSTRAP, Gateway};
+use imgate_tests::gateway::Gateway;
+use imgate_tests::world::TestOrg;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -180,35 +180,10 @@ async fn finished(db: &Path) -> usize {
 
 /// An organization, a WeCom smart bot, the echo agent and the trigger binding them.
 async fn configure(gateway: &Gateway) -> String {
-    let admin = &gateway.admin;
-    let boot = admin.authenticate(Some(BOOTSTRAP)).await.unwrap();
-    let org = admin.create_org(&boot, "bench").await.unwrap();
-    let p = admin.authenticate(Some(&org.api_key.token)).await.unwrap();
-    let integration = admin
-        .create_integration(
-            &p,
-            serde_json::from_value::<CreateIntegration>(json!({"name": "bot", "platform": "wecom",
-                "credentials": {"token": TOKEN, "encoding_aes_key": AES_KEY}}))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let agent = admin
-        .create_agent(
-            &p,
-            serde_json::from_value::<CreateAgent>(json!({"name": "echo", "kind": "echo"})).unwrap(),
-        )
-        .await
-        .unwrap();
-    admin
-        .publish_trigger(
-            &p,
-            &integration.id,
-            serde_json::from_value::<PublishTrigger>(json!({"agentId": agent.id})).unwrap(),
-        )
-        .await
-        .unwrap();
-    integration.id
+    let org = TestOrg::create(&gateway.deps).await;
+    let body = json!({"name": "bot", "platform": "wecom",
+        "credentials": {"token": TOKEN, "encoding_aes_key": AES_KEY}});
+    org.bot(body, Some(&org.echo_agent_id), json!({})).await.to_string()
 }
 
 /// The shared pieces one request needs.
