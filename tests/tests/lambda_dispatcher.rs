@@ -251,6 +251,18 @@ async fn stream(deps: &Deps, integration: &str, id: &str) -> Result<StreamState>
         .with_context(|| format!("stream {id}"))
 }
 
+/// The dispatcher function's handler over the backend (WeCom's API unreachable: smart-bot
+/// answers go through the stream buffers).
+fn dispatcher(b: &Backend) -> Result<imgate_core::dispatch::Dispatcher> {
+    Ok(imgate_dispatcher_fn::dispatcher(
+        &b.deps,
+        &Settings {
+            max_receives: MAX_RECEIVES,
+            wecom_api_base: "http://127.0.0.1:9".into(),
+        },
+    )?)
+}
+
 /// The admin API over the backend, as the admin function serves it.
 fn admin(b: &Backend) -> Admin {
     Admin::new(
@@ -303,13 +315,7 @@ async fn sqs_batches_answer_into_stream_buffers_and_report_failed_records() -> R
 
     // First invocation: the good conversation is answered; the bad one fails, and with it the
     // rest of its conversation, so SQS keeps the order.
-    let dispatcher = imgate_dispatcher_fn::dispatcher(
-        &b.deps,
-        &Settings {
-            max_receives: MAX_RECEIVES,
-            wecom_api_base: "http://127.0.0.1:9".into(),
-        },
-    )?;
+    let dispatcher = dispatcher(&b)?;
     let response = invoke(&b, &dispatcher, &messages).await?;
     let failed = failures(&response);
     let bad_ids: Vec<String> = messages
@@ -428,13 +434,7 @@ async fn a_dispatcher_that_dies_mid_answer_frees_its_conversation_within_the_vis
     let sim = Simulator::new(TOKEN, AES_KEY)?;
     let webhook = imgate_http::webhook_app(imgate_channels::webhooks(&b.deps));
     let first = post_callback(&webhook, &sim, &bot, &sim.text("c-1", "wangwu", None, "first", None)).await?;
-    let dispatcher = imgate_dispatcher_fn::dispatcher(
-        &b.deps,
-        &Settings {
-            max_receives: MAX_RECEIVES,
-            wecom_api_base: "http://127.0.0.1:9".into(),
-        },
-    )?;
+    let dispatcher = dispatcher(&b)?;
 
     // Lambda's poller receives with the queue's visibility (the template's 5,400 s); the
     // handler shortens it at once and keeps it short with its heartbeat.
