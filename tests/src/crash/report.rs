@@ -430,28 +430,12 @@ impl Report {
 
     /// Completed agent calls per judged message (mean).
     pub fn calls_per_message(&self) -> f64 {
-        let (messages, calls) = self
-            .completed_calls
-            .iter()
-            .fold((0, 0), |(m, c), (calls, n)| (m + n, c + calls * n));
-        if messages == 0 {
-            0.0
-        } else {
-            calls as f64 / messages as f64
-        }
+        mean_calls(&self.completed_calls)
     }
 
     /// Started agent calls per judged message (mean).
     pub fn started_per_message(&self) -> f64 {
-        let (messages, calls) = self
-            .started_calls
-            .iter()
-            .fold((0, 0), |(m, c), (calls, n)| (m + n, c + calls * n));
-        if messages == 0 {
-            0.0
-        } else {
-            calls as f64 / messages as f64
-        }
+        mean_calls(&self.started_calls)
     }
 
     /// The largest RSS sampled, MiB.
@@ -687,6 +671,18 @@ impl fmt::Display for Report {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The mean of a histogram of calls per message (calls → messages with that many), 0 when empty.
+fn mean_calls(histogram: &BTreeMap<usize, usize>) -> f64 {
+    let (messages, calls) = histogram
+        .iter()
+        .fold((0, 0), |(m, c), (calls, n)| (m + n, c + calls * n));
+    if messages == 0 {
+        0.0
+    } else {
+        calls as f64 / messages as f64
     }
 }
 
