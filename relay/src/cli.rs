@@ -170,13 +170,42 @@ pub struct ServeArgs {
 
     /// HTTP connections served at once; past it a new connection is answered 503 `overloaded`
     /// and closed (slow and idle clients are also cut off after 10 s without a request head, and
-    /// requests after 30 s).
+    /// requests after 30 s). Lowered to half the open-file limit (`ulimit -n`) when above it.
     #[arg(long, env = "IMGATE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     pub max_connections: usize,
+
+    /// Milliseconds a client may take to send a request head, and a keep-alive connection may
+    /// stay idle, before it is closed (default 10,000). For tests and operators; the default
+    /// suits every platform.
+    #[arg(long, env = "IMGATE_HEADER_READ_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_read_timeout_ms: Option<u64>,
+
+    /// Milliseconds a request may take, body included, before it is answered 408 and its
+    /// connection closed (default 30,000). For tests and operators.
+    #[arg(long, env = "IMGATE_REQUEST_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub request_timeout_ms: Option<u64>,
 
     /// Long connections (the relay that `imgate serve` runs too).
     #[command(flatten)]
     pub connections: ConnectionArgs,
+}
+
+impl ServeArgs {
+    /// The limits of the HTTP server: the defaults of [`imgate_http::serve::Limits`] with the
+    /// connection cap and the timeouts given on the command line.
+    pub fn http_limits(&self) -> imgate_http::serve::Limits {
+        let defaults = imgate_http::serve::Limits::default();
+        imgate_http::serve::Limits {
+            max_connections: self.max_connections,
+            header_read: self
+                .header_read_timeout_ms
+                .map_or(defaults.header_read, std::time::Duration::from_millis),
+            request: self
+                .request_timeout_ms
+                .map_or(defaults.request, std::time::Duration::from_millis),
+            ..defaults
+        }
+    }
 }
 
 /// `imgate relay` options. The backend comes from `IMGATE_TABLE`, `IMGATE_QUEUE_URL`,
@@ -223,4 +252,50 @@ pub struct HealthArgs {
     /// The health endpoint to ask.
     #[arg(long, default_value = "http://127.0.0.1:8081/healthz")]
     pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn serve_args(flags: &[&str]) -> ServeArgs {
+        let mut argv = vec!["imgate", "serve"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv).map(|cli| cli.command) {
+            Ok(Command::Serve(args)) => args,
+            other => panic!("not serve arguments: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_http_limits_come_from_the_flags_and_default_otherwise() {
+        let limits = serve_args(&[
+            "--max-connections",
+            "8",
+            "--header-read-timeout-ms",
+            "500",
+            "--request-timeout-ms",
+            "1500",
+        ])
+        .http_limits();
+        let defaults = imgate_http::serve::Limits::default();
+        assert_eq!(
+            limits,
+            imgate_http::serve::Limits {
+                max_connections: 8,
+                header_read: Duration::from_millis(500),
+                request: Duration::from_millis(1500),
+                ..defaults
+            }
+        );
+        // Without flags (or their IMGATE_* variables): the library's defaults.
+        assert_eq!(serve_args(&[]).http_limits(), defaults);
+        assert!(
+            Cli::try_parse_from(["imgate", "serve", "--max-connections", "0"]).is_err(),
+            "a cap of 0 would refuse everything"
+        );
+        assert!(Cli::try_parse_from(["imgate", "serve", "--header-read-timeout-ms", "5"]).is_err());
+    }
 }

@@ -107,14 +107,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_periodically(store));
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(imgate_core::dispatch::worker::run(queue, dispatcher, stopped));
-    let limits = imgate_http::serve::Limits {
-        max_connections: args.max_connections,
-        ..imgate_http::serve::Limits::default()
-    };
     imgate_http::serve::serve(
         listener,
         imgate_http::gateway(admin, webhooks),
-        limits,
+        args.http_limits(),
         shutdown_signal(),
     )
     .await
