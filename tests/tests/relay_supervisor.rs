@@ -310,11 +310,15 @@ async fn a_bound_enabled_bot_gets_one_connection_and_a_connected_status() {
     let unbound = world.bot(false).await;
     let relay = world.relay("relay-a");
     world.connected(&bot).await;
+    // The fake sends one event right after connecting; its time is written just after `connected`.
+    eventually("last event time", || async {
+        world.status(&bot).await.is_some_and(|s| s.last_event_at.is_some())
+    })
+    .await;
 
     let status = world.status(&bot).await.unwrap();
     assert_eq!(status.owner.as_deref(), Some("relay-a"));
     assert!(status.connected_since.is_some());
-    assert!(status.last_event_at.is_some());
     assert_eq!(status.reconnect_attempts, 0);
     assert_eq!(world.lease_owner(&bot).await.as_deref(), Some("relay-a"));
     assert_eq!(world.platform.secret(&bot).as_deref(), Some("S1"), "opened credentials");
