@@ -6,7 +6,7 @@
 //! against a running gateway.
 
 mod cli;
-mod connectors;
+mod endpoints;
 mod health;
 mod logging;
 mod relay;

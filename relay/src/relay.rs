@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::RelayArgs;
-use crate::{connectors, health, serve, supervise};
+use crate::{endpoints, health, serve, supervise};
 
 /// Connections the health endpoint serves at once: its callers are the container runtime and a
 /// load balancer.
@@ -20,7 +20,7 @@ const HEALTH_CONNECTIONS: usize = 64;
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
-    connectors::check(&args.connections)?;
+    endpoints::check(&args.connections)?;
     let deps = imgate_aws::deps_from_env()
         .await
         .context("reading the AWS backend settings")?;
@@ -32,7 +32,8 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
         .connect_timeout(std::time::Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
-    let running = supervise::start(&deps, &http, &args.connections);
+    let channels = imgate_channels::Channels::new(&deps, &http, &endpoints::endpoints(&args.connections));
+    let running = supervise::start(&deps, &channels, &args.connections);
     tracing::info!(address = %local, owner = %running.owner, "imgate relay running");
     println!(
         "imgate relay is running as {} (health: http://{local}/healthz)",

@@ -9,7 +9,7 @@ use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use imgate_agents::Agents;
-use imgate_channels::ApiEndpoints;
+use imgate_channels::Channels;
 use imgate_core::Timestamp;
 use imgate_core::admin::{Admin, AdminSettings};
 use imgate_core::apikey;
@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
-use crate::{connectors, supervise};
+use crate::{endpoints, supervise};
 
 /// Where the hash of the generated bootstrap key is remembered.
 const BOOTSTRAP_META_KEY: &str = "bootstrap_key_sha256";
@@ -36,7 +36,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !imgate_core::agent::is_http_url(&args.wecom_api_base) {
         anyhow::bail!("--wecom-api-base must be an http:// or https:// URL");
     }
-    connectors::check(&args.connections)?;
+    endpoints::check(&args.connections)?;
     let (deps, backend) = imgate_embedded::open_backend(
         &args.db,
         &args.key_file,
@@ -75,25 +75,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .connect_timeout(Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
-    let endpoints = ApiEndpoints {
-        wecom: args.wecom_api_base.trim_end_matches('/').to_owned(),
-        lark: connectors::lark_endpoints(&args.connections),
-    };
+    let mut endpoints = endpoints::endpoints(&args.connections);
+    endpoints.wecom.api = args.wecom_api_base.trim_end_matches('/').to_owned();
+    let channels = Channels::new(&deps, &http, &endpoints);
     let dispatcher = Dispatcher::new(
         &deps,
         Arc::new(Agents::new(http.clone())),
-        imgate_channels::repliers(&deps, &http, &endpoints).with(
-            imgate_core::Platform::Dingtalk,
-            imgate_channels::dingtalk::replier(&deps, &http, &connectors::dingtalk_endpoints(&args.connections)),
-        ),
+        channels.repliers(),
         DispatchSettings {
             max_receives: args.max_receives,
             ..DispatchSettings::default()
         },
     );
-    let webhooks = imgate_channels::webhooks_with(&deps, &http, &endpoints);
+    let webhooks = channels.webhooks();
     let queue = deps.queue.clone();
-    let relay = supervise::start(&deps, &http, &args.connections);
+    let relay = supervise::start(&deps, &channels, &args.connections);
     let admin = Admin::new(
         deps,
         AdminSettings {

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use imgate_channels::lark::EventCipher;
-use imgate_channels::lark::crypto::signature;
+use imgate_channels::lark::verify::signature;
 use imgate_core::Timestamp;
 use imgate_core::credentials::Credentials;
 use serde_json::{Value, json};
@@ -146,7 +146,7 @@ fn print_growing(shown: &mut String, text: &str) {
     text.clone_into(shown);
 }
 
-/// Card Markdown as Lark shows it: the `&lt;` escapes (see `lark::markdown`) as `<`.
+/// Card Markdown as Lark shows it: the `&lt;` escapes (see `lark::format`) as `<`.
 fn rendered(markdown: &str) -> String {
     markdown.replace("&lt;", "<")
 }

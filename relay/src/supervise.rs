@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use imgate_channels::Channels;
 use imgate_core::ingress::Ingress;
 use imgate_core::ports::Deps;
 use imgate_core::relay::{RelaySettings, Supervisor};
@@ -12,7 +13,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cli::ConnectionArgs;
-use crate::connectors;
 
 /// How long a graceful stop may take before the connections are dropped (they lapse then):
 /// within the 10 s an orchestrator such as ECS gives between SIGTERM and SIGKILL.
@@ -29,13 +29,13 @@ pub struct Running {
 }
 
 /// Starts the supervisor over `deps` with this build's connectors.
-pub fn start(deps: &Deps, http: &reqwest::Client, args: &ConnectionArgs) -> Running {
+pub fn start(deps: &Deps, channels: &Channels, args: &ConnectionArgs) -> Running {
     let owner = args.relay_owner.clone().unwrap_or_else(default_owner);
     let supervisor = Supervisor::new(
         deps.store.clone(),
         deps.keyring.clone(),
         Ingress::new(deps.store.clone(), deps.queue.clone()),
-        connectors::registry(deps, http, args),
+        channels.connectors(),
         RelaySettings::new(owner.clone()),
     );
     let alive = Arc::new(AtomicBool::new(true));

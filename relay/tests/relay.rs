@@ -245,7 +245,7 @@ async fn the_relay_holds_the_bot_on_aws_answers_through_the_queue_and_stops_on_s
     let dispatcher = Dispatcher::new(
         &deps,
         Arc::new(imgate_agents::Agents::new(http.clone())),
-        imgate_channels::repliers(&deps, &http, &imgate_channels::ApiEndpoints::default()),
+        imgate_channels::Channels::new(&deps, &http, &imgate_channels::Endpoints::default()).repliers(),
         DispatchSettings::default(),
     );
     let (stop_worker, worker_stopped) = watch::channel(false);

@@ -44,21 +44,20 @@ impl Gateway {
             },
         );
         let http = reqwest::Client::new();
-        let endpoints = imgate_channels::ApiEndpoints {
-            wecom: wecom_api.to_owned(),
-            ..imgate_channels::ApiEndpoints::default()
-        };
+        let mut endpoints = imgate_channels::Endpoints::default();
+        endpoints.wecom.api = wecom_api.to_owned();
+        let channels = imgate_channels::Channels::new(&deps, &http, &endpoints);
         let dispatcher = Dispatcher::new(
             &deps,
             Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),
-            imgate_channels::repliers(&deps, &http, &endpoints),
+            channels.repliers(),
             DispatchSettings {
                 max_receives,
                 update_interval: Duration::from_millis(50),
                 ..DispatchSettings::default()
             },
         );
-        let app = imgate_http::gateway(admin.clone(), imgate_channels::webhooks(&deps));
+        let app = imgate_http::gateway(admin.clone(), channels.webhooks());
         let (stop, stopped) = watch::channel(false);
         let mut server_stop = stopped.clone();
         tokio::spawn(async move {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use imgate_channels::dingtalk::{self, sign, stream};
+use imgate_channels::dingtalk::{self, long, verify};
 use imgate_core::dispatch::{DispatchSettings, Dispatcher};
 use imgate_core::ids::IntegrationId;
 use imgate_core::integration::{ConnectionState, IntegrationStatus, StatusReason};
@@ -57,18 +57,13 @@ async fn world() -> World {
     let org = TestOrg::create(&deps).await;
     let fake = FakeDingtalk::start(CLIENT_ID, SECRET).await;
     let http = reqwest::Client::new();
-    let repliers = imgate_channels::repliers(
-        &deps,
-        &http,
-        &imgate_channels::ApiEndpoints {
-            wecom: "http://127.0.0.1:9".into(),
-            ..imgate_channels::ApiEndpoints::default()
-        },
-    )
-    .with(
+    let mut endpoints = imgate_channels::Endpoints::default();
+    endpoints.wecom.api = "http://127.0.0.1:9".into();
+    let channels = imgate_channels::Channels::new(&deps, &http, &endpoints);
+    let repliers = channels.repliers().with(
         Platform::Dingtalk,
         Arc::new(
-            dingtalk::replier::DingtalkReplier::new(
+            dingtalk::reply::DingtalkReplier::new(
                 deps.store.clone(),
                 http.clone(),
                 dingtalk::api::RobotApi::new(
@@ -91,7 +86,7 @@ async fn world() -> World {
             ..DispatchSettings::default()
         },
     );
-    let (base, stop) = serve_gateway(&deps, org.admin.clone(), dispatcher, imgate_channels::webhooks(&deps)).await;
+    let (base, stop) = serve_gateway(&deps, org.admin.clone(), dispatcher, channels.webhooks()).await;
     World {
         deps,
         org,
@@ -124,15 +119,14 @@ impl World {
     /// A relay running the DingTalk connector with short timings; its ingress goes through a
     /// queue the test can take down.
     fn relay(&self, owner: &str) -> watch::Sender<bool> {
-        let connector =
-            stream::Connector::new(self.http.clone(), self.fake.endpoints()).with_settings(stream::Settings {
-                keepalive_idle: Duration::from_millis(300),
-                keepalive_timeout: Duration::from_millis(300),
-                handshake_timeout: Duration::from_secs(2),
-                enqueue_attempts: 2,
-                enqueue_retry_delay: Duration::from_millis(20),
-                close_timeout: Duration::from_millis(200),
-            });
+        let connector = long::Connector::new(self.http.clone(), self.fake.endpoints()).with_settings(long::Settings {
+            keepalive_idle: Duration::from_millis(300),
+            keepalive_timeout: Duration::from_millis(300),
+            handshake_timeout: Duration::from_secs(2),
+            enqueue_attempts: 2,
+            enqueue_retry_delay: Duration::from_millis(20),
+            close_timeout: Duration::from_millis(200),
+        });
         let queue = Arc::new(FlakyQueue::new(self.deps.queue.clone(), self.queue_down.clone()));
         start_relay(
             &self.deps,
@@ -230,7 +224,7 @@ impl World {
 
     async fn signed_callback(&self, id: &str, message: &Value) -> reqwest::Response {
         let timestamp = Timestamp::now().as_millis().to_string();
-        let signature = sign::sign(&timestamp, SECRET);
+        let signature = verify::sign(&timestamp, SECRET);
         self.callback(id, message.to_string().as_bytes(), Some(&timestamp), Some(&signature))
             .await
     }
@@ -550,13 +544,13 @@ async fn http_mode_signed_callbacks_are_answered_and_bad_ones_change_nothing() {
     let now = Timestamp::now().as_millis();
     let stale = (now - 3_700_000).to_string();
     let fresh = now.to_string();
-    let signed_now = |secret: &str| (Some(fresh.clone()), Some(sign::sign(&fresh, secret)));
+    let signed_now = |secret: &str| (Some(fresh.clone()), Some(verify::sign(&fresh, secret)));
     let cases = [
         ("bad sign", body.as_bytes().to_vec(), signed_now("other-secret"), 401),
         (
             "stale timestamp",
             body.as_bytes().to_vec(),
-            (Some(stale.clone()), Some(sign::sign(&stale, SECRET))),
+            (Some(stale.clone()), Some(verify::sign(&stale, SECRET))),
             401,
         ),
         ("no sign", body.as_bytes().to_vec(), (Some(fresh.clone()), None), 400),
@@ -634,7 +628,11 @@ async fn a_long_answer_is_split_into_messages_not_cut() {
     assert_eq!(w.signed_callback(id.as_str(), &message).await.status(), 200);
     let posts = w.replies("l1", 2).await;
     let parts: Vec<&str> = posts.iter().map(markdown_text).collect();
-    assert!(parts.iter().all(|p| p.len() <= dingtalk::reply::MAX_CONTENT_BYTES));
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.len() <= dingtalk::reply::payload::MAX_CONTENT_BYTES)
+    );
     // The first part @-mentions the sender in a group.
     assert_eq!(posts[0]["at"]["atUserIds"], json!(["staff-1"]));
     let first = parts[0].strip_suffix(" @staff-1").unwrap();

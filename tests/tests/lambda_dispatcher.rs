@@ -290,7 +290,7 @@ async fn sqs_batches_answer_into_stream_buffers_and_report_failed_records() -> R
 
     // The webhook Lambda's router enqueues three messages in two conversations.
     let sim = Simulator::new(TOKEN, AES_KEY)?;
-    let webhook = imgate_http::webhook_app(imgate_channels::webhooks(&b.deps));
+    let webhook = imgate_http::webhook_app(imgate_channels::Webhooks::new(&b.deps));
     let good_stream = post_callback(&webhook, &sim, &good, &sim.text("g-1", "zhangsan", None, "你好", None)).await?;
     let bad_first = post_callback(&webhook, &sim, &bad, &sim.text("b-1", "lisi", None, "first", None)).await?;
     let bad_second = post_callback(&webhook, &sim, &bad, &sim.text("b-2", "lisi", None, "second", None)).await?;
@@ -432,7 +432,7 @@ async fn a_dispatcher_that_dies_mid_answer_frees_its_conversation_within_the_vis
     let agent = hanging_agent(hang.clone()).await?;
     let bot = bot_bound_to(&admin, "crash", &agent).await?;
     let sim = Simulator::new(TOKEN, AES_KEY)?;
-    let webhook = imgate_http::webhook_app(imgate_channels::webhooks(&b.deps));
+    let webhook = imgate_http::webhook_app(imgate_channels::Webhooks::new(&b.deps));
     let first = post_callback(&webhook, &sim, &bot, &sim.text("c-1", "wangwu", None, "first", None)).await?;
     let dispatcher = dispatcher(&b)?;
 

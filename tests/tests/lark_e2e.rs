@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use imgate_channels::lark::crypto::signature;
+use imgate_channels::lark::verify::signature;
 use imgate_channels::lark::{self, EventCipher};
 use imgate_core::dispatch::{DispatchSettings, Dispatcher, NEW_SESSION_ACTION};
 use imgate_core::ids::IntegrationId;
@@ -27,7 +27,7 @@ const APP_SECRET: &str = "lark-app-secret-0123456789";
 const TOKEN: &str = "lark-verification-token";
 const ENCRYPT_KEY: &str = "lark-encrypt-key-0123";
 const WAIT: Duration = Duration::from_secs(30);
-const ELEMENT: &str = lark::card::ANSWER_ELEMENT;
+const ELEMENT: &str = lark::reply::card::ANSWER_ELEMENT;
 
 struct World {
     deps: Deps,
@@ -61,14 +61,16 @@ async fn world_on(deps: Deps, card_budget: usize) -> World {
     let org = TestOrg::create(&deps).await;
     let fake = FakeLark::start(APP_ID, APP_SECRET).await;
     let http = reqwest::Client::new();
-    let endpoints = imgate_channels::ApiEndpoints {
-        wecom: "http://127.0.0.1:9".into(),
+    let mut endpoints = imgate_channels::Endpoints {
         lark: lark::Endpoints::single(&fake.base),
+        ..imgate_channels::Endpoints::default()
     };
-    let replier = lark::replier::LarkReplier::new(deps.store.clone(), lark::api(&deps, &http, &endpoints.lark))
+    endpoints.wecom.api = "http://127.0.0.1:9".into();
+    let channels = imgate_channels::Channels::new(&deps, &http, &endpoints);
+    let replier = lark::reply::LarkReplier::new(deps.store.clone(), lark::api(&deps, &http, &endpoints.lark))
         .with_interval(Duration::from_millis(120))
         .with_card_budget(card_budget);
-    let repliers = imgate_channels::repliers(&deps, &http, &endpoints).with(Platform::Lark, Arc::new(replier));
+    let repliers = channels.repliers().with(Platform::Lark, Arc::new(replier));
     let dispatcher = Dispatcher::new(
         &deps,
         Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),
@@ -79,13 +81,7 @@ async fn world_on(deps: Deps, card_budget: usize) -> World {
             ..DispatchSettings::default()
         },
     );
-    let (base, stop) = serve_gateway(
-        &deps,
-        org.admin.clone(),
-        dispatcher,
-        imgate_channels::webhooks_with(&deps, &http, &endpoints),
-    )
-    .await;
+    let (base, stop) = serve_gateway(&deps, org.admin.clone(), dispatcher, channels.webhooks()).await;
     World {
         deps,
         org,
@@ -98,7 +94,7 @@ async fn world_on(deps: Deps, card_budget: usize) -> World {
 }
 
 async fn world() -> World {
-    world_on(embedded().await, lark::replier::CARD_TEXT_BUDGET).await
+    world_on(embedded().await, lark::reply::CARD_TEXT_BUDGET).await
 }
 
 impl World {
@@ -279,7 +275,7 @@ async fn aws_a_webhook_message_is_answered_with_a_streamed_card() {
 }
 
 async fn a_webhook_message_is_answered_with_a_streamed_card(deps: Deps) {
-    let w = world_on(deps, lark::replier::CARD_TEXT_BUDGET).await;
+    let w = world_on(deps, lark::reply::CARD_TEXT_BUDGET).await;
     let slow = w
         .slow_agent(
             &["Hello ", "from ", "a ", "slow ", "agent."],
@@ -300,7 +296,7 @@ async fn a_webhook_message_is_answered_with_a_streamed_card(deps: Deps) {
 
     let card = w.finished_card("om_1").await;
     let history = history(&card);
-    assert_eq!(history.first().unwrap(), lark::card::THINKING, "{history:?}");
+    assert_eq!(history.first().unwrap(), lark::reply::card::THINKING, "{history:?}");
     assert_eq!(card.content(ELEMENT), Some("Hello from a slow agent."));
     assert!(
         history
@@ -421,7 +417,7 @@ async fn aws_a_message_delivered_again_is_answered_once() {
 }
 
 async fn a_message_delivered_again_is_answered_once(deps: Deps) {
-    let w = world_on(deps, lark::replier::CARD_TEXT_BUDGET).await;
+    let w = world_on(deps, lark::reply::CARD_TEXT_BUDGET).await;
     let id = w.webhook_bot().await;
     let event = w.message("om_dup", "oc_p2p", false, "once");
     for _ in 0..3 {
@@ -630,7 +626,7 @@ async fn aws_a_failed_agent_shows_an_error_card_whose_button_starts_a_new_conver
 }
 
 async fn a_failed_agent_shows_an_error_card_whose_button_starts_a_new_conversation(deps: Deps) {
-    let w = world_on(deps, lark::replier::CARD_TEXT_BUDGET).await;
+    let w = world_on(deps, lark::reply::CARD_TEXT_BUDGET).await;
     let dead = w
         .agent(json!({"name": "dead", "kind": "openai_compatible",
             "config": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key": "k"}}))
@@ -709,7 +705,7 @@ async fn a_long_connection_message_is_answered_with_a_streamed_card() {
     assert_eq!(ack.code, Some(200));
     let card = w.finished_card("om_ws1").await;
     assert_eq!(card.content(ELEMENT), Some("You said: over the socket"));
-    assert_eq!(history(&card).first().unwrap(), lark::card::THINKING);
+    assert_eq!(history(&card).first().unwrap(), lark::reply::card::THINKING);
     assert!(w.fake.frame_problems().is_empty(), "{:?}", w.fake.frame_problems());
     let _ = shutdown.send(true);
     assert_eq!(w.count(&id, "enqueued").await, 1);

@@ -1,6 +1,6 @@
 //! Lark / Feishu apps over the long connection, end to end on the embedded store: the fake Lark
 //! of `imgate_tests::fake_lark` hands out endpoints and pushes protobuf event frames → relay
-//! supervisor + `lark::ws::Connector` → ingress → queue (no worker runs, so the queue holds what
+//! supervisor + `lark::long::Connector` → ingress → queue (no worker runs, so the queue holds what
 //! was enqueued). Covered: ACK only after the enqueue, pings and pong config, fragments,
 //! duplicates, a queue outage, dropped and silent connections with reconnects as the client
 //! config says, refused credentials and handshakes, card clicks, and frames to ignore.
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use imgate_channels::lark::{self, BotIdentity, Endpoints, ws};
+use imgate_channels::lark::{self, BotIdentity, Endpoints, long};
 use imgate_core::admin::{CreateAgent, CreateIntegration, Principal, PublishTrigger};
 use imgate_core::credentials::Lark;
 use imgate_core::envelope::{Envelope, Payload};
@@ -148,15 +148,15 @@ impl World {
 
     /// The Lark connector with short timings and a click toast.
     fn connector(&self) -> Arc<dyn Connector> {
-        let connector = ws::Connector::new(
+        let connector = long::Connector::new(
             reqwest::Client::new(),
             Endpoints::single(&self.fake.base),
             Arc::new(StaticIdentity(self.fake.bot_open_id())),
         )
-        .with_settings(ws::Settings {
-            fragments: ws::Limits {
+        .with_settings(long::Settings {
+            fragments: long::Limits {
                 ttl: Duration::from_secs(1),
-                ..ws::Limits::default()
+                ..long::Limits::default()
             },
             silence_grace: Duration::from_millis(300),
             handshake_timeout: Duration::from_secs(2),

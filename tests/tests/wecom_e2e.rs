@@ -7,8 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use imgate_channels::wecom::Crypto;
+use imgate_channels::wecom::reply::payload;
 use imgate_channels::wecom::simulate::{SignedCallback, Simulator, StreamFrame};
-use imgate_channels::wecom::{Crypto, reply};
 use imgate_core::admin::{CreateAgent, CreateIntegration, PublishTrigger};
 use imgate_core::ports::Deps;
 use imgate_tests::fake_agent::FakeAgent;
@@ -200,7 +201,7 @@ async fn agent_down_gets_an_error_card_and_a_dead_letter(deps: Deps) {
     let last = frames.last().unwrap();
     assert!(last.content.contains("Sorry"), "{last:?}");
     let card = last.card.as_ref().expect("a new-conversation card");
-    assert!(card.to_string().contains(reply::NEW_SESSION_KEY));
+    assert!(card.to_string().contains(payload::NEW_SESSION_KEY));
     assert_eq!(w.agent.calls(), 2, "tried max_receives times");
 
     let started = Instant::now();

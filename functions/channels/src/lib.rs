@@ -1,135 +1,99 @@
-//! Platform code: crypto, wire events, normalization and reply clients per platform.
+//! Every platform of this build, registered in one place.
 //!
-//! Each platform lives in its own module with the same parts: callback crypto / verification,
-//! wire types, normalization into [`imgate_core::event::InboundEvent`], reply payload builders
-//! and the HTTP clients that send replies.
+//! Each platform is its own crate under `functions/channels/` with the same module names for
+//! the same roles (see docs/architecture.md, "Platforms"), and hands the registry one
+//! [`Channel`]: its webhook endpoint, its replier and its relay connector. [`Channels::new`]
+//! builds them all from one set of [`Endpoints`]; `imgate serve`, `imgate relay` and the Lambda
+//! functions all start from it, so adding a platform is one line there (and its endpoints).
 
-pub mod dingtalk;
-pub mod lark;
-pub mod tokens;
-pub mod wecom;
-
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use imgate_core::credentials::Credentials;
-use imgate_core::dispatch::Repliers;
-use imgate_core::ingress::{Ingress, WebhookError};
-use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Deps, Keyring, Store, TokenCache};
-use imgate_core::{ConnectionMode, IntegrationId, Platform};
+pub use imgate_channel_kit as kit;
+pub use imgate_dingtalk as dingtalk;
+pub use imgate_lark as lark;
+pub use imgate_wecom as wecom;
 
-/// Where each platform's API lives (overridable for tests and private deployments).
-///
-/// DingTalk's endpoints are [`dingtalk::Endpoints`]: [`repliers`] uses their defaults, and a
-/// caller pointing DingTalk elsewhere replaces its replier with
-/// `.with(Platform::Dingtalk, dingtalk::replier(..))`.
-#[derive(Debug, Clone)]
-pub struct ApiEndpoints {
-    /// WeCom API base, e.g. `https://qyapi.weixin.qq.com`.
-    pub wecom: String,
+use imgate_channel_kit::channel::{Channel, Wiring};
+use imgate_channel_kit::webhook::WebhookEndpoint;
+use imgate_core::Platform;
+use imgate_core::dispatch::Repliers;
+use imgate_core::ports::Deps;
+use imgate_core::relay::Connector;
+
+/// Where each platform's API lives (each platform's defaults are its public cloud).
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    /// WeCom's API and long connection.
+    pub wecom: wecom::Endpoints,
+    /// DingTalk's OpenAPI and Stream gateway.
+    pub dingtalk: dingtalk::Endpoints,
     /// The Feishu and Lark Open Platforms.
     pub lark: lark::Endpoints,
 }
 
-impl Default for ApiEndpoints {
-    fn default() -> Self {
+/// The platforms of this build, wired to one set of backends.
+#[derive(Clone)]
+pub struct Channels {
+    channels: Vec<Channel>,
+}
+
+impl Channels {
+    /// Every platform on `deps`, calling its API through `http` at `endpoints`.
+    pub fn new(deps: &Deps, http: &reqwest::Client, endpoints: &Endpoints) -> Self {
+        let wiring = Wiring { deps, http };
         Self {
-            wecom: wecom::api::DEFAULT_BASE_URL.to_owned(),
-            lark: lark::Endpoints::default(),
+            channels: vec![
+                wecom::channel(wiring, &endpoints.wecom),
+                dingtalk::channel(wiring, &endpoints.dingtalk),
+                lark::channel(wiring, &endpoints.lark),
+            ],
         }
     }
+
+    /// The platforms, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Channel> {
+        self.channels.iter()
+    }
+
+    /// The dispatcher's repliers, one per platform.
+    pub fn repliers(&self) -> Repliers {
+        self.iter().fold(Repliers::new(), |repliers, c| {
+            repliers.with(c.platform, c.replier.clone())
+        })
+    }
+
+    /// The relay's connectors, for the platforms that have a long connection.
+    pub fn connectors(&self) -> HashMap<Platform, Arc<dyn Connector>> {
+        self.iter()
+            .filter_map(|c| Some((c.platform, c.connector.clone()?)))
+            .collect()
+    }
+
+    /// The webhook endpoints, for the platforms that have webhook mode.
+    pub fn webhooks(&self) -> Webhooks {
+        Webhooks(
+            self.iter()
+                .filter_map(|c| Some((c.platform, c.webhook.clone()?)))
+                .collect(),
+        )
+    }
 }
 
-/// The repliers of every platform this build answers on.
-pub fn repliers(deps: &Deps, http: &reqwest::Client, endpoints: &ApiEndpoints) -> Repliers {
-    let tokens: Arc<dyn TokenCache> = deps.store.clone();
-    let app = wecom::api::AppClient::new(http.clone(), endpoints.wecom.clone(), tokens, deps.keyring.clone());
-    Repliers::new()
-        .with(
-            Platform::Wecom,
-            Arc::new(wecom::replier::WecomReplier::new(deps.store.clone(), http.clone(), app)),
-        )
-        .with(
-            Platform::Dingtalk,
-            dingtalk::replier(deps, http, &dingtalk::Endpoints::default()),
-        )
-        .with(Platform::Lark, lark::replier(deps, http, &endpoints.lark))
-}
-
-/// Every webhook endpoint's context.
+/// Every webhook endpoint of this build, by platform: routed at
+/// `/api/{platform}/webhook/{integrationId}`.
 #[derive(Clone)]
-pub struct Webhooks {
-    /// WeCom callbacks.
-    pub wecom: wecom::webhook::Context,
-    /// DingTalk HTTP-mode callbacks.
-    pub dingtalk: dingtalk::webhook::Context,
-    /// Lark / Feishu event callbacks.
-    pub lark: lark::webhook::Context,
-}
+pub struct Webhooks(Vec<(Platform, Arc<dyn WebhookEndpoint>)>);
 
-/// The webhook endpoints on `deps`, with the platforms' default API locations.
-pub fn webhooks(deps: &Deps) -> Webhooks {
-    webhooks_with(deps, &reqwest::Client::new(), &ApiEndpoints::default())
-}
+impl Webhooks {
+    /// The endpoints on `deps`, with the platforms' default API locations (a Lark callback may
+    /// need the bot's own identity from the Open API).
+    pub fn new(deps: &Deps) -> Self {
+        Channels::new(deps, &reqwest::Client::new(), &Endpoints::default()).webhooks()
+    }
 
-/// The webhook endpoints on `deps`; `http` and `endpoints` serve the API calls a callback may
-/// need (a Lark bot's own identity).
-pub fn webhooks_with(deps: &Deps, http: &reqwest::Client, endpoints: &ApiEndpoints) -> Webhooks {
-    let wecom = wecom::webhook::Context {
-        store: deps.store.clone(),
-        keyring: deps.keyring.clone(),
-        ingress: imgate_core::ingress::Ingress::new(deps.store.clone(), deps.queue.clone()),
-    };
-    Webhooks {
-        dingtalk: dingtalk::webhook::Context::from(&wecom),
-        lark: lark::webhook::Context {
-            store: deps.store.clone(),
-            keyring: deps.keyring.clone(),
-            ingress: wecom.ingress.clone(),
-            identity: Arc::new(lark::api(deps, http, &endpoints.lark)),
-        },
-        wecom,
+    /// Platform and endpoint pairs.
+    pub fn iter(&self) -> impl Iterator<Item = &(Platform, Arc<dyn WebhookEndpoint>)> {
+        self.0.iter()
     }
-}
-
-/// Installs ring as rustls's process-wide crypto provider unless one is set: several providers
-/// are compiled in (the AWS SDK brings aws-lc-rs, reqwest brings ring), so rustls needs one
-/// chosen, and tokio-tungstenite's default TLS config (the long connections' `wss://`) uses it.
-pub(crate) fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: any provider will do.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-/// Loads the webhook-mode integration `integration_id` of `platform` for a callback and opens
-/// its credentials.
-///
-/// # Errors
-/// [`WebhookError::UnknownIntegration`] for an unknown id or an integration of another platform
-/// or mode, [`WebhookError::Disabled`] (written to its event log) when it is disabled,
-/// [`WebhookError::Unavailable`] when the store or keyring failed.
-pub(crate) async fn webhook_integration(
-    store: &dyn Store,
-    keyring: &dyn Keyring,
-    ingress: &Ingress,
-    integration_id: &str,
-    platform: Platform,
-) -> Result<(IntegrationRecord, Credentials), WebhookError> {
-    let id: IntegrationId = integration_id.parse().map_err(|_| WebhookError::UnknownIntegration)?;
-    let record = store
-        .get_integration(&id)
-        .await?
-        .ok_or(WebhookError::UnknownIntegration)?;
-    if record.platform != platform || record.mode != ConnectionMode::Webhook {
-        return Err(WebhookError::UnknownIntegration);
-    }
-    if !record.enabled {
-        ingress
-            .reject(&record.id, "callback refused: the integration is disabled")
-            .await;
-        return Err(WebhookError::Disabled);
-    }
-    let credentials = record.open_credentials(keyring).await?;
-    Ok((record, credentials))
 }

@@ -33,14 +33,12 @@ pub struct HttpClientError(#[from] reqwest::Error);
 /// [`HttpClientError`] when the HTTP client cannot be built.
 pub fn dispatcher(deps: &Deps, settings: &Settings) -> Result<Dispatcher, HttpClientError> {
     let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build()?;
-    let endpoints = imgate_channels::ApiEndpoints {
-        wecom: settings.wecom_api_base.clone(),
-        ..imgate_channels::ApiEndpoints::default()
-    };
+    let mut endpoints = imgate_channels::Endpoints::default();
+    endpoints.wecom.api.clone_from(&settings.wecom_api_base);
     Ok(Dispatcher::new(
         deps,
         Arc::new(imgate_agents::Agents::new(http.clone())),
-        imgate_channels::repliers(deps, &http, &endpoints),
+        imgate_channels::Channels::new(deps, &http, &endpoints).repliers(),
         DispatchSettings {
             max_receives: settings.max_receives,
             ..DispatchSettings::default()

@@ -7,53 +7,47 @@
 //! platform retries).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use imgate_channels::dingtalk::webhook as dingtalk;
-use imgate_channels::lark::webhook as lark;
-use imgate_channels::wecom::webhook as wecom;
+use axum::routing::{MethodRouter, get, post};
+use imgate_channels::Webhooks;
+use imgate_channels::kit::webhook::{Method, WebhookEndpoint, WebhookRequest};
 use imgate_core::ingress::{WebhookError, WebhookResponse};
 
 use crate::error::ApiError;
 
-/// Every platform endpoint's context.
-pub use imgate_channels::Webhooks as Contexts;
-
-/// The webhook routes.
-pub fn router(contexts: impl Into<Contexts>) -> Router {
-    let contexts = contexts.into();
-    Router::new()
-        .route("/api/wecom/webhook/{id}", get(wecom_get).post(wecom_post))
-        .with_state(contexts.wecom)
-        .merge(
-            Router::new()
-                .route("/api/dingtalk/webhook/{id}", post(dingtalk_post))
-                .with_state(contexts.dingtalk),
-        )
-        .merge(
-            Router::new()
-                .route("/api/lark/webhook/{id}", post(lark_post))
-                .with_state(contexts.lark),
-        )
+/// The webhook routes: `/api/{platform}/webhook/{id}` for every registered endpoint, with the
+/// methods it answers.
+pub fn router(webhooks: Webhooks) -> Router {
+    webhooks.iter().fold(Router::new(), |router, (platform, endpoint)| {
+        let routes = endpoint.methods().iter().fold(MethodRouter::new(), |routes, &method| {
+            let endpoint = endpoint.clone();
+            let handler =
+                move |id: Path<String>, query: RawQuery, headers: HeaderMap, body: Result<Bytes, BytesRejection>| {
+                    handle(endpoint, method, id, query, headers, body)
+                };
+            match method {
+                Method::Get => routes.merge(get(handler)),
+                Method::Post => routes.merge(post(handler)),
+            }
+        });
+        router.route(&format!("/api/{}/webhook/{{id}}", platform.as_str()), routes)
+    })
 }
 
-async fn wecom_get(State(ctx): State<wecom::Context>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
-    let Some(query) = parse_query(query.as_deref()) else {
-        return ApiError::bad_request("malformed query string").into_response();
-    };
-    respond(wecom::verify_url(&ctx, &id, &query).await)
-}
-
-async fn wecom_post(
-    State(ctx): State<wecom::Context>,
+/// Reads the request and hands it to the platform's endpoint.
+async fn handle(
+    endpoint: Arc<dyn WebhookEndpoint>,
+    method: Method,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(query) = parse_query(query.as_deref()) else {
@@ -63,44 +57,14 @@ async fn wecom_post(
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(),
     };
-    respond(wecom::receive(&ctx, &id, &query, &body).await)
-}
-
-async fn dingtalk_post(
-    State(ctx): State<dingtalk::Context>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match read_body(body) {
-        Ok(body) => body,
-        Err(refusal) => return refusal.into_response(),
+    let request = WebhookRequest {
+        method,
+        integration_id: &id,
+        query: &query,
+        headers: &headers,
+        body: &body,
     };
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let signed = dingtalk::Headers {
-        timestamp: text("timestamp"),
-        sign: text("sign"),
-    };
-    respond(dingtalk::receive(&ctx, &id, signed, &body).await)
-}
-
-async fn lark_post(
-    State(ctx): State<lark::Context>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match read_body(body) {
-        Ok(body) => body,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let signed = imgate_channels::lark::SignatureHeaders {
-        timestamp: text("x-lark-request-timestamp"),
-        nonce: text("x-lark-request-nonce"),
-        signature: text("x-lark-signature"),
-    };
-    respond(lark::receive(&ctx, &id, signed, &body).await)
+    respond(endpoint.handle(request).await)
 }
 
 /// The body, or the answer to a body that could not be read (413 when it is too large).

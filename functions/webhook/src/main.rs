@@ -10,5 +10,5 @@ use lambda_http::Error;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let deps = imgate_aws::deps_from_env().await?;
-    lambda_http::run(imgate_http::webhook_app(imgate_channels::webhooks(&deps))).await
+    lambda_http::run(imgate_http::webhook_app(imgate_channels::Webhooks::new(&deps))).await
 }

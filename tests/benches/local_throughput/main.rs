@@ -539,14 +539,12 @@ async fn run(config: Config, location: Where, mode: Mode) -> Outcome {
 fn start_workers(gateway: &Gateway, workers: usize) -> tokio::sync::watch::Sender<bool> {
     let deps = &gateway.deps;
     let http = reqwest::Client::new();
-    let endpoints = imgate_channels::ApiEndpoints {
-        wecom: "http://127.0.0.1:9".into(),
-        ..imgate_channels::ApiEndpoints::default()
-    };
+    let mut endpoints = imgate_channels::Endpoints::default();
+    endpoints.wecom.api = "http://127.0.0.1:9".into();
     let dispatcher = imgate_core::dispatch::Dispatcher::new(
         deps,
         Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),
-        imgate_channels::repliers(deps, &http, &endpoints),
+        imgate_channels::Channels::new(deps, &http, &endpoints).repliers(),
         imgate_core::dispatch::DispatchSettings {
             max_receives: 3,
             update_interval: Duration::from_millis(50),

@@ -1,0 +1,32 @@
+//! What a platform hands the registry: one [`Channel`] built from the backends and its own
+//! endpoints.
+
+use std::sync::Arc;
+
+use imgate_core::Platform;
+use imgate_core::ports::{Deps, Replier};
+use imgate_core::relay::Connector;
+
+use crate::webhook::WebhookEndpoint;
+
+/// The backends a platform's parts are built on.
+#[derive(Clone, Copy)]
+pub struct Wiring<'a> {
+    /// Store, queue, keyring.
+    pub deps: &'a Deps,
+    /// The shared HTTP client for the platform's API.
+    pub http: &'a reqwest::Client,
+}
+
+/// One platform of this build.
+#[derive(Clone)]
+pub struct Channel {
+    /// Which platform.
+    pub platform: Platform,
+    /// Its callback endpoint, if it has webhook mode.
+    pub webhook: Option<Arc<dyn WebhookEndpoint>>,
+    /// How the dispatcher answers its events.
+    pub replier: Arc<dyn Replier>,
+    /// The relay's connection, if it has a long-connection mode.
+    pub connector: Option<Arc<dyn Connector>>,
+}

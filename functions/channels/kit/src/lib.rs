@@ -1,0 +1,24 @@
+//! What every platform needs, written and tested once.
+//!
+//! - [`text`]: splitting long answers into parts that fit a platform's limit, at paragraph,
+//!   line or word breaks, without breaking characters or code fences.
+//! - [`markdown`]: the small Markdown pieces platform formatters share.
+//! - [`mention`]: mentions written into message text.
+//! - [`tokens`]: platform access tokens cached through the store, fetched once under
+//!   concurrency and dropped when the platform says they are invalid.
+//! - [`dial`]: opening a platform's WebSocket (rustls, timeouts, proxy-free direct dial).
+//! - [`redact`]: platform JSON errors made safe for logs and event lines.
+//! - [`webhook`]: loading a callback's integration, and the framework-free endpoint trait
+//!   every platform's webhook implements.
+//! - [`channel`]: what a platform hands the registry: its webhook, replier and connector.
+//!
+//! Platform quirks stay in the platform crates; nothing here names a platform.
+
+pub mod channel;
+pub mod dial;
+pub mod markdown;
+pub mod mention;
+pub mod redact;
+pub mod text;
+pub mod tokens;
+pub mod webhook;

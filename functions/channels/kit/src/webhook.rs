@@ -1,0 +1,88 @@
+//! What every platform's webhook needs: the framework-free endpoint trait the HTTP layer
+//! routes to, and loading the integration a callback names.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use imgate_core::credentials::Credentials;
+use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
+use imgate_core::integration::IntegrationRecord;
+use imgate_core::ports::{Keyring, Store};
+use imgate_core::{ConnectionMode, IntegrationId, Platform};
+use reqwest::header::HeaderMap;
+
+/// The HTTP methods a webhook answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// URL verification on platforms that check the URL with a `GET` (WeCom).
+    Get,
+    /// Callbacks.
+    Post,
+}
+
+/// One request to `/api/{platform}/webhook/{integrationId}`, read by the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// `GET` or `POST`.
+    pub method: Method,
+    /// The `{integrationId}` path segment, as sent.
+    pub integration_id: &'a str,
+    /// The query string's percent-decoded pairs (`+` kept: signed Base64 values need it).
+    pub query: &'a HashMap<String, String>,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The body, already bounded by the HTTP layer.
+    pub body: &'a [u8],
+}
+
+impl WebhookRequest<'_> {
+    /// The header `name` as text, if present and readable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A platform's webhook endpoint.
+#[async_trait]
+pub trait WebhookEndpoint: Send + Sync {
+    /// The methods it answers; others get 405 from the HTTP layer.
+    fn methods(&self) -> &'static [Method];
+
+    /// Answers one request.
+    ///
+    /// # Errors
+    /// [`WebhookError`]; nothing is enqueued when one is returned.
+    async fn handle(&self, request: WebhookRequest<'_>) -> Result<WebhookResponse, WebhookError>;
+}
+
+/// Loads the webhook-mode integration `integration_id` of `platform` for a callback and opens
+/// its credentials.
+///
+/// # Errors
+/// [`WebhookError::UnknownIntegration`] for an unknown id or an integration of another platform
+/// or mode, [`WebhookError::Disabled`] (written to its event log) when it is disabled,
+/// [`WebhookError::Unavailable`] when the store or keyring failed.
+pub async fn load_integration(
+    store: &dyn Store,
+    keyring: &dyn Keyring,
+    ingress: &Ingress,
+    integration_id: &str,
+    platform: Platform,
+) -> Result<(IntegrationRecord, Credentials), WebhookError> {
+    let id: IntegrationId = integration_id.parse().map_err(|_| WebhookError::UnknownIntegration)?;
+    let record = store
+        .get_integration(&id)
+        .await?
+        .ok_or(WebhookError::UnknownIntegration)?;
+    if record.platform != platform || record.mode != ConnectionMode::Webhook {
+        return Err(WebhookError::UnknownIntegration);
+    }
+    if !record.enabled {
+        ingress
+            .reject(&record.id, "callback refused: the integration is disabled")
+            .await;
+        return Err(WebhookError::Disabled);
+    }
+    let credentials = record.open_credentials(keyring).await?;
+    Ok((record, credentials))
+}

@@ -1,0 +1,189 @@
+//! The self-built app `message/send` API with cached access tokens (§4).
+//!
+//! Access tokens (`/cgi-bin/gettoken`, valid `expires_in` seconds, rate-limited) are shared by
+//! every instance through the [`TokenCache`] port, sealed with the [`Keyring`] so the store never
+//! holds them in clear. The cache key is derived from the corp id and a SHA-256 of the app
+//! secret, so a rotated secret gets a fresh token and the key never reveals the secret. Tokens
+//! are refreshed 60 s before they expire, and a token WeCom rejects (40014 / 42001 / 40001) is
+//! dropped and the call retried once with a new one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imgate_core::Timestamp;
+use imgate_core::ports::{Keyring, ReplyError, TokenCache};
+use imgate_core::secret::Secret;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{REQUEST_TIMEOUT, Status, success_body, transport};
+use imgate_channel_kit::tokens::SealedTokens;
+
+/// WeCom's public API host.
+pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
+
+/// How long before its expiry a cached token is replaced.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// Errcodes meaning "this access token is not (or no longer) valid".
+const INVALID_TOKEN_CODES: [i64; 3] = [40014, 42001, 40001];
+
+/// Validity assumed when `gettoken` omits `expires_in`.
+const DEFAULT_EXPIRES_IN: u64 = 7200;
+
+/// Sends self-built app messages.
+#[derive(Clone)]
+pub struct AppClient {
+    http: reqwest::Client,
+    base_url: String,
+    tokens: SealedTokens,
+}
+
+impl std::fmt::Debug for AppClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(flatten)]
+    status: Status,
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+impl AppClient {
+    /// A client for the API at `base_url` (normally [`DEFAULT_BASE_URL`]).
+    pub fn new(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        tokens: Arc<dyn TokenCache>,
+        keyring: Arc<dyn Keyring>,
+    ) -> Self {
+        let base_url = base_url.into().trim_end_matches('/').to_owned();
+        Self {
+            http,
+            base_url,
+            tokens: SealedTokens::new("wecom", tokens, keyring),
+        }
+    }
+
+    /// Sends `msg` (e.g. `{"msgtype":"markdown","markdown":{"content":…}}`) from app `agent_id`
+    /// to `to_user` (`"u1|u2"` for several) via `/cgi-bin/message/send`.
+    ///
+    /// # Errors
+    /// [`ReplyError::Platform`] for WeCom errcodes (including `gettoken` failures),
+    /// [`ReplyError::RateLimited`] / [`ReplyError::Transport`] for HTTP trouble,
+    /// [`ReplyError::Store`] when the token cache cannot be read, [`ReplyError::Unsupported`]
+    /// when `msg` is not a JSON object.
+    pub async fn send(
+        &self,
+        corp_id: &str,
+        corp_secret: &Secret,
+        agent_id: &str,
+        to_user: &str,
+        msg: &Value,
+    ) -> Result<(), ReplyError> {
+        let mut body = msg
+            .as_object()
+            .cloned()
+            .ok_or_else(|| ReplyError::Unsupported("an app message that is not a JSON object".into()))?;
+        body.insert("touser".into(), Value::from(to_user));
+        let agent = agent_id
+            .parse::<i64>()
+            .map_or_else(|_| Value::from(agent_id), Value::from);
+        body.insert("agentid".into(), agent);
+        let body = Value::Object(body);
+
+        let key = token_cache_key(corp_id, corp_secret);
+        let token = self.token(&key, corp_id, corp_secret, false).await?;
+        match self.post_send(&token, &body).await {
+            Err(ReplyError::Platform { code, .. }) if INVALID_TOKEN_CODES.contains(&code) => {
+                tracing::warn!(
+                    platform = "wecom",
+                    corp_id,
+                    errcode = code,
+                    "access token rejected; refreshing once"
+                );
+                self.tokens.invalidate(&key).await;
+                let token = self.token(&key, corp_id, corp_secret, true).await?;
+                self.post_send(&token, &body).await
+            }
+            other => other,
+        }
+        .inspect(|()| tracing::debug!(platform = "wecom", corp_id, agent_id, "app message sent"))
+    }
+
+    /// A valid access token for the app, from the cache or `gettoken` (for other app APIs such
+    /// as `media/get`).
+    ///
+    /// # Errors
+    /// As for [`AppClient::send`].
+    pub async fn access_token(&self, corp_id: &str, corp_secret: &Secret) -> Result<Secret, ReplyError> {
+        self.token(&token_cache_key(corp_id, corp_secret), corp_id, corp_secret, false)
+            .await
+    }
+
+    async fn token(&self, key: &str, corp_id: &str, secret: &Secret, refresh: bool) -> Result<Secret, ReplyError> {
+        let now = Timestamp::now();
+        if !refresh && let Some(token) = self.tokens.cached(key, now, REFRESH_MARGIN).await? {
+            return Ok(token);
+        }
+        self.fetch_token(key, corp_id, secret, now).await
+    }
+
+    async fn fetch_token(
+        &self,
+        key: &str,
+        corp_id: &str,
+        secret: &Secret,
+        now: Timestamp,
+    ) -> Result<Secret, ReplyError> {
+        tracing::info!(platform = "wecom", corp_id, "fetching an app access token");
+        let response = self
+            .http
+            .get(format!("{}/cgi-bin/gettoken", self.base_url))
+            .query(&[("corpid", corp_id), ("corpsecret", secret.expose())])
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(transport)?;
+        let body = success_body(response).await?;
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|_| ReplyError::Transport("gettoken answered with something other than JSON".into()))?;
+        parsed.status.check()?;
+        if parsed.access_token.is_empty() {
+            return Err(ReplyError::Transport("gettoken answered without a token".into()));
+        }
+        let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_EXPIRES_IN));
+        let token = Secret::new(parsed.access_token);
+        self.tokens.store(key, &token, now.plus(expires_in)).await;
+        Ok(token)
+    }
+
+    async fn post_send(&self, token: &Secret, body: &Value) -> Result<(), ReplyError> {
+        let response = self
+            .http
+            .post(format!("{}/cgi-bin/message/send", self.base_url))
+            .query(&[("access_token", token.expose())])
+            .timeout(REQUEST_TIMEOUT)
+            .json(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let body = success_body(response).await?;
+        let status: Status = serde_json::from_slice(&body)
+            .map_err(|_| ReplyError::Transport("message/send answered with something other than JSON".into()))?;
+        status.check()
+    }
+}
+
+/// The [`TokenCache`] key of an app: corp id plus a digest of its secret (never the secret).
+pub fn token_cache_key(corp_id: &str, corp_secret: &Secret) -> String {
+    imgate_channel_kit::tokens::cache_key("wecom", corp_id, corp_secret)
+}

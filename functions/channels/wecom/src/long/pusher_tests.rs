@@ -1,0 +1,210 @@
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::*;
+use crate::long::session::Refusal;
+
+struct Bench {
+    store: Arc<dyn Store>,
+    id: IntegrationId,
+    pusher: Pusher,
+    frames: mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn bench() -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let (deps, _) = imgate_embedded::open(&dir.path().join("db"), &dir.path().join("key"), Default::default())
+        .await
+        .unwrap();
+    let id = IntegrationId::generate();
+    let (outbox, frames) = mpsc::channel(16);
+    Bench {
+        pusher: Pusher::new(deps.store.clone(), id.clone(), outbox, HashMap::new()),
+        store: deps.store,
+        id,
+        frames,
+        _dir: dir,
+    }
+}
+
+impl Bench {
+    async fn stream(&self, stream_id: &str, content: &str, version: u64, finished: bool) {
+        let now = Timestamp::now();
+        let state = StreamState {
+            integration_id: self.id.clone(),
+            id: stream_id.to_owned(),
+            content: content.to_owned(),
+            finished,
+            card: None,
+            version,
+            created_at: now,
+            expires_at: now.plus(Duration::from_secs(600)),
+        };
+        if version == 1 {
+            assert!(self.store.create_stream(&state).await.unwrap());
+        } else {
+            assert!(self.store.update_stream(&state).await.unwrap());
+        }
+    }
+
+    fn frame(&mut self) -> Option<Value> {
+        self.frames.try_recv().ok().map(|t| serde_json::from_str(&t).unwrap())
+    }
+
+    fn delivered(&mut self, req_id: &str, status: DeliveryStatus) {
+        self.pusher.delivered(Delivery {
+            req_id: req_id.to_owned(),
+            cmd: cmd::RESPOND_MSG.to_owned(),
+            status,
+        });
+    }
+
+    async fn open(&mut self, req_id: &str, stream_id: &str) {
+        let command = Command::Open {
+            req_id: req_id.into(),
+            stream_id: stream_id.into(),
+            chatid: "u1".into(),
+        };
+        self.pusher.on_command(command).await;
+    }
+}
+
+#[tokio::test]
+async fn frames_go_out_in_order_one_in_flight_and_the_answer_closes_on_the_acked_finish() {
+    let mut b = bench().await;
+    b.stream("S1", "thinking", 1, false).await;
+    b.open("R1", "S1").await;
+    let first = b.frame().unwrap();
+    assert_eq!(first["cmd"], "aibot_respond_msg");
+    assert_eq!(first["headers"]["req_id"], "R1");
+    assert_eq!(first["body"]["stream"]["content"], "thinking");
+
+    // News while the first frame waits for its ack: nothing more goes out yet.
+    b.stream("S1", "Hel", 2, false).await;
+    b.stream("S1", "Hello", 3, false).await;
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None, "one frame in flight per answer");
+    b.delivered("R1", DeliveryStatus::Acked);
+    b.pusher.poll().await;
+    let second = b.frame().unwrap();
+    assert_eq!(
+        second["body"]["stream"]["content"], "Hello",
+        "intermediate versions coalesce"
+    );
+    b.delivered("R1", DeliveryStatus::Acked);
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None, "no frame without news");
+
+    b.stream("S1", "Hello there", 4, true).await;
+    b.pusher.poll().await;
+    let last = b.frame().unwrap();
+    assert_eq!(last["body"]["stream"]["finish"], true);
+    assert_eq!(b.pusher.open_answers(), 1);
+    b.delivered("R1", DeliveryStatus::TimedOut);
+    assert_eq!(b.pusher.open_answers(), 0, "done once the final frame went out");
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None);
+}
+
+#[tokio::test]
+async fn a_stream_refused_by_wecom_finishes_as_one_proactive_message() {
+    let mut b = bench().await;
+    b.stream("S1", "thinking", 1, false).await;
+    b.open("R1", "S1").await;
+    b.frame().unwrap();
+    b.delivered(
+        "R1",
+        DeliveryStatus::Rejected {
+            errcode: frame::errcode::STREAM_EXPIRED,
+            errmsg: "stream message update expired".into(),
+        },
+    );
+    b.stream("S1", "still working", 2, false).await;
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None, "nothing until the answer is complete");
+    b.stream("S1", "the whole answer", 3, true).await;
+    b.pusher.poll().await;
+    let push = b.frame().unwrap();
+    assert_eq!(push["cmd"], "aibot_send_msg");
+    assert_eq!(push["body"]["chatid"], "u1");
+    assert_eq!(push["body"]["markdown"]["content"], "the whole answer");
+    let req_id = push["headers"]["req_id"].as_str().unwrap().to_owned();
+    b.pusher.delivered(Delivery {
+        req_id,
+        cmd: cmd::SEND_MSG.into(),
+        status: DeliveryStatus::Acked,
+    });
+    assert_eq!(b.pusher.open_answers(), 0);
+}
+
+#[tokio::test]
+async fn open_answers_carry_over_and_a_redelivered_callback_continues_the_stream() {
+    let mut b = bench().await;
+    b.stream("S1", "thinking", 1, false).await;
+    b.stream("S2", "thinking", 1, false).await;
+    b.open("R1", "S1").await;
+    b.open("R2", "S2").await;
+    b.frame().unwrap();
+    b.frame().unwrap();
+    b.delivered("R1", DeliveryStatus::Acked);
+    // S2's final frame is written but not acked when the connection drops: it may have been
+    // shown, so it is not sent again.
+    b.delivered("R2", DeliveryStatus::Acked);
+    b.stream("S2", "done", 2, true).await;
+    b.pusher.poll().await;
+    assert_eq!(b.frame().unwrap()["body"]["stream"]["finish"], true);
+    let carried = std::mem::replace(
+        &mut b.pusher,
+        Pusher::new(b.store.clone(), b.id.clone(), mpsc::channel(1).0, HashMap::new()),
+    )
+    .into_carry();
+    assert_eq!(carried.keys().collect::<Vec<_>>(), vec!["S1"]);
+    assert_eq!(carried["S1"].route, Route::Push);
+
+    let (outbox, frames) = mpsc::channel(16);
+    b.frames = frames;
+    b.pusher = Pusher::new(b.store.clone(), b.id.clone(), outbox, carried);
+    b.stream("S1", "partial", 2, false).await;
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None, "a carried answer waits for its end");
+    let again = Command::Again {
+        req_id: "R9".into(),
+        stream_id: "S1".into(),
+        chatid: "u1".into(),
+    };
+    b.pusher.on_command(again).await;
+    let frame = b.frame().unwrap();
+    assert_eq!(frame["headers"]["req_id"], "R9", "continued on the new req_id");
+    assert_eq!(frame["body"]["stream"]["content"], "partial");
+    assert_eq!(frame["body"]["stream"]["id"], "S1");
+
+    // A redelivery of an answer that already finished shows nothing.
+    let finished = Command::Again {
+        req_id: "R10".into(),
+        stream_id: "S2".into(),
+        chatid: "u1".into(),
+    };
+    b.pusher.on_command(finished).await;
+    assert_eq!(b.frame(), None);
+    assert_eq!(b.pusher.open_answers(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_or_cancelled_frame_is_tried_again_and_an_expired_buffer_is_dropped() {
+    let mut b = bench().await;
+    b.stream("S1", "thinking", 1, false).await;
+    b.open("R1", "S1").await;
+    b.frame().unwrap();
+    b.delivered("R1", DeliveryStatus::Cancelled);
+    b.stream("S1", "more", 2, false).await;
+    b.pusher.poll().await;
+    assert_eq!(b.frame().unwrap()["body"]["stream"]["content"], "more");
+    b.delivered("R1", DeliveryStatus::Refused(Refusal::UnknownReqId));
+    assert_eq!(b.pusher.answers["S1"].route, Route::Push);
+
+    b.open("R2", "gone").await;
+    assert_eq!(b.frame(), None);
+    assert!(!b.pusher.answers.contains_key("gone"), "no buffer, no answer");
+}
