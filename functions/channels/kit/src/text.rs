@@ -18,6 +18,18 @@ pub fn split(text: &str, max_bytes: usize) -> Vec<String> {
     plan(text, max_bytes).iter().map(|part| part.render(text)).collect()
 }
 
+/// The first part of `text` when parts are counted in characters: at most `max_chars`
+/// characters, ending after a paragraph break, line break or whitespace in its second half when
+/// there is one (as [`split`] chooses), else at the limit. The whole text when it fits. For
+/// surfaces that stream one growing answer and roll over to a new message at a character
+/// budget (the rest is sent as the next part's text, so fences are not repaired here).
+pub fn head_chars(text: &str, max_chars: usize) -> &str {
+    let Some((limit, _)) = text.char_indices().nth(max_chars.max(1)) else {
+        return text;
+    };
+    &text[..choose_cut(text, 0, limit)]
+}
+
 /// One part: a range of the input plus the fence lines added around it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Part {

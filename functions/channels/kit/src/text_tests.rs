@@ -176,3 +176,13 @@ fn tiny_limits_still_progress() {
         check("abc 字 🙂", max);
     }
 }
+
+#[test]
+fn character_heads_prefer_breaks_in_the_second_half() {
+    assert_eq!(head_chars("aaaaaaa\n\nbbbb cccc", 14), "aaaaaaa\n\n");
+    assert_eq!(head_chars("aaaa\n\nbbbb cccc", 12), "aaaa\n\nbbbb ");
+    assert_eq!(head_chars("a\nbbbbbbbbbbbb", 10), "a\nbbbbbbbb");
+    assert_eq!(head_chars("short", 10), "short");
+    assert_eq!(head_chars("字字字字字字", 4), "字字字字", "characters, not bytes");
+    assert_eq!(head_chars("ab", 0), "a", "always at least one character");
+}

@@ -1,8 +1,15 @@
 //! Platform access tokens shared by every instance through the store's [`TokenCache`]: sealed
 //! at rest with the cache key as context, and used only while they stay valid for a margin.
 //! Cache failures never fail a reply; they only cost a refetch, so they are logged.
+//!
+//! [`SealedTokens::get_or_fetch`] fetches a missing token once per key in a process however
+//! many replies ask at the same moment (platforms rate-limit their token endpoints and some
+//! revoke the previous token on each fetch), and [`SealedTokens::with_token`] is the whole
+//! "call, and on the platform's token-invalid answer drop the token and call once more" flow.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use imgate_core::Timestamp;
@@ -16,6 +23,17 @@ pub struct SealedTokens {
     platform: &'static str,
     tokens: Arc<dyn TokenCache>,
     keyring: Arc<dyn Keyring>,
+    /// One lock per key being fetched, so concurrent misses fetch once.
+    fetching: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// A token just fetched from the platform.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The token.
+    pub token: Secret,
+    /// How long the platform says it stays valid.
+    pub expires_in: Duration,
 }
 
 impl std::fmt::Debug for SealedTokens {
@@ -33,6 +51,84 @@ impl SealedTokens {
             platform,
             tokens,
             keyring,
+            fetching: Arc::default(),
+        }
+    }
+
+    /// The token under `key`: the cached one while it stays valid for `margin`, else one from
+    /// `fetch`, cached for the next caller. Concurrent callers in this process wait for one
+    /// fetch and share its token.
+    ///
+    /// # Errors
+    /// [`ReplyError::Store`] when the cache cannot be read, and whatever `fetch` returns.
+    pub async fn get_or_fetch<F, Fut>(&self, key: &str, margin: Duration, fetch: F) -> Result<Secret, ReplyError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Fetched, ReplyError>>,
+    {
+        if let Some(token) = self.cached(key, Timestamp::now(), margin).await? {
+            return Ok(token);
+        }
+        let lock = self
+            .fetching
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let result = async {
+            let _fetching = lock.lock().await;
+            // Another caller may have fetched while this one waited.
+            if let Some(token) = self.cached(key, Timestamp::now(), margin).await? {
+                return Ok(token);
+            }
+            let now = Timestamp::now();
+            let fetched = fetch().await?;
+            self.store(key, &fetched.token, now.plus(fetched.expires_in)).await;
+            Ok(fetched.token)
+        }
+        .await;
+        let mut fetching = self.fetching.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's and this caller's handles: nobody else waits on it.
+        if Arc::strong_count(&lock) == 2 {
+            fetching.remove(key);
+        }
+        result
+    }
+
+    /// Calls `call` with the token under `key` (see [`SealedTokens::get_or_fetch`]); when
+    /// `rejected` says the platform refused the token, drops it and calls once more with a
+    /// fresh one.
+    ///
+    /// # Errors
+    /// Token errors as `E`, and whatever `call` returns.
+    pub async fn with_token<T, E, F, FetchFut, C, CallFut>(
+        &self,
+        key: &str,
+        margin: Duration,
+        fetch: F,
+        call: C,
+        rejected: impl Fn(&E) -> bool,
+    ) -> Result<T, E>
+    where
+        E: From<ReplyError>,
+        F: Fn() -> FetchFut,
+        FetchFut: Future<Output = Result<Fetched, ReplyError>>,
+        C: Fn(Secret) -> CallFut,
+        CallFut: Future<Output = Result<T, E>>,
+    {
+        let token = self.get_or_fetch(key, margin, &fetch).await?;
+        match call(token).await {
+            Err(error) if rejected(&error) => {
+                tracing::warn!(
+                    platform = self.platform,
+                    "access token rejected; fetching a new one once"
+                );
+                self.invalidate(key).await;
+                let token = self.get_or_fetch(key, margin, &fetch).await?;
+                call(token).await
+            }
+            other => other,
         }
     }
 
@@ -104,3 +200,7 @@ pub fn cache_key(prefix: &str, app_id: &str, secret: &Secret) -> String {
     }
     key
 }
+
+#[cfg(test)]
+#[path = "tokens_tests.rs"]
+mod tests;

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use imgate_core::Timestamp;
 use imgate_core::credentials::Lark;
 use imgate_core::ports::{Keyring, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
@@ -27,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{BotIdentity, Endpoints};
-use imgate_channel_kit::tokens::{SealedTokens, cache_key};
+use imgate_channel_kit::tokens::{Fetched, SealedTokens, cache_key};
 
 /// A cached token is not used within this margin of its expiry.
 pub const TOKEN_MARGIN: Duration = Duration::from_secs(10 * 60);
@@ -218,18 +217,19 @@ impl LarkApi {
     /// Calls an API with the app's token, renewing it once if Lark says it is invalid. Returns
     /// `data` (or the whole answer when there is none).
     async fn call(&self, app: &Lark, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ReplyError> {
-        let token = self.token(app).await?;
-        match self.call_with(app, &token, method.clone(), path, body).await {
-            Err(Failure::InvalidToken) => {
-                tracing::info!(platform = "lark", app_id = %app.app_id, "tenant access token rejected; renewing");
-                self.tokens.invalidate(&self.token_key(app)).await;
-                let token = self.token(app).await?;
-                self.call_with(app, &token, method, path, body)
-                    .await
-                    .map_err(Failure::into_reply_error)
-            }
-            other => other.map_err(Failure::into_reply_error),
-        }
+        self.tokens
+            .with_token(
+                &self.token_key(app),
+                TOKEN_MARGIN,
+                || self.fetch_token(app),
+                |token| {
+                    let method = method.clone();
+                    async move { self.call_with(app, &token, method, path, body).await }
+                },
+                |failure| matches!(failure, Failure::InvalidToken),
+            )
+            .await
+            .map_err(Failure::into_reply_error)
     }
 
     async fn call_with(
@@ -253,12 +253,8 @@ impl LarkApi {
         answer(response).await
     }
 
-    /// A valid tenant access token: the cached one, else a new one (then cached).
-    async fn token(&self, app: &Lark) -> Result<Secret, ReplyError> {
-        let key = self.token_key(app);
-        if let Some(token) = self.tokens.cached(&key, Timestamp::now(), TOKEN_MARGIN).await? {
-            return Ok(token);
-        }
+    /// A new tenant access token.
+    async fn fetch_token(&self, app: &Lark) -> Result<Fetched, ReplyError> {
         let url = format!(
             "{}/open-apis/auth/v3/tenant_access_token/internal",
             self.endpoints.base(app.domain)
@@ -283,10 +279,10 @@ impl LarkApi {
                 message: "the token answer carries no token".into(),
             });
         }
-        let token_secret = Secret::new(token.tenant_access_token);
-        let expires_at = Timestamp::now().plus(Duration::from_secs(token.expire.max(0).unsigned_abs()));
-        self.tokens.store(&key, &token_secret, expires_at).await;
-        Ok(token_secret)
+        Ok(Fetched {
+            token: Secret::new(token.tenant_access_token),
+            expires_in: Duration::from_secs(token.expire.max(0).unsigned_abs()),
+        })
     }
 
     fn token_key(&self, app: &Lark) -> String {
@@ -355,6 +351,12 @@ struct TokenAnswer {
 enum Failure {
     InvalidToken,
     Other(ReplyError),
+}
+
+impl From<ReplyError> for Failure {
+    fn from(error: ReplyError) -> Self {
+        Self::Other(error)
+    }
 }
 
 impl Failure {

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::text::{head_chars, split};
 use imgate_core::credentials::{Credentials, Lark};
 use imgate_core::event::{ConversationKind, ReplyContext};
 use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
@@ -327,10 +328,10 @@ impl Answer {
             if share.chars().count() <= self.budget {
                 return Ok(());
             }
-            let head = cut(&share, self.budget);
+            let head = head_chars(&share, self.budget);
             let head_chars = head.chars().count();
             let done = format!("{head}{CONTINUED}");
-            self.replace_card(&card::finished(&to_card_markdown(&done), &head))
+            self.replace_card(&card::finished(&to_card_markdown(&done), head))
                 .await?;
             self.open_card(part + 1, offset + head_chars, THINKING).await?;
             if matches!(self.mode, Mode::Plain) {
@@ -362,13 +363,8 @@ impl Answer {
         if text.trim().is_empty() {
             return Ok(());
         }
-        let mut rest = text.to_owned();
-        let mut part = 0;
-        while !rest.is_empty() {
-            let head = cut_bytes(&rest, POST_TEXT_BUDGET);
-            self.send(kind, part, "post", &card::post(&head)).await?;
-            rest = rest[head.len()..].to_owned();
-            part += 1;
+        for (part, text) in split(text, POST_TEXT_BUDGET).iter().enumerate() {
+            self.send(kind, part, "post", &card::post(text)).await?;
         }
         Ok(())
     }
@@ -491,32 +487,6 @@ fn tail(text: &str, offset: usize) -> String {
     text.chars().skip(offset).collect()
 }
 
-/// At most `limit` characters of `text`, cut after the last paragraph break, else line break,
-/// in its second half; else exactly at the limit.
-fn cut(text: &str, limit: usize) -> String {
-    let head: String = text.chars().take(limit).collect();
-    let half = head.len() / 2;
-    for separator in ["\n\n", "\n"] {
-        if let Some(at) = head.rfind(separator).filter(|at| *at >= half) {
-            return head[..at + separator.len()].to_owned();
-        }
-    }
-    head
-}
-
-/// At most `limit` bytes of `text` on a character boundary, cut as [`cut`] does.
-fn cut_bytes(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_owned();
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let head = &text[..end];
-    cut(head, head.chars().count())
-}
-
 /// A send's idempotency key (≤ 50 characters, §4.2): a digest of the event, kind and part.
 fn uuid_for(key: &str, kind: &str, part: usize) -> String {
     let digest = Sha256::digest(format!("{key}\n{kind}\n{part}").as_bytes());
@@ -528,12 +498,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cuts_prefer_breaks_in_the_second_half() {
-        assert_eq!(cut("aaaaaaa\n\nbbbb cccc", 14), "aaaaaaa\n\n");
-        assert_eq!(cut("aaaa\n\nbbbb cccc", 12), "aaaa\n\nbbbb c");
-        assert_eq!(cut("a\nbbbbbbbbbbbb", 10), "a\nbbbbbbbb");
-        assert_eq!(cut("short", 10), "short");
-        assert_eq!(cut_bytes("ééé", 5), "éé");
+    fn tails_count_characters() {
         assert_eq!(tail("héllo", 2), "llo");
     }
 

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imgate_core::Timestamp;
 use imgate_core::credentials::Dingtalk;
 use imgate_core::ports::{Keyring, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
@@ -20,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::{REQUEST_TIMEOUT, THROTTLED_RETRY_AFTER, openapi_body, transport};
 use crate::reply::payload::Sample;
-use imgate_channel_kit::tokens::SealedTokens;
+use imgate_channel_kit::tokens::{Fetched, SealedTokens};
 
 /// The header carrying the access token on api.dingtalk.com.
 const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
@@ -153,7 +152,9 @@ impl RobotApi {
     /// As for [`RobotApi::send_to_user`].
     pub async fn access_token(&self, app: &Dingtalk) -> Result<Secret, ReplyError> {
         let key = token_cache_key(&app.client_id, &app.client_secret);
-        self.token(&key, app, false).await
+        self.tokens
+            .get_or_fetch(&key, REFRESH_MARGIN, || self.fetch_token(app))
+            .await
     }
 
     /// Sends `body` to `path` with the app's token; on an invalid-token answer, drops the
@@ -166,17 +167,19 @@ impl RobotApi {
         body: &Value,
     ) -> Result<Value, ReplyError> {
         let key = token_cache_key(&app.client_id, &app.client_secret);
-        let token = self.token(&key, app, false).await?;
-        match self.request(&token, method.clone(), path, body).await {
-            Ok(answer) => Ok(answer),
-            Err(failure) if failure.invalid_token => {
-                tracing::warn!(platform = "dingtalk", client_id = %app.client_id, path, "access token rejected; refreshing once");
-                self.tokens.invalidate(&key).await;
-                let token = self.token(&key, app, true).await?;
-                self.request(&token, method, path, body).await.map_err(|f| f.error)
-            }
-            Err(failure) => Err(failure.error),
-        }
+        self.tokens
+            .with_token(
+                &key,
+                REFRESH_MARGIN,
+                || self.fetch_token(app),
+                |token| {
+                    let method = method.clone();
+                    async move { self.request(&token, method, path, body).await }
+                },
+                |failure: &super::Failure| failure.invalid_token,
+            )
+            .await
+            .map_err(|failure| failure.error)
     }
 
     async fn request(
@@ -203,15 +206,7 @@ impl RobotApi {
             .map_err(|_| ReplyError::Transport("DingTalk answered with something other than JSON".into()).into())
     }
 
-    async fn token(&self, key: &str, app: &Dingtalk, refresh: bool) -> Result<Secret, ReplyError> {
-        let now = Timestamp::now();
-        if !refresh && let Some(token) = self.tokens.cached(key, now, REFRESH_MARGIN).await? {
-            return Ok(token);
-        }
-        self.fetch_token(key, app, now).await
-    }
-
-    async fn fetch_token(&self, key: &str, app: &Dingtalk, now: Timestamp) -> Result<Secret, ReplyError> {
+    async fn fetch_token(&self, app: &Dingtalk) -> Result<Fetched, ReplyError> {
         let client_id = app.client_id.as_str();
         tracing::info!(platform = "dingtalk", client_id, "fetching an access token");
         let response = self
@@ -228,10 +223,10 @@ impl RobotApi {
         if parsed.access_token.is_empty() {
             return Err(ReplyError::Transport("accessToken answered without a token".into()));
         }
-        let expires_in = Duration::from_secs(parsed.expire_in.unwrap_or(DEFAULT_EXPIRES_IN));
-        let token = Secret::new(parsed.access_token);
-        self.tokens.store(key, &token, now.plus(expires_in)).await;
-        Ok(token)
+        Ok(Fetched {
+            token: Secret::new(parsed.access_token),
+            expires_in: Duration::from_secs(parsed.expire_in.unwrap_or(DEFAULT_EXPIRES_IN)),
+        })
     }
 }
 

@@ -3,12 +3,11 @@
 //! `Handshake-Autherrcode` response headers: 403 (forbidden) and 514 with auth error 1000040350
 //! (more than 50 connections for the app) need an operator; anything else is retried.
 
+use imgate_channel_kit::dial;
+pub(super) use imgate_channel_kit::dial::describe;
 use imgate_core::secret::Secret;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Read buffer per connection: tungstenite allocates it up front (128 KiB by default), which
 /// would dominate a relay holding many idle connections; it grows for a larger frame.
@@ -27,7 +26,7 @@ const EXCEED_CONN_LIMIT: i64 = 1_000_040_350;
 const MAX_MSG_CHARS: usize = 200;
 
 /// One long connection.
-pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Socket = dial::Socket;
 
 /// Why the connection could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,18 +42,17 @@ pub enum DialError {
 /// # Errors
 /// [`DialError`], classified as in the module docs.
 pub(super) async fn connect(url: &Secret) -> Result<Socket, DialError> {
-    imgate_channel_kit::dial::ensure_crypto_provider();
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        // ACKs go out as they are sent.
-        .write_buffer_size(0)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    match tokio_tungstenite::connect_async_with_config(url.expose(), Some(config), true).await {
-        Ok((socket, _)) => Ok(socket),
-        Err(WsError::Http(response)) => Err(refusal(response.status().as_u16(), response.headers())),
-        Err(error) => Err(DialError::Retry(describe(&error))),
-    }
+    let limits = dial::Limits {
+        read_buffer_bytes: READ_BUFFER_BYTES,
+        max_message_bytes: MAX_MESSAGE_BYTES,
+        ..dial::Limits::default()
+    };
+    dial::dial(url.expose(), limits).await.map_err(|error| match &error {
+        dial::DialError::Socket(socket) if let WsError::Http(response) = &**socket => {
+            refusal(response.status().as_u16(), response.headers())
+        }
+        _ => DialError::Retry(error.to_string()),
+    })
 }
 
 /// Classifies a refused handshake from its headers (the HTTP status is only reported).
@@ -85,20 +83,6 @@ pub fn refusal(http_status: u16, headers: &HeaderMap) -> DialError {
             "{text}; the app already has the most connections Lark allows (50)"
         )),
         _ => DialError::Retry(text),
-    }
-}
-
-/// A socket error for logs and the status: its kind, never URLs or frame data.
-pub(super) fn describe(error: &WsError) -> String {
-    match error {
-        WsError::Io(e) => format!("network error: {}", e.kind()),
-        WsError::Tls(_) => "TLS error".to_owned(),
-        WsError::Url(_) => "the connection URL is not usable".to_owned(),
-        WsError::ConnectionClosed | WsError::AlreadyClosed => "the connection is closed".to_owned(),
-        WsError::Protocol(e) => format!("WebSocket protocol error: {e}"),
-        WsError::Capacity(e) => format!("message too large: {e}"),
-        WsError::Http(response) => format!("HTTP {} instead of a WebSocket", response.status().as_u16()),
-        _ => "WebSocket error".to_owned(),
     }
 }
 

@@ -10,14 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imgate_core::Timestamp;
 use imgate_core::ports::{Keyring, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{REQUEST_TIMEOUT, Status, success_body, transport};
-use imgate_channel_kit::tokens::SealedTokens;
+use imgate_channel_kit::tokens::{Fetched, SealedTokens};
 
 /// WeCom's public API host.
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
@@ -101,22 +100,19 @@ impl AppClient {
         let body = Value::Object(body);
 
         let key = token_cache_key(corp_id, corp_secret);
-        let token = self.token(&key, corp_id, corp_secret, false).await?;
-        match self.post_send(&token, &body).await {
-            Err(ReplyError::Platform { code, .. }) if INVALID_TOKEN_CODES.contains(&code) => {
-                tracing::warn!(
-                    platform = "wecom",
-                    corp_id,
-                    errcode = code,
-                    "access token rejected; refreshing once"
-                );
-                self.tokens.invalidate(&key).await;
-                let token = self.token(&key, corp_id, corp_secret, true).await?;
-                self.post_send(&token, &body).await
-            }
-            other => other,
-        }
-        .inspect(|()| tracing::debug!(platform = "wecom", corp_id, agent_id, "app message sent"))
+        self.tokens
+            .with_token(
+                &key,
+                REFRESH_MARGIN,
+                || self.fetch_token(corp_id, corp_secret),
+                |token| {
+                    let body = &body;
+                    async move { self.post_send(&token, body).await }
+                },
+                |error| matches!(error, ReplyError::Platform { code, .. } if INVALID_TOKEN_CODES.contains(code)),
+            )
+            .await
+            .inspect(|()| tracing::debug!(platform = "wecom", corp_id, agent_id, "app message sent"))
     }
 
     /// A valid access token for the app, from the cache or `gettoken` (for other app APIs such
@@ -125,25 +121,14 @@ impl AppClient {
     /// # Errors
     /// As for [`AppClient::send`].
     pub async fn access_token(&self, corp_id: &str, corp_secret: &Secret) -> Result<Secret, ReplyError> {
-        self.token(&token_cache_key(corp_id, corp_secret), corp_id, corp_secret, false)
+        self.tokens
+            .get_or_fetch(&token_cache_key(corp_id, corp_secret), REFRESH_MARGIN, || {
+                self.fetch_token(corp_id, corp_secret)
+            })
             .await
     }
 
-    async fn token(&self, key: &str, corp_id: &str, secret: &Secret, refresh: bool) -> Result<Secret, ReplyError> {
-        let now = Timestamp::now();
-        if !refresh && let Some(token) = self.tokens.cached(key, now, REFRESH_MARGIN).await? {
-            return Ok(token);
-        }
-        self.fetch_token(key, corp_id, secret, now).await
-    }
-
-    async fn fetch_token(
-        &self,
-        key: &str,
-        corp_id: &str,
-        secret: &Secret,
-        now: Timestamp,
-    ) -> Result<Secret, ReplyError> {
+    async fn fetch_token(&self, corp_id: &str, secret: &Secret) -> Result<Fetched, ReplyError> {
         tracing::info!(platform = "wecom", corp_id, "fetching an app access token");
         let response = self
             .http
@@ -160,10 +145,10 @@ impl AppClient {
         if parsed.access_token.is_empty() {
             return Err(ReplyError::Transport("gettoken answered without a token".into()));
         }
-        let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_EXPIRES_IN));
-        let token = Secret::new(parsed.access_token);
-        self.tokens.store(key, &token, now.plus(expires_in)).await;
-        Ok(token)
+        Ok(Fetched {
+            token: Secret::new(parsed.access_token),
+            expires_in: Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_EXPIRES_IN)),
+        })
     }
 
     async fn post_send(&self, token: &Secret, body: &Value) -> Result<(), ReplyError> {

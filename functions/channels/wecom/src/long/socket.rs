@@ -5,10 +5,10 @@ use std::future::ready;
 use std::pin::Pin;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use imgate_channel_kit::dial;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The error of tungstenite sockets.
 pub use tokio_tungstenite::tungstenite::Error as WsError;
@@ -37,20 +37,18 @@ impl<T> TextSocket for T where T: Sink<String, Error = WsError> + Stream<Item = 
 #[error("WebSocket connect failed: {0}")]
 pub struct ConnectError(String);
 
-/// Opens a WebSocket to `url` (`wss://` with the webpki roots, or `ws://` for tests) and
-/// returns it as a text-frame socket for [`super::run`].
+/// Opens a WebSocket to `url` (`wss://` with the webpki roots, or `ws://` for tests; see
+/// [`imgate_channel_kit::dial`]) and returns it as a text-frame socket for [`super::run`].
 ///
 /// # Errors
 /// [`ConnectError`] when the TCP, TLS or WebSocket handshake fails.
 pub async fn connect(url: &str) -> Result<impl TextSocket + use<>, ConnectError> {
-    imgate_channel_kit::dial::ensure_crypto_provider();
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    let (ws, _response) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-        .await
-        .map_err(|e| ConnectError(e.to_string()))?;
+    let limits = dial::Limits {
+        read_buffer_bytes: READ_BUFFER_BYTES,
+        max_message_bytes: MAX_MESSAGE_BYTES,
+        ..dial::Limits::default()
+    };
+    let ws = dial::dial(url, limits).await.map_err(|e| ConnectError(e.to_string()))?;
     Ok(text_socket(ws))
 }
 

@@ -1,0 +1,142 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use imgate_core::crypto::LocalKeyring;
+use imgate_core::ports::StoreResult;
+
+use super::*;
+
+/// The store's token table in memory.
+#[derive(Default)]
+struct MemoryTokens(Mutex<HashMap<String, CachedToken>>);
+
+#[async_trait]
+impl TokenCache for MemoryTokens {
+    async fn get_token(&self, key: &str, now: Timestamp) -> StoreResult<Option<CachedToken>> {
+        let tokens = self.0.lock().unwrap();
+        Ok(tokens.get(key).filter(|t| t.expires_at > now).cloned())
+    }
+    async fn put_token(&self, key: &str, token: &CachedToken) -> StoreResult<()> {
+        self.0.lock().unwrap().insert(key.to_owned(), token.clone());
+        Ok(())
+    }
+    async fn invalidate_token(&self, key: &str) -> StoreResult<()> {
+        self.0.lock().unwrap().remove(key);
+        Ok(())
+    }
+}
+
+fn tokens() -> (SealedTokens, Arc<MemoryTokens>) {
+    let memory = Arc::new(MemoryTokens::default());
+    let keyring = Arc::new(LocalKeyring::new(LocalKeyring::generate_key()));
+    (SealedTokens::new("test", memory.clone(), keyring), memory)
+}
+
+const MARGIN: Duration = Duration::from_secs(300);
+
+/// A token endpoint that counts its calls and hands out `token-1`, `token-2`, …
+#[derive(Default)]
+struct Endpoint(AtomicUsize);
+
+impl Endpoint {
+    async fn fetch(&self, lifetime: Duration) -> Result<Fetched, ReplyError> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok(Fetched {
+            token: Secret::new(format!("token-{n}")),
+            expires_in: lifetime,
+        })
+    }
+    fn calls(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn concurrent_misses_fetch_once_and_later_calls_use_the_cache() {
+    let (tokens, memory) = tokens();
+    let endpoint = Endpoint::default();
+    let lifetime = Duration::from_secs(7200);
+    let asks = (0..20).map(|_| tokens.get_or_fetch("k", MARGIN, || endpoint.fetch(lifetime)));
+    let got = futures_util::future::join_all(asks).await;
+    assert!(got.iter().all(|t| t.as_ref().unwrap().expose() == "token-1"));
+    assert_eq!(endpoint.calls(), 1, "one fetch for twenty concurrent misses");
+    let again = tokens
+        .get_or_fetch("k", MARGIN, || endpoint.fetch(lifetime))
+        .await
+        .unwrap();
+    assert_eq!(again.expose(), "token-1");
+    assert_eq!(endpoint.calls(), 1);
+    let stored = memory.0.lock().unwrap()["k"].clone();
+    assert!(!format!("{stored:?}").contains("token-1"), "sealed at rest");
+    assert!(tokens.fetching.lock().unwrap().is_empty(), "no lock left behind");
+}
+
+#[tokio::test]
+async fn a_token_inside_the_margin_is_fetched_again_and_failures_are_not_cached() {
+    let (tokens, _) = tokens();
+    let endpoint = Endpoint::default();
+    let short = tokens
+        .get_or_fetch("k", MARGIN, || endpoint.fetch(Duration::from_secs(60)))
+        .await;
+    assert_eq!(short.unwrap().expose(), "token-1");
+    let renewed = tokens
+        .get_or_fetch("k", MARGIN, || endpoint.fetch(Duration::from_secs(7200)))
+        .await;
+    assert_eq!(
+        renewed.unwrap().expose(),
+        "token-2",
+        "60 s left is inside the 300 s margin"
+    );
+
+    let failed = tokens
+        .get_or_fetch("other", MARGIN, || async { Err(ReplyError::Transport("down".into())) })
+        .await;
+    assert!(matches!(failed, Err(ReplyError::Transport(_))));
+    let next = tokens
+        .get_or_fetch("other", MARGIN, || endpoint.fetch(Duration::from_secs(7200)))
+        .await;
+    assert_eq!(next.unwrap().expose(), "token-3");
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_dropped_and_the_call_made_once_more() {
+    let (tokens, _) = tokens();
+    let endpoint = Endpoint::default();
+    let lifetime = Duration::from_secs(7200);
+    let fetch = || endpoint.fetch(lifetime);
+    tokens.get_or_fetch("k", MARGIN, fetch).await.unwrap();
+    let used = Mutex::new(Vec::new());
+    let call = |token: Secret| {
+        used.lock().unwrap().push(token.expose().to_owned());
+        let stale = token.expose() == "token-1";
+        async move {
+            if stale {
+                Err(ReplyError::Platform {
+                    code: 42001,
+                    message: "access_token expired".into(),
+                })
+            } else {
+                Ok("sent")
+            }
+        }
+    };
+    let rejected = |e: &ReplyError| matches!(e, ReplyError::Platform { code: 42001, .. });
+    let sent = tokens.with_token("k", MARGIN, fetch, call, rejected).await;
+    assert_eq!(sent.unwrap(), "sent");
+    assert_eq!(*used.lock().unwrap(), ["token-1", "token-2"]);
+    assert_eq!(endpoint.calls(), 2);
+
+    // Another error is returned as it is, without a refetch.
+    let other = tokens
+        .with_token(
+            "k",
+            MARGIN,
+            fetch,
+            |_| async { Err::<(), _>(ReplyError::Transport("reset".into())) },
+            rejected,
+        )
+        .await;
+    assert!(matches!(other, Err(ReplyError::Transport(_))));
+    assert_eq!(endpoint.calls(), 2);
+}
