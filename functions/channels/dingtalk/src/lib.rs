@@ -69,9 +69,7 @@ pub fn channel(
     imgate_channel_kit::channel::Channel {
         platform: imgate_core::Platform::Dingtalk,
         webhook: Some(Arc::new(webhook::Context {
-            store: deps.store.clone(),
-            keyring: deps.keyring.clone(),
-            ingress: imgate_core::ingress::Ingress::new(deps.store.clone(), deps.queue.clone()),
+            deps: imgate_channel_kit::webhook::WebhookDeps::new(deps),
         })),
         replier: replier(deps, wiring.http, endpoints),
         connector: Some(connector(wiring.http.clone(), endpoints.clone())),

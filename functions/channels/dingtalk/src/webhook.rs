@@ -9,13 +9,10 @@
 //! for one. Which of the two DingTalk prefers for "no reply now" is UNVERIFIED.) Any refusal
 //! enqueues nothing and is written to the integration's event log.
 
-use std::sync::Arc;
-
-use imgate_channel_kit::webhook::{Method, WebhookEndpoint, WebhookRequest};
+use imgate_channel_kit::webhook::{Method, WebhookDeps, WebhookEndpoint, WebhookRequest};
 use imgate_core::credentials::{Credentials, Dingtalk};
-use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
+use imgate_core::ingress::{WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Keyring, Store};
 use imgate_core::{IntegrationId, Platform, Timestamp};
 
 use crate::verify::SignError;
@@ -24,12 +21,8 @@ use crate::{normalize, parse_robot_message};
 /// What the endpoint needs.
 #[derive(Clone)]
 pub struct Context {
-    /// The store (integrations, event log).
-    pub store: Arc<dyn Store>,
-    /// Opens sealed credentials.
-    pub keyring: Arc<dyn Keyring>,
-    /// Dedupe + enqueue.
-    pub ingress: Ingress,
+    /// Store, keyring and ingress.
+    pub deps: WebhookDeps,
 }
 
 /// The signature headers of a request, as sent (absent ones `None`).
@@ -59,27 +52,22 @@ pub async fn receive(
     }
     let message = parse_robot_message(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let event = normalize::robot_message(&record.id, &message, Timestamp::now());
-    ctx.ingress
+    ctx.deps
+        .ingress
         .log(&record.id, "received", Some(&message.msg_id), "robot message callback")
         .await;
-    ctx.ingress.accept(event).await?;
+    ctx.deps.ingress.accept(event).await?;
     Ok(WebhookResponse::empty())
 }
 
-/// Loads a DingTalk webhook integration and opens its credentials.
+/// Loads a Dingtalk webhook integration and opens its credentials.
 async fn load(ctx: &Context, integration_id: &str) -> Result<(IntegrationRecord, Dingtalk), WebhookError> {
-    let (record, credentials) = imgate_channel_kit::webhook::load_integration(
-        ctx.store.as_ref(),
-        ctx.keyring.as_ref(),
-        &ctx.ingress,
-        integration_id,
-        Platform::Dingtalk,
-    )
-    .await?;
-    match credentials {
-        Credentials::Dingtalk(app) => Ok((record, app)),
-        _ => Err(WebhookError::UnknownIntegration),
-    }
+    ctx.deps
+        .integration(integration_id, Platform::Dingtalk, |credentials| match credentials {
+            Credentials::Dingtalk(app) => Some(app),
+            _ => None,
+        })
+        .await
 }
 
 fn header<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, WebhookError> {
@@ -105,7 +93,7 @@ async fn reject(ctx: &Context, integration: &IntegrationId, error: SignError) ->
         ),
     };
     tracing::warn!(platform = "dingtalk", integration_id = %integration, reason = detail, "DingTalk callback rejected");
-    ctx.ingress.reject(integration, detail).await;
+    ctx.deps.ingress.reject(integration, detail).await;
     answer
 }
 

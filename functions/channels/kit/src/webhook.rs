@@ -2,12 +2,13 @@
 //! routes to, and loading the integration a callback names.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use imgate_core::credentials::Credentials;
 use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Keyring, Store};
+use imgate_core::ports::{Deps, Keyring, Store};
 use imgate_core::{ConnectionMode, IntegrationId, Platform};
 use reqwest::header::HeaderMap;
 
@@ -55,34 +56,58 @@ pub trait WebhookEndpoint: Send + Sync {
     async fn handle(&self, request: WebhookRequest<'_>) -> Result<WebhookResponse, WebhookError>;
 }
 
-/// Loads the webhook-mode integration `integration_id` of `platform` for a callback and opens
-/// its credentials.
-///
-/// # Errors
-/// [`WebhookError::UnknownIntegration`] for an unknown id or an integration of another platform
-/// or mode, [`WebhookError::Disabled`] (written to its event log) when it is disabled,
-/// [`WebhookError::Unavailable`] when the store or keyring failed.
-pub async fn load_integration(
-    store: &dyn Store,
-    keyring: &dyn Keyring,
-    ingress: &Ingress,
-    integration_id: &str,
-    platform: Platform,
-) -> Result<(IntegrationRecord, Credentials), WebhookError> {
-    let id: IntegrationId = integration_id.parse().map_err(|_| WebhookError::UnknownIntegration)?;
-    let record = store
-        .get_integration(&id)
-        .await?
-        .ok_or(WebhookError::UnknownIntegration)?;
-    if record.platform != platform || record.mode != ConnectionMode::Webhook {
-        return Err(WebhookError::UnknownIntegration);
+/// What every webhook endpoint works with.
+#[derive(Clone)]
+pub struct WebhookDeps {
+    /// The store (integrations, event log, stream buffers).
+    pub store: Arc<dyn Store>,
+    /// Opens sealed credentials.
+    pub keyring: Arc<dyn Keyring>,
+    /// Dedupe + durable enqueue.
+    pub ingress: Ingress,
+}
+
+impl WebhookDeps {
+    /// The webhook backends of `deps`.
+    pub fn new(deps: &Deps) -> Self {
+        Self {
+            store: deps.store.clone(),
+            keyring: deps.keyring.clone(),
+            ingress: Ingress::new(deps.store.clone(), deps.queue.clone()),
+        }
     }
-    if !record.enabled {
-        ingress
-            .reject(&record.id, "callback refused: the integration is disabled")
-            .await;
-        return Err(WebhookError::Disabled);
+
+    /// Loads the webhook-mode integration `integration_id` of `platform` for a callback and
+    /// opens its credentials, which `pick` takes as the platform's own kind.
+    ///
+    /// # Errors
+    /// [`WebhookError::UnknownIntegration`] for an unknown id, an integration of another
+    /// platform or mode, or credentials `pick` refuses; [`WebhookError::Disabled`] (written to
+    /// its event log) when it is disabled; [`WebhookError::Unavailable`] when the store or
+    /// keyring failed.
+    pub async fn integration<T>(
+        &self,
+        integration_id: &str,
+        platform: Platform,
+        pick: impl FnOnce(Credentials) -> Option<T>,
+    ) -> Result<(IntegrationRecord, T), WebhookError> {
+        let id: IntegrationId = integration_id.parse().map_err(|_| WebhookError::UnknownIntegration)?;
+        let record = self
+            .store
+            .get_integration(&id)
+            .await?
+            .ok_or(WebhookError::UnknownIntegration)?;
+        if record.platform != platform || record.mode != ConnectionMode::Webhook {
+            return Err(WebhookError::UnknownIntegration);
+        }
+        if !record.enabled {
+            self.ingress
+                .reject(&record.id, "callback refused: the integration is disabled")
+                .await;
+            return Err(WebhookError::Disabled);
+        }
+        let credentials = record.open_credentials(self.keyring.as_ref()).await?;
+        let credentials = pick(credentials).ok_or(WebhookError::UnknownIntegration)?;
+        Ok((record, credentials))
     }
-    let credentials = record.open_credentials(keyring).await?;
-    Ok((record, credentials))
 }

@@ -22,13 +22,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imgate_channel_kit::webhook::{Method, WebhookEndpoint, WebhookRequest};
+use imgate_channel_kit::webhook::{Method, WebhookDeps, WebhookEndpoint, WebhookRequest};
 use imgate_core::credentials::{Credentials, Lark};
 use imgate_core::dispatch::NEW_SESSION_ACTION;
 use imgate_core::event::InboundKind;
-use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
+use imgate_core::ingress::{WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Keyring, Store};
 use imgate_core::{IntegrationId, Platform, Timestamp};
 use serde_json::json;
 
@@ -42,12 +41,8 @@ pub const TIMESTAMP_WINDOW: Duration = Duration::from_secs(7 * 3600 + 30 * 60);
 /// What the endpoint needs.
 #[derive(Clone)]
 pub struct Context {
-    /// The store (integrations, event log).
-    pub store: Arc<dyn Store>,
-    /// Opens sealed credentials.
-    pub keyring: Arc<dyn Keyring>,
-    /// Dedupe + enqueue.
-    pub ingress: Ingress,
+    /// Store, keyring and ingress.
+    pub deps: WebhookDeps,
     /// The bots' own open_ids.
     pub identity: Arc<dyn BotIdentity>,
 }
@@ -86,13 +81,17 @@ pub async fn receive(
     let event_type = envelope.header.event_type.clone();
     let Some(event) = normalize::envelope(&record.id, &envelope, bot_open_id.as_deref(), Timestamp::now()) else {
         let detail = format!("{event_type} event acknowledged; nothing to answer");
-        ctx.ingress
+        ctx.deps
+            .ingress
             .log(&record.id, "ignored", Some(&envelope.header.event_id), &detail)
             .await;
         return Ok(success());
     };
     let new_session = matches!(&event.kind, InboundKind::CardAction { action, .. } if action == NEW_SESSION_ACTION);
-    ctx.ingress.receive(event, &format!("{event_type} callback")).await?;
+    ctx.deps
+        .ingress
+        .receive(event, &format!("{event_type} callback"))
+        .await?;
     if new_session {
         let toast = json!({"toast": {"type": "info", "content": crate::reply::card::NEW_SESSION_TOAST}});
         return Ok(WebhookResponse::json(toast.to_string()));
@@ -107,18 +106,12 @@ fn success() -> WebhookResponse {
 
 /// Loads a Lark webhook integration and opens its credentials.
 async fn load(ctx: &Context, integration_id: &str) -> Result<(IntegrationRecord, Lark), WebhookError> {
-    let (record, credentials) = imgate_channel_kit::webhook::load_integration(
-        ctx.store.as_ref(),
-        ctx.keyring.as_ref(),
-        &ctx.ingress,
-        integration_id,
-        Platform::Lark,
-    )
-    .await?;
-    match credentials {
-        Credentials::Lark(app) => Ok((record, app)),
-        _ => Err(WebhookError::UnknownIntegration),
-    }
+    ctx.deps
+        .integration(integration_id, Platform::Lark, |credentials| match credentials {
+            Credentials::Lark(app) => Some(app),
+            _ => None,
+        })
+        .await
 }
 
 /// Logs why a request was refused and maps the reason to the answer.
@@ -150,7 +143,7 @@ async fn reject(ctx: &Context, integration: &IntegrationId, error: &EventError) 
         ),
     };
     tracing::warn!(platform = "lark", integration_id = %integration, reason = %detail, "Lark callback rejected");
-    ctx.ingress.reject(integration, &detail).await;
+    ctx.deps.ingress.reject(integration, &detail).await;
     answer
 }
 

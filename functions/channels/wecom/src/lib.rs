@@ -29,7 +29,6 @@ use std::sync::Arc;
 
 use imgate_channel_kit::channel::{Channel, Wiring};
 use imgate_core::Platform;
-use imgate_core::ingress::Ingress;
 use imgate_core::ports::TokenCache;
 
 /// Where WeCom lives (overridable for tests and private deployments).
@@ -58,9 +57,7 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
     Channel {
         platform: Platform::Wecom,
         webhook: Some(Arc::new(webhook::Context {
-            store: deps.store.clone(),
-            keyring: deps.keyring.clone(),
-            ingress: Ingress::new(deps.store.clone(), deps.queue.clone()),
+            deps: imgate_channel_kit::webhook::WebhookDeps::new(deps),
         })),
         replier: Arc::new(reply::WecomReplier::new(deps.store.clone(), wiring.http.clone(), app)),
         connector: Some(Arc::new(long::Connector::new(

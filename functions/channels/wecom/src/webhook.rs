@@ -7,14 +7,13 @@
 //! so any instance can answer WeCom's refresh callbacks.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use imgate_channel_kit::webhook::{Method, WebhookEndpoint, WebhookRequest};
+use imgate_channel_kit::webhook::{Method, WebhookDeps, WebhookEndpoint, WebhookRequest};
 use imgate_core::credentials::{Credentials, WecomWebhook};
-use imgate_core::ingress::{Accepted, Ingress, WebhookError, WebhookResponse};
+use imgate_core::ingress::{Accepted, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Keyring, Store, StreamState};
+use imgate_core::ports::StreamState;
 use imgate_core::{IntegrationId, Platform, Timestamp};
 
 use crate::reply::payload;
@@ -50,12 +49,8 @@ pub(crate) fn thinking_stream(integration_id: &IntegrationId, stream_id: &str, n
 /// What the endpoint needs.
 #[derive(Clone)]
 pub struct Context {
-    /// The store (integrations, stream buffers, event log).
-    pub store: Arc<dyn Store>,
-    /// Opens sealed credentials.
-    pub keyring: Arc<dyn Keyring>,
-    /// Dedupe + enqueue.
-    pub ingress: Ingress,
+    /// Store, keyring and ingress.
+    pub deps: WebhookDeps,
 }
 
 /// `GET`: answers WeCom's URL verification with the bare decrypted `echostr`.
@@ -76,7 +71,8 @@ pub async fn verify_url(
     let crypto = crypto(&credentials, "")?;
     match crypto.verify_url(&params.signature, &params.timestamp, &params.nonce, echostr) {
         Ok(plain) => {
-            ctx.ingress
+            ctx.deps
+                .ingress
                 .log(&record.id, "verified", None, "callback URL verified")
                 .await;
             Ok(WebhookResponse::text(plain))
@@ -125,7 +121,7 @@ async fn receive_bot(
     let now = Timestamp::now();
     let answer = match callback {
         BotCallback::StreamRefresh { stream_id, .. } => {
-            let frame = match ctx.store.get_stream(&record.id, &stream_id, now).await? {
+            let frame = match ctx.deps.store.get_stream(&record.id, &stream_id, now).await? {
                 Some(s) => payload::stream(&s.id, &s.content, s.finished, s.card.as_ref()),
                 // Unknown or expired: finish it so WeCom stops asking.
                 None => payload::stream(&stream_id, "", true, None),
@@ -136,11 +132,12 @@ async fn receive_bot(
             let stream_id = normalize::stream_id_for(&record.id, &message.msgid);
             let event = normalize::bot_message(&record.id, &message, &stream_id, now);
             let placeholder = thinking_stream(&record.id, &stream_id, now);
-            ctx.store.create_stream(&placeholder).await?;
-            let current = match ctx.ingress.receive(event, "message callback").await? {
+            ctx.deps.store.create_stream(&placeholder).await?;
+            let current = match ctx.deps.ingress.receive(event, "message callback").await? {
                 Accepted::Enqueued => placeholder,
                 // A retried callback gets the stream as it is now.
                 Accepted::Duplicate => ctx
+                    .deps
                     .store
                     .get_stream(&record.id, &stream_id, now)
                     .await?
@@ -154,21 +151,22 @@ async fn receive_bot(
             ))
         }
         BotCallback::Event(event) => {
-            ctx.ingress
+            ctx.deps
+                .ingress
                 .log(&record.id, "received", Some(&event.msgid), "event callback")
                 .await;
             match &event.kind {
                 BotEventKind::EnterChat => Some(payload::welcome_text(WELCOME)),
                 BotEventKind::TemplateCard(card) => {
                     if let Some(normalized) = normalize::bot_event(&record.id, &event, now) {
-                        ctx.ingress.accept(normalized).await?;
+                        ctx.deps.ingress.accept(normalized).await?;
                     }
                     (card.event_key == payload::NEW_SESSION_KEY)
                         .then(|| payload::update_card_done(&card.task_id, Some(event.from.userid.as_str())))
                 }
                 BotEventKind::Feedback(_) => {
                     if let Some(normalized) = normalize::bot_event(&record.id, &event, now) {
-                        ctx.ingress.accept(normalized).await?;
+                        ctx.deps.ingress.accept(normalized).await?;
                     }
                     None
                 }
@@ -204,25 +202,19 @@ async fn receive_app(
     };
     let message = parse_app_message(&plain).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let event = normalize::app_message(&record.id, &message, Timestamp::now());
-    ctx.ingress.receive(event, "app callback").await?;
+    ctx.deps.ingress.receive(event, "app callback").await?;
     // The answer goes out through message/send; an empty body acknowledges the callback.
     Ok(WebhookResponse::empty())
 }
 
-/// Loads a WeCom webhook integration and opens its credentials.
+/// Loads a Wecom webhook integration and opens its credentials.
 async fn load(ctx: &Context, integration_id: &str) -> Result<(IntegrationRecord, WecomWebhook), WebhookError> {
-    let (record, credentials) = imgate_channel_kit::webhook::load_integration(
-        ctx.store.as_ref(),
-        ctx.keyring.as_ref(),
-        &ctx.ingress,
-        integration_id,
-        Platform::Wecom,
-    )
-    .await?;
-    match credentials {
-        Credentials::WecomWebhook(credentials) => Ok((record, credentials)),
-        _ => Err(WebhookError::UnknownIntegration),
-    }
+    ctx.deps
+        .integration(integration_id, Platform::Wecom, |credentials| match credentials {
+            Credentials::WecomWebhook(app) => Some(app),
+            _ => None,
+        })
+        .await
 }
 
 fn crypto(credentials: &WecomWebhook, receive_id: &str) -> Result<Crypto, WebhookError> {
@@ -248,7 +240,7 @@ async fn reject(ctx: &Context, integration: &IntegrationId, error: CryptoError) 
         ),
     };
     tracing::warn!(integration_id = %integration, reason = detail, "WeCom callback rejected");
-    ctx.ingress.reject(integration, detail).await;
+    ctx.deps.ingress.reject(integration, detail).await;
     answer
 }
 
