@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests.
 
 pub mod aws;
+pub mod conformance;
 pub mod crash;
 pub mod fake_agent;
 pub mod fake_dingtalk;
