@@ -201,6 +201,30 @@ pub fn cache_key(prefix: &str, app_id: &str, secret: &Secret) -> String {
     key
 }
 
+/// An in-memory [`TokenCache`] for tests: the store's token table in a map.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Default)]
+pub struct MemoryTokens(pub Mutex<HashMap<String, CachedToken>>);
+
+#[cfg(any(test, feature = "testing"))]
+#[async_trait::async_trait]
+impl TokenCache for MemoryTokens {
+    async fn get_token(&self, key: &str, now: Timestamp) -> imgate_core::ports::StoreResult<Option<CachedToken>> {
+        let tokens = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tokens.get(key).filter(|t| t.expires_at > now).cloned())
+    }
+    async fn put_token(&self, key: &str, token: &CachedToken) -> imgate_core::ports::StoreResult<()> {
+        let mut tokens = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.insert(key.to_owned(), token.clone());
+        Ok(())
+    }
+    async fn invalidate_token(&self, key: &str) -> imgate_core::ports::StoreResult<()> {
+        let mut tokens = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.remove(key);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[path = "tokens_tests.rs"]
 mod tests;

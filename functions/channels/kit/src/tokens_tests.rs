@@ -1,30 +1,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
 use imgate_core::crypto::LocalKeyring;
-use imgate_core::ports::StoreResult;
 
 use super::*;
-
-/// The store's token table in memory.
-#[derive(Default)]
-struct MemoryTokens(Mutex<HashMap<String, CachedToken>>);
-
-#[async_trait]
-impl TokenCache for MemoryTokens {
-    async fn get_token(&self, key: &str, now: Timestamp) -> StoreResult<Option<CachedToken>> {
-        let tokens = self.0.lock().unwrap();
-        Ok(tokens.get(key).filter(|t| t.expires_at > now).cloned())
-    }
-    async fn put_token(&self, key: &str, token: &CachedToken) -> StoreResult<()> {
-        self.0.lock().unwrap().insert(key.to_owned(), token.clone());
-        Ok(())
-    }
-    async fn invalidate_token(&self, key: &str) -> StoreResult<()> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-}
 
 fn tokens() -> (SealedTokens, Arc<MemoryTokens>) {
     let memory = Arc::new(MemoryTokens::default());

@@ -2,11 +2,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use imgate_channel_kit::tokens::MemoryTokens;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use imgate_core::Timestamp;
 use imgate_core::crypto::LocalKeyring;
-use imgate_core::ports::{CachedToken, Keyring, ReplyError, StoreResult, TokenCache};
+use imgate_core::ports::{CachedToken, Keyring, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
 use imgate_wecom::api::{AppClient, ResponseUrl, token_cache_key};
 use serde_json::{Value, json};
@@ -103,25 +103,6 @@ async fn start() -> (String, Shared) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}"), fake)
-}
-
-/// An in-memory [`TokenCache`].
-#[derive(Default)]
-struct MemoryTokens(Mutex<HashMap<String, CachedToken>>);
-
-#[async_trait]
-impl TokenCache for MemoryTokens {
-    async fn get_token(&self, key: &str, now: Timestamp) -> StoreResult<Option<CachedToken>> {
-        Ok(self.0.lock().unwrap().get(key).filter(|t| t.expires_at > now).cloned())
-    }
-    async fn put_token(&self, key: &str, token: &CachedToken) -> StoreResult<()> {
-        self.0.lock().unwrap().insert(key.to_owned(), token.clone());
-        Ok(())
-    }
-    async fn invalidate_token(&self, key: &str) -> StoreResult<()> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
 }
 
 struct Setup {
