@@ -6,6 +6,7 @@
 //!   rules (commands, mentions, replies to the bot);
 //! - [`format`]: agent Markdown → Telegram's HTML parse mode, always well formed.
 
+pub mod api;
 pub mod format;
 pub mod normalize;
 pub mod verify;
