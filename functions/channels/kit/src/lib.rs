@@ -4,6 +4,7 @@
 //!   line or word breaks, without breaking characters or code fences.
 //! - [`markdown`]: the small Markdown pieces platform formatters share.
 //! - [`mention`]: mentions written into message text.
+//! - [`patience`]: waiting out rate limits for what must arrive.
 //! - [`tokens`]: platform access tokens cached through the store, fetched once under
 //!   concurrency and dropped when the platform says they are invalid.
 //! - [`dial`]: opening a platform's WebSocket (rustls, timeouts, proxy-free direct dial).
@@ -18,6 +19,7 @@ pub mod channel;
 pub mod dial;
 pub mod markdown;
 pub mod mention;
+pub mod patience;
 pub mod redact;
 pub mod text;
 pub mod tokens;

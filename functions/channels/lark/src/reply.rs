@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::patience::patiently;
 use imgate_channel_kit::text::{head_chars, split};
 use imgate_core::credentials::{Credentials, Lark};
 use imgate_core::event::{ConversationKind, ReplyContext};
@@ -56,12 +57,6 @@ pub const UPDATE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How long the cards of an answer are remembered.
 const CARDS_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// How many times a call that matters is tried while Lark answers "rate limited".
-const PATIENT_ATTEMPTS: usize = 4;
-
-/// The longest wait for one rate-limit answer.
-const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 
 /// Ends a card whose answer continues in the next one.
 const CONTINUED: &str = "\n\n…";
@@ -451,26 +446,6 @@ impl Answer {
         let detail =
             format!("card refused ({why}); answering with rich text. Check the app's cardkit:card:write scope");
         imgate_core::ingress::record(self.store.as_ref(), &self.integration_id, "error", None, &detail).await;
-    }
-}
-
-/// Runs `call`, waiting out rate-limit answers up to [`PATIENT_ATTEMPTS`] times: what it
-/// sends (the card, its final state, a message) is worth a short wait, unlike an intermediate
-/// update.
-async fn patiently<T, F, Fut>(mut call: F) -> Result<T, ReplyError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ReplyError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(ReplyError::RateLimited { retry_after }) if attempt < PATIENT_ATTEMPTS => {
-                attempt += 1;
-                tokio::time::sleep(retry_after.min(MAX_RATE_WAIT)).await;
-            }
-            other => return other,
-        }
     }
 }
 

@@ -10,7 +10,9 @@
 //! - The token is part of every URL, so no URL ever reaches a log or an error: reqwest errors
 //!   are stripped of theirs.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use imgate_core::ports::ReplyError;
 use imgate_core::secret::Secret;
@@ -18,6 +20,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::normalize::Bot;
 use crate::wire::{Message, User};
 
 /// Telegram's public Bot API.
@@ -288,3 +291,61 @@ impl BotApi {
 #[cfg(test)]
 #[path = "api_tests.rs"]
 mod tests;
+
+/// Each bot's own identity (`getMe`), which tells whether a group message addresses it; kept
+/// an hour per token and asked for again 30 s after a failure. Only group messages need it.
+#[derive(Debug, Clone)]
+pub struct Identities {
+    api: BotApi,
+    known: Arc<Mutex<HashMap<String, Learned>>>,
+}
+
+/// An identity, or a failed lookup, and until when it stands.
+type Learned = (Option<Bot>, Instant);
+
+/// How long a learned identity is trusted.
+const IDENTITY_TTL: Duration = Duration::from_secs(3600);
+/// After a failed `getMe`, how long before it is asked again.
+const IDENTITY_RETRY: Duration = Duration::from_secs(30);
+/// How long `getMe` may take on the webhook's path.
+const IDENTITY_TIMEOUT: Duration = Duration::from_millis(1500);
+
+impl Identities {
+    /// Identities learned through `api`.
+    pub fn new(api: BotApi) -> Self {
+        Self {
+            api,
+            known: Arc::default(),
+        }
+    }
+
+    /// The bot behind `token`, or `None` when `getMe` fails (normalization then treats group
+    /// messages as addressed).
+    pub async fn bot(&self, token: &Secret) -> Option<Bot> {
+        let key = imgate_channel_kit::tokens::cache_key("telegram", "bot", token);
+        let now = Instant::now();
+        if let Some((bot, until)) = self.known.lock().unwrap_or_else(PoisonError::into_inner).get(&key)
+            && *until > now
+        {
+            return bot.clone();
+        }
+        let learned = tokio::time::timeout(IDENTITY_TIMEOUT, self.api.get_me(token)).await;
+        let bot = match learned {
+            Ok(Ok(user)) => user.username.map(|username| Bot { id: user.id, username }),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "getMe failed; group messages count as addressed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("getMe timed out; group messages count as addressed");
+                None
+            }
+        };
+        let keep = if bot.is_some() { IDENTITY_TTL } else { IDENTITY_RETRY };
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, (bot.clone(), now + keep));
+        bot
+    }
+}

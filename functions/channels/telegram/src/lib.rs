@@ -10,4 +10,5 @@ pub mod api;
 pub mod format;
 pub mod normalize;
 pub mod verify;
+pub mod webhook;
 pub mod wire;
