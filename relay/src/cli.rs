@@ -244,6 +244,10 @@ pub struct ConnectionArgs {
     /// (`https://open.feishu.cn` or `https://open.larksuite.com`).
     #[arg(long, env = "IMGATE_LARK_API_BASE")]
     pub lark_api_base: Option<String>,
+
+    /// Base URL of the Telegram Bot API (a self-hosted Bot API server, or tests).
+    #[arg(long, env = "IMGATE_TELEGRAM_API_BASE", default_value = "https://api.telegram.org")]
+    pub telegram_api_base: String,
 }
 
 /// `imgate health` options.

@@ -21,6 +21,7 @@ pub fn endpoints(args: &ConnectionArgs) -> Endpoints {
         ..Endpoints::default()
     };
     endpoints.wecom.long_connection = args.wecom_ws_url.trim().to_owned();
+    endpoints.telegram.api = args.telegram_api_base.trim_end_matches('/').to_owned();
     endpoints
 }
 
@@ -40,6 +41,9 @@ pub fn check(args: &ConnectionArgs) -> anyhow::Result<()> {
         && !imgate_core::agent::is_http_url(base)
     {
         anyhow::bail!("--lark-api-base (IMGATE_LARK_API_BASE) must be an http:// or https:// URL");
+    }
+    if !imgate_core::agent::is_http_url(&args.telegram_api_base) {
+        anyhow::bail!("--telegram-api-base (IMGATE_TELEGRAM_API_BASE) must be an http:// or https:// URL");
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub use imgate_channel_kit as kit;
 pub use imgate_dingtalk as dingtalk;
 pub use imgate_lark as lark;
+pub use imgate_telegram as telegram;
 pub use imgate_wecom as wecom;
 
 use imgate_channel_kit::channel::{Channel, Wiring};
@@ -30,6 +31,8 @@ pub struct Endpoints {
     pub dingtalk: dingtalk::Endpoints,
     /// The Feishu and Lark Open Platforms.
     pub lark: lark::Endpoints,
+    /// The Telegram Bot API.
+    pub telegram: telegram::Endpoints,
 }
 
 /// The platforms of this build, wired to one set of backends.
@@ -47,6 +50,7 @@ impl Channels {
                 wecom::channel(wiring, &endpoints.wecom),
                 dingtalk::channel(wiring, &endpoints.dingtalk),
                 lark::channel(wiring, &endpoints.lark),
+                telegram::channel(wiring, &endpoints.telegram),
             ],
         }
     }

@@ -1,0 +1,412 @@
+//! Answering Telegram messages (§5, §7), replying to the user's message (in its forum topic).
+//!
+//! - **Thinking**: `typing` is shown when the agent starts. In groups a placeholder message is
+//!   sent at once as the reply, and edited as the answer grows.
+//! - **Streaming**: private chats get a native draft (`sendMessageDraft`, §7.3) refreshed at
+//!   most every [`DRAFT_INTERVAL`]; groups an `editMessageText` of the whole text so far at most
+//!   every [`EDIT_INTERVAL`] (Telegram's one-edit-per-second practice). A draft Telegram refuses
+//!   switches the answer to edits. A rate-limited intermediate update is dropped and later ones
+//!   wait out `retry_after`; the final text waits (a few times) since it carries the answer.
+//! - **Long answers**: past [`PART_BUDGET`] characters (Telegram's cap is 4,096 after entity
+//!   parsing) the message is finished and the answer continues in a new one, cut at a paragraph,
+//!   line or word break: never cut off.
+//! - **Formatting**: HTML parse mode ([`crate::format`]); a message Telegram refuses to parse is
+//!   sent again as plain text.
+//! - **Failure**: the error is the answer, with how to start a new conversation.
+//!
+//! Once only: every message sent for an answer is recorded in the stream store under the event,
+//! so a retried queue message edits the messages it already sent instead of sending them again.
+//! (A crash between Telegram accepting a message and the record being written can still show
+//! that one message twice: the Bot API has no idempotency key.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imgate_channel_kit::patience::patiently;
+use imgate_channel_kit::text::head_chars;
+use imgate_core::Timestamp;
+use imgate_core::credentials::Credentials;
+use imgate_core::event::{ConversationKind, ReplyContext};
+use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
+use imgate_core::secret::Secret;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::api::{ApiError, BotApi};
+use crate::format::to_html;
+
+/// The most characters of Markdown in one message, under Telegram's 4,096 with room for what
+/// formatting adds.
+pub const PART_BUDGET: usize = 4000;
+
+/// Least time between two edits of a group answer.
+pub const EDIT_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// Least time between two draft refreshes in a private chat.
+pub const DRAFT_INTERVAL: Duration = Duration::from_millis(400);
+
+/// What a group answer shows before the agent writes.
+pub const THINKING: &str = "…";
+
+/// Appended to a failure so the user knows the way out.
+pub const NEW_CONVERSATION_HINT: &str = "Send /new to start a new conversation. 发送 /new 开始新的对话。";
+
+/// How long the messages of an answer are remembered.
+const RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Answers Telegram events.
+#[derive(Clone)]
+pub struct TelegramReplier {
+    store: Arc<dyn Store>,
+    api: BotApi,
+    edit_interval: Duration,
+    draft_interval: Duration,
+}
+
+impl TelegramReplier {
+    /// A replier recording its messages in `store`, calling the Bot API through `api`.
+    pub fn new(store: Arc<dyn Store>, api: BotApi) -> Self {
+        Self {
+            store,
+            api,
+            edit_interval: EDIT_INTERVAL,
+            draft_interval: DRAFT_INTERVAL,
+        }
+    }
+
+    /// The same replier with other refresh intervals (tests).
+    #[must_use]
+    pub fn with_intervals(mut self, edit: Duration, draft: Duration) -> Self {
+        self.edit_interval = edit;
+        self.draft_interval = draft;
+        self
+    }
+}
+
+#[async_trait]
+impl Replier for TelegramReplier {
+    async fn open(&self, target: ReplyTarget) -> Result<Box<dyn ReplyStream>, ReplyError> {
+        let ReplyContext::Telegram {
+            chat_id,
+            message_id,
+            message_thread_id,
+        } = target.event.reply
+        else {
+            return Err(ReplyError::Unsupported(
+                "an event without a Telegram reply context".into(),
+            ));
+        };
+        let Credentials::Telegram(bot) = &target.credentials else {
+            return Err(ReplyError::Unsupported(
+                "Telegram replies without Telegram credentials".into(),
+            ));
+        };
+        let key = target.event.dedupe_key();
+        let private = target.event.conversation.kind == ConversationKind::Direct;
+        let mut answer = Answer {
+            store: self.store.clone(),
+            api: self.api.clone(),
+            token: bot.bot_token.clone(),
+            record_id: format!("telegram_messages:{key}"),
+            draft_id: draft_id(&key),
+            integration_id: target.event.integration_id.clone(),
+            chat_id,
+            reply_to: message_id,
+            thread: message_thread_id,
+            drafts: private,
+            interval: if private {
+                self.draft_interval
+            } else {
+                self.edit_interval
+            },
+            edit_interval: self.edit_interval,
+            record: None,
+            sent: Vec::new(),
+            last_op: None,
+            hold_until: None,
+        };
+        answer.load().await?;
+        Ok(Box::new(answer))
+    }
+}
+
+/// A non-zero draft id per event (§7.3: the same id animates one draft).
+fn draft_id(key: &str) -> i64 {
+    let digest = Sha256::digest(key.as_bytes());
+    i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) >> 1 | 1)
+}
+
+/// One answer being written.
+struct Answer {
+    store: Arc<dyn Store>,
+    api: BotApi,
+    token: Secret,
+    record_id: String,
+    draft_id: i64,
+    integration_id: imgate_core::IntegrationId,
+    chat_id: i64,
+    reply_to: i64,
+    thread: Option<i64>,
+    /// Streaming into a private chat's draft (until Telegram refuses one).
+    drafts: bool,
+    interval: Duration,
+    edit_interval: Duration,
+    record: Option<StreamState>,
+    /// The message of each part sent so far, in order.
+    sent: Vec<i64>,
+    last_op: Option<Instant>,
+    hold_until: Option<Instant>,
+}
+
+impl Answer {
+    /// Reads the messages a previous attempt sent.
+    async fn load(&mut self) -> Result<(), ReplyError> {
+        let record = self
+            .store
+            .get_stream(&self.integration_id, &self.record_id, Timestamp::now())
+            .await?;
+        self.sent = record
+            .as_ref()
+            .and_then(|r| r.card.as_ref())
+            .and_then(|c| c["messages"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_i64)
+            .collect();
+        if !self.sent.is_empty() {
+            // A previous attempt already shows messages: keep streaming into them.
+            self.drafts = false;
+            self.interval = self.edit_interval;
+        }
+        self.record = record;
+        Ok(())
+    }
+
+    /// Records that part `self.sent.len()` is message `id`.
+    async fn remember(&mut self, id: i64) -> Result<(), ReplyError> {
+        self.sent.push(id);
+        let card = Some(json!({ "messages": self.sent }));
+        match &mut self.record {
+            Some(state) => {
+                state.card = card;
+                state.version += 1;
+                self.store.update_stream(state).await?;
+            }
+            None => {
+                let now = Timestamp::now();
+                let state = StreamState {
+                    integration_id: self.integration_id.clone(),
+                    id: self.record_id.clone(),
+                    content: String::new(),
+                    finished: false,
+                    card,
+                    version: 1,
+                    created_at: now,
+                    expires_at: now.plus(RECORD_TTL),
+                };
+                self.store.create_stream(&state).await?;
+                self.record = Some(state);
+            }
+        }
+        Ok(())
+    }
+
+    fn base_params(&self) -> Value {
+        let mut params = json!({"chat_id": self.chat_id});
+        if let Some(thread) = self.thread {
+            params["message_thread_id"] = json!(thread);
+        }
+        params
+    }
+
+    /// Sends part `text` as a new message (the first one as a reply), HTML first, plain when
+    /// Telegram cannot parse it; returns its id.
+    async fn post_part(&self, text: &str) -> Result<i64, ReplyError> {
+        let mut params = self.base_params();
+        if self.sent.is_empty() {
+            params["reply_parameters"] = json!({"message_id": self.reply_to, "allow_sending_without_reply": true});
+        }
+        params["link_preview_options"] = json!({"is_disabled": true});
+        let (api, token) = (&self.api, &self.token);
+        let sent = with_plain_fallback(params, text, |p| async move { api.send_message(token, &p).await }).await?;
+        Ok(sent.message_id)
+    }
+
+    /// Replaces the text of part `index`.
+    async fn edit_part(&self, index: usize, text: &str) -> Result<(), ReplyError> {
+        let mut params = json!({"chat_id": self.chat_id, "message_id": self.sent[index]});
+        params["link_preview_options"] = json!({"is_disabled": true});
+        with_plain_fallback(params, text, |p| async move {
+            self.api.edit_message_text(&self.token, &p).await
+        })
+        .await
+    }
+
+    /// Whether an intermediate update should wait.
+    fn throttled(&self, now: Instant) -> bool {
+        self.hold_until.is_some_and(|until| now < until)
+            || self.last_op.is_some_and(|at| now.duration_since(at) < self.interval)
+    }
+
+    /// Notes a rate limit on an intermediate update: skip until it has passed.
+    fn held(&mut self, result: Result<(), ReplyError>) -> Result<(), ReplyError> {
+        match result {
+            Err(ReplyError::RateLimited { retry_after }) => {
+                self.hold_until = Some(Instant::now() + retry_after);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Shows `parts` in messages: the finished ones as they are, the last one as it is now.
+    async fn show(&mut self, parts: &[&str], patient: bool) -> Result<(), ReplyError> {
+        for (index, part) in parts.iter().enumerate() {
+            let last = index + 1 == parts.len();
+            if index < self.sent.len() {
+                // Earlier parts are final once a later part exists; edit them once more only
+                // when they may still show an older text.
+                if last || index + 1 == self.sent.len() {
+                    let result = if patient {
+                        patiently(|| self.edit_part(index, part)).await
+                    } else {
+                        self.edit_part(index, part).await
+                    };
+                    result?;
+                }
+            } else {
+                let id = if patient {
+                    patiently(|| self.post_part(part)).await?
+                } else {
+                    self.post_part(part).await?
+                };
+                self.remember(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refreshes the private chat's draft with the part being written.
+    async fn draft(&mut self, part: &str) -> Result<(), ReplyError> {
+        let mut params = self.base_params();
+        params["draft_id"] = json!(self.draft_id);
+        let (api, token) = (&self.api, &self.token);
+        let drafted =
+            with_plain_fallback(params, part, |p| async move { api.send_message_draft(token, &p).await }).await;
+        match drafted {
+            Err(ReplyError::Platform { code, message }) => {
+                tracing::info!(code, %message, "drafts refused; streaming by edits");
+                self.drafts = false;
+                self.interval = self.edit_interval;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// Calls `call` with `params` plus `text` as HTML; when Telegram cannot parse the entities,
+/// once more with `text` plain.
+async fn with_plain_fallback<T, F, Fut>(params: Value, text: &str, call: F) -> Result<T, ReplyError>
+where
+    F: Fn(Value) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut html = params.clone();
+    html["text"] = json!(to_html(text));
+    html["parse_mode"] = json!("HTML");
+    match call(html).await {
+        Err(error) if error.is(400) && error.description().contains("parse entities") => {
+            tracing::warn!("Telegram could not parse the formatted text; sending it plain");
+            let mut plain = params;
+            plain["text"] = json!(text);
+            call(plain).await.map_err(ReplyError::from)
+        }
+        other => other.map_err(ReplyError::from),
+    }
+}
+
+/// `text` in parts of at most [`PART_BUDGET`] characters, cut at breaks.
+fn parts(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let head = head_chars(rest, PART_BUDGET);
+        parts.push(head);
+        rest = &rest[head.len()..];
+    }
+    if parts.is_empty() {
+        parts.push(THINKING);
+    }
+    parts
+}
+
+#[async_trait]
+impl ReplyStream for Answer {
+    async fn start(&mut self) -> Result<(), ReplyError> {
+        if let Err(error) = self.api.typing(&self.token, self.chat_id, self.thread).await {
+            tracing::debug!(%error, "typing not shown");
+        }
+        if !self.drafts && self.sent.is_empty() {
+            self.last_op = Some(Instant::now());
+            let placeholder = match self.post_part(THINKING).await {
+                Ok(id) => self.remember(id).await,
+                Err(error) => Err(error),
+            };
+            return self.held(placeholder);
+        }
+        Ok(())
+    }
+
+    async fn update(&mut self, text: &str) -> Result<(), ReplyError> {
+        let now = Instant::now();
+        if text.trim().is_empty() || self.throttled(now) {
+            return Ok(());
+        }
+        self.last_op = Some(now);
+        let parts = parts(text);
+        let result = if self.drafts {
+            let current = parts.last().copied().unwrap_or(THINKING);
+            self.draft(current).await
+        } else {
+            self.show(&parts, false).await
+        };
+        self.held(result)
+    }
+
+    async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
+        let text = if text.trim().is_empty() { THINKING } else { text };
+        let parts = parts(text);
+        self.show(&parts, true).await
+    }
+
+    async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
+        self.finish(&format!("{message}\n\n{NEW_CONVERSATION_HINT}")).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_ids_are_non_zero_and_stable() {
+        assert_ne!(draft_id("a"), 0);
+        assert_eq!(draft_id("telegram:i:1"), draft_id("telegram:i:1"));
+        assert_ne!(draft_id("telegram:i:1"), draft_id("telegram:i:2"));
+        assert!(draft_id("x") > 0 && draft_id("x") <= i64::from(i32::MAX));
+    }
+
+    #[test]
+    fn long_texts_are_cut_into_parts_that_fit() {
+        let paragraph = "word ".repeat(300);
+        let text = format!("{paragraph}\n\n{paragraph}\n\n{paragraph}\n\n{paragraph}");
+        let cut = parts(&text);
+        assert!(cut.len() >= 2);
+        assert!(cut.iter().all(|p| p.chars().count() <= PART_BUDGET));
+        assert_eq!(cut.concat(), text, "nothing lost");
+        assert_eq!(parts(""), [THINKING]);
+    }
+}
