@@ -27,16 +27,24 @@ struct Shared {
     down: Arc<AtomicBool>,
     last_request: Arc<std::sync::Mutex<Option<Value>>>,
     chunks: Arc<Vec<String>>,
+    /// The wait before each chunk (zero: the whole answer at once).
+    pace: std::time::Duration,
 }
 
 impl FakeAgent {
     /// Starts a fake that answers with `chunks` streamed in order.
     pub async fn start(chunks: &[&str]) -> Self {
+        Self::start_paced(chunks, std::time::Duration::ZERO).await
+    }
+
+    /// Starts a fake that streams `chunks` with `pace` before each, like a model writing.
+    pub async fn start_paced(chunks: &[&str], pace: std::time::Duration) -> Self {
         let shared = Shared {
             calls: Arc::default(),
             down: Arc::default(),
             last_request: Arc::default(),
             chunks: Arc::new(chunks.iter().map(|c| (*c).to_owned()).collect()),
+            pace,
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
@@ -80,11 +88,27 @@ async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Resp
     if shared.down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
-    let mut sse = String::new();
-    for chunk in shared.chunks.iter() {
-        let data = json!({"choices": [{"index": 0, "delta": {"content": chunk}}]});
-        sse.push_str(&format!("data: {data}\n\n"));
+    let mut events: Vec<String> = shared
+        .chunks
+        .iter()
+        .map(|chunk| {
+            let data = json!({"choices": [{"index": 0, "delta": {"content": chunk}}]});
+            format!("data: {data}\n\n")
+        })
+        .collect();
+    events.push("data: [DONE]\n\n".to_owned());
+    if shared.pace.is_zero() {
+        return ([(header::CONTENT_TYPE, "text/event-stream")], events.concat()).into_response();
     }
-    sse.push_str("data: [DONE]\n\n");
-    ([(header::CONTENT_TYPE, "text/event-stream")], sse).into_response()
+    let pace = shared.pace;
+    let paced = futures_util::stream::unfold(events.into_iter(), move |mut rest| async move {
+        let event = rest.next()?;
+        tokio::time::sleep(pace).await;
+        Some((Ok::<_, std::convert::Infallible>(event), rest))
+    });
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        axum::body::Body::from_stream(paced),
+    )
+        .into_response()
 }

@@ -32,6 +32,18 @@ impl Drop for Gateway {
 impl Gateway {
     /// Starts the gateway. `worker: false` leaves the queue alone (to inspect what was enqueued).
     pub async fn start(deps: Deps, max_receives: u32, worker: bool, wecom_api: &str) -> Self {
+        let mut endpoints = imgate_channels::Endpoints::default();
+        endpoints.wecom.api = wecom_api.to_owned();
+        Self::start_with(deps, max_receives, worker, &endpoints).await
+    }
+
+    /// Starts the gateway with every platform's API at `endpoints`.
+    pub async fn start_with(
+        deps: Deps,
+        max_receives: u32,
+        worker: bool,
+        endpoints: &imgate_channels::Endpoints,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
@@ -44,9 +56,7 @@ impl Gateway {
             },
         );
         let http = reqwest::Client::new();
-        let mut endpoints = imgate_channels::Endpoints::default();
-        endpoints.wecom.api = wecom_api.to_owned();
-        let channels = imgate_channels::Channels::new(&deps, &http, &endpoints);
+        let channels = imgate_channels::Channels::new(&deps, &http, endpoints);
         let dispatcher = Dispatcher::new(
             &deps,
             Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),

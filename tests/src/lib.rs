@@ -6,6 +6,7 @@ pub mod crash;
 pub mod fake_agent;
 pub mod fake_dingtalk;
 pub mod fake_lark;
+pub mod fake_telegram;
 pub mod fake_wecom_long;
 pub mod flaky_queue;
 pub mod gateway;
