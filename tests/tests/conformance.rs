@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use imgate_core::ports::Deps;
-use imgate_tests::conformance::{self, DingtalkHttp, LarkWebhook, WecomWebhook};
+use imgate_tests::conformance::{self, DingtalkHttp, LarkWebhook, TelegramWebhook, WecomWebhook};
 
 async fn embedded() -> Deps {
     imgate_tests::world::embedded_deps(3).await
@@ -44,6 +44,14 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn lark_webhook_moto() {
                     conformance::$scenario(moto().await, &LarkWebhook).await;
+                }
+                #[tokio::test]
+                async fn telegram_webhook_embedded() {
+                    conformance::$scenario(embedded().await, &TelegramWebhook).await;
+                }
+                #[tokio::test]
+                async fn telegram_webhook_moto() {
+                    conformance::$scenario(moto().await, &TelegramWebhook).await;
                 }
             }
         )*

@@ -54,14 +54,14 @@ impl WebhookHarness for DingtalkHttp {
         signed(body, imgate_core::Timestamp::now().as_millis(), SECRET)
     }
 
-    fn broken(&self, message_id: &str, breakage: Breakage) -> Request {
+    fn broken(&self, message_id: &str, breakage: Breakage) -> Option<Request> {
         let body = robot_message(message_id, "broken").to_string().into_bytes();
         let now = imgate_core::Timestamp::now().as_millis();
-        match breakage {
+        Some(match breakage {
             Breakage::BadSignature => signed(body, now, "another-secret"),
             Breakage::StaleTimestamp => signed(body, now - 2 * 3_600_000, SECRET),
             Breakage::BrokenBody => signed(b"{\"msgId\": ".to_vec(), now, SECRET),
-        }
+        })
     }
 
     fn url_verification(&self) -> Result<Verification, &'static str> {

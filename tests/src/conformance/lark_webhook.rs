@@ -69,9 +69,9 @@ impl WebhookHarness for LarkWebhook {
         encrypted(&text_event(message_id, text), ENCRYPT_KEY, 0)
     }
 
-    fn broken(&self, message_id: &str, breakage: Breakage) -> Request {
+    fn broken(&self, message_id: &str, breakage: Breakage) -> Option<Request> {
         let event = text_event(message_id, "broken");
-        match breakage {
+        Some(match breakage {
             Breakage::BadSignature => {
                 let mut request = encrypted(&event, ENCRYPT_KEY, 0);
                 let forged = signature("1", "nonce-1", "another-key", &request.body);
@@ -81,7 +81,7 @@ impl WebhookHarness for LarkWebhook {
             // Lark's window is 7.5 hours.
             Breakage::StaleTimestamp => encrypted(&event, ENCRYPT_KEY, 8 * 3_600),
             Breakage::BrokenBody => signed(b"{\"encrypt\": ".to_vec(), ENCRYPT_KEY, 0),
-        }
+        })
     }
 
     fn url_verification(&self) -> Result<Verification, &'static str> {

@@ -55,9 +55,9 @@ impl WebhookHarness for WecomWebhook {
         post(self.sim.sign(&text(message_id, body)))
     }
 
-    fn broken(&self, message_id: &str, breakage: Breakage) -> Request {
+    fn broken(&self, message_id: &str, breakage: Breakage) -> Option<Request> {
         let plaintext = text(message_id, "broken");
-        match breakage {
+        Some(match breakage {
             Breakage::BadSignature => {
                 let other = Simulator::new("anotherToken", OTHER_AES_KEY).expect("a valid EncodingAESKey");
                 post(other.sign(&plaintext))
@@ -71,7 +71,7 @@ impl WebhookHarness for WecomWebhook {
                 request.body = b"{\"encrypt\": ".to_vec();
                 request
             }
-        }
+        })
     }
 
     fn url_verification(&self) -> Result<Verification, &'static str> {
