@@ -96,7 +96,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             public_base_url: public_base_url.clone(),
             bootstrap_key_hash: Some(bootstrap_key_hash),
         },
-    );
+    )
+    .with_registrar(channels.registrar());
     tracing::info!(address = %local, db = %args.db.display(), public_base_url = %public_base_url, "imgate serve listening");
     println!("imgate is listening on http://{local} (admin API: http://{local}/api/admin/v1)");
 

@@ -48,15 +48,16 @@ impl Gateway {
             .await
             .expect("bind gateway");
         let base = format!("http://{}", listener.local_addr().expect("gateway address"));
+        let http = reqwest::Client::new();
+        let channels = imgate_channels::Channels::new(&deps, &http, endpoints);
         let admin = Admin::new(
             deps.clone(),
             AdminSettings {
                 public_base_url: base.clone(),
                 bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
             },
-        );
-        let http = reqwest::Client::new();
-        let channels = imgate_channels::Channels::new(&deps, &http, endpoints);
+        )
+        .with_registrar(channels.registrar());
         let dispatcher = Dispatcher::new(
             &deps,
             Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),

@@ -280,6 +280,75 @@ async fn long_polling_answers_keeps_the_offset_and_yields_to_another_poller(deps
     let _ = relay.send(true);
 }
 
+async fn publishing_sets_the_webhook_and_unbinding_removes_it(deps: Deps) {
+    let w = world(deps).await;
+    let admin = &w.gateway.admin;
+    let boot = admin
+        .authenticate(Some(imgate_tests::gateway::BOOTSTRAP))
+        .await
+        .unwrap();
+    let org = admin.create_org(&boot, "tg-org").await.unwrap();
+    let p = admin.authenticate(Some(&org.api_key.token)).await.unwrap();
+    let integration = admin
+        .create_integration(
+            &p,
+            serde_json::from_value(json!({"name": "tg", "platform": "telegram", "mode": "webhook",
+                "credentials": {"bot_token": TOKEN, "secret_token": SECRET}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let agent = admin
+        .create_agent(
+            &p,
+            serde_json::from_value(json!({"name": "echo", "kind": "echo"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.fake.webhook(), None, "nothing registered before a trigger binds it");
+    let publish = || serde_json::from_value(json!({"agentId": agent.id})).unwrap();
+    admin.publish_trigger(&p, &integration.id, publish()).await.unwrap();
+    let expected = (
+        format!("{}/api/telegram/webhook/{}", w.gateway.base, integration.id),
+        SECRET.to_owned(),
+    );
+    assert_eq!(w.fake.webhook(), Some(expected.clone()));
+    assert_eq!(
+        w.fake.calls_of("setMyCommands").len(),
+        1,
+        "the command menu is registered"
+    );
+
+    admin.set_integration_enabled(&p, &integration.id, false).await.unwrap();
+    assert_eq!(w.fake.webhook(), None, "disabling removes the webhook");
+    admin.set_integration_enabled(&p, &integration.id, true).await.unwrap();
+    assert_eq!(w.fake.webhook(), Some(expected));
+    admin.unpublish_trigger(&p, &integration.id).await.unwrap();
+    assert_eq!(w.fake.webhook(), None, "unbinding removes it");
+
+    // A refusal keeps the trigger and shows in the status.
+    w.fake.fail_next(
+        "setWebhook",
+        1,
+        400,
+        "Bad Request: bad webhook: HTTPS url must be provided for webhook",
+        None,
+    );
+    admin.publish_trigger(&p, &integration.id, publish()).await.unwrap();
+    assert_eq!(w.fake.webhook(), None);
+    let status = admin.integration_status(&p, &integration.id).await.unwrap();
+    let refusal = status
+        .recent_events
+        .iter()
+        .find(|e| e.kind == "error")
+        .expect("the refusal in the event log");
+    assert!(
+        refusal.detail.contains("refused the webhook registration") && refusal.detail.contains("HTTPS url"),
+        "{refusal:?}"
+    );
+    assert!(!refusal.detail.contains("TEST-bot-token"), "no token in the event log");
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -304,4 +373,5 @@ on_both_backends!(
     a_long_answer_continues_in_new_messages,
     refused_formatting_is_sent_plain,
     long_polling_answers_keeps_the_offset_and_yields_to_another_poller,
+    publishing_sets_the_webhook_and_unbinding_removes_it,
 );

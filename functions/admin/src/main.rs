@@ -45,12 +45,17 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let deps = imgate_aws::deps_from_env().await?;
+    // Platforms whose webhook URL is set through their API (Telegram) are told when an
+    // integration starts or stops receiving.
+    let channels =
+        imgate_channels::Channels::new(&deps, &reqwest::Client::new(), &imgate_channels::Endpoints::default());
     let admin = Admin::new(
         deps,
         AdminSettings {
             public_base_url: settings.public_base_url,
             bootstrap_key_hash: settings.bootstrap_key_hash,
         },
-    );
+    )
+    .with_registrar(channels.registrar());
     lambda_http::run(imgate_http::app(admin)).await
 }

@@ -18,8 +18,10 @@ pub use imgate_wecom as wecom;
 use imgate_channel_kit::channel::{Channel, Wiring};
 use imgate_channel_kit::webhook::WebhookEndpoint;
 use imgate_core::Platform;
+use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::Repliers;
-use imgate_core::ports::Deps;
+use imgate_core::integration::IntegrationRecord;
+use imgate_core::ports::{Deps, WebhookRegistrar};
 use imgate_core::relay::Connector;
 
 /// Where each platform's API lives (each platform's defaults are its public cloud).
@@ -74,6 +76,15 @@ impl Channels {
             .collect()
     }
 
+    /// The webhook registrars, for the admin service.
+    pub fn registrar(&self) -> Arc<dyn WebhookRegistrar> {
+        Arc::new(Registrars(
+            self.iter()
+                .filter_map(|c| Some((c.platform, c.registrar.clone()?)))
+                .collect(),
+        ))
+    }
+
     /// The webhook endpoints, for the platforms that have webhook mode.
     pub fn webhooks(&self) -> Webhooks {
         Webhooks(
@@ -81,6 +92,33 @@ impl Channels {
                 .filter_map(|c| Some((c.platform, c.webhook.clone()?)))
                 .collect(),
         )
+    }
+}
+
+/// Registers webhooks with the platforms that set them through their API, each integration
+/// through its own platform's registrar (platforms without one need nothing).
+#[derive(Clone)]
+pub struct Registrars(HashMap<Platform, Arc<dyn WebhookRegistrar>>);
+
+#[async_trait::async_trait]
+impl WebhookRegistrar for Registrars {
+    async fn register(
+        &self,
+        record: &IntegrationRecord,
+        credentials: &Credentials,
+        callback_url: &str,
+    ) -> Result<(), String> {
+        match self.0.get(&record.platform) {
+            Some(registrar) => registrar.register(record, credentials, callback_url).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn unregister(&self, record: &IntegrationRecord, credentials: &Credentials) -> Result<(), String> {
+        match self.0.get(&record.platform) {
+            Some(registrar) => registrar.unregister(record, credentials).await,
+            None => Ok(()),
+        }
     }
 }
 

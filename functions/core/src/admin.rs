@@ -6,6 +6,7 @@
 mod agents;
 mod integrations;
 mod orgs;
+mod registration;
 mod triggers;
 pub mod views;
 
@@ -103,12 +104,25 @@ pub struct AdminSettings {
 pub struct Admin {
     deps: Deps,
     settings: AdminSettings,
+    registrar: Option<std::sync::Arc<dyn crate::ports::WebhookRegistrar>>,
 }
 
 impl Admin {
     /// An admin service over `deps`.
     pub fn new(deps: Deps, settings: AdminSettings) -> Self {
-        Self { deps, settings }
+        Self {
+            deps,
+            settings,
+            registrar: None,
+        }
+    }
+
+    /// The same service, registering webhook URLs with the platforms that need it when
+    /// integrations start or stop receiving (see [`crate::ports::WebhookRegistrar`]).
+    #[must_use]
+    pub fn with_registrar(mut self, registrar: std::sync::Arc<dyn crate::ports::WebhookRegistrar>) -> Self {
+        self.registrar = Some(registrar);
+        self
     }
 
     /// The backends this service uses.

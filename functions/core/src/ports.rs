@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 mod agent;
 mod conversation;
+mod registrar;
 mod reply;
 
 pub use agent::{AgentClient, AgentError, AgentRequest};
@@ -18,6 +19,7 @@ pub use conversation::{
     AggregationStore, CachedToken, HistoryEntry, HistoryStore, Role, StreamState, StreamStore, TokenCache,
     UserDirectory,
 };
+pub use registrar::WebhookRegistrar;
 pub use reply::{Replier, ReplyError, ReplyStream, ReplyTarget};
 
 use crate::agent::AgentRecord;

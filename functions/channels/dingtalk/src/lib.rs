@@ -73,5 +73,6 @@ pub fn channel(
         })),
         replier: replier(deps, wiring.http, endpoints),
         connector: Some(connector(wiring.http.clone(), endpoints.clone())),
+        registrar: None,
     }
 }

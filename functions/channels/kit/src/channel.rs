@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use imgate_core::Platform;
-use imgate_core::ports::{Deps, Replier};
+use imgate_core::ports::{Deps, Replier, WebhookRegistrar};
 use imgate_core::relay::Connector;
 
 use crate::webhook::WebhookEndpoint;
@@ -29,4 +29,6 @@ pub struct Channel {
     pub replier: Arc<dyn Replier>,
     /// The relay's connection, if it has a long-connection mode.
     pub connector: Option<Arc<dyn Connector>>,
+    /// Sets and removes its webhook URL through its API, if it works that way.
+    pub registrar: Option<Arc<dyn WebhookRegistrar>>,
 }

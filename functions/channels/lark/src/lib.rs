@@ -120,5 +120,6 @@ pub fn channel(
         })),
         replier: replier(deps, wiring.http, endpoints),
         connector: Some(connector(wiring.http.clone(), endpoints.clone(), identity)),
+        registrar: None,
     }
 }

@@ -8,12 +8,14 @@
 //! - [`api`]: the Bot API client and the bots' identities (`getMe`);
 //! - [`webhook`]: the webhook endpoint;
 //! - [`long`]: long polling, the relay's connector;
+//! - [`register`]: `setWebhook` / `deleteWebhook` as integrations start and stop receiving;
 //! - [`reply`]: answers streamed as drafts (private chats) or edits (groups).
 
 pub mod api;
 pub mod format;
 pub mod long;
 pub mod normalize;
+pub mod register;
 pub mod reply;
 pub mod verify;
 pub mod webhook;
@@ -51,6 +53,7 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
             identities: Arc::new(api::Identities::new(api.clone())),
         })),
         replier: Arc::new(reply::TelegramReplier::new(deps.store.clone(), api.clone())),
-        connector: Some(Arc::new(long::Connector::new(api, deps.store.clone()))),
+        connector: Some(Arc::new(long::Connector::new(api.clone(), deps.store.clone()))),
+        registrar: Some(Arc::new(register::Registrar::new(api))),
     }
 }

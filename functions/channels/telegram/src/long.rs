@@ -75,6 +75,9 @@ impl imgate_core::relay::Connector for Connector {
             Ok(user) => user.username.map(|username| Bot { id: user.id, username }),
             Err(error) => return ended(&link, &error).await,
         };
+        if let Err(error) = self.api.set_my_commands(&token, &crate::register::COMMANDS).await {
+            tracing::warn!(%error, "the command menu was not set");
+        }
         link.connected().await;
         let offsets = Offsets {
             store: self.store.clone(),

@@ -64,5 +64,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
             deps.store.clone(),
             endpoints.long_connection.clone(),
         ))),
+        registrar: None,
     }
 }

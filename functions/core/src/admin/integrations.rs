@@ -108,6 +108,7 @@ impl Admin {
             record.enabled = enabled;
         }
         self.save_integration(&mut record).await?;
+        self.sync_registration(&record).await;
         Ok(self.integration_view(&record, &credentials))
     }
 
@@ -135,6 +136,7 @@ impl Admin {
     pub async fn delete_integration(&self, principal: &Principal, id: &str) -> AdminResult<()> {
         let record = self.owned_integration(principal, id).await?;
         self.deps.store.delete_trigger(&record.id).await?;
+        self.sync_registration(&record).await;
         self.deps.store.delete_integration(&record.id).await?;
         tracing::info!(org_id = %record.org_id, integration_id = %record.id, "integration deleted");
         Ok(())

@@ -91,6 +91,7 @@ impl Admin {
             );
         }
         tracing::info!(integration_id = %trigger.integration_id, agent_id = %trigger.agent_id, enabled = trigger.enabled, "trigger published");
+        self.sync_registration(&integration).await;
         Ok(TriggerView {
             agent: AgentRef {
                 id: agent.id.to_string(),
@@ -110,6 +111,7 @@ impl Admin {
             return Err(AdminError::not_found("trigger of integration", integration.id.as_str()));
         }
         tracing::info!(integration_id = %integration.id, "trigger unpublished");
+        self.sync_registration(&integration).await;
         Ok(())
     }
 
