@@ -48,6 +48,49 @@ pub enum Simulate {
     Wecom(SimulateWecomArgs),
     /// A Lark / Feishu user (webhook mode), with a stand-in Open API that shows the reply.
     Lark(SimulateLarkArgs),
+    /// A Telegram user (webhook mode), with a stand-in Bot API that shows the reply.
+    Telegram(SimulateTelegramArgs),
+}
+
+/// `imgate simulate telegram` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateTelegramArgs {
+    /// The integration id (`int_…`) of a Telegram webhook-mode integration.
+    #[arg(long)]
+    pub integration: String,
+
+    /// The message text.
+    #[arg(long)]
+    pub text: String,
+
+    /// The sender's user id (also the private chat's id).
+    #[arg(long, default_value_t = 100_001)]
+    pub user: i64,
+
+    /// Send as a group message in this chat (a negative id), mentioning the bot.
+    #[arg(long, allow_negative_numbers = true)]
+    pub group: Option<i64>,
+
+    /// The gateway's base URL.
+    #[arg(long, env = "IMGATE_GATEWAY", default_value = "http://127.0.0.1:8080")]
+    pub gateway: String,
+
+    /// Where the stand-in Bot API listens while the simulation runs. Start the gateway with
+    /// `--telegram-api-base http://<this address>` so its replies come here.
+    #[arg(long, default_value = "127.0.0.1:8092")]
+    pub api_listen: SocketAddr,
+
+    /// The database of the local `imgate serve` (to read the integration's secret token).
+    #[arg(long, env = "IMGATE_DB", default_value = "./imgate.db")]
+    pub db: PathBuf,
+
+    /// The key file of the local `imgate serve`.
+    #[arg(long, env = "IMGATE_KEY_FILE", default_value = "./imgate.key")]
+    pub key_file: PathBuf,
+
+    /// The webhook secret token, instead of reading it from the database (for a remote gateway).
+    #[arg(long, hide_env_values = true)]
+    pub secret_token: Option<String>,
 }
 
 /// `imgate simulate lark` options.

@@ -13,6 +13,7 @@ mod relay;
 mod serve;
 mod simulate;
 mod simulate_lark;
+mod simulate_telegram;
 mod supervise;
 
 use clap::Parser;
@@ -32,5 +33,6 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Health(args) => health::check(&args).await,
         cli::Command::Simulate(cli::Simulate::Wecom(args)) => simulate::wecom(args).await,
         cli::Command::Simulate(cli::Simulate::Lark(args)) => simulate_lark::run(args).await,
+        cli::Command::Simulate(cli::Simulate::Telegram(args)) => simulate_telegram::run(args).await,
     }
 }
