@@ -1,6 +1,7 @@
 //! Answering Telegram messages (§5, §7), replying to the user's message (in its forum topic).
 //!
-//! - **Thinking**: `typing` is shown when the agent starts. In groups a placeholder message is
+//! - **Thinking**: `typing` is shown when the agent starts, and again every 4 s until the
+//!   answer is finished (Telegram shows it for 5 s). In groups a placeholder message is
 //!   sent at once as the reply, and edited as the answer grows.
 //! - **Streaming**: private chats get a native draft (`sendMessageDraft`, §7.3) refreshed at
 //!   most every [`DRAFT_INTERVAL`]; groups an `editMessageText` of the whole text so far at most
@@ -126,6 +127,7 @@ impl Replier for TelegramReplier {
             sent: Vec::new(),
             last_op: None,
             hold_until: None,
+            typing: None,
         };
         answer.load().await?;
         Ok(Box::new(answer))
@@ -158,9 +160,41 @@ struct Answer {
     sent: Vec<i64>,
     last_op: Option<Instant>,
     hold_until: Option<Instant>,
+    /// Re-sends `typing` while the agent works (it shows for 5 s at most).
+    typing: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(typing) = self.typing.take() {
+            typing.abort();
+        }
+    }
+}
+
+/// How often `typing` is shown again while the agent works.
+const TYPING_EVERY: Duration = Duration::from_secs(4);
+
 impl Answer {
+    /// Shows `typing` now and every [`TYPING_EVERY`] until the answer is finished.
+    fn keep_typing(&mut self) {
+        let (api, token, chat, thread) = (self.api.clone(), self.token.clone(), self.chat_id, self.thread);
+        self.typing = Some(tokio::spawn(async move {
+            loop {
+                if let Err(error) = api.typing(&token, chat, thread).await {
+                    tracing::debug!(%error, "typing not shown");
+                }
+                tokio::time::sleep(TYPING_EVERY).await;
+            }
+        }));
+    }
+
+    fn stop_typing(&mut self) {
+        if let Some(typing) = self.typing.take() {
+            typing.abort();
+        }
+    }
+
     /// Reads the messages a previous attempt sent.
     async fn load(&mut self) -> Result<(), ReplyError> {
         let record = self
@@ -346,9 +380,7 @@ fn parts(text: &str) -> Vec<&str> {
 #[async_trait]
 impl ReplyStream for Answer {
     async fn start(&mut self) -> Result<(), ReplyError> {
-        if let Err(error) = self.api.typing(&self.token, self.chat_id, self.thread).await {
-            tracing::debug!(%error, "typing not shown");
-        }
+        self.keep_typing();
         if !self.drafts && self.sent.is_empty() {
             self.last_op = Some(Instant::now());
             let placeholder = match self.post_part(THINKING).await {
@@ -377,6 +409,7 @@ impl ReplyStream for Answer {
     }
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
+        self.stop_typing();
         let text = if text.trim().is_empty() { THINKING } else { text };
         let parts = parts(text);
         self.show(&parts, true).await
