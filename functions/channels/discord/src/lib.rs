@@ -1,0 +1,5 @@
+//! Discord (`protocols/discord.md`): bots over the gateway and the interactions endpoint.
+//!
+//! - [`verify`]: the interactions endpoint's Ed25519 signature check (§2.2).
+
+pub mod verify;
