@@ -1,4 +1,6 @@
-//! Splitting long Markdown into parts that each fit a byte limit.
+//! Splitting long Markdown into parts that each fit a limit, counted in bytes ([`split`]) or in
+//! UTF-16 code units ([`split_utf16`], how Discord and Telegram count characters; never more than
+//! the characters a person sees).
 //!
 //! Cuts prefer a paragraph break, then a line break, then whitespace, each only if it keeps at
 //! least half of the available room; otherwise the cut falls at the last character boundary
@@ -15,7 +17,54 @@ const MIN_MAX_BYTES: usize = 4;
 /// one empty part. Limits below 4 bytes are raised to 4; limits too small to also carry the
 /// fence lines split code blocks without repairing them.
 pub fn split(text: &str, max_bytes: usize) -> Vec<String> {
-    plan(text, max_bytes).iter().map(|part| part.render(text)).collect()
+    plan(text, max_bytes, Measure::Bytes)
+        .iter()
+        .map(|part| part.render(text))
+        .collect()
+}
+
+/// Splits `text` into parts of at most `max_units` UTF-16 code units, as [`split`] does bytes.
+pub fn split_utf16(text: &str, max_units: usize) -> Vec<String> {
+    plan(text, max_units, Measure::Utf16)
+        .iter()
+        .map(|part| part.render(text))
+        .collect()
+}
+
+/// What a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Measure {
+    /// UTF-8 bytes.
+    Bytes,
+    /// UTF-16 code units.
+    Utf16,
+}
+
+impl Measure {
+    fn len(self, text: &str) -> usize {
+        match self {
+            Self::Bytes => text.len(),
+            Self::Utf16 => text.encode_utf16().count(),
+        }
+    }
+
+    /// The byte index in `text` that `budget` units after `pos` reach (a character boundary for
+    /// UTF-16; possibly inside a character for bytes, which the cut then moves back from).
+    fn advance(self, text: &str, pos: usize, budget: usize) -> usize {
+        match self {
+            Self::Bytes => pos + budget,
+            Self::Utf16 => {
+                let mut units = 0;
+                for (at, c) in text[pos..].char_indices() {
+                    units += c.len_utf16();
+                    if units > budget {
+                        return pos + at;
+                    }
+                }
+                text.len()
+            }
+        }
+    }
 }
 
 /// The first part of `text` when parts are counted in characters: at most `max_chars`
@@ -60,7 +109,7 @@ struct Fence {
     info: String,
 }
 
-pub(super) fn plan(text: &str, max_bytes: usize) -> Vec<Part> {
+pub(super) fn plan(text: &str, max_bytes: usize, measure: Measure) -> Vec<Part> {
     let max = max_bytes.max(MIN_MAX_BYTES);
     let fences = fences(text);
     let reserve = fences.iter().map(|f| f.ticks + 1).max().unwrap_or(0);
@@ -71,7 +120,7 @@ pub(super) fn plan(text: &str, max_bytes: usize) -> Vec<Part> {
             .filter(|_| pos > 0)
             .map(|f| format!("{}{}\n", "`".repeat(f.ticks), f.info));
         let room = max.saturating_sub(reopen.as_ref().map_or(0, String::len));
-        if text.len() - pos <= room {
+        if measure.len(&text[pos..]) <= room {
             parts.push(Part {
                 start: pos,
                 end: text.len(),
@@ -82,7 +131,7 @@ pub(super) fn plan(text: &str, max_bytes: usize) -> Vec<Part> {
         }
         let repair = room.saturating_sub(reserve) >= MIN_MAX_BYTES;
         let (reopen, budget) = if repair { (reopen, room - reserve) } else { (None, max) };
-        let cut = choose_cut(text, pos, pos + budget);
+        let cut = choose_cut(text, pos, measure.advance(text, pos, budget));
         let close = fence_at(&fences, cut).filter(|_| repair).map(|f| {
             let newline = if text[..cut].ends_with('\n') { "" } else { "\n" };
             format!("{newline}{}", "`".repeat(f.ticks))

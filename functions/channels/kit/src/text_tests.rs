@@ -7,7 +7,7 @@ use super::*;
 
 /// Checks the invariants and returns the rendered parts.
 fn check(text: &str, max: usize) -> Vec<String> {
-    let plan = plan(text, max);
+    let plan = plan(text, max, Measure::Bytes);
     let rendered = split(text, max);
     assert_eq!(plan.len(), rendered.len());
     let mut joined = String::new();
@@ -185,4 +185,29 @@ fn character_heads_prefer_breaks_in_the_second_half() {
     assert_eq!(head_chars("short", 10), "short");
     assert_eq!(head_chars("字字字字字字", 4), "字字字字", "characters, not bytes");
     assert_eq!(head_chars("ab", 0), "a", "always at least one character");
+}
+
+#[test]
+fn utf16_limits_count_what_people_see() {
+    // 1,500 CJK characters are 4,500 bytes but 1,500 units: one Discord message of 2,000.
+    let cjk = "字".repeat(1500);
+    assert_eq!(split_utf16(&cjk, 2000), [cjk.clone()]);
+    assert_eq!(split(&cjk, 2000).len(), 3);
+    // An emoji is two units.
+    let emoji = "😀".repeat(1500);
+    let parts = split_utf16(&emoji, 2000);
+    assert!(
+        parts.iter().all(|p| p.encode_utf16().count() <= 2000),
+        "{:?}",
+        parts.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert_eq!(parts.concat(), emoji);
+    // Fences are repaired as for bytes.
+    let code = format!("intro\n```rust\n{}```\nafter", "let x = 1; // ü\n".repeat(300));
+    let parts = split_utf16(&code, 2000);
+    assert!(parts.len() > 1);
+    for part in &parts {
+        assert!(part.encode_utf16().count() <= 2000);
+        assert_eq!(part.matches("```").count() % 2, 0, "balanced fences in {part:?}");
+    }
 }
