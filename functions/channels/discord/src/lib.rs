@@ -2,4 +2,6 @@
 //!
 //! - [`verify`]: the interactions endpoint's Ed25519 signature check (§2.2).
 
+pub mod normalize;
 pub mod verify;
+pub mod wire;
