@@ -3,6 +3,7 @@
 //! - [`verify`]: the interactions endpoint's Ed25519 signature check (§2.2).
 
 pub mod api;
+pub mod long;
 pub mod normalize;
 pub mod verify;
 pub mod wire;
