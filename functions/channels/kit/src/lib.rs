@@ -5,6 +5,7 @@
 //! - [`markdown`]: the small Markdown pieces platform formatters share.
 //! - [`mention`]: mentions written into message text.
 //! - [`patience`]: waiting out rate limits for what must arrive.
+//! - [`parts`]: an answer as a run of messages edited as it grows, recorded against repeats.
 //! - [`tokens`]: platform access tokens cached through the store, fetched once under
 //!   concurrency and dropped when the platform says they are invalid.
 //! - [`dial`]: opening a platform's WebSocket (rustls, timeouts, proxy-free direct dial).
@@ -19,6 +20,7 @@ pub mod channel;
 pub mod dial;
 pub mod markdown;
 pub mod mention;
+pub mod parts;
 pub mod patience;
 pub mod redact;
 pub mod text;

@@ -49,6 +49,12 @@ pub trait WebhookEndpoint: Send + Sync {
     /// The methods it answers; others get 405 from the HTTP layer.
     fn methods(&self) -> &'static [Method];
 
+    /// The last path segment before the integration id: `/api/{platform}/{route}/{id}`
+    /// ([`imgate_core::integration::callback_url`] shows the same).
+    fn route(&self) -> &'static str {
+        "webhook"
+    }
+
     /// Answers one request.
     ///
     /// # Errors

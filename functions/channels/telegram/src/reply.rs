@@ -24,12 +24,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use imgate_channel_kit::patience::patiently;
+use imgate_channel_kit::parts::{PartSink, Parts};
 use imgate_channel_kit::text::head_chars;
-use imgate_core::Timestamp;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::{ConversationKind, ReplyContext};
-use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
+use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store};
 use imgate_core::secret::Secret;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -53,9 +52,6 @@ pub const THINKING: &str = "…";
 
 /// Appended to a failure so the user knows the way out.
 pub const NEW_CONVERSATION_HINT: &str = "Send /new to start a new conversation. 发送 /new 开始新的对话。";
-
-/// How long the messages of an answer are remembered.
-const RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Answers Telegram events.
 #[derive(Clone)]
@@ -106,31 +102,35 @@ impl Replier for TelegramReplier {
         };
         let key = target.event.dedupe_key();
         let private = target.event.conversation.kind == ConversationKind::Direct;
-        let mut answer = Answer {
-            store: self.store.clone(),
-            api: self.api.clone(),
-            token: bot.bot_token.clone(),
-            record_id: format!("telegram_messages:{key}"),
+        let parts = Parts::load(
+            self.store.clone(),
+            target.event.integration_id.clone(),
+            format!("telegram_messages:{key}"),
+        )
+        .await?;
+        // A previous attempt that already shows messages keeps streaming into them.
+        let drafts = private && parts.sent().is_empty();
+        Ok(Box::new(Answer {
+            sink: Sink {
+                api: self.api.clone(),
+                token: bot.bot_token.clone(),
+                chat_id,
+                reply_to: message_id,
+                thread: message_thread_id,
+            },
+            parts,
             draft_id: draft_id(&key),
-            integration_id: target.event.integration_id.clone(),
-            chat_id,
-            reply_to: message_id,
-            thread: message_thread_id,
-            drafts: private,
-            interval: if private {
+            drafts,
+            interval: if drafts {
                 self.draft_interval
             } else {
                 self.edit_interval
             },
             edit_interval: self.edit_interval,
-            record: None,
-            sent: Vec::new(),
             last_op: None,
             hold_until: None,
             typing: None,
-        };
-        answer.load().await?;
-        Ok(Box::new(answer))
+        }))
     }
 }
 
@@ -140,24 +140,58 @@ fn draft_id(key: &str) -> i64 {
     i64::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) >> 1 | 1)
 }
 
-/// One answer being written.
-struct Answer {
-    store: Arc<dyn Store>,
+/// Sends and edits the messages of one answer in one chat.
+struct Sink {
     api: BotApi,
     token: Secret,
-    record_id: String,
-    draft_id: i64,
-    integration_id: imgate_core::IntegrationId,
     chat_id: i64,
     reply_to: i64,
     thread: Option<i64>,
+}
+
+impl Sink {
+    fn base_params(&self) -> Value {
+        let mut params = json!({"chat_id": self.chat_id, "link_preview_options": {"is_disabled": true}});
+        if let Some(thread) = self.thread {
+            params["message_thread_id"] = json!(thread);
+        }
+        params
+    }
+}
+
+#[async_trait]
+impl PartSink for Sink {
+    /// HTML first, plain when Telegram cannot parse it; the first part replies to the user.
+    async fn send(&self, index: usize, text: &str) -> Result<String, ReplyError> {
+        let mut params = self.base_params();
+        if index == 0 {
+            params["reply_parameters"] = json!({"message_id": self.reply_to, "allow_sending_without_reply": true});
+        }
+        let (api, token) = (&self.api, &self.token);
+        let sent = with_plain_fallback(params, text, |p| async move { api.send_message(token, &p).await }).await?;
+        Ok(sent.message_id.to_string())
+    }
+
+    async fn edit(&self, _: usize, id: &str, text: &str) -> Result<(), ReplyError> {
+        let message_id: i64 = id
+            .parse()
+            .map_err(|_| ReplyError::Unsupported("a recorded message id that is not a number".into()))?;
+        let params =
+            json!({"chat_id": self.chat_id, "message_id": message_id, "link_preview_options": {"is_disabled": true}});
+        let (api, token) = (&self.api, &self.token);
+        with_plain_fallback(params, text, |p| async move { api.edit_message_text(token, &p).await }).await
+    }
+}
+
+/// One answer being written.
+struct Answer {
+    sink: Sink,
+    parts: Parts,
+    draft_id: i64,
     /// Streaming into a private chat's draft (until Telegram refuses one).
     drafts: bool,
     interval: Duration,
     edit_interval: Duration,
-    record: Option<StreamState>,
-    /// The message of each part sent so far, in order.
-    sent: Vec<i64>,
     last_op: Option<Instant>,
     hold_until: Option<Instant>,
     /// Re-sends `typing` while the agent works (it shows for 5 s at most).
@@ -166,9 +200,7 @@ struct Answer {
 
 impl Drop for Answer {
     fn drop(&mut self) {
-        if let Some(typing) = self.typing.take() {
-            typing.abort();
-        }
+        self.stop_typing();
     }
 }
 
@@ -178,7 +210,12 @@ const TYPING_EVERY: Duration = Duration::from_secs(4);
 impl Answer {
     /// Shows `typing` now and every [`TYPING_EVERY`] until the answer is finished.
     fn keep_typing(&mut self) {
-        let (api, token, chat, thread) = (self.api.clone(), self.token.clone(), self.chat_id, self.thread);
+        let (api, token, chat, thread) = (
+            self.sink.api.clone(),
+            self.sink.token.clone(),
+            self.sink.chat_id,
+            self.sink.thread,
+        );
         self.typing = Some(tokio::spawn(async move {
             loop {
                 if let Err(error) = api.typing(&token, chat, thread).await {
@@ -193,89 +230,6 @@ impl Answer {
         if let Some(typing) = self.typing.take() {
             typing.abort();
         }
-    }
-
-    /// Reads the messages a previous attempt sent.
-    async fn load(&mut self) -> Result<(), ReplyError> {
-        let record = self
-            .store
-            .get_stream(&self.integration_id, &self.record_id, Timestamp::now())
-            .await?;
-        self.sent = record
-            .as_ref()
-            .and_then(|r| r.card.as_ref())
-            .and_then(|c| c["messages"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Value::as_i64)
-            .collect();
-        if !self.sent.is_empty() {
-            // A previous attempt already shows messages: keep streaming into them.
-            self.drafts = false;
-            self.interval = self.edit_interval;
-        }
-        self.record = record;
-        Ok(())
-    }
-
-    /// Records that part `self.sent.len()` is message `id`.
-    async fn remember(&mut self, id: i64) -> Result<(), ReplyError> {
-        self.sent.push(id);
-        let card = Some(json!({ "messages": self.sent }));
-        match &mut self.record {
-            Some(state) => {
-                state.card = card;
-                state.version += 1;
-                self.store.update_stream(state).await?;
-            }
-            None => {
-                let now = Timestamp::now();
-                let state = StreamState {
-                    integration_id: self.integration_id.clone(),
-                    id: self.record_id.clone(),
-                    content: String::new(),
-                    finished: false,
-                    card,
-                    version: 1,
-                    created_at: now,
-                    expires_at: now.plus(RECORD_TTL),
-                };
-                self.store.create_stream(&state).await?;
-                self.record = Some(state);
-            }
-        }
-        Ok(())
-    }
-
-    fn base_params(&self) -> Value {
-        let mut params = json!({"chat_id": self.chat_id});
-        if let Some(thread) = self.thread {
-            params["message_thread_id"] = json!(thread);
-        }
-        params
-    }
-
-    /// Sends part `text` as a new message (the first one as a reply), HTML first, plain when
-    /// Telegram cannot parse it; returns its id.
-    async fn post_part(&self, text: &str) -> Result<i64, ReplyError> {
-        let mut params = self.base_params();
-        if self.sent.is_empty() {
-            params["reply_parameters"] = json!({"message_id": self.reply_to, "allow_sending_without_reply": true});
-        }
-        params["link_preview_options"] = json!({"is_disabled": true});
-        let (api, token) = (&self.api, &self.token);
-        let sent = with_plain_fallback(params, text, |p| async move { api.send_message(token, &p).await }).await?;
-        Ok(sent.message_id)
-    }
-
-    /// Replaces the text of part `index`.
-    async fn edit_part(&self, index: usize, text: &str) -> Result<(), ReplyError> {
-        let mut params = json!({"chat_id": self.chat_id, "message_id": self.sent[index]});
-        params["link_preview_options"] = json!({"is_disabled": true});
-        with_plain_fallback(params, text, |p| async move {
-            self.api.edit_message_text(&self.token, &p).await
-        })
-        .await
     }
 
     /// Whether an intermediate update should wait.
@@ -295,38 +249,11 @@ impl Answer {
         }
     }
 
-    /// Shows `parts` in messages: the finished ones as they are, the last one as it is now.
-    async fn show(&mut self, parts: &[&str], patient: bool) -> Result<(), ReplyError> {
-        for (index, part) in parts.iter().enumerate() {
-            let last = index + 1 == parts.len();
-            if index < self.sent.len() {
-                // Earlier parts are final once a later part exists; edit them once more only
-                // when they may still show an older text.
-                if last || index + 1 == self.sent.len() {
-                    let result = if patient {
-                        patiently(|| self.edit_part(index, part)).await
-                    } else {
-                        self.edit_part(index, part).await
-                    };
-                    result?;
-                }
-            } else {
-                let id = if patient {
-                    patiently(|| self.post_part(part)).await?
-                } else {
-                    self.post_part(part).await?
-                };
-                self.remember(id).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Refreshes the private chat's draft with the part being written.
     async fn draft(&mut self, part: &str) -> Result<(), ReplyError> {
-        let mut params = self.base_params();
+        let mut params = self.sink.base_params();
         params["draft_id"] = json!(self.draft_id);
-        let (api, token) = (&self.api, &self.token);
+        let (api, token) = (&self.sink.api, &self.sink.token);
         let drafted =
             with_plain_fallback(params, part, |p| async move { api.send_message_draft(token, &p).await }).await;
         match drafted {
@@ -363,16 +290,16 @@ where
 }
 
 /// `text` in parts of at most [`PART_BUDGET`] characters, cut at breaks.
-fn parts(text: &str) -> Vec<&str> {
+fn parts(text: &str) -> Vec<String> {
     let mut parts = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
         let head = head_chars(rest, PART_BUDGET);
-        parts.push(head);
+        parts.push(head.to_owned());
         rest = &rest[head.len()..];
     }
     if parts.is_empty() {
-        parts.push(THINKING);
+        parts.push(THINKING.to_owned());
     }
     parts
 }
@@ -381,12 +308,9 @@ fn parts(text: &str) -> Vec<&str> {
 impl ReplyStream for Answer {
     async fn start(&mut self) -> Result<(), ReplyError> {
         self.keep_typing();
-        if !self.drafts && self.sent.is_empty() {
+        if !self.drafts && self.parts.sent().is_empty() {
             self.last_op = Some(Instant::now());
-            let placeholder = match self.post_part(THINKING).await {
-                Ok(id) => self.remember(id).await,
-                Err(error) => Err(error),
-            };
+            let placeholder = self.parts.show(&self.sink, &[THINKING.to_owned()], false).await;
             return self.held(placeholder);
         }
         Ok(())
@@ -400,10 +324,10 @@ impl ReplyStream for Answer {
         self.last_op = Some(now);
         let parts = parts(text);
         let result = if self.drafts {
-            let current = parts.last().copied().unwrap_or(THINKING);
-            self.draft(current).await
+            let current = parts.last().cloned().unwrap_or_else(|| THINKING.to_owned());
+            self.draft(&current).await
         } else {
-            self.show(&parts, false).await
+            self.parts.show(&self.sink, &parts, false).await
         };
         self.held(result)
     }
@@ -411,8 +335,7 @@ impl ReplyStream for Answer {
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
         self.stop_typing();
         let text = if text.trim().is_empty() { THINKING } else { text };
-        let parts = parts(text);
-        self.show(&parts, true).await
+        self.parts.show(&self.sink, &parts(text), true).await
     }
 
     async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
@@ -440,6 +363,6 @@ mod tests {
         assert!(cut.len() >= 2);
         assert!(cut.iter().all(|p| p.chars().count() <= PART_BUDGET));
         assert_eq!(cut.concat(), text, "nothing lost");
-        assert_eq!(parts(""), [THINKING]);
+        assert_eq!(parts(""), [THINKING.to_owned()]);
     }
 }
