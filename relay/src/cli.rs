@@ -291,6 +291,10 @@ pub struct ConnectionArgs {
     /// Base URL of the Telegram Bot API (a self-hosted Bot API server, or tests).
     #[arg(long, env = "IMGATE_TELEGRAM_API_BASE", default_value = "https://api.telegram.org")]
     pub telegram_api_base: String,
+
+    /// Base URL of Discord's REST API (tests).
+    #[arg(long, env = "IMGATE_DISCORD_API_BASE", default_value = "https://discord.com/api/v10")]
+    pub discord_api_base: String,
 }
 
 /// `imgate health` options.

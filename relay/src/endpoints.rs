@@ -22,6 +22,7 @@ pub fn endpoints(args: &ConnectionArgs) -> Endpoints {
     };
     endpoints.wecom.long_connection = args.wecom_ws_url.trim().to_owned();
     endpoints.telegram.api = args.telegram_api_base.trim_end_matches('/').to_owned();
+    endpoints.discord.api = args.discord_api_base.trim_end_matches('/').to_owned();
     endpoints
 }
 
@@ -44,6 +45,9 @@ pub fn check(args: &ConnectionArgs) -> anyhow::Result<()> {
     }
     if !imgate_core::agent::is_http_url(&args.telegram_api_base) {
         anyhow::bail!("--telegram-api-base (IMGATE_TELEGRAM_API_BASE) must be an http:// or https:// URL");
+    }
+    if !imgate_core::agent::is_http_url(&args.discord_api_base) {
+        anyhow::bail!("--discord-api-base (IMGATE_DISCORD_API_BASE) must be an http:// or https:// URL");
     }
     Ok(())
 }

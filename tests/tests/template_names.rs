@@ -331,8 +331,9 @@ async fn webhook_routes_cover_the_router() -> Result<()> {
     let id = imgate_core::IntegrationId::generate();
 
     for platform in Platform::ALL {
-        let template_path = format!("/api/{platform}/webhook/{{integrationId}}");
-        let path = format!("/api/{platform}/webhook/{id}");
+        // The path the admin API shows (Discord's is `/api/discord/interactions/{id}`).
+        let path = imgate_core::integration::callback_url("", platform, &id);
+        let template_path = path.replace(id.as_str(), "{integrationId}");
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             if served(&app, method, &path).await? {
                 ensure!(

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub use imgate_channel_kit as kit;
 pub use imgate_dingtalk as dingtalk;
+pub use imgate_discord as discord;
 pub use imgate_lark as lark;
 pub use imgate_telegram as telegram;
 pub use imgate_wecom as wecom;
@@ -35,6 +36,8 @@ pub struct Endpoints {
     pub lark: lark::Endpoints,
     /// The Telegram Bot API.
     pub telegram: telegram::Endpoints,
+    /// Discord's REST API.
+    pub discord: discord::Endpoints,
 }
 
 /// The platforms of this build, wired to one set of backends.
@@ -53,6 +56,7 @@ impl Channels {
                 dingtalk::channel(wiring, &endpoints.dingtalk),
                 lark::channel(wiring, &endpoints.lark),
                 telegram::channel(wiring, &endpoints.telegram),
+                discord::channel(wiring, &endpoints.discord),
             ],
         }
     }

@@ -34,7 +34,11 @@ pub struct IntegrationRecord {
 
 /// The callback URL a platform console needs for a webhook integration.
 pub fn callback_url(public_base_url: &str, platform: Platform, id: &IntegrationId) -> String {
-    format!("{}/api/{platform}/webhook/{id}", public_base_url.trim_end_matches('/'))
+    let route = match platform {
+        Platform::Discord => "interactions",
+        _ => "webhook",
+    };
+    format!("{}/api/{platform}/{route}/{id}", public_base_url.trim_end_matches('/'))
 }
 
 /// The state of an integration's connection, as the relay (or the webhook path) reports it.
@@ -149,5 +153,7 @@ mod tests {
         let id = IntegrationId::generate();
         let url = callback_url("https://gw.example.com/", Platform::Wecom, &id);
         assert_eq!(url, format!("https://gw.example.com/api/wecom/webhook/{id}"));
+        let discord = callback_url("https://gw.example.com", Platform::Discord, &id);
+        assert_eq!(discord, format!("https://gw.example.com/api/discord/interactions/{id}"));
     }
 }

@@ -22,8 +22,8 @@ use imgate_core::ingress::{WebhookError, WebhookResponse};
 
 use crate::error::ApiError;
 
-/// The webhook routes: `/api/{platform}/webhook/{id}` for every registered endpoint, with the
-/// methods it answers.
+/// The webhook routes: `/api/{platform}/webhook/{id}` (Discord: `/api/discord/interactions/{id}`)
+/// for every registered endpoint, with the methods it answers.
 pub fn router(webhooks: Webhooks) -> Router {
     webhooks.iter().fold(Router::new(), |router, (platform, endpoint)| {
         let routes = endpoint.methods().iter().fold(MethodRouter::new(), |routes, &method| {
@@ -37,7 +37,10 @@ pub fn router(webhooks: Webhooks) -> Router {
                 Method::Post => routes.merge(post(handler)),
             }
         });
-        router.route(&format!("/api/{}/webhook/{{id}}", platform.as_str()), routes)
+        router.route(
+            &format!("/api/{}/{}/{{id}}", platform.as_str(), endpoint.route()),
+            routes,
+        )
     })
 }
 

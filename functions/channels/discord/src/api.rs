@@ -219,6 +219,28 @@ impl RestApi {
         .map(drop)
     }
 
+    /// `POST /interactions/{id}/{token}/callback` with a deferred response (`{"type":5}`): the
+    /// user sees "thinking…" until the answer edits it (§2.4).
+    ///
+    /// # Errors
+    /// [`ReplyError`].
+    pub async fn defer(&self, interaction_id: &str, interaction_token: &str) -> Result<(), ReplyError> {
+        let path = format!(
+            "/interactions/{}/{}/callback",
+            segment(interaction_id),
+            segment(interaction_token)
+        );
+        self.request(
+            Method::POST,
+            &path,
+            &format!("POST callback {interaction_id}"),
+            Auth::None,
+            Some(&json!({"type": 5})),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `GET /gateway/bot`: the gateway URL.
     ///
     /// # Errors

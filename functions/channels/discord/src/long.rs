@@ -11,6 +11,9 @@
 //!   After a drop, op 7 or op 9 `true` the session is resumed on the resume URL with the last
 //!   sequence number, so Discord replays what was missed; op 9 `false`, 4007 and 4009 start a
 //!   new session.
+//! - Slash commands arrive as `INTERACTION_CREATE` when the application has no interactions
+//!   endpoint URL: they are queued and acknowledged with a deferred response at once, and the
+//!   commands are registered on `READY`.
 //! - A `MESSAGE_CREATE` goes through the ingress; the sequence number moves past it only once it
 //!   is queued. When the queue fails the connection is dropped and resumed from the last queued
 //!   event, so Discord sends the event again instead of it being lost (the gateway has no
@@ -25,10 +28,9 @@ use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use imgate_channel_kit::dial::{self, Socket};
 use imgate_core::Timestamp;
-use imgate_core::credentials::Credentials;
+use imgate_core::credentials::{Credentials, Discord};
 use imgate_core::ports::{ReplyError, Store};
 use imgate_core::relay::{Link, LinkEnd};
-use imgate_core::secret::Secret;
 use imgate_core::trigger::GroupPolicy;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -38,7 +40,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::api::RestApi;
 use crate::normalize;
-use crate::wire::{Payload, Ready, op, parse_message, parse_payload};
+use crate::wire::{Payload, Ready, op, parse_interaction, parse_message, parse_payload};
 
 /// Guilds, guild messages and direct messages (§3.5).
 pub const BASE_INTENTS: u64 = 1 | (1 << 9) | (1 << 12);
@@ -110,8 +112,7 @@ impl imgate_core::relay::Connector for Connector {
         let Credentials::Discord(app) = link.credentials() else {
             return LinkEnd::AuthFailed("the integration's credentials are not Discord credentials".into());
         };
-        let token = app.bot_token.clone();
-        let url = match self.api.gateway_url(&token).await {
+        let url = match self.api.gateway_url(&app.bot_token).await {
             Ok(url) => url,
             Err(ReplyError::Platform {
                 code: 401 | 40_001 | 0,
@@ -137,7 +138,7 @@ impl imgate_core::relay::Connector for Connector {
                     return LinkEnd::Closed;
                 }
             };
-            let ended = connection(&link, socket, &token, intents, &mut session).await;
+            let ended = connection(&self.api, &link, socket, app, intents, &mut session).await;
             let why = match ended {
                 Ended::Stopped => return LinkEnd::Stopped,
                 Ended::Fatal(end) => return end,
@@ -172,12 +173,14 @@ async fn send(socket: &mut Socket, payload: Value) -> Result<(), String> {
 
 /// Runs one socket: Hello, Identify or Resume, heartbeats and events.
 async fn connection(
+    api: &RestApi,
     link: &Link,
     mut socket: Socket,
-    token: &Secret,
+    app: &Discord,
     intents: u64,
     session: &mut Option<Session>,
 ) -> Ended {
+    let token = &app.bot_token;
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut socket)).await {
         Ok(Ok(Some(hello))) if hello.op == op::HELLO => hello,
         Ok(Ok(Some(other))) => return Ended::Resume(format!("the gateway sent op {} before Hello", other.op)),
@@ -236,7 +239,7 @@ async fn connection(
             }
             op::INVALID_SESSION => return Ended::Reidentify("the gateway invalidated the session".into()),
             op::DISPATCH => {
-                if let Err(ended) = dispatch(link, &payload, session).await {
+                if let Err(ended) = dispatch(api, link, app, &payload, session).await {
                     let _ = socket
                         .close(Some(CloseFrame {
                             code: CloseCode::Library(4000),
@@ -252,7 +255,13 @@ async fn connection(
 }
 
 /// Handles one event; the sequence number moves past it only when it is handled.
-async fn dispatch(link: &Link, payload: &Payload, session: &mut Option<Session>) -> Result<(), Ended> {
+async fn dispatch(
+    api: &RestApi,
+    link: &Link,
+    app: &Discord,
+    payload: &Payload,
+    session: &mut Option<Session>,
+) -> Result<(), Ended> {
     match payload.t.as_deref() {
         Some("READY") => {
             let ready: Ready = serde_json::from_value(payload.d.clone())
@@ -264,9 +273,32 @@ async fn dispatch(link: &Link, payload: &Payload, session: &mut Option<Session>)
                 bot_id: ready.user.id,
             });
             link.connected().await;
+            if let Err(error) = crate::register::register_commands(api, app).await {
+                link.error(&format!("the slash commands were not registered: {error}"))
+                    .await;
+            }
             return Ok(());
         }
         Some("RESUMED") => link.connected().await,
+        Some("INTERACTION_CREATE") => match parse_interaction(payload.d.to_string().as_bytes()) {
+            Ok(interaction) => {
+                if let Some(event) = normalize::interaction(&interaction, link.integration_id(), Timestamp::now()) {
+                    if let Err(error) = link.ingress().receive(event, "gateway interaction").await {
+                        return Err(Ended::Resume(format!(
+                            "interaction {} not queued ({error}); resuming",
+                            interaction.id
+                        )));
+                    }
+                    // Within Discord's 3 s: "thinking…" until the answer edits it.
+                    if let Err(error) = api.defer(&interaction.id, &interaction.token).await {
+                        link.error(&format!("interaction {} not acknowledged: {error}", interaction.id))
+                            .await;
+                    }
+                }
+                link.event_received().await;
+            }
+            Err(error) => link.error(&format!("an interaction was skipped: {error}")).await,
+        },
         Some("MESSAGE_CREATE") => {
             let Some(current) = session.as_ref() else {
                 return Err(Ended::Reidentify("an event before READY".into()));

@@ -97,13 +97,29 @@ impl WebhookDeps {
         platform: Platform,
         pick: impl FnOnce(Credentials) -> Option<T>,
     ) -> Result<(IntegrationRecord, T), WebhookError> {
+        self.integration_in(integration_id, platform, &[ConnectionMode::Webhook], pick)
+            .await
+    }
+
+    /// [`WebhookDeps::integration`] for an endpoint that serves integrations in any of `modes`
+    /// (Discord's interactions endpoint serves bots on the gateway too).
+    ///
+    /// # Errors
+    /// As [`WebhookDeps::integration`].
+    pub async fn integration_in<T>(
+        &self,
+        integration_id: &str,
+        platform: Platform,
+        modes: &[ConnectionMode],
+        pick: impl FnOnce(Credentials) -> Option<T>,
+    ) -> Result<(IntegrationRecord, T), WebhookError> {
         let id: IntegrationId = integration_id.parse().map_err(|_| WebhookError::UnknownIntegration)?;
         let record = self
             .store
             .get_integration(&id)
             .await?
             .ok_or(WebhookError::UnknownIntegration)?;
-        if record.platform != platform || record.mode != ConnectionMode::Webhook {
+        if record.platform != platform || !modes.contains(&record.mode) {
             return Err(WebhookError::UnknownIntegration);
         }
         if !record.enabled {

@@ -130,6 +130,7 @@ impl Replier for TelegramReplier {
             last_op: None,
             hold_until: None,
             typing: None,
+            so_far: String::new(),
         }))
     }
 }
@@ -196,6 +197,8 @@ struct Answer {
     hold_until: Option<Instant>,
     /// Re-sends `typing` while the agent works (it shows for 5 s at most).
     typing: Option<tokio::task::JoinHandle<()>>,
+    /// The answer so far, which a failure note follows.
+    so_far: String,
 }
 
 impl Drop for Answer {
@@ -317,6 +320,7 @@ impl ReplyStream for Answer {
     }
 
     async fn update(&mut self, text: &str) -> Result<(), ReplyError> {
+        text.clone_into(&mut self.so_far);
         let now = Instant::now();
         if text.trim().is_empty() || self.throttled(now) {
             return Ok(());
@@ -338,8 +342,15 @@ impl ReplyStream for Answer {
         self.parts.show(&self.sink, &parts(text), true).await
     }
 
+    /// The failure note follows what was already shown.
     async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
-        self.finish(&format!("{message}\n\n{NEW_CONVERSATION_HINT}")).await
+        let note = format!("{message}\n\n{NEW_CONVERSATION_HINT}");
+        let text = if self.so_far.trim().is_empty() {
+            note
+        } else {
+            format!("{}\n\n{note}", self.so_far)
+        };
+        self.finish(&text).await
     }
 }
 
