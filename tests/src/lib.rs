@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod crash;
 pub mod fake_agent;
 pub mod fake_dingtalk;
+pub mod fake_discord;
 pub mod fake_lark;
 pub mod fake_telegram;
 pub mod fake_wecom_long;
