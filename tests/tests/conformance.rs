@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use imgate_core::ports::Deps;
-use imgate_tests::conformance::{self, DingtalkHttp, LarkWebhook, TelegramWebhook, WecomWebhook};
+use imgate_tests::conformance::{self, DingtalkHttp, DiscordInteractions, LarkWebhook, TelegramWebhook, WecomWebhook};
 
 async fn embedded() -> Deps {
     imgate_tests::world::embedded_deps(3).await
@@ -52,6 +52,14 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn telegram_webhook_moto() {
                     conformance::$scenario(moto().await, &TelegramWebhook).await;
+                }
+                #[tokio::test]
+                async fn discord_interactions_embedded() {
+                    conformance::$scenario(embedded().await, &DiscordInteractions).await;
+                }
+                #[tokio::test]
+                async fn discord_interactions_moto() {
+                    conformance::$scenario(moto().await, &DiscordInteractions).await;
                 }
             }
         )*

@@ -9,11 +9,13 @@
 //! refused with a 4xx and nothing queued.
 
 mod dingtalk_http;
+mod discord_interactions;
 mod lark_webhook;
 mod telegram_webhook;
 mod wecom_webhook;
 
 pub use dingtalk_http::DingtalkHttp;
+pub use discord_interactions::DiscordInteractions;
 pub use lark_webhook::LarkWebhook;
 pub use telegram_webhook::TelegramWebhook;
 pub use wecom_webhook::WecomWebhook;
@@ -69,6 +71,10 @@ pub trait WebhookHarness: Send + Sync {
     fn name(&self) -> &'static str;
     /// The platform's path segment in `/api/{platform}/webhook/{id}`.
     fn platform(&self) -> &'static str;
+    /// The route segment after the platform (`webhook`; Discord's is `interactions`).
+    fn route(&self) -> &'static str {
+        "webhook"
+    }
     /// The admin API body that creates the bot.
     fn integration(&self) -> Value;
     /// A signed request carrying a user's direct text message with platform id `message_id`.
@@ -125,7 +131,12 @@ impl Stage {
     /// # Panics
     /// When the gateway cannot be reached.
     pub async fn send(&self, harness: &dyn WebhookHarness, integration: &str, request: &Request) -> (u16, String) {
-        let mut url = format!("{}/api/{}/webhook/{integration}", self.gateway.base, harness.platform());
+        let mut url = format!(
+            "{}/api/{}/{}/{integration}",
+            self.gateway.base,
+            harness.platform(),
+            harness.route()
+        );
         if !request.query.is_empty() {
             url = format!("{url}?{}", request.query);
         }
