@@ -342,6 +342,72 @@ async fn simulated_telegram_message_is_answered_by_echo() {
     );
 }
 
+/// `imgate serve` itself, pointed at the fake Bot API and the fake Discord: a Telegram bot on
+/// long polling and a Discord bot on the gateway both answer through the echo agent, and the
+/// status shows their connections.
+#[tokio::test]
+async fn telegram_polling_and_discord_gateway_bots_answer_in_imgate_serve() {
+    use imgate_tests::fake_discord::FakeDiscord;
+    use imgate_tests::fake_telegram::FakeTelegram;
+
+    let telegram = FakeTelegram::start("42:serve-telegram-token").await;
+    let discord = FakeDiscord::start("serve-discord-token").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            ("IMGATE_TELEGRAM_API_BASE", &telegram.base),
+            ("IMGATE_DISCORD_API_BASE", &discord.base),
+        ],
+    );
+    let org = Org::create(&server).await;
+    let telegram_bot = org
+        .bot_bound_to_echo(json!({"name": "tg", "platform": "telegram", "mode": "long_connection",
+            "credentials": {"bot_token": "42:serve-telegram-token"}}))
+        .await;
+    let discord_bot = org
+        .bot_bound_to_echo(json!({"name": "dc", "platform": "discord", "mode": "long_connection",
+            "credentials": {"application_id": "app-1", "public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "bot_token": "serve-discord-token"}}))
+        .await;
+
+    let update = telegram.push_update(telegram.text_update(5150, 5150, "hi from Telegram"));
+    let message_id = update["message"]["message_id"].as_i64().unwrap();
+    let telegram_answered = || {
+        telegram
+            .messages()
+            .iter()
+            .any(|m| m.reply_to == Some(message_id) && m.text == "You said: hi from Telegram")
+    };
+    for _ in 0..300 {
+        if telegram_answered() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(telegram_answered(), "{:?}", telegram.messages());
+
+    let asked = discord.user_message("dm-serve", None, "hi from Discord", false);
+    let discord_answered = || {
+        discord
+            .messages()
+            .iter()
+            .any(|m| m.reply_to.as_deref() == Some(asked.as_str()) && m.content == "You said: hi from Discord")
+    };
+    for _ in 0..300 {
+        if discord_answered() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(discord_answered(), "{:?}", discord.messages());
+
+    for bot in [&telegram_bot, &discord_bot] {
+        let status = org.get(&format!("/integrations/{bot}/status")).await;
+        assert_eq!(status["runtime"]["state"], "connected", "{status}");
+    }
+}
+
 /// Runs `imgate simulate wecom` against `server` with the database in `dir` and checks that the
 /// echo agent's answer to `text` was shown.
 async fn simulate_wecom(server: &Server, dir: &Path, integration_id: &str, text: &str) {

@@ -280,6 +280,25 @@ async fn long_polling_answers_keeps_the_offset_and_yields_to_another_poller(deps
     let _ = relay.send(true);
 }
 
+async fn rate_limits_drop_intermediate_edits_and_the_final_text_waits(deps: Deps) {
+    let w = world(deps).await;
+    let (_agent, agent_id) = w
+        .streaming_agent(&["One.", " Two.", " Three."], Duration::from_millis(600))
+        .await;
+    let id = w.bot("webhook", Some(&agent_id), json!({})).await;
+    w.fake
+        .fail_next("editMessageText", 2, 429, "Too Many Requests: retry after 1", Some(1));
+    let asked = format!("@{BOT_USERNAME} count");
+    let update = json!({"update_id": 7101, "message": w.fake.text_update(-100_888, 1007, &asked)["message"]});
+    assert_eq!(w.post(&id, &update, Some(SECRET)).await.0, 200);
+    let answer = w.answered(message_id(&update), "One. Two. Three.").await;
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    assert!(
+        w.fake.calls_of("editMessageText").len() >= 3,
+        "the refused edits were tried and the final one went through"
+    );
+}
+
 async fn publishing_sets_the_webhook_and_unbinding_removes_it(deps: Deps) {
     let w = world(deps).await;
     let admin = &w.gateway.admin;
@@ -374,4 +393,5 @@ on_both_backends!(
     refused_formatting_is_sent_plain,
     long_polling_answers_keeps_the_offset_and_yields_to_another_poller,
     publishing_sets_the_webhook_and_unbinding_removes_it,
+    rate_limits_drop_intermediate_edits_and_the_final_text_waits,
 );
