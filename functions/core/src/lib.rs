@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod dispatch;
 pub mod envelope;
 pub mod event;
+pub mod event_log;
 pub mod ids;
 pub mod ingress;
 pub mod integration;

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use imgate_core::credentials::{Credentials, Dingtalk};
+use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::ports::{Keyring, Store};
@@ -70,7 +71,12 @@ pub async fn receive(
     let message = parse_robot_message(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let event = normalize::robot_message(&record.id, &message, Timestamp::now());
     ctx.ingress
-        .log(&record.id, "received", Some(&message.msg_id), "robot message callback")
+        .log(
+            &record.id,
+            EventKind::Received,
+            Some(&message.msg_id),
+            "robot message callback",
+        )
         .await;
     ctx.ingress.accept(event).await?;
     Ok(WebhookResponse::empty())

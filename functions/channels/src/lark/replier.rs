@@ -31,6 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use imgate_core::credentials::{Credentials, Lark};
 use imgate_core::event::{ConversationKind, ReplyContext};
+use imgate_core::event_log::EventKind;
 use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
 use imgate_core::{IntegrationId, Timestamp};
 use serde_json::{Value, json};
@@ -452,7 +453,14 @@ impl Answer {
         tracing::warn!(platform = "lark", app_id = %self.app.app_id, reason = why, "cards unavailable; answering with rich text");
         let detail =
             format!("card refused ({why}); answering with rich text. Check the app's cardkit:card:write scope");
-        imgate_core::ingress::record(self.store.as_ref(), &self.integration_id, "error", None, &detail).await;
+        imgate_core::event_log::record(
+            self.store.as_ref(),
+            &self.integration_id,
+            EventKind::Error,
+            None,
+            &detail,
+        )
+        .await;
     }
 }
 

@@ -25,6 +25,7 @@ use std::time::Duration;
 use imgate_core::credentials::{Credentials, Lark};
 use imgate_core::dispatch::NEW_SESSION_ACTION;
 use imgate_core::event::InboundKind;
+use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::ports::{Keyring, Store};
@@ -86,7 +87,7 @@ pub async fn receive(
     let Some(event) = normalize::envelope(&record.id, &envelope, bot_open_id.as_deref(), Timestamp::now()) else {
         let detail = format!("{event_type} event acknowledged; nothing to answer");
         ctx.ingress
-            .log(&record.id, "ignored", Some(&envelope.header.event_id), &detail)
+            .log(&record.id, EventKind::Ignored, Some(&envelope.header.event_id), &detail)
             .await;
         return Ok(success());
     };

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imgate_core::credentials::{Credentials, WecomWebhook};
+use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{Accepted, Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::ports::{Keyring, Store, StreamState};
@@ -75,7 +76,7 @@ pub async fn verify_url(
     match crypto.verify_url(&params.signature, &params.timestamp, &params.nonce, echostr) {
         Ok(plain) => {
             ctx.ingress
-                .log(&record.id, "verified", None, "callback URL verified")
+                .log(&record.id, EventKind::Verified, None, "callback URL verified")
                 .await;
             Ok(WebhookResponse::text(plain))
         }
@@ -153,7 +154,7 @@ async fn receive_bot(
         }
         BotCallback::Event(event) => {
             ctx.ingress
-                .log(&record.id, "received", Some(&event.msgid), "event callback")
+                .log(&record.id, EventKind::Received, Some(&event.msgid), "event callback")
                 .await;
             match &event.kind {
                 BotEventKind::EnterChat => Some(reply::welcome_text(WELCOME)),

@@ -17,8 +17,9 @@ use super::connector::Connector;
 use super::plan::{self, Idle, StopCause, Verdict};
 use super::worker::{Worker, WorkerEnd};
 use super::{RelayError, RelaySettings};
+use crate::event_log::{self, EventKind};
 use crate::ids::IntegrationId;
-use crate::ingress::{self, Ingress};
+use crate::ingress::Ingress;
 use crate::integration::{ConnectionState, IntegrationRecord, IntegrationStatus, StatusReason};
 use crate::platform::{ConnectionMode, Platform};
 use crate::ports::{Keyring, LeaseOutcome, Store};
@@ -355,7 +356,7 @@ impl Fleet {
                 return;
             }
             let cause = StopCause::from(idle);
-            ingress::record(store.as_ref(), &record.id, "stopped", None, cause.detail()).await;
+            event_log::record(store.as_ref(), &record.id, EventKind::Stopped, None, cause.detail()).await;
         }
         self.settled.insert(record.id.clone(), reason);
     }
