@@ -15,7 +15,8 @@ use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::Repliers;
 use imgate_core::ingress::{Ingress, WebhookError};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Deps, Keyring, Store, TokenCache};
+use imgate_core::keyring::Keyring;
+use imgate_core::ports::{Deps, Store, TokenCache};
 use imgate_core::{ConnectionMode, IntegrationId, Platform};
 
 /// Where each platform's API lives (overridable for tests and private deployments).

@@ -16,8 +16,8 @@ use imgate_channels::dingtalk::api::{RobotApi, SessionWebhook, token_cache_key};
 use imgate_channels::dingtalk::reply::{self, Sample};
 use imgate_core::Timestamp;
 use imgate_core::credentials::Dingtalk;
-use imgate_core::crypto::LocalKeyring;
-use imgate_core::ports::{CachedToken, Keyring, ReplyError, StoreResult, TokenCache};
+use imgate_core::keyring::{Keyring, LocalKeyring};
+use imgate_core::ports::{CachedToken, ReplyError, StoreResult, TokenCache};
 use imgate_core::secret::Secret;
 use serde_json::{Value, json};
 

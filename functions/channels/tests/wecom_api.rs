@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use imgate_channels::wecom::api::{AppClient, ResponseUrl, token_cache_key};
 use imgate_core::Timestamp;
-use imgate_core::crypto::LocalKeyring;
-use imgate_core::ports::{CachedToken, Keyring, ReplyError, StoreResult, TokenCache};
+use imgate_core::keyring::{Keyring, LocalKeyring};
+use imgate_core::ports::{CachedToken, ReplyError, StoreResult, TokenCache};
 use imgate_core::secret::Secret;
 use serde_json::{Value, json};
 

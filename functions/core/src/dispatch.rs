@@ -25,8 +25,9 @@ use crate::envelope::{Envelope, EnvelopeError, Payload};
 use crate::event::{InboundEvent, InboundKind};
 use crate::event_log::{EventKind, record};
 use crate::integration::OpenRecordError;
+use crate::keyring::Keyring;
 use crate::platform::Platform;
-use crate::ports::{AgentClient, Keyring, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
+use crate::ports::{AgentClient, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
 use crate::time::Timestamp;
 
 /// The card action that starts a new conversation (the button on failure cards).

@@ -15,7 +15,8 @@ use imgate_core::credentials::{Credentials, Dingtalk};
 use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Keyring, Store};
+use imgate_core::keyring::Keyring;
+use imgate_core::ports::Store;
 use imgate_core::{IntegrationId, Platform, Timestamp};
 
 use super::sign::{self, SignError};

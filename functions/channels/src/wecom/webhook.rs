@@ -14,7 +14,8 @@ use imgate_core::credentials::{Credentials, WecomWebhook};
 use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{Accepted, Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Keyring, Store, StreamState};
+use imgate_core::keyring::Keyring;
+use imgate_core::ports::{Store, StreamState};
 use imgate_core::{IntegrationId, Platform, Timestamp};
 
 use super::callback::{

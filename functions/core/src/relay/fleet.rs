@@ -21,8 +21,9 @@ use crate::event_log::{self, EventKind};
 use crate::ids::IntegrationId;
 use crate::ingress::Ingress;
 use crate::integration::{ConnectionState, IntegrationRecord, IntegrationStatus, StatusReason};
+use crate::keyring::Keyring;
 use crate::platform::{ConnectionMode, Platform};
-use crate::ports::{Keyring, LeaseOutcome, Store};
+use crate::ports::{LeaseOutcome, Store};
 use crate::time::Timestamp;
 
 /// Extra time, beyond the connector's stop timeout, for a stopping worker to write its status
