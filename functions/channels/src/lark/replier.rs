@@ -31,7 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use imgate_core::credentials::{Credentials, Lark};
 use imgate_core::event::{ConversationKind, ReplyContext};
-use imgate_core::event_log::EventKind;
+use imgate_core::event_log::{EventKind, record};
 use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
 use imgate_core::{IntegrationId, Timestamp};
 use serde_json::{Value, json};
@@ -453,7 +453,7 @@ impl Answer {
         tracing::warn!(platform = "lark", app_id = %self.app.app_id, reason = why, "cards unavailable; answering with rich text");
         let detail =
             format!("card refused ({why}); answering with rich text. Check the app's cardkit:card:write scope");
-        imgate_core::event_log::record(
+        record(
             self.store.as_ref(),
             &self.integration_id,
             EventKind::Error,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use imgate_core::event_log::EventKind;
+use imgate_core::event_log::{EventKind, record};
 use imgate_core::ports::ReplyError;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -70,7 +70,7 @@ impl Card {
             if let Err(error) = self.start(sender).await {
                 tracing::warn!(platform = "dingtalk", client_id = %sender.app.client_id, %error, "AI card unavailable; answering with messages");
                 let detail = format!("AI card unavailable, answering with messages: {error}");
-                imgate_core::event_log::record(
+                record(
                     sender.store.as_ref(),
                     &sender.integration_id,
                     EventKind::Error,
