@@ -36,7 +36,8 @@ pub enum EventKind {
     Ignored,
     /// `dropped`: the dispatcher dropped an event (a disabled integration, a bot's message, …).
     Dropped,
-    /// `session`: the dispatcher changed the conversation's session (a reset command).
+    /// `session`: the dispatcher started a new session (a new conversation, a `new` command or
+    /// a card's new-conversation action).
     Session,
     /// `feedback`: a user's feedback on an answer was received.
     Feedback,
@@ -50,9 +51,10 @@ pub enum EventKind {
     Connecting,
     /// `connected`: a relay connection is established.
     Connected,
-    /// `resumed`: a relay connection resumed its previous session.
+    /// `resumed`: the dispatcher delivers an answer the agent gave before the gateway stopped.
     Resumed,
-    /// `retrying`: a relay connection failed and will be retried after a delay.
+    /// `retrying`: a relay connection failed and reconnects after a delay, or the agent failed
+    /// and the queue message will be retried.
     Retrying,
     /// `stopped`: a relay connection was stopped (shutdown, restart, lost lease, given up).
     Stopped,
