@@ -9,9 +9,10 @@ use anyhow::{Context, Result};
 use imgate_aws::{
     DynamoStore, KmsKeyring, SqsQueue, create_delay_queue_with_dlq, create_fifo_queue_with_dlq, create_table,
 };
-use imgate_core::crypto::{KeyringError, SealedSecret};
+use imgate_core::keyring::Keyring;
+use imgate_core::keyring::{KeyringError, SealedSecret};
 use imgate_core::ports::{
-    AggregationStore, CachedToken, Delivery, Keyring, MAX_QUEUE_DELAY, OutgoingMessage, Queue, QueueError, StreamState,
+    AggregationStore, CachedToken, Delivery, MAX_QUEUE_DELAY, OutgoingMessage, Queue, QueueError, StreamState,
     StreamStore, TokenCache, UserDirectory,
 };
 use imgate_core::testing;

@@ -325,7 +325,7 @@ async fn served(app: &axum::Router, method: &str, path: &str) -> Result<bool> {
 #[tokio::test]
 async fn webhook_routes_cover_the_router() -> Result<()> {
     let backend = imgate_embedded::LocalBackend::open_in_memory(imgate_embedded::QueueOptions { max_receives: 5 })?;
-    let deps = backend.deps([7; imgate_core::crypto::KEY_LEN]);
+    let deps = backend.deps([7; imgate_core::keyring::KEY_LEN]);
     let app = imgate_http::webhook_app(imgate_channels::Webhooks::new(&deps));
     let routes = template_routes(&sam());
     let id = imgate_core::IntegrationId::generate();

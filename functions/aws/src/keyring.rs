@@ -1,7 +1,7 @@
 //! [`KmsKeyring`]: envelope encryption of secrets at rest under a KMS key.
 //!
 //! Each process asks KMS for one AES-256 data key (`GenerateDataKey`) on first use and seals with
-//! it locally ([`imgate_core::crypto::seal_with`], the record id as associated data). The sealed
+//! it locally ([`imgate_core::keyring::seal_with`], the record id as associated data). The sealed
 //! text carries the KMS-wrapped data key, so any process with `kms:Decrypt` on the key can open
 //! it: `v1.kms.<base64 wrapped data key>.<base64 nonce || ciphertext+tag>`. Unwrapped keys are
 //! cached by their wrapped blob, so KMS is called once per data key, not once per secret.
@@ -16,8 +16,8 @@ use aws_sdk_kms::error::{DisplayErrorContext, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
-use imgate_core::crypto::{KEY_LEN, KeyringError, SealedSecret, decode_part, encode_part, open_with, seal_with};
-use imgate_core::ports::Keyring;
+use imgate_core::keyring::Keyring;
+use imgate_core::keyring::{KEY_LEN, KeyringError, SealedSecret, decode_part, encode_part, open_with, seal_with};
 use tokio::sync::OnceCell;
 
 /// Prefix of text sealed by this keyring.

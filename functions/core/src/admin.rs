@@ -11,8 +11,8 @@ mod triggers;
 pub mod views;
 
 use crate::apikey;
-use crate::crypto::KeyringError;
 use crate::ids::{ApiKeyId, OrgId};
+use crate::keyring::KeyringError;
 use crate::ports::{Deps, StoreError};
 
 pub use views::*;

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::crypto::SealedSecret;
 use crate::ids::{AgentId, OrgId};
+use crate::keyring::SealedSecret;
 use crate::secret::{MASK, Secret};
 use crate::time::Timestamp;
 
@@ -346,7 +346,7 @@ impl AgentRecord {
     /// [`crate::integration::OpenRecordError`] when the keyring fails or the data does not fit the kind.
     pub async fn open_config(
         &self,
-        keyring: &dyn crate::ports::Keyring,
+        keyring: &dyn crate::keyring::Keyring,
     ) -> Result<AgentConfig, crate::integration::OpenRecordError> {
         let bytes = keyring.open(&self.config, self.id.as_str()).await?;
         AgentConfig::from_sealed_json(self.kind, &bytes).map_err(|e| crate::integration::OpenRecordError::Corrupt {

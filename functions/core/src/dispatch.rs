@@ -23,10 +23,11 @@ pub use batch::{BatchRecord, group_in_order};
 
 use crate::envelope::{Envelope, EnvelopeError, Payload};
 use crate::event::{InboundEvent, InboundKind};
-use crate::ingress::record;
+use crate::event_log::{EventKind, record};
 use crate::integration::OpenRecordError;
+use crate::keyring::Keyring;
 use crate::platform::Platform;
-use crate::ports::{AgentClient, Keyring, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
+use crate::ports::{AgentClient, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
 use crate::time::Timestamp;
 
 /// The card action that starts a new conversation (the button on failure cards).
@@ -164,18 +165,18 @@ impl Dispatcher {
             tracing::warn!(integration_id = %event.integration_id, "event for a deleted integration dropped");
             return Ok(());
         };
-        let log = |kind: &'static str, detail: String| {
+        let log = |kind: EventKind, detail: String| {
             let store = self.store.clone();
             let (id, event_id) = (integration.id.clone(), event.event_id.clone());
             async move { record(store.as_ref(), &id, kind, Some(&event_id), &detail).await }
         };
         if !integration.enabled {
-            log("dropped", "the integration is disabled".into()).await;
+            log(EventKind::Dropped, "the integration is disabled".into()).await;
             return Ok(());
         }
         if event.sender.is_bot && matches!(event.kind, InboundKind::Message(_)) {
             let why = "sent by a bot: bots are not answered, so two bots cannot answer each other in a loop";
-            log("ignored", why.into()).await;
+            log(EventKind::Ignored, why.into()).await;
             return self.mark(&replied_key).await;
         }
         let credentials = integration.open_credentials(self.keyring.as_ref()).await?;
@@ -186,7 +187,7 @@ impl Dispatcher {
         };
         let trigger = self.store.get_trigger(&integration.id).await?.filter(|t| t.enabled);
         let Some(trigger) = trigger else {
-            log("dropped", "no enabled trigger binds this integration".into()).await;
+            log(EventKind::Dropped, "no enabled trigger binds this integration".into()).await;
             self.reply_text(target, texts::NOT_BOUND).await?;
             return self.mark(&replied_key).await;
         };
@@ -200,16 +201,16 @@ impl Dispatcher {
             }
             InboundKind::CardAction { action, .. } if action == NEW_SESSION_ACTION => {
                 self.store.delete_session(&event.session_key()).await?;
-                log("session", "new conversation started from a card".into()).await;
+                log(EventKind::Session, "new conversation started from a card".into()).await;
                 self.reply_text(target, texts::NEW_SESSION).await?;
                 self.mark(&replied_key).await
             }
             InboundKind::Feedback { rating, .. } => {
-                log("feedback", format!("rating {rating}")).await;
+                log(EventKind::Feedback, format!("rating {rating}")).await;
                 Ok(())
             }
             InboundKind::EnterChat | InboundKind::CardAction { .. } | InboundKind::Unsupported { .. } => {
-                log("ignored", "event needs no agent".into()).await;
+                log(EventKind::Ignored, "event needs no agent".into()).await;
                 Ok(())
             }
         }

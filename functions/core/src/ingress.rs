@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use crate::crash;
 use crate::envelope::Envelope;
 use crate::event::InboundEvent;
+use crate::event_log::{EventKind, EventLines, record};
 use crate::ids::IntegrationId;
-use crate::ports::{EventLogEntry, OutgoingMessage, Queue, QueueError, Store, StoreError};
+use crate::ports::{OutgoingMessage, Queue, QueueError, Store, StoreError};
 use crate::time::Timestamp;
 
 pub mod rejections;
@@ -21,8 +22,6 @@ use rejections::Rejections;
 
 /// How long event ids are remembered: longer than any platform retries (Lark: about 7 hours).
 pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 3600);
-/// How long event-log lines are kept.
-pub const EVENT_LOG_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// What happened to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +95,18 @@ impl Ingress {
         let event_id = event.event_id.clone();
         let mut log = EventLines::default();
         if let Some(detail) = received {
-            log.push(&integration, "received", Some(&event_id), detail);
+            log.push(&integration, EventKind::Received, Some(&event_id), detail);
         }
         crash::point("ingress.before_claim").await;
         match self.store.is_claimed(&key, now).await {
             Ok(true) => {
                 tracing::info!(integration_id = %integration, event_id = %event_id, "duplicate event ignored");
-                log.push(&integration, "duplicate", Some(&event_id), "already received; ignored");
+                log.push(
+                    &integration,
+                    EventKind::Duplicate,
+                    Some(&event_id),
+                    "already received; ignored",
+                );
                 log.write(self.store.as_ref(), &integration).await;
                 return Ok(Accepted::Duplicate);
             }
@@ -122,7 +126,7 @@ impl Ingress {
             tracing::error!(integration_id = %integration, event_id = %event_id, %error, "enqueue failed");
             log.push(
                 &integration,
-                "error",
+                EventKind::Error,
                 Some(&event_id),
                 "queue unavailable; the platform will retry",
             );
@@ -136,7 +140,12 @@ impl Ingress {
             tracing::warn!(integration_id = %integration, event_id = %event_id, %error, "recording the dedupe claim failed");
         }
         tracing::info!(integration_id = %integration, event_id = %event_id, "event enqueued");
-        log.push(&integration, "enqueued", Some(&event_id), "queued for the agent");
+        log.push(
+            &integration,
+            EventKind::Enqueued,
+            Some(&event_id),
+            "queued for the agent",
+        );
         log.write(self.store.as_ref(), &integration).await;
         Ok(Accepted::Enqueued)
     }
@@ -146,49 +155,13 @@ impl Ingress {
     /// per reason and minute from this process (see [`rejections`]).
     pub async fn reject(&self, integration: &IntegrationId, detail: &str) {
         if let Some(line) = self.rejections.admit(integration, detail, std::time::Instant::now()) {
-            self.log(integration, "rejected", None, &line).await;
+            self.log(integration, EventKind::Rejected, None, &line).await;
         }
     }
 
     /// Records a line in the integration's event log; failures are logged, never raised.
-    pub async fn log(&self, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
+    pub async fn log(&self, integration: &IntegrationId, kind: EventKind, event_id: Option<&str>, detail: &str) {
         record(self.store.as_ref(), integration, kind, event_id, detail).await;
-    }
-}
-
-/// Appends to an integration's event log, logging (not raising) failures: the log explains,
-/// it must never block a message.
-pub async fn record(store: &dyn Store, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
-    let mut log = EventLines::default();
-    log.push(integration, kind, event_id, detail);
-    log.write(store, integration).await;
-}
-
-/// Event-log lines collected during one step and written together.
-#[derive(Default)]
-struct EventLines(Vec<EventLogEntry>);
-
-impl EventLines {
-    /// Adds a line (stamped now) and writes it to the process log at once, where operators
-    /// search across integrations.
-    fn push(&mut self, integration: &IntegrationId, kind: &str, event_id: Option<&str>, detail: &str) {
-        tracing::info!(integration_id = %integration, kind, event_id = event_id.unwrap_or_default(), detail, "event");
-        self.0.push(EventLogEntry {
-            at: Timestamp::now(),
-            kind: kind.to_owned(),
-            event_id: event_id.map(|id| id.chars().take(128).collect()),
-            detail: detail.to_owned(),
-        });
-    }
-
-    /// Stores the lines; failures are logged, never raised.
-    async fn write(self, store: &dyn Store, integration: &IntegrationId) {
-        if self.0.is_empty() {
-            return;
-        }
-        if let Err(error) = store.record_events(integration, &self.0, EVENT_LOG_TTL).await {
-            tracing::warn!(integration_id = %integration, %error, "event log write failed");
-        }
     }
 }
 

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::SealedSecret;
 use crate::ids::{IntegrationId, OrgId};
+use crate::keyring::SealedSecret;
 use crate::platform::{ConnectionMode, Platform};
 use crate::time::Timestamp;
 
@@ -114,7 +114,7 @@ pub struct IntegrationStatus {
 pub enum OpenRecordError {
     /// The keyring failed (wrong key, KMS down).
     #[error(transparent)]
-    Keyring(#[from] crate::crypto::KeyringError),
+    Keyring(#[from] crate::keyring::KeyringError),
     /// The opened bytes do not fit the record's kind.
     #[error("sealed data of {id} does not fit its kind: {reason}")]
     Corrupt {
@@ -132,7 +132,7 @@ impl IntegrationRecord {
     /// [`OpenRecordError`] when the keyring fails or the data does not fit the platform and mode.
     pub async fn open_credentials(
         &self,
-        keyring: &dyn crate::ports::Keyring,
+        keyring: &dyn crate::keyring::Keyring,
     ) -> Result<crate::credentials::Credentials, OpenRecordError> {
         let bytes = keyring.open(&self.credentials, self.id.as_str()).await?;
         crate::credentials::Credentials::from_sealed_json(self.platform, self.mode, &bytes).map_err(|e| {

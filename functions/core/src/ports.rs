@@ -24,9 +24,9 @@ pub use reply::{Replier, ReplyError, ReplyStream, ReplyTarget};
 
 use crate::agent::AgentRecord;
 use crate::apikey::ApiKeyRecord;
-use crate::crypto::{KeyringError, SealedSecret};
 use crate::ids::{AgentId, ApiKeyId, IntegrationId, OrgId};
 use crate::integration::{IntegrationRecord, IntegrationStatus};
+use crate::keyring::Keyring;
 use crate::org::Organization;
 use crate::session::{Session, SessionKey};
 use crate::time::Timestamp;
@@ -348,15 +348,6 @@ pub trait Queue: Send + Sync {
     async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError>;
     /// Receives up to `max` messages from the dead-letter queue (hidden for `visibility`).
     async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError>;
-}
-
-/// Seals and opens secrets at rest under a key that is not stored beside them.
-#[async_trait]
-pub trait Keyring: Send + Sync {
-    /// Encrypts `plaintext`, bound to `context` (the owning record's id).
-    async fn seal(&self, plaintext: &[u8], context: &str) -> Result<SealedSecret, KeyringError>;
-    /// Decrypts what [`Keyring::seal`] produced with the same `context`.
-    async fn open(&self, sealed: &SealedSecret, context: &str) -> Result<Vec<u8>, KeyringError>;
 }
 
 /// The backends a process runs on.

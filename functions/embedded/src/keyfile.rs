@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use imgate_core::crypto::{KEY_LEN, LocalKeyring};
+use imgate_core::keyring::{KEY_LEN, LocalKeyring};
 
 /// Loading or creating the key file failed.
 #[derive(Debug, thiserror::Error)]

@@ -38,7 +38,7 @@ mod store;
 use std::path::Path;
 use std::sync::Arc;
 
-use imgate_core::crypto::LocalKeyring;
+use imgate_core::keyring::LocalKeyring;
 use imgate_core::ports::Deps;
 
 pub use db::OpenError;
@@ -82,7 +82,7 @@ impl LocalBackend {
     }
 
     /// The ports as [`Deps`], with a [`LocalKeyring`] over `key`.
-    pub fn deps(&self, key: [u8; imgate_core::crypto::KEY_LEN]) -> Deps {
+    pub fn deps(&self, key: [u8; imgate_core::keyring::KEY_LEN]) -> Deps {
         Deps {
             store: self.store.clone(),
             queue: self.queue.clone(),

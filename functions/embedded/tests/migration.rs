@@ -75,7 +75,7 @@ async fn version_1_database_is_upgraded_in_place() {
         user
     );
     let token = CachedToken {
-        token: imgate_core::crypto::SealedSecret::from_stored("v1.local.dG9rZW4"),
+        token: imgate_core::keyring::SealedSecret::from_stored("v1.local.dG9rZW4"),
         expires_at: NOW.plus(Duration::from_secs(60)),
     };
     store.put_token("k", &token).await.expect("put token");

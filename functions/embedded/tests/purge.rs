@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use imgate_core::Timestamp;
-use imgate_core::crypto::SealedSecret;
 use imgate_core::event::{Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender};
 use imgate_core::ids::{AgentId, IntegrationId, SessionId, UserId};
+use imgate_core::keyring::SealedSecret;
 use imgate_core::platform::Platform;
 use imgate_core::ports::{
     AggregationStore, CachedToken, Claim, DedupeStore, EventLog, EventLogEntry, HistoryEntry, HistoryStore, LeaseStore,

@@ -32,7 +32,7 @@ fn from_item(item: &Item) -> StoreResult<AgentRecord> {
         org_id: f.parse("org_id")?,
         name: f.string("name")?,
         kind: f.enumeration("kind")?,
-        config: imgate_core::crypto::SealedSecret::from_stored(f.string("config")?),
+        config: imgate_core::keyring::SealedSecret::from_stored(f.string("config")?),
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         version: f.number(VERSION)?,

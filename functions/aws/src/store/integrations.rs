@@ -3,8 +3,8 @@
 //! their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins).
 
 use async_trait::async_trait;
-use imgate_core::crypto::SealedSecret;
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
+use imgate_core::keyring::SealedSecret;
 use imgate_core::ports::{IntegrationStore, StoreResult};
 use imgate_core::{ConnectionMode, IntegrationId, OrgId};
 

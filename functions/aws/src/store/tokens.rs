@@ -3,7 +3,7 @@
 //! hide a token whose expiry is at or before `now`.
 
 use async_trait::async_trait;
-use imgate_core::crypto::SealedSecret;
+use imgate_core::keyring::SealedSecret;
 use imgate_core::ports::{CachedToken, StoreResult, TokenCache};
 use imgate_core::time::Timestamp;
 

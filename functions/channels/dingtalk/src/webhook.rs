@@ -11,6 +11,7 @@
 
 use imgate_channel_kit::webhook::{Method, WebhookDeps, WebhookEndpoint, WebhookRequest};
 use imgate_core::credentials::{Credentials, Dingtalk};
+use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::{IntegrationId, Platform, Timestamp};
@@ -54,7 +55,12 @@ pub async fn receive(
     let event = normalize::robot_message(&record.id, &message, Timestamp::now());
     ctx.deps
         .ingress
-        .log(&record.id, "received", Some(&message.msg_id), "robot message callback")
+        .log(
+            &record.id,
+            EventKind::Received,
+            Some(&message.msg_id),
+            "robot message callback",
+        )
         .await;
     ctx.deps.ingress.accept(event).await?;
     Ok(WebhookResponse::empty())

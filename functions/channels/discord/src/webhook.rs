@@ -12,6 +12,7 @@
 
 use imgate_channel_kit::webhook::{Method, WebhookDeps, WebhookEndpoint, WebhookRequest};
 use imgate_core::credentials::{Credentials, Discord};
+use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::{ConnectionMode, IntegrationId, Platform, Timestamp};
@@ -83,7 +84,12 @@ pub async fn receive(
     if interaction.kind == interaction_type::PING {
         ctx.deps
             .ingress
-            .log(&record.id, "verified", None, "interactions endpoint verified (PING)")
+            .log(
+                &record.id,
+                EventKind::Verified,
+                None,
+                "interactions endpoint verified (PING)",
+            )
             .await;
         return Ok(WebhookResponse::json(r#"{"type":1}"#));
     }
@@ -92,7 +98,7 @@ pub async fn receive(
             .ingress
             .log(
                 &record.id,
-                "ignored",
+                EventKind::Ignored,
                 Some(&interaction.id),
                 "interaction acknowledged; nothing to answer",
             )

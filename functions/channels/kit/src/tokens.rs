@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use imgate_core::Timestamp;
-use imgate_core::ports::{CachedToken, Keyring, ReplyError, TokenCache};
+use imgate_core::keyring::Keyring;
+use imgate_core::ports::{CachedToken, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
 use sha2::{Digest, Sha256};
 

@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use imgate_core::crypto::LocalKeyring;
+use imgate_core::keyring::LocalKeyring;
 
 use super::*;
 

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use imgate_core::credentials::Credentials;
 use imgate_core::ingress::{Ingress, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Deps, Keyring, Store};
+use imgate_core::keyring::Keyring;
+use imgate_core::ports::{Deps, Store};
 use imgate_core::{ConnectionMode, IntegrationId, Platform};
 use reqwest::header::HeaderMap;
 

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use imgate_core::credentials::Lark;
-use imgate_core::ports::{Keyring, ReplyError, TokenCache};
+use imgate_core::keyring::Keyring;
+use imgate_core::ports::{ReplyError, TokenCache};
 use imgate_core::secret::Secret;
 use reqwest::Method;
 use serde::Deserialize;

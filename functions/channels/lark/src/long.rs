@@ -35,6 +35,7 @@ pub mod socket;
 #[cfg(test)]
 mod frame_tests;
 
+use imgate_core::event_log::EventKind;
 use imgate_core::relay::Link;
 
 pub use config::{ClientConfig, ConfigUpdate};
@@ -45,12 +46,12 @@ pub use frame::{Frame, FrameError, Header};
 
 /// The event-log kind of events acknowledged without being queued because they are not for
 /// the agent.
-pub const IGNORED: &str = "ignored";
+pub const IGNORED: EventKind = EventKind::Ignored;
 /// The event-log kind of events acknowledged and dropped because they could not be read.
-pub const UNREADABLE: &str = "error";
+pub const UNREADABLE: EventKind = EventKind::Error;
 
 /// Writes why an event was acknowledged but not queued to the integration's event log.
-async fn log_unqueued(link: &Link, kind: &str, event_id: Option<&str>, why: &str) {
+async fn log_unqueued(link: &Link, kind: EventKind, event_id: Option<&str>, why: &str) {
     tracing::info!(platform = "lark", integration_id = %link.integration_id(), event_id = event_id.unwrap_or_default(), why, "event not queued");
     link.ingress().log(link.integration_id(), kind, event_id, why).await;
 }

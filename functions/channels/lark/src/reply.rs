@@ -35,6 +35,7 @@ use imgate_channel_kit::patience::patiently;
 use imgate_channel_kit::text::{head_chars, split};
 use imgate_core::credentials::{Credentials, Lark};
 use imgate_core::event::{ConversationKind, ReplyContext};
+use imgate_core::event_log::{EventKind, record};
 use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
 use imgate_core::{IntegrationId, Timestamp};
 use serde_json::{Value, json};
@@ -445,7 +446,14 @@ impl Answer {
         tracing::warn!(platform = "lark", app_id = %self.app.app_id, reason = why, "cards unavailable; answering with rich text");
         let detail =
             format!("card refused ({why}); answering with rich text. Check the app's cardkit:card:write scope");
-        imgate_core::ingress::record(self.store.as_ref(), &self.integration_id, "error", None, &detail).await;
+        record(
+            self.store.as_ref(),
+            &self.integration_id,
+            EventKind::Error,
+            None,
+            &detail,
+        )
+        .await;
     }
 }
 

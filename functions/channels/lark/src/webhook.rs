@@ -19,6 +19,7 @@
 //! Group messages need the bot's own open_id to tell whether they @-mention the bot; it comes
 //! from [`BotIdentity`] (cached), and only group messages wait for it.
 
+use imgate_core::event_log::EventKind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,7 +84,7 @@ pub async fn receive(
         let detail = format!("{event_type} event acknowledged; nothing to answer");
         ctx.deps
             .ingress
-            .log(&record.id, "ignored", Some(&envelope.header.event_id), &detail)
+            .log(&record.id, EventKind::Ignored, Some(&envelope.header.event_id), &detail)
             .await;
         return Ok(success());
     };

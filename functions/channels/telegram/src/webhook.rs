@@ -8,6 +8,7 @@
 //! logged. Telegram signs no timestamp, so a replay inside its retry window is a duplicate and
 //! meets the dedupe claim.
 
+use imgate_core::event_log::EventKind;
 use std::sync::Arc;
 
 use imgate_channel_kit::webhook::{Method, WebhookDeps, WebhookEndpoint, WebhookRequest};
@@ -79,7 +80,7 @@ pub async fn receive(
             .ingress
             .log(
                 &record.id,
-                "ignored",
+                EventKind::Ignored,
                 Some(&update_id),
                 "update acknowledged; nothing to answer",
             )

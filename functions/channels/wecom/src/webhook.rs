@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use imgate_channel_kit::webhook::{Method, WebhookDeps, WebhookEndpoint, WebhookRequest};
 use imgate_core::credentials::{Credentials, WecomWebhook};
+use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{Accepted, WebhookError, WebhookResponse};
 use imgate_core::integration::IntegrationRecord;
 use imgate_core::ports::StreamState;
@@ -73,7 +74,7 @@ pub async fn verify_url(
         Ok(plain) => {
             ctx.deps
                 .ingress
-                .log(&record.id, "verified", None, "callback URL verified")
+                .log(&record.id, EventKind::Verified, None, "callback URL verified")
                 .await;
             Ok(WebhookResponse::text(plain))
         }
@@ -153,7 +154,7 @@ async fn receive_bot(
         BotCallback::Event(event) => {
             ctx.deps
                 .ingress
-                .log(&record.id, "received", Some(&event.msgid), "event callback")
+                .log(&record.id, EventKind::Received, Some(&event.msgid), "event callback")
                 .await;
             match &event.kind {
                 BotEventKind::EnterChat => Some(payload::welcome_text(WELCOME)),

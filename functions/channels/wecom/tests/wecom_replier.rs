@@ -105,7 +105,7 @@ impl World {
             platform: Platform::Wecom,
             mode: ConnectionMode::Webhook,
             enabled: true,
-            credentials: imgate_core::crypto::SealedSecret::from_stored("unused"),
+            credentials: imgate_core::keyring::SealedSecret::from_stored("unused"),
             created_at: Timestamp::now(),
             updated_at: Timestamp::now(),
             version: 1,

@@ -41,6 +41,13 @@ impl Admin {
             Err(refusal) => format!("the platform refused to remove the webhook: {refusal}"),
         };
         tracing::warn!(integration_id = %record.id, detail, "webhook registration failed");
-        crate::ingress::record(self.deps.store.as_ref(), &record.id, "error", None, &detail).await;
+        crate::event_log::record(
+            self.deps.store.as_ref(),
+            &record.id,
+            crate::event_log::EventKind::Error,
+            None,
+            &detail,
+        )
+        .await;
     }
 }

@@ -9,8 +9,8 @@ use crate::agent::AgentConfig;
 use crate::crash;
 use crate::envelope::Envelope;
 use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
+use crate::event_log::{EventKind, record};
 use crate::ids::{SessionId, UserId};
-use crate::ingress::record;
 use crate::ports::{AgentError, AgentRequest, HistoryEntry, ReplyTarget, Role};
 use crate::session::Session;
 use crate::task::AbortOnDrop;
@@ -41,7 +41,7 @@ impl Dispatcher {
             record(
                 self.store.as_ref(),
                 integration,
-                "dropped",
+                EventKind::Dropped,
                 Some(&event.event_id),
                 "group message without a mention",
             )
@@ -56,7 +56,7 @@ impl Dispatcher {
                     record(
                         self.store.as_ref(),
                         integration,
-                        "session",
+                        EventKind::Session,
                         Some(&event.event_id),
                         "new conversation (/new)",
                     )
@@ -100,7 +100,7 @@ impl Dispatcher {
         record(
             self.store.as_ref(),
             &event.integration_id,
-            "aggregating",
+            EventKind::Aggregating,
             Some(&event.event_id),
             "waiting for more messages",
         )
@@ -187,7 +187,7 @@ impl Dispatcher {
                 record(
                     self.store.as_ref(),
                     &event.integration_id,
-                    "session",
+                    EventKind::Session,
                     Some(&event.event_id),
                     "new session",
                 )
@@ -244,7 +244,7 @@ impl Dispatcher {
             record(
                 self.store.as_ref(),
                 &event.integration_id,
-                "resumed",
+                EventKind::Resumed,
                 Some(&event.event_id),
                 "the agent had answered before the gateway stopped; delivering that answer",
             )
@@ -327,7 +327,7 @@ impl Dispatcher {
                     record(
                         self.store.as_ref(),
                         integration,
-                        "error",
+                        EventKind::Error,
                         Some(&event.event_id),
                         &format!("agent failed: {error}"),
                     )
@@ -336,7 +336,7 @@ impl Dispatcher {
                     record(
                         self.store.as_ref(),
                         integration,
-                        "retrying",
+                        EventKind::Retrying,
                         Some(&event.event_id),
                         &format!("agent failed (attempt {receive_count}): {error}"),
                     )
@@ -371,7 +371,7 @@ impl Dispatcher {
         record(
             self.store.as_ref(),
             &event.integration_id,
-            "replied",
+            EventKind::Replied,
             Some(&event.event_id),
             "the agent answered",
         )

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::StoreResult;
-use crate::crypto::SealedSecret;
 use crate::event::InboundEvent;
 use crate::ids::{IntegrationId, SessionId, UserId};
+use crate::keyring::SealedSecret;
 use crate::time::Timestamp;
 
 /// Maps IM identities to stable imgate users.

@@ -12,8 +12,8 @@ use tokio::sync::Mutex;
 
 use super::backoff::Backoff;
 use super::plan::StopCause;
+use crate::event_log::{EventKind, record};
 use crate::ids::IntegrationId;
-use crate::ingress::record;
 use crate::integration::{ConnectionState, IntegrationStatus, StatusReason};
 use crate::ports::Store;
 use crate::time::Timestamp;
@@ -90,7 +90,7 @@ impl Board {
             n => format!("reconnecting (relay {}, attempt {n})", self.owner),
         };
         self.write(&mut state).await;
-        self.log("connecting", &detail).await;
+        self.log(EventKind::Connecting, &detail).await;
     }
 
     /// The connection is up: attempts reset, `connected_since` set.
@@ -102,7 +102,7 @@ impl Board {
         status.connected_since = Some(Timestamp::now());
         status.reconnect_attempts = 0;
         self.write(&mut state).await;
-        self.log("connected", &format!("connected (relay {})", self.owner))
+        self.log(EventKind::Connected, &format!("connected (relay {})", self.owner))
             .await;
     }
 
@@ -126,7 +126,7 @@ impl Board {
         state.attempt_error = Some(text.clone());
         state.status.last_error = Some(text.clone());
         self.write(&mut state).await;
-        self.log("error", &text).await;
+        self.log(EventKind::Error, &text).await;
     }
 
     /// The connection closed: counts the attempt, writes `Retrying` and returns the delay before
@@ -161,7 +161,7 @@ impl Board {
             "{error}; reconnecting in {:.1} s (attempt {attempts})",
             delay.as_secs_f64()
         );
-        self.log("retrying", &detail).await;
+        self.log(EventKind::Retrying, &detail).await;
         delay
     }
 
@@ -172,7 +172,7 @@ impl Board {
             ConnectionState::Error,
             Some(StatusReason::AuthFailed),
             &text,
-            "error",
+            EventKind::Error,
             &format!("credentials rejected: {text}; not reconnecting until the integration changes"),
         )
         .await;
@@ -184,7 +184,7 @@ impl Board {
             ConnectionState::Stopped,
             Some(StatusReason::KickedByOtherConnection),
             "another connection took over this bot",
-            "stopped",
+            EventKind::Stopped,
             "another connection took over this bot; not reconnecting until the integration changes",
         )
         .await;
@@ -197,7 +197,7 @@ impl Board {
             ConnectionState::Error,
             None,
             &text,
-            "error",
+            EventKind::Error,
             &format!("{text}; not connecting until the integration changes"),
         )
         .await;
@@ -210,7 +210,7 @@ impl Board {
             StopCause::Deleted => {
                 tracing::info!(integration_id = %self.id, "connection stopped: the integration was deleted");
             }
-            StopCause::Restart => self.log("stopped", cause.detail()).await,
+            StopCause::Restart => self.log(EventKind::Stopped, cause.detail()).await,
             StopCause::Unbound | StopCause::Disabled | StopCause::ModeChanged | StopCause::Shutdown => {
                 let mut state = self.state.lock().await;
                 let status = &mut state.status;
@@ -219,14 +219,14 @@ impl Board {
                 status.connected_since = None;
                 status.reconnect_attempts = 0;
                 self.write(&mut state).await;
-                self.log("stopped", cause.detail()).await;
+                self.log(EventKind::Stopped, cause.detail()).await;
             }
         }
     }
 
     /// The lease went to another relay: only an event-log line, the new owner writes the status.
     pub(super) async fn lease_lost(&self) {
-        self.log("stopped", "connection stopped: another relay holds the lease")
+        self.log(EventKind::Stopped, "connection stopped: another relay holds the lease")
             .await;
     }
 
@@ -243,7 +243,14 @@ impl Board {
         }
     }
 
-    async fn give_up(&self, to: ConnectionState, reason: Option<StatusReason>, error: &str, kind: &str, detail: &str) {
+    async fn give_up(
+        &self,
+        to: ConnectionState,
+        reason: Option<StatusReason>,
+        error: &str,
+        kind: EventKind,
+        detail: &str,
+    ) {
         let mut state = self.state.lock().await;
         let status = &mut state.status;
         status.state = to;
@@ -265,7 +272,7 @@ impl Board {
         }
     }
 
-    async fn log(&self, kind: &str, detail: &str) {
+    async fn log(&self, kind: EventKind, detail: &str) {
         record(self.store.as_ref(), &self.id, kind, None, detail).await;
     }
 }

@@ -17,11 +17,13 @@ use super::connector::Connector;
 use super::plan::{self, Idle, StopCause, Verdict};
 use super::worker::{Worker, WorkerEnd};
 use super::{RelayError, RelaySettings};
+use crate::event_log::{self, EventKind};
 use crate::ids::IntegrationId;
-use crate::ingress::{self, Ingress};
+use crate::ingress::Ingress;
 use crate::integration::{ConnectionState, IntegrationRecord, IntegrationStatus, StatusReason};
+use crate::keyring::Keyring;
 use crate::platform::{ConnectionMode, Platform};
-use crate::ports::{Keyring, LeaseOutcome, Store};
+use crate::ports::{LeaseOutcome, Store};
 use crate::time::Timestamp;
 
 /// Extra time, beyond the connector's stop timeout, for a stopping worker to write its status
@@ -355,7 +357,7 @@ impl Fleet {
                 return;
             }
             let cause = StopCause::from(idle);
-            ingress::record(store.as_ref(), &record.id, "stopped", None, cause.detail()).await;
+            event_log::record(store.as_ref(), &record.id, EventKind::Stopped, None, cause.detail()).await;
         }
         self.settled.insert(record.id.clone(), reason);
     }

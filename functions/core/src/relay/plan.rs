@@ -110,8 +110,8 @@ pub(super) fn held_back(status: &IntegrationStatus, record: &IntegrationRecord) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::SealedSecret;
     use crate::ids::{AgentId, IntegrationId, OrgId};
+    use crate::keyring::SealedSecret;
     use crate::platform::Platform;
     use crate::time::Timestamp;
     use crate::trigger::GroupPolicy;

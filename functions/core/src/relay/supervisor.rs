@@ -11,8 +11,9 @@ use super::fleet::{Context, Fleet};
 use super::{RelayError, RelaySettings};
 use crate::ids::IntegrationId;
 use crate::ingress::Ingress;
+use crate::keyring::Keyring;
 use crate::platform::Platform;
-use crate::ports::{Keyring, Store};
+use crate::ports::Store;
 
 /// Runs the long connections of every enabled, bound long-connection integration whose lease
 /// this relay holds, and keeps their status.

@@ -19,7 +19,8 @@ use super::plan::StopCause;
 use crate::ids::IntegrationId;
 use crate::ingress::Ingress;
 use crate::integration::{IntegrationRecord, OpenRecordError};
-use crate::ports::{Keyring, Store};
+use crate::keyring::Keyring;
+use crate::ports::Store;
 use crate::task::AbortOnDrop;
 use crate::time::Timestamp;
 

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use super::NOW;
-use crate::crypto::SealedSecret;
 use crate::event::{Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender};
 use crate::ids::{IntegrationId, SessionId, UserId};
+use crate::keyring::SealedSecret;
 use crate::platform::Platform;
 use crate::ports::{CachedToken, HistoryEntry, Role, Store, StreamState};
 

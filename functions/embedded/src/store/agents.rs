@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use rusqlite::{Row, params};
 
 use imgate_core::agent::AgentRecord;
-use imgate_core::crypto::SealedSecret;
 use imgate_core::ids::{AgentId, OrgId};
+use imgate_core::keyring::SealedSecret;
 use imgate_core::ports::{AgentStore, StoreResult};
 
 use super::{

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use rusqlite::{Row, params};
 
-use imgate_core::crypto::SealedSecret;
 use imgate_core::ids::{IntegrationId, OrgId};
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
+use imgate_core::keyring::SealedSecret;
 use imgate_core::platform::ConnectionMode;
 use imgate_core::ports::{IntegrationStore, StoreError, StoreResult};
 

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use rusqlite::{Row, params};
 
 use imgate_core::Timestamp;
-use imgate_core::crypto::SealedSecret;
 use imgate_core::ids::IntegrationId;
+use imgate_core::keyring::SealedSecret;
 use imgate_core::ports::{CachedToken, StoreError, StoreResult, StreamState, StreamStore, TokenCache};
 
 use super::{SqliteStore, col, col_ts, parse, query_opt, version_col, version_sql};

@@ -32,6 +32,7 @@ use futures_util::{SinkExt, StreamExt};
 use imgate_core::Timestamp;
 use imgate_core::credentials::{Credentials, Dingtalk};
 use imgate_core::event::InboundEvent;
+use imgate_core::event_log::EventKind;
 use imgate_core::relay::{Link, LinkEnd};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
@@ -358,7 +359,7 @@ async fn bad_frame(link: &Link, what: &str) {
     link.ingress()
         .log(
             link.integration_id(),
-            "error",
+            EventKind::Error,
             None,
             &format!("unreadable stream frame ignored: {what}"),
         )

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use imgate_core::event_log::{EventKind, record};
 use imgate_core::ports::ReplyError;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -71,8 +72,14 @@ impl Card {
             if let Err(error) = self.start(sender).await {
                 tracing::warn!(platform = "dingtalk", client_id = %sender.app.client_id, %error, "AI card unavailable; answering with messages");
                 let detail = format!("AI card unavailable, answering with messages: {error}");
-                imgate_core::ingress::record(sender.store.as_ref(), &sender.integration_id, "error", None, &detail)
-                    .await;
+                record(
+                    sender.store.as_ref(),
+                    &sender.integration_id,
+                    EventKind::Error,
+                    None,
+                    &detail,
+                )
+                .await;
                 return Ok(false);
             }
             self.live = true;

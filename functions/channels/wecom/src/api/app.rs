@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imgate_core::ports::{Keyring, ReplyError, TokenCache};
+use imgate_core::keyring::Keyring;
+use imgate_core::ports::{ReplyError, TokenCache};
 use imgate_core::secret::Secret;
 use serde::Deserialize;
 use serde_json::Value;

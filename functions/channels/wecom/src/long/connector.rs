@@ -30,6 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::InboundEvent;
+use imgate_core::event_log::EventKind;
 use imgate_core::ingress::{Accepted, IngressError};
 use imgate_core::ports::Store;
 use imgate_core::relay::{self, Link, LinkEnd};
@@ -209,7 +210,12 @@ impl Handler<'_> {
         }
         let ingress = self.link.ingress();
         ingress
-            .log(id, "received", Some(msgid), "message callback (long connection)")
+            .log(
+                id,
+                EventKind::Received,
+                Some(msgid),
+                "message callback (long connection)",
+            )
             .await;
         // The conversation id is the group chatid in groups and the userid in single chats:
         // exactly the `chatid` of `aibot_send_msg`.
@@ -236,7 +242,12 @@ impl Handler<'_> {
         match &event.kind {
             BotEventKind::EnterChat => {
                 ingress
-                    .log(id, "received", Some(&event.msgid), "enter_chat event; welcome sent")
+                    .log(
+                        id,
+                        EventKind::Received,
+                        Some(&event.msgid),
+                        "enter_chat event; welcome sent",
+                    )
                     .await;
                 self.send(frame::respond_welcome(req_id, WELCOME));
             }
@@ -266,7 +277,10 @@ impl Handler<'_> {
         detail: &str,
     ) -> Result<(), String> {
         let id = self.link.integration_id();
-        self.link.ingress().log(id, "received", Some(msgid), detail).await;
+        self.link
+            .ingress()
+            .log(id, EventKind::Received, Some(msgid), detail)
+            .await;
         if let Some(normalized) = super::inbound_event(id, req_id, callback, Timestamp::now()) {
             self.accept(normalized, msgid).await?;
         }

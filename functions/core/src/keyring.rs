@@ -1,4 +1,7 @@
-//! Secrets at rest: AES-256-GCM sealing and the local keyring.
+//! Secrets at rest: the [`Keyring`] port, its errors, AES-256-GCM sealing and the local keyring.
+//!
+//! This module depends on no other part of the crate: records ([`crate::agent`],
+//! [`crate::integration`]) and the ports ([`crate::ports::Deps`]) use it, never the reverse.
 //!
 //! A [`SealedSecret`] is opaque text a store keeps beside the record it protects. The record's
 //! id is bound in as associated data, so a sealed blob copied onto another record does not open.
@@ -11,8 +14,6 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
-
-use crate::ports::Keyring;
 
 /// Length of an AES-256 key.
 pub const KEY_LEN: usize = 32;
@@ -40,6 +41,15 @@ impl std::fmt::Debug for SealedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SealedSecret(..)")
     }
+}
+
+/// Seals and opens secrets at rest under a key that is not stored beside them.
+#[async_trait]
+pub trait Keyring: Send + Sync {
+    /// Encrypts `plaintext`, bound to `context` (the owning record's id).
+    async fn seal(&self, plaintext: &[u8], context: &str) -> Result<SealedSecret, KeyringError>;
+    /// Decrypts what [`Keyring::seal`] produced with the same `context`.
+    async fn open(&self, sealed: &SealedSecret, context: &str) -> Result<Vec<u8>, KeyringError>;
 }
 
 /// Sealing or opening failed.
