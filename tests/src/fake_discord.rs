@@ -147,8 +147,36 @@ impl FakeDiscord {
     /// `guild` is given) and returns the message's id. It is kept for resumes even when no
     /// socket is connected.
     pub fn user_message(&self, channel: &str, guild: Option<&str>, content: &str, mentions_bot: bool) -> String {
+        self.message_from(
+            json!({"id": "700", "username": "alice", "global_name": "Alice"}),
+            channel,
+            guild,
+            content,
+            mentions_bot,
+        )
+    }
+
+    /// As [`FakeDiscord::user_message`], from another bot.
+    pub fn bot_message(&self, channel: &str, guild: Option<&str>, content: &str, mentions_bot: bool) -> String {
+        self.message_from(
+            json!({"id": "800", "username": "otherbot", "bot": true}),
+            channel,
+            guild,
+            content,
+            mentions_bot,
+        )
+    }
+
+    fn message_from(
+        &self,
+        author: Value,
+        channel: &str,
+        guild: Option<&str>,
+        content: &str,
+        mentions_bot: bool,
+    ) -> String {
         let id = self.id();
-        let mut data = json!({"id": id, "channel_id": channel, "author": {"id": "700", "username": "alice", "global_name": "Alice"},
+        let mut data = json!({"id": id, "channel_id": channel, "author": author,
             "content": content, "timestamp": "2026-11-22T00:00:00Z",
             "mentions": if mentions_bot { json!([{"id": BOT_ID, "username": "imgate", "bot": true}]) } else { json!([]) },
             "attachments": [], "type": 0});
@@ -190,6 +218,29 @@ impl FakeDiscord {
     /// Messages the bot sent, as shown.
     pub fn messages(&self) -> Vec<Shown> {
         self.state().messages.clone()
+    }
+
+    /// The bot's messages in `channel` answering `message_id`: its reply, and the messages that
+    /// continue it (sent without a reply) until another reply.
+    pub fn answer_to(&self, channel: &str, message_id: &str) -> Vec<Shown> {
+        let messages: Vec<Shown> = self.messages().into_iter().filter(|m| m.channel == channel).collect();
+        let Some(first) = messages.iter().position(|m| m.reply_to.as_deref() == Some(message_id)) else {
+            return Vec::new();
+        };
+        let mut answer = vec![messages[first].clone()];
+        answer.extend(
+            messages[first + 1..]
+                .iter()
+                .take_while(|m| m.reply_to.is_none())
+                .cloned(),
+        );
+        answer
+    }
+
+    /// The deferred answer of the interaction with `token` and its follow-ups.
+    pub fn interaction_answer(&self, token: &str) -> Vec<Shown> {
+        let channel = format!("interaction:{token}");
+        self.messages().into_iter().filter(|m| m.channel == channel).collect()
     }
 
     /// `(identifies, resumes)` so far.

@@ -187,6 +187,25 @@ impl FakeTelegram {
         self.state().messages.clone()
     }
 
+    /// The bot's messages answering `message_id`: its reply, and the messages that continue it in
+    /// the same chat (sent without a reply) until another reply.
+    pub fn answer_to(&self, message_id: i64) -> Vec<Shown> {
+        let messages = self.messages();
+        let Some(first) = messages.iter().position(|m| m.reply_to == Some(message_id)) else {
+            return Vec::new();
+        };
+        let chat = messages[first].chat_id;
+        let mut answer = vec![messages[first].clone()];
+        answer.extend(
+            messages[first + 1..]
+                .iter()
+                .filter(|m| m.chat_id == chat)
+                .take_while(|m| m.reply_to.is_none())
+                .cloned(),
+        );
+        answer
+    }
+
     /// Drafts shown, in order: `(chat_id, text)`.
     pub fn drafts(&self) -> Vec<(i64, String)> {
         self.state().drafts.clone()

@@ -99,17 +99,8 @@ impl World {
     }
 }
 
-/// The bot's messages in `channel` from its reply to `message_id` on.
 fn answer_to(fake: &FakeDiscord, channel: &str, message_id: &str) -> Vec<Shown> {
-    let messages: Vec<Shown> = fake.messages().into_iter().filter(|m| m.channel == channel).collect();
-    let Some(first) = messages.iter().position(|m| m.reply_to.as_deref() == Some(message_id)) else {
-        return Vec::new();
-    };
-    messages[first..]
-        .iter()
-        .take_while(|m| m.reply_to.is_none() || m.reply_to.as_deref() == Some(message_id))
-        .cloned()
-        .collect()
+    fake.answer_to(channel, message_id)
 }
 
 async fn gateway_messages_are_answered_by_edits(deps: Deps) {

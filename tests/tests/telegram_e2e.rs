@@ -101,18 +101,8 @@ impl World {
     }
 }
 
-/// The messages answering `message_id`: the reply and the ones after it in the same chat.
 fn answer_to(fake: &FakeTelegram, message_id: i64) -> Vec<Shown> {
-    let messages = fake.messages();
-    let Some(first) = messages.iter().position(|m| m.reply_to == Some(message_id)) else {
-        return Vec::new();
-    };
-    let chat = messages[first].chat_id;
-    messages[first..]
-        .iter()
-        .filter(|m| m.chat_id == chat && (m.reply_to == Some(message_id) || m.reply_to.is_none()))
-        .cloned()
-        .collect()
+    fake.answer_to(message_id)
 }
 
 fn message_id(update: &Value) -> i64 {

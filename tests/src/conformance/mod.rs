@@ -8,6 +8,9 @@
 //! URL verification, a message queued once however often it is delivered, and every bad request
 //! refused with a 4xx and nothing queued.
 
+pub mod chat;
+pub mod chat_discord;
+pub mod chat_telegram;
 mod dingtalk_http;
 mod discord_interactions;
 mod lark_webhook;

@@ -234,12 +234,15 @@ impl ReplyStream for Answer {
     async fn start(&mut self) -> Result<(), ReplyError> {
         if let To::Channel { channel_id, .. } = &self.sink.to {
             let (api, token, channel) = (self.sink.api.clone(), self.sink.token.clone(), channel_id.clone());
+            if let Err(error) = api.typing(&token, &channel).await {
+                tracing::debug!(%error, "typing not shown");
+            }
             self.typing = Some(tokio::spawn(async move {
                 loop {
+                    tokio::time::sleep(TYPING_EVERY).await;
                     if let Err(error) = api.typing(&token, &channel).await {
                         tracing::debug!(%error, "typing not shown");
                     }
-                    tokio::time::sleep(TYPING_EVERY).await;
                 }
             }));
         }

@@ -212,19 +212,22 @@ const TYPING_EVERY: Duration = Duration::from_secs(4);
 
 impl Answer {
     /// Shows `typing` now and every [`TYPING_EVERY`] until the answer is finished.
-    fn keep_typing(&mut self) {
+    async fn keep_typing(&mut self) {
         let (api, token, chat, thread) = (
             self.sink.api.clone(),
             self.sink.token.clone(),
             self.sink.chat_id,
             self.sink.thread,
         );
+        if let Err(error) = api.typing(&token, chat, thread).await {
+            tracing::debug!(%error, "typing not shown");
+        }
         self.typing = Some(tokio::spawn(async move {
             loop {
+                tokio::time::sleep(TYPING_EVERY).await;
                 if let Err(error) = api.typing(&token, chat, thread).await {
                     tracing::debug!(%error, "typing not shown");
                 }
-                tokio::time::sleep(TYPING_EVERY).await;
             }
         }));
     }
@@ -310,7 +313,7 @@ fn parts(text: &str) -> Vec<String> {
 #[async_trait]
 impl ReplyStream for Answer {
     async fn start(&mut self) -> Result<(), ReplyError> {
-        self.keep_typing();
+        self.keep_typing().await;
         if !self.drafts && self.parts.sent().is_empty() {
             self.last_op = Some(Instant::now());
             let placeholder = self.parts.show(&self.sink, &[THINKING.to_owned()], false).await;

@@ -1,0 +1,263 @@
+//! The conversation half of the suite: what a user sees. Each mode's [`ChatHarness`] plays a
+//! user on its platform's fake (through the webhook or the relay's connection, as the mode
+//! receives) and reads back what the chat shows; the scenarios hold every mode to the same
+//! answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imgate_core::Platform;
+use imgate_core::ports::Deps;
+use imgate_core::relay::Connector;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::Support;
+use crate::fake_agent::FakeAgent;
+use crate::gateway::Gateway;
+use crate::world::{TestOrg, fast_relay, start_relay};
+
+/// How long an answer may take (an agent failure is retried once after 2 s first).
+const ANSWER_WAIT: Duration = Duration::from_secs(15);
+/// How long silence is watched for before "no answer" holds.
+const SILENCE: Duration = Duration::from_millis(1500);
+
+/// Where a message is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chat {
+    /// A direct chat with the bot.
+    Direct,
+    /// A group chat; `mention` says whether the message addresses the bot.
+    Group {
+        /// Whether it mentions the bot.
+        mention: bool,
+    },
+}
+
+/// The conversation scenarios, for declarations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatScenario {
+    /// A group message that does not address the bot.
+    GroupWithoutMention,
+    /// A message from another bot.
+    FromAnotherBot,
+    /// An answer past the platform's size limit.
+    LongAnswer,
+}
+
+/// One platform mode, as a user meets it.
+#[async_trait]
+pub trait ChatHarness: Send + Sync {
+    /// `"<platform>/<mode>"`.
+    fn name(&self) -> &'static str;
+    /// The platform.
+    fn platform(&self) -> Platform;
+    /// The admin API body of the bot.
+    fn integration(&self) -> Value;
+    /// Points the gateway at this harness's fake.
+    fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints);
+    /// For modes that receive over a connection: the relay's connector for it.
+    fn connector(&self, deps: &Deps) -> Option<Arc<dyn Connector>>;
+    /// Plays a user's message; returns what finds its answer. `gateway_base` is where the
+    /// gateway's webhooks listen.
+    async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, from_bot: bool) -> String;
+    /// What the chat shows as the answer to `said`: every message of it, joined; `None` before
+    /// anything is shown.
+    fn answer(&self, said: &str) -> Option<String>;
+    /// Whether the mode can do `scenario`.
+    fn supports(&self, _scenario: ChatScenario) -> Support {
+        Support::Yes
+    }
+}
+
+/// A gateway with its worker, the bot bound to `agent`, and the relay for connection modes.
+struct Stage {
+    gateway: Gateway,
+    integration: String,
+    _relay: Option<watch::Sender<bool>>,
+}
+
+impl Stage {
+    async fn new(deps: Deps, harness: &dyn ChatHarness, agent: Option<&str>) -> Self {
+        let mut endpoints = imgate_channels::Endpoints::default();
+        harness.endpoints(&mut endpoints);
+        let org = TestOrg::create(&deps).await;
+        let agent = agent.map_or_else(|| org.echo_agent_id.clone(), str::to_owned);
+        let integration = org.bot(harness.integration(), Some(&agent), json!({})).await;
+        let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
+        let relay = harness.connector(&deps).map(|connector| {
+            start_relay(
+                &deps,
+                deps.queue.clone(),
+                harness.platform(),
+                connector,
+                fast_relay("relay-conformance"),
+            )
+        });
+        Self {
+            gateway,
+            integration: integration.to_string(),
+            _relay: relay,
+        }
+    }
+
+    async fn say(&self, harness: &dyn ChatHarness, chat: Chat, text: &str, from_bot: bool) -> String {
+        harness
+            .say(&self.gateway.base, &self.integration, chat, text, from_bot)
+            .await
+    }
+}
+
+/// Waits until the answer to `said` satisfies `check`.
+async fn answered(harness: &dyn ChatHarness, said: &str, what: &str, check: impl Fn(&str) -> bool) {
+    let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
+    loop {
+        let seen = harness.answer(said);
+        if seen.as_deref().is_some_and(&check) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: timed out waiting for {what}; the chat shows {seen:?}",
+            harness.name()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Holds that nothing answers `said` for a while.
+async fn silent(harness: &dyn ChatHarness, said: &str, what: &str) {
+    tokio::time::sleep(SILENCE).await;
+    assert_eq!(harness.answer(said), None, "{}: {what}", harness.name());
+}
+
+/// A text message is answered with exactly the agent's answer, HTML-like text intact.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn text_is_answered(deps: Deps, harness: &dyn ChatHarness) {
+    let stage = Stage::new(deps, harness, None).await;
+    let said = stage.say(harness, Chat::Direct, "hello <b>world</b> & co", false).await;
+    answered(harness, &said, "the echo", |a| a == "You said: hello <b>world</b> & co").await;
+}
+
+/// A failing agent gets an honest answer that shows the way to a new conversation.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn agent_failure_is_honest(deps: Deps, harness: &dyn ChatHarness) {
+    let agent = FakeAgent::start(&["never"]).await;
+    agent.set_down(true);
+    let org_agent = json!({"name": "down", "kind": "openai_compatible",
+        "config": {"base_url": agent.base_url, "model": "m", "api_key": "sk-test", "timeout_seconds": 5}});
+    let stage = {
+        let mut endpoints = imgate_channels::Endpoints::default();
+        harness.endpoints(&mut endpoints);
+        let org = TestOrg::create(&deps).await;
+        let agent_id = org.agent(org_agent).await;
+        let integration = org.bot(harness.integration(), Some(&agent_id), json!({})).await;
+        let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
+        let relay = harness.connector(&deps).map(|connector| {
+            start_relay(
+                &deps,
+                deps.queue.clone(),
+                harness.platform(),
+                connector,
+                fast_relay("relay-conformance"),
+            )
+        });
+        Stage {
+            gateway,
+            integration: integration.to_string(),
+            _relay: relay,
+        }
+    };
+    let said = stage.say(harness, Chat::Direct, "are you there?", false).await;
+    answered(harness, &said, "an honest failure", |a| {
+        let lower = a.to_lowercase();
+        lower.contains("agent failed") && (lower.contains("new conversation") || a.contains("/new"))
+    })
+    .await;
+    assert_eq!(
+        agent.calls(),
+        2,
+        "{}: tried as often as the queue allows",
+        harness.name()
+    );
+}
+
+/// In a group only a message that addresses the bot is answered.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn groups_answer_only_mentions(deps: Deps, harness: &dyn ChatHarness) {
+    if let Support::No(reason) = harness.supports(ChatScenario::GroupWithoutMention) {
+        println!("{}: group without a mention: not applicable: {reason}", harness.name());
+        return;
+    }
+    let stage = Stage::new(deps, harness, None).await;
+    let quiet = stage
+        .say(harness, Chat::Group { mention: false }, "just chatting", false)
+        .await;
+    let asked = stage
+        .say(harness, Chat::Group { mention: true }, "over here", false)
+        .await;
+    answered(harness, &asked, "the mention answered", |a| a == "You said: over here").await;
+    silent(harness, &quiet, "a group message without a mention is not answered").await;
+}
+
+/// `/help`, `/status` and `/new` are the gateway's own answers.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn commands_are_answered(deps: Deps, harness: &dyn ChatHarness) {
+    let stage = Stage::new(deps, harness, None).await;
+    for (command, expected) in [
+        ("/help", "Commands:"),
+        ("/status", "Agent: echo"),
+        ("/new", "Started a new conversation"),
+    ] {
+        let said = stage.say(harness, Chat::Direct, command, false).await;
+        answered(harness, &said, command, |a| a.contains(expected)).await;
+    }
+}
+
+/// Another bot's message is never answered.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn other_bots_are_ignored(deps: Deps, harness: &dyn ChatHarness) {
+    if let Support::No(reason) = harness.supports(ChatScenario::FromAnotherBot) {
+        println!("{}: messages from other bots: not applicable: {reason}", harness.name());
+        return;
+    }
+    let stage = Stage::new(deps, harness, None).await;
+    let from_bot = stage.say(harness, Chat::Direct, "beep", true).await;
+    let person = stage.say(harness, Chat::Direct, "and a person", false).await;
+    answered(harness, &person, "the person answered", |a| {
+        a == "You said: and a person"
+    })
+    .await;
+    silent(harness, &from_bot, "another bot's message is not answered").await;
+}
+
+/// An answer past the platform's limit arrives whole across several messages.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn long_answers_arrive_whole(deps: Deps, harness: &dyn ChatHarness) {
+    if let Support::No(reason) = harness.supports(ChatScenario::LongAnswer) {
+        println!("{}: long answer: not applicable: {reason}", harness.name());
+        return;
+    }
+    let stage = Stage::new(deps, harness, None).await;
+    let text: String = (0..1400)
+        .map(|i| format!("w{i} "))
+        .collect::<String>()
+        .trim_end()
+        .to_owned();
+    let said = stage.say(harness, Chat::Direct, &text, false).await;
+    let expected = format!("You said: {text}");
+    answered(harness, &said, "the whole long answer", |a| a == expected).await;
+}

@@ -1,0 +1,158 @@
+//! Discord as a user meets it: messages on the gateway, or slash commands at the interactions
+//! endpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use ed25519_dalek::{Signer, SigningKey};
+use imgate_channels::discord::api::RestApi;
+use imgate_core::Platform;
+use imgate_core::ports::Deps;
+use imgate_core::relay::Connector;
+use serde_json::{Value, json};
+
+use super::Support;
+use super::chat::{Chat, ChatHarness, ChatScenario};
+use crate::fake_discord::{BOT_ID, FakeDiscord};
+
+const TOKEN: &str = "conformance-discord-token";
+/// RFC 8032 §7.1 TEST 1, as in the protocol notes.
+const SEED: [u8; 32] = [
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
+    0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+];
+const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+/// How messages reach the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// `MESSAGE_CREATE` on the gateway, in the relay.
+    Gateway,
+    /// Slash commands at `/api/discord/interactions/{id}`.
+    Interactions,
+}
+
+/// The harness.
+pub struct DiscordChat {
+    fake: FakeDiscord,
+    receive: Receive,
+    http: reqwest::Client,
+    next: AtomicU64,
+}
+
+impl DiscordChat {
+    /// A harness with its fake Discord.
+    pub async fn start(receive: Receive) -> Self {
+        Self {
+            fake: FakeDiscord::start(TOKEN).await,
+            receive,
+            http: reqwest::Client::new(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// Posts a signed `/ask` (or `/<command>`) interaction; returns its token.
+    async fn interact(&self, gateway_base: &str, integration: &str, text: &str) -> String {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let token = format!("interaction-token-{n}");
+        let data = match text.strip_prefix('/') {
+            Some(command) => json!({"name": command}),
+            None => json!({"name": "ask", "options": [{"name": "text", "type": 3, "value": text}]}),
+        };
+        let body = json!({"application_id": "app-1", "id": format!("9{n:06}"), "token": token, "type": 2, "version": 1,
+            "channel_id": "dm-i", "user": {"id": "700", "username": "alice"}, "data": data})
+        .to_string();
+        let timestamp = imgate_core::Timestamp::now().as_secs().to_string();
+        let signature = SigningKey::from_bytes(&SEED).sign(format!("{timestamp}{body}").as_bytes());
+        let response = self
+            .http
+            .post(format!("{gateway_base}/api/discord/interactions/{integration}"))
+            .header("content-type", "application/json")
+            .header("X-Signature-Ed25519", hex::encode(signature.to_bytes()))
+            .header("X-Signature-Timestamp", timestamp)
+            .body(body)
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(response.text().await.unwrap_or_default(), r#"{"type":5}"#, "deferred");
+        token
+    }
+}
+
+#[async_trait]
+impl ChatHarness for DiscordChat {
+    fn name(&self) -> &'static str {
+        match self.receive {
+            Receive::Gateway => "discord/gateway",
+            Receive::Interactions => "discord/interactions",
+        }
+    }
+
+    fn platform(&self) -> Platform {
+        Platform::Discord
+    }
+
+    fn integration(&self) -> Value {
+        let mode = match self.receive {
+            Receive::Gateway => "long_connection",
+            Receive::Interactions => "webhook",
+        };
+        json!({"name": "dc", "platform": "discord", "mode": mode,
+            "credentials": {"application_id": "app-1", "public_key": PUBLIC_KEY, "bot_token": TOKEN}})
+    }
+
+    fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints) {
+        endpoints.discord.api = self.fake.base.clone();
+    }
+
+    fn connector(&self, deps: &Deps) -> Option<Arc<dyn Connector>> {
+        (self.receive == Receive::Gateway).then(|| {
+            let api = RestApi::new(reqwest::Client::new(), self.fake.base.clone());
+            Arc::new(imgate_channels::discord::long::Connector::new(api, deps.store.clone())) as Arc<dyn Connector>
+        })
+    }
+
+    async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, from_bot: bool) -> String {
+        if self.receive == Receive::Interactions {
+            return self.interact(gateway_base, integration, text).await;
+        }
+        let (channel, guild, content, mention) = match chat {
+            Chat::Direct => ("dm-c", None, text.to_owned(), false),
+            Chat::Group { mention: true } => ("guild-c", Some("g-c"), format!("<@{BOT_ID}> {text}"), true),
+            Chat::Group { mention: false } => ("guild-c", Some("g-c"), text.to_owned(), false),
+        };
+        // Wait for the session, so the message is not replayed as history of a new one.
+        for _ in 0..200 {
+            if self.fake.sessions().0 > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let id = if from_bot {
+            self.fake.bot_message(channel, guild, &content, mention)
+        } else {
+            self.fake.user_message(channel, guild, &content, mention)
+        };
+        format!("{channel} {id}")
+    }
+
+    fn answer(&self, said: &str) -> Option<String> {
+        let answer = match said.split_once(' ') {
+            Some((channel, id)) => self.fake.answer_to(channel, id),
+            None => self.fake.interaction_answer(said),
+        };
+        let text: String = answer.iter().map(|m| m.content.as_str()).collect();
+        (!answer.is_empty() && !text.is_empty()).then_some(text)
+    }
+
+    fn supports(&self, scenario: ChatScenario) -> Support {
+        match (self.receive, scenario) {
+            (Receive::Interactions, ChatScenario::GroupWithoutMention) => {
+                Support::No("a slash command always addresses the bot")
+            }
+            (Receive::Interactions, ChatScenario::FromAnotherBot) => Support::No("bots cannot use slash commands"),
+            _ => Support::Yes,
+        }
+    }
+}

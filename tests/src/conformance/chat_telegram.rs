@@ -1,0 +1,115 @@
+//! Telegram as a user meets it: updates to the webhook, or polled by the relay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imgate_channels::telegram::api::BotApi;
+use imgate_core::Platform;
+use imgate_core::ports::Deps;
+use imgate_core::relay::Connector;
+use serde_json::{Value, json};
+
+use super::chat::{Chat, ChatHarness};
+use crate::fake_telegram::{BOT_USERNAME, FakeTelegram};
+
+const TOKEN: &str = "77:conformance-telegram-token";
+const SECRET: &str = "conformance-secret";
+
+/// How updates reach the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// `POST /api/telegram/webhook/{id}` with the secret token.
+    Webhook,
+    /// `getUpdates` in the relay.
+    Polling,
+}
+
+/// The harness.
+pub struct TelegramChat {
+    fake: FakeTelegram,
+    receive: Receive,
+    http: reqwest::Client,
+}
+
+impl TelegramChat {
+    /// A harness with its fake Bot API.
+    pub async fn start(receive: Receive) -> Self {
+        Self {
+            fake: FakeTelegram::start(TOKEN).await,
+            receive,
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatHarness for TelegramChat {
+    fn name(&self) -> &'static str {
+        match self.receive {
+            Receive::Webhook => "telegram/webhook",
+            Receive::Polling => "telegram/polling",
+        }
+    }
+
+    fn platform(&self) -> Platform {
+        Platform::Telegram
+    }
+
+    fn integration(&self) -> Value {
+        let mode = match self.receive {
+            Receive::Webhook => "webhook",
+            Receive::Polling => "long_connection",
+        };
+        json!({"name": "tg", "platform": "telegram", "mode": mode, "credentials": {"bot_token": TOKEN, "secret_token": SECRET}})
+    }
+
+    fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints) {
+        endpoints.telegram.api = self.fake.base.clone();
+    }
+
+    fn connector(&self, deps: &Deps) -> Option<Arc<dyn Connector>> {
+        (self.receive == Receive::Polling).then(|| {
+            let api = BotApi::new(reqwest::Client::new(), self.fake.base.clone());
+            let poller = imgate_channels::telegram::long::Connector::new(api, deps.store.clone())
+                .with_poll_timeout(Duration::from_secs(1));
+            Arc::new(poller) as Arc<dyn Connector>
+        })
+    }
+
+    async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, from_bot: bool) -> String {
+        let (chat_id, text) = match chat {
+            Chat::Direct => (4001, text.to_owned()),
+            Chat::Group { mention: true } => (-100_4001, format!("@{BOT_USERNAME} {text}")),
+            Chat::Group { mention: false } => (-100_4001, text.to_owned()),
+        };
+        let mut update = self.fake.text_update(chat_id, 4001, &text);
+        if from_bot {
+            update["message"]["from"]["is_bot"] = json!(true);
+        }
+        let message_id = update["message"]["message_id"].clone();
+        match self.receive {
+            Receive::Polling => {
+                self.fake.push_update(update);
+            }
+            Receive::Webhook => {
+                update["update_id"] = json!(message_id.as_i64().unwrap_or(0) + 700_000);
+                let response = self
+                    .http
+                    .post(format!("{gateway_base}/api/telegram/webhook/{integration}"))
+                    .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+                    .json(&update)
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                assert_eq!(response.status(), 200, "{}: the update is accepted", self.name());
+            }
+        }
+        message_id.to_string()
+    }
+
+    fn answer(&self, said: &str) -> Option<String> {
+        let answer = self.fake.answer_to(said.parse().ok()?);
+        (!answer.is_empty()).then(|| answer.iter().map(|m| m.text.as_str()).collect())
+    }
+}

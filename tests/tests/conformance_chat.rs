@@ -1,0 +1,53 @@
+//! The conversation half of the conformance suite: every mode's harness, every scenario, on
+//! the embedded store and on DynamoDB/SQS (moto). A test's name says scenario, mode and
+//! backend; a scenario a mode cannot do prints the reason its harness declares.
+
+#![allow(clippy::unwrap_used)]
+
+use imgate_core::ports::Deps;
+use imgate_tests::conformance::chat;
+use imgate_tests::conformance::chat_discord::{self, DiscordChat};
+use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
+
+async fn embedded() -> Deps {
+    imgate_tests::world::embedded_deps(2).await
+}
+
+async fn moto() -> Deps {
+    imgate_tests::aws::fresh_deps(2).await.unwrap()
+}
+
+macro_rules! modes {
+    ($scenario:ident) => {
+        mod $scenario {
+            use super::*;
+
+            modes!(@mode $scenario, telegram_webhook, TelegramChat::start(chat_telegram::Receive::Webhook));
+            modes!(@mode $scenario, telegram_polling, TelegramChat::start(chat_telegram::Receive::Polling));
+            modes!(@mode $scenario, discord_gateway, DiscordChat::start(chat_discord::Receive::Gateway));
+            modes!(@mode $scenario, discord_interactions, DiscordChat::start(chat_discord::Receive::Interactions));
+        }
+    };
+    (@mode $scenario:ident, $mode:ident, $harness:expr) => {
+        mod $mode {
+            use super::*;
+
+            #[tokio::test]
+            async fn embedded() {
+                chat::$scenario(super::super::embedded().await, &$harness.await).await;
+            }
+
+            #[tokio::test]
+            async fn moto() {
+                chat::$scenario(super::super::moto().await, &$harness.await).await;
+            }
+        }
+    };
+}
+
+modes!(text_is_answered);
+modes!(agent_failure_is_honest);
+modes!(groups_answer_only_mentions);
+modes!(commands_are_answered);
+modes!(other_bots_are_ignored);
+modes!(long_answers_arrive_whole);
