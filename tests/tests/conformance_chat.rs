@@ -7,6 +7,7 @@
 use imgate_core::ports::Deps;
 use imgate_tests::conformance::chat;
 use imgate_tests::conformance::chat_discord::{self, DiscordChat};
+use imgate_tests::conformance::chat_lark::{self, LarkChat};
 use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
 
 async fn embedded() -> Deps {
@@ -22,6 +23,8 @@ macro_rules! modes {
         mod $scenario {
             use super::*;
 
+            modes!(@mode $scenario, lark_webhook, LarkChat::start(chat_lark::Receive::Webhook));
+            modes!(@mode $scenario, lark_long_connection, LarkChat::start(chat_lark::Receive::LongConnection));
             modes!(@mode $scenario, telegram_webhook, TelegramChat::start(chat_telegram::Receive::Webhook));
             modes!(@mode $scenario, telegram_polling, TelegramChat::start(chat_telegram::Receive::Polling));
             modes!(@mode $scenario, discord_gateway, DiscordChat::start(chat_discord::Receive::Gateway));

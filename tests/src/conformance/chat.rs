@@ -64,7 +64,7 @@ pub trait ChatHarness: Send + Sync {
     async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, from_bot: bool) -> String;
     /// What the chat shows as the answer to `said`: every message of it, joined; `None` before
     /// anything is shown.
-    fn answer(&self, said: &str) -> Option<String>;
+    async fn answer(&self, said: &str) -> Option<String>;
     /// Whether the mode can do `scenario`.
     fn supports(&self, _scenario: ChatScenario) -> Support {
         Support::Yes
@@ -113,7 +113,7 @@ impl Stage {
 async fn answered(harness: &dyn ChatHarness, said: &str, what: &str, check: impl Fn(&str) -> bool) {
     let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
     loop {
-        let seen = harness.answer(said);
+        let seen = harness.answer(said).await;
         if seen.as_deref().is_some_and(&check) {
             return;
         }
@@ -129,7 +129,7 @@ async fn answered(harness: &dyn ChatHarness, said: &str, what: &str, check: impl
 /// Holds that nothing answers `said` for a while.
 async fn silent(harness: &dyn ChatHarness, said: &str, what: &str) {
     tokio::time::sleep(SILENCE).await;
-    assert_eq!(harness.answer(said), None, "{}: {what}", harness.name());
+    assert_eq!(harness.answer(said).await, None, "{}: {what}", harness.name());
 }
 
 /// A text message is answered with exactly the agent's answer, HTML-like text intact.
@@ -242,7 +242,8 @@ pub async fn other_bots_are_ignored(deps: Deps, harness: &dyn ChatHarness) {
     silent(harness, &from_bot, "another bot's message is not answered").await;
 }
 
-/// An answer past the platform's limit arrives whole across several messages.
+/// An answer of about 28,000 characters, past every platform's limit for one message or card,
+/// arrives whole across several.
 ///
 /// # Panics
 /// When the mode does not conform.
@@ -252,7 +253,7 @@ pub async fn long_answers_arrive_whole(deps: Deps, harness: &dyn ChatHarness) {
         return;
     }
     let stage = Stage::new(deps, harness, None).await;
-    let text: String = (0..1400)
+    let text: String = (0..4600)
         .map(|i| format!("w{i} "))
         .collect::<String>()
         .trim_end()

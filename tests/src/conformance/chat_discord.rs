@@ -137,7 +137,7 @@ impl ChatHarness for DiscordChat {
         format!("{channel} {id}")
     }
 
-    fn answer(&self, said: &str) -> Option<String> {
+    async fn answer(&self, said: &str) -> Option<String> {
         let answer = match said.split_once(' ') {
             Some((channel, id)) => self.fake.answer_to(channel, id),
             None => self.fake.interaction_answer(said),

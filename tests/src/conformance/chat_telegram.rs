@@ -108,7 +108,7 @@ impl ChatHarness for TelegramChat {
         message_id.to_string()
     }
 
-    fn answer(&self, said: &str) -> Option<String> {
+    async fn answer(&self, said: &str) -> Option<String> {
         let answer = self.fake.answer_to(said.parse().ok()?);
         (!answer.is_empty()).then(|| answer.iter().map(|m| m.text.as_str()).collect())
     }

@@ -10,6 +10,7 @@
 
 pub mod chat;
 pub mod chat_discord;
+pub mod chat_lark;
 pub mod chat_telegram;
 mod dingtalk_http;
 mod discord_interactions;

@@ -1,0 +1,148 @@
+//! Lark / Feishu as a user meets it: events to the webhook, or pushed on the long connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use imgate_channels::lark::reply::card::ANSWER_ELEMENT;
+use imgate_channels::lark::verify::signature;
+use imgate_channels::lark::{self, EventCipher};
+use imgate_core::Platform;
+use imgate_core::ports::Deps;
+use imgate_core::relay::Connector;
+use serde_json::{Value, json};
+
+use super::chat::{Chat, ChatHarness};
+use crate::fake_lark::FakeLark;
+
+const APP_ID: &str = "cli_conformance_chat";
+const APP_SECRET: &str = "conformance-app-secret";
+const TOKEN: &str = "conformance-verification-token";
+const ENCRYPT_KEY: &str = "conformance-encrypt-key";
+
+/// How events reach the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// Encrypted, signed events to `/api/lark/webhook/{id}`.
+    Webhook,
+    /// Pushed on the long connection to the relay.
+    LongConnection,
+}
+
+/// The harness.
+pub struct LarkChat {
+    fake: FakeLark,
+    receive: Receive,
+    http: reqwest::Client,
+    next: AtomicU64,
+}
+
+impl LarkChat {
+    /// A harness with its fake Lark.
+    pub async fn start(receive: Receive) -> Self {
+        Self {
+            fake: FakeLark::start(APP_ID, APP_SECRET).await,
+            receive,
+            http: reqwest::Client::new(),
+            next: AtomicU64::new(1),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatHarness for LarkChat {
+    fn name(&self) -> &'static str {
+        match self.receive {
+            Receive::Webhook => "lark/webhook",
+            Receive::LongConnection => "lark/long_connection",
+        }
+    }
+
+    fn platform(&self) -> Platform {
+        Platform::Lark
+    }
+
+    fn integration(&self) -> Value {
+        match self.receive {
+            Receive::Webhook => json!({"name": "lark", "platform": "lark", "mode": "webhook",
+                "credentials": {"app_id": APP_ID, "app_secret": APP_SECRET, "verification_token": TOKEN, "encrypt_key": ENCRYPT_KEY}}),
+            Receive::LongConnection => json!({"name": "lark", "platform": "lark", "mode": "long_connection",
+                "credentials": {"app_id": APP_ID, "app_secret": APP_SECRET}}),
+        }
+    }
+
+    fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints) {
+        endpoints.lark = lark::Endpoints::single(&self.fake.base);
+    }
+
+    fn connector(&self, deps: &Deps) -> Option<Arc<dyn Connector>> {
+        (self.receive == Receive::LongConnection).then(|| {
+            let http = reqwest::Client::new();
+            let endpoints = lark::Endpoints::single(&self.fake.base);
+            let identity = Arc::new(lark::api(deps, &http, &endpoints));
+            lark::connector(http, endpoints, identity)
+        })
+    }
+
+    async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, from_bot: bool) -> String {
+        let message_id = format!("om_conformance_{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let group = chat != Chat::Direct;
+        let chat_id = if group {
+            "oc_group_conformance"
+        } else {
+            "oc_p2p_conformance"
+        };
+        let mut event = self.fake.message_event(&message_id, chat_id, group, text);
+        event["header"]["token"] = json!(TOKEN);
+        if chat == (Chat::Group { mention: false }) {
+            event["event"]["message"]["mentions"] = json!([]);
+            event["event"]["message"]["content"] = json!(json!({"text": text}).to_string());
+        }
+        if from_bot {
+            event["event"]["sender"]["sender_type"] = json!("app");
+        }
+        match self.receive {
+            Receive::LongConnection => {
+                self.fake.push_event(&event);
+            }
+            Receive::Webhook => {
+                let body =
+                    json!({"encrypt": EventCipher::new(ENCRYPT_KEY).encrypt(event.to_string().as_bytes())}).to_string();
+                let timestamp = imgate_core::Timestamp::now().as_secs().to_string();
+                let sign = signature(&timestamp, "nonce-c", ENCRYPT_KEY, body.as_bytes());
+                let response = self
+                    .http
+                    .post(format!("{gateway_base}/api/lark/webhook/{integration}"))
+                    .header("content-type", "application/json")
+                    .header("x-lark-request-timestamp", timestamp)
+                    .header("x-lark-request-nonce", "nonce-c")
+                    .header("x-lark-signature", sign)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                assert_eq!(response.status(), 200, "{}: the event is accepted", self.name());
+            }
+        }
+        message_id
+    }
+
+    /// The replies to `said`: cards' answer text (as Lark renders it, without the continuation
+    /// mark), and rich-text replies.
+    async fn answer(&self, said: &str) -> Option<String> {
+        let replies: Vec<String> = self
+            .fake
+            .sent()
+            .into_iter()
+            .filter(|m| m.reply_to.as_deref() == Some(said))
+            .filter_map(|m| match m.card_id() {
+                Some(card) => self.fake.card(card).and_then(|c| {
+                    c.content(ANSWER_ELEMENT)
+                        .map(|t| t.trim_end_matches("\n\n…").replace("&lt;", "<"))
+                }),
+                None => m.text(),
+            })
+            .collect();
+        (!replies.is_empty()).then(|| replies.concat())
+    }
+}
