@@ -6,6 +6,7 @@
 
 use imgate_core::ports::Deps;
 use imgate_tests::conformance::chat;
+use imgate_tests::conformance::chat_dingtalk::{self, DingtalkChat};
 use imgate_tests::conformance::chat_discord::{self, DiscordChat};
 use imgate_tests::conformance::chat_lark::{self, LarkChat};
 use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
@@ -23,6 +24,8 @@ macro_rules! modes {
         mod $scenario {
             use super::*;
 
+            modes!(@mode $scenario, dingtalk_stream, DingtalkChat::start(chat_dingtalk::Receive::Stream));
+            modes!(@mode $scenario, dingtalk_http, DingtalkChat::start(chat_dingtalk::Receive::Http));
             modes!(@mode $scenario, lark_webhook, LarkChat::start(chat_lark::Receive::Webhook));
             modes!(@mode $scenario, lark_long_connection, LarkChat::start(chat_lark::Receive::LongConnection));
             modes!(@mode $scenario, telegram_webhook, TelegramChat::start(chat_telegram::Receive::Webhook));

@@ -9,6 +9,7 @@
 //! refused with a 4xx and nothing queued.
 
 pub mod chat;
+pub mod chat_dingtalk;
 pub mod chat_discord;
 pub mod chat_lark;
 pub mod chat_telegram;

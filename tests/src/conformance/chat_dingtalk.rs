@@ -1,0 +1,151 @@
+//! DingTalk as a user meets it: robot messages on Stream mode, or signed HTTP callbacks; the
+//! answers arrive through each message's session webhook.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use imgate_channels::dingtalk::verify;
+use imgate_core::Platform;
+use imgate_core::ports::Deps;
+use imgate_core::relay::Connector;
+use serde_json::{Value, json};
+
+use super::Support;
+use super::chat::{Chat, ChatHarness, ChatScenario};
+use crate::fake_dingtalk::FakeDingtalk;
+
+const CLIENT_ID: &str = "dingconformancechat";
+const SECRET: &str = "conformance-chat-secret";
+
+/// How messages reach the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// Stream mode: CALLBACK frames on the relay's connection.
+    Stream,
+    /// HTTP mode: signed callbacks to `/api/dingtalk/webhook/{id}`.
+    Http,
+}
+
+/// The harness.
+pub struct DingtalkChat {
+    fake: FakeDingtalk,
+    receive: Receive,
+    http: reqwest::Client,
+    next: AtomicU64,
+}
+
+impl DingtalkChat {
+    /// A harness with its fake DingTalk.
+    pub async fn start(receive: Receive) -> Self {
+        Self {
+            fake: FakeDingtalk::start(CLIENT_ID, SECRET).await,
+            receive,
+            http: reqwest::Client::new(),
+            next: AtomicU64::new(1),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatHarness for DingtalkChat {
+    fn name(&self) -> &'static str {
+        match self.receive {
+            Receive::Stream => "dingtalk/stream",
+            Receive::Http => "dingtalk/http",
+        }
+    }
+
+    fn platform(&self) -> Platform {
+        Platform::Dingtalk
+    }
+
+    fn integration(&self) -> Value {
+        let mode = match self.receive {
+            Receive::Stream => "long_connection",
+            Receive::Http => "webhook",
+        };
+        json!({"name": "robot", "platform": "dingtalk", "mode": mode,
+            "credentials": {"client_id": CLIENT_ID, "client_secret": SECRET, "robot_code": CLIENT_ID}})
+    }
+
+    fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints) {
+        endpoints.dingtalk = self.fake.endpoints();
+    }
+
+    fn connector(&self, _deps: &Deps) -> Option<Arc<dyn Connector>> {
+        (self.receive == Receive::Stream)
+            .then(|| imgate_channels::dingtalk::connector(reqwest::Client::new(), self.fake.endpoints()))
+    }
+
+    async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, _from_bot: bool) -> String {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let session = format!("conformance-session-{n}");
+        let expires = imgate_core::Timestamp::now().as_millis() + 3_600_000;
+        let mut message = self
+            .fake
+            .robot_message(&format!("msgC{n}"), text, &session, expires, chat != Chat::Direct);
+        if chat == (Chat::Group { mention: false }) {
+            message["isInAtList"] = json!(false);
+        }
+        match self.receive {
+            Receive::Stream => {
+                for _ in 0..500 {
+                    if self.fake.live().0 > 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                assert!(
+                    self.fake.push(&message).is_some(),
+                    "{}: a Stream connection",
+                    self.name()
+                );
+            }
+            Receive::Http => {
+                let timestamp = imgate_core::Timestamp::now().as_millis().to_string();
+                let response = self
+                    .http
+                    .post(format!("{gateway_base}/api/dingtalk/webhook/{integration}"))
+                    .header("content-type", "application/json")
+                    .header("sign", verify::sign(&timestamp, SECRET))
+                    .header("timestamp", timestamp)
+                    .body(message.to_string())
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                assert_eq!(response.status(), 200, "{}: the callback is accepted", self.name());
+            }
+        }
+        session
+    }
+
+    /// The session webhook posts: their Markdown or text, without the @-mention of the sender
+    /// DingTalk shows after a group answer's first part.
+    async fn answer(&self, said: &str) -> Option<String> {
+        let posts = self.fake.session_posts(said);
+        let parts: Vec<String> = posts
+            .iter()
+            .enumerate()
+            .map(|(i, post)| {
+                let text = post["markdown"]["text"]
+                    .as_str()
+                    .or_else(|| post["text"]["content"].as_str())
+                    .unwrap_or_default();
+                if i == 0 {
+                    text.trim_end_matches(" @staff-1").to_owned()
+                } else {
+                    text.to_owned()
+                }
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.concat())
+    }
+
+    fn supports(&self, scenario: ChatScenario) -> Support {
+        match scenario {
+            ChatScenario::FromAnotherBot => Support::No("DingTalk does not deliver other robots' messages to a robot"),
+            _ => Support::Yes,
+        }
+    }
+}
