@@ -149,6 +149,11 @@ impl FakeWecom {
         self.push(bot_id, "aibot_event_callback", body)
     }
 
+    /// Pushes a message callback with `body` as it is (group messages, other senders).
+    pub fn push_message(&self, bot_id: &str, body: Value) -> Option<String> {
+        self.push(bot_id, "aibot_msg_callback", body)
+    }
+
     fn push(&self, bot_id: &str, cmd: &str, body: Value) -> Option<String> {
         let req_id = format!("REQ-{}", self.next_req.fetch_add(1, Ordering::SeqCst));
         let frame = json!({"cmd": cmd, "headers": {"req_id": req_id}, "body": body});

@@ -10,6 +10,7 @@ use imgate_tests::conformance::chat_dingtalk::{self, DingtalkChat};
 use imgate_tests::conformance::chat_discord::{self, DiscordChat};
 use imgate_tests::conformance::chat_lark::{self, LarkChat};
 use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
+use imgate_tests::conformance::chat_wecom::{self, WecomChat};
 
 async fn embedded() -> Deps {
     imgate_tests::world::embedded_deps(2).await
@@ -24,6 +25,8 @@ macro_rules! modes {
         mod $scenario {
             use super::*;
 
+            modes!(@mode $scenario, wecom_webhook, WecomChat::start(chat_wecom::Receive::Webhook));
+            modes!(@mode $scenario, wecom_long_connection, WecomChat::start(chat_wecom::Receive::LongConnection));
             modes!(@mode $scenario, dingtalk_stream, DingtalkChat::start(chat_dingtalk::Receive::Stream));
             modes!(@mode $scenario, dingtalk_http, DingtalkChat::start(chat_dingtalk::Receive::Http));
             modes!(@mode $scenario, lark_webhook, LarkChat::start(chat_lark::Receive::Webhook));

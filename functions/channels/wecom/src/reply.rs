@@ -5,6 +5,10 @@
 //! user's message. An answer that outgrows either is finished in the stream and continued in a
 //! second message through the single-use `response_url`, never silently cut. A retried queue
 //! message finds its stream already finished and shows nothing twice.
+//!
+//! On the long connection there is no `response_url`: the stream buffer takes the whole answer
+//! and the relay's pusher ([`crate::long::pusher`]) cuts it into the stream and proactive
+//! messages, and pushes it whole when the stream can no longer be updated.
 
 pub mod payload;
 
@@ -56,6 +60,7 @@ impl Replier for WecomReplier {
             ReplyContext::WecomBot {
                 stream_id,
                 response_url,
+                req_id,
                 ..
             } => {
                 let once = ResponseUrlOnce {
@@ -83,8 +88,9 @@ impl Replier for WecomReplier {
                     once,
                     deadline: event.received_at.plus(STREAM_DEADLINE),
                     pulled_until: event.received_at.plus(PULL_WINDOW),
+                    long_connection: req_id.is_some(),
                 };
-                if Timestamp::now() >= stream.pulled_until {
+                if !stream.long_connection && Timestamp::now() >= stream.pulled_until {
                     // Too late to stream (the message waited: a slow queue, a redelivery after
                     // a crash). The bubble is closed as it stands and the answer goes whole
                     // through response_url.
@@ -140,6 +146,9 @@ struct BotStream {
     deadline: Timestamp,
     /// When WeCom stops pulling the stream.
     pulled_until: Timestamp,
+    /// The message came on the long connection: the buffer takes the whole answer, the pusher
+    /// fits it to WeCom.
+    long_connection: bool,
 }
 
 impl BotStream {
@@ -193,6 +202,9 @@ impl ReplyStream for BotStream {
             return Ok(());
         }
         let content = format::for_bot(text);
+        if self.long_connection {
+            return self.write(&content, false, None).await;
+        }
         if content.len() > MAX_CONTENT_BYTES || Timestamp::now() >= self.deadline {
             return self.overflow(&content).await;
         }
@@ -203,6 +215,7 @@ impl ReplyStream for BotStream {
         let content = format::for_bot(text);
         match &self.mode {
             Mode::Done => Ok(()),
+            Mode::Streaming(_) if self.long_connection => self.write(&content, true, None).await,
             Mode::Streaming(_) if content.len() <= MAX_CONTENT_BYTES && Timestamp::now() < self.pulled_until => {
                 self.write(&content, true, None).await
             }

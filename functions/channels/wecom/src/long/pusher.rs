@@ -17,6 +17,13 @@
 //! unless WeCom delivers the callback again on the new connection, which gives a fresh req_id
 //! to continue the same stream on ([`Command::Again`]). A final frame whose fate is unknown
 //! (written, not acked, connection gone) is not sent again: nothing is shown twice.
+//!
+//! On the long connection the stream buffer holds the whole answer, however long: the pusher
+//! cuts it to what WeCom takes. A stream bubble holds 20,480 bytes, so an answer that outgrows
+//! it finishes the stream with its first part and a continuation mark, and the rest follows,
+//! once the answer is complete, as `aibot_send_msg` messages of at most 20,480 bytes each, one
+//! after another's ack, in order (callback mode has `response_url` for this; the long
+//! connection has proactive messages).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,12 +34,17 @@ use imgate_core::{IntegrationId, Timestamp};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use imgate_channel_kit::text::split;
+
 use super::driver::{Delivery, DeliveryStatus};
 use super::frame::{self, Outgoing, cmd};
+use crate::format::MAX_CONTENT_BYTES;
 use crate::reply::payload;
 
 /// How often open answers are read from the store.
 pub const POLL_EVERY: Duration = Duration::from_millis(400);
+/// Ends a stream whose answer continues in proactive messages.
+pub const CONTINUED: &str = "\n\n…";
 
 /// What the connection tells its pusher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +77,34 @@ pub enum Command {
 enum Route {
     /// Stream frames with the callback's req_id, on this connection.
     Stream { req_id: String },
-    /// One `aibot_send_msg` with the whole answer once it is finished.
-    Push,
+    /// Once the answer is finished, what `shown` does not hold goes out as `aibot_send_msg`
+    /// messages, part `next` next. `shown` is what a finished stream already shows (empty when
+    /// the stream could not be finished: then the whole answer is pushed).
+    Push { shown: String, next: usize },
+}
+
+impl Route {
+    /// The whole answer as proactive messages.
+    fn push_all() -> Self {
+        Self::Push {
+            shown: String::new(),
+            next: 0,
+        }
+    }
+
+    /// Nothing of the answer has been pushed yet, and no stream shows part of it.
+    fn nothing_pushed(&self) -> bool {
+        matches!(self, Self::Push { shown, next: 0 } if shown.is_empty())
+    }
+}
+
+/// The parts of `content` past `shown`, each within WeCom's message limit.
+fn rest_parts(content: &str, shown: &str) -> Vec<String> {
+    let rest = content.strip_prefix(shown).unwrap_or(content).trim_start();
+    if rest.trim().is_empty() {
+        return Vec::new();
+    }
+    split(rest, MAX_CONTENT_BYTES)
 }
 
 /// One answer on its way out.
@@ -169,7 +207,9 @@ impl Pusher {
                         "the final frame's fate is unknown after the connection ended; not sent again");
                     return None;
                 }
-                answer.route = Route::Push;
+                if matches!(answer.route, Route::Stream { .. }) {
+                    answer.route = Route::push_all();
+                }
                 answer.in_flight = None;
                 Some((id, answer))
             })
@@ -200,7 +240,7 @@ impl Pusher {
     /// from another relay), continues on the new req_id; a finished one is left alone.
     async fn again(&mut self, req_id: String, stream_id: String, chatid: String) {
         match self.answers.get_mut(&stream_id) {
-            Some(answer) if answer.route == Route::Push && answer.in_flight.is_none() => {
+            Some(answer) if answer.route.nothing_pushed() && answer.in_flight.is_none() => {
                 answer.route = Route::Stream { req_id };
                 answer.sent_version = 0;
             }
@@ -231,14 +271,14 @@ impl Pusher {
             DeliveryStatus::Acked | DeliveryStatus::TimedOut => {
                 if answer.final_sent {
                     self.answers.remove(&id);
+                } else if let (Route::Push { next, .. }, true) = (&mut answer.route, delivery.cmd == cmd::SEND_MSG) {
+                    *next += 1;
                 }
             }
-            DeliveryStatus::Rejected { .. } | DeliveryStatus::Refused(_)
-                if matches!(answer.route, Route::Stream { .. }) =>
-            {
+            DeliveryStatus::Rejected { .. } | DeliveryStatus::Refused(_) if delivery.cmd == cmd::RESPOND_MSG => {
                 tracing::warn!(platform = "wecom", integration_id = %self.integration_id, stream_id = %id,
                     status = ?delivery.status, "stream can no longer be updated; the answer follows as a new message");
-                answer.route = Route::Push;
+                answer.route = Route::push_all();
                 answer.final_sent = false;
             }
             DeliveryStatus::Rejected { .. } | DeliveryStatus::Refused(_) => {
@@ -274,25 +314,40 @@ impl Pusher {
         let Some(answer) = self.answers.get(stream_id) else {
             return;
         };
-        let frame = match &answer.route {
-            Route::Stream { req_id } if state.version > answer.sent_version => Outgoing::new(
-                cmd::RESPOND_MSG,
-                req_id.clone(),
-                Some(payload::stream(
-                    &state.id,
-                    &state.content,
-                    state.finished,
-                    state.card.as_ref(),
-                )),
-            ),
-            Route::Push if state.finished && !state.content.trim().is_empty() => {
-                frame::send_markdown(&frame::new_req_id(cmd::SEND_MSG), &answer.chatid, &state.content)
+        // What the frame leaves behind: the route after it, and whether it ends the answer.
+        let (frame, route, last) = match &answer.route {
+            Route::Stream { req_id } if state.version > answer.sent_version => {
+                if state.content.len() <= MAX_CONTENT_BYTES {
+                    let frame = payload::stream(&state.id, &state.content, state.finished, state.card.as_ref());
+                    (
+                        Outgoing::new(cmd::RESPOND_MSG, req_id.clone(), Some(frame)),
+                        answer.route.clone(),
+                        state.finished,
+                    )
+                } else {
+                    // The bubble is full: finished with the first part, the rest is pushed.
+                    let first = split(&state.content, MAX_CONTENT_BYTES - CONTINUED.len())
+                        .into_iter()
+                        .next()
+                        .unwrap_or_default();
+                    let frame = payload::stream(&state.id, &format!("{first}{CONTINUED}"), true, None);
+                    (
+                        Outgoing::new(cmd::RESPOND_MSG, req_id.clone(), Some(frame)),
+                        Route::Push { shown: first, next: 0 },
+                        false,
+                    )
+                }
             }
-            Route::Push if state.finished => {
-                self.answers.remove(stream_id);
-                return;
+            Route::Push { shown, next } if state.finished => {
+                let parts = rest_parts(&state.content, shown);
+                let Some(part) = parts.get(*next) else {
+                    self.answers.remove(stream_id);
+                    return;
+                };
+                let frame = frame::send_markdown(&frame::new_req_id(cmd::SEND_MSG), &answer.chatid, part);
+                (frame, answer.route.clone(), *next + 1 == parts.len())
             }
-            Route::Stream { .. } | Route::Push => return,
+            Route::Stream { .. } | Route::Push { .. } => return,
         };
         if self.outbox.send(frame.to_text()).await.is_err() {
             return; // the connection is gone; the answer is carried
@@ -300,7 +355,8 @@ impl Pusher {
         if let Some(answer) = self.answers.get_mut(stream_id) {
             answer.in_flight = Some(frame.req_id().to_owned());
             answer.sent_version = state.version;
-            answer.final_sent = state.finished;
+            answer.final_sent = last;
+            answer.route = route;
         }
     }
 

@@ -161,7 +161,7 @@ async fn open_answers_carry_over_and_a_redelivered_callback_continues_the_stream
     )
     .into_carry();
     assert_eq!(carried.keys().collect::<Vec<_>>(), vec!["S1"]);
-    assert_eq!(carried["S1"].route, Route::Push);
+    assert_eq!(carried["S1"].route, Route::push_all());
 
     let (outbox, frames) = mpsc::channel(16);
     b.frames = frames;
@@ -202,9 +202,54 @@ async fn a_refused_or_cancelled_frame_is_tried_again_and_an_expired_buffer_is_dr
     b.pusher.poll().await;
     assert_eq!(b.frame().unwrap()["body"]["stream"]["content"], "more");
     b.delivered("R1", DeliveryStatus::Refused(Refusal::UnknownReqId));
-    assert_eq!(b.pusher.answers["S1"].route, Route::Push);
+    assert_eq!(b.pusher.answers["S1"].route, Route::push_all());
 
     b.open("R2", "gone").await;
     assert_eq!(b.frame(), None);
     assert!(!b.pusher.answers.contains_key("gone"), "no buffer, no answer");
+}
+
+#[tokio::test]
+async fn an_answer_past_the_bubble_finishes_the_stream_and_follows_in_proactive_parts_in_order() {
+    let mut b = bench().await;
+    let paragraph = format!("{}\n\n", "word ".repeat(999).trim_end());
+    let answer = paragraph.repeat(9); // ~45 KB: one bubble and two more messages
+    b.stream("S1", "thinking", 1, false).await;
+    b.open("R1", "S1").await;
+    b.frame().unwrap();
+    b.delivered("R1", DeliveryStatus::Acked);
+
+    b.stream("S1", &answer[..25_000], 2, false).await;
+    b.pusher.poll().await;
+    let closing = b.frame().unwrap();
+    let shown = closing["body"]["stream"]["content"].as_str().unwrap().to_owned();
+    assert_eq!(closing["body"]["stream"]["finish"], true, "the full bubble is finished");
+    assert!(shown.len() <= MAX_CONTENT_BYTES && shown.ends_with(CONTINUED));
+    b.delivered("R1", DeliveryStatus::Acked);
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None, "the rest waits for the whole answer");
+
+    b.stream("S1", &answer, 3, true).await;
+    let mut parts = Vec::new();
+    for _ in 0..5 {
+        b.pusher.poll().await;
+        let Some(push) = b.frame() else { break };
+        assert_eq!(push["cmd"], "aibot_send_msg");
+        assert_eq!(push["body"]["chatid"], "u1");
+        b.pusher.poll().await;
+        assert_eq!(b.frame(), None, "one part in flight at a time");
+        let req_id = push["headers"]["req_id"].as_str().unwrap().to_owned();
+        parts.push(push["body"]["markdown"]["content"].as_str().unwrap().to_owned());
+        b.pusher.delivered(Delivery {
+            req_id,
+            cmd: cmd::SEND_MSG.into(),
+            status: DeliveryStatus::Acked,
+        });
+    }
+    assert_eq!(parts.len(), 2, "the rest in two messages");
+    assert!(parts.iter().all(|p| p.len() <= MAX_CONTENT_BYTES));
+    let seen = format!("{}{}", shown.strip_suffix(CONTINUED).unwrap(), parts.concat());
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(squash(&seen), squash(&answer), "the answer arrives whole, in order");
+    assert_eq!(b.pusher.open_answers(), 0);
 }
