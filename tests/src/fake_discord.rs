@@ -67,6 +67,11 @@ struct Inner {
     intents: Vec<u64>,
     events: Vec<(u64, Value)>,
     failures: HashMap<String, Vec<f64>>,
+    /// Sockets with a session (after READY or RESUMED), and the most at once.
+    live: usize,
+    most_live: usize,
+    /// The sequence number the client last reported (heartbeat or resume): what it has taken.
+    client_seq: Option<u64>,
 }
 
 enum Control {
@@ -243,6 +248,46 @@ impl FakeDiscord {
         self.messages().into_iter().filter(|m| m.channel == channel).collect()
     }
 
+    /// Dispatches the `MESSAGE_CREATE` of message `id` once more, with a new sequence number,
+    /// as a replay after a resume can; false when there is no such message.
+    pub fn dispatch_again(&self, id: &str) -> bool {
+        let mut state = self.state();
+        let Some(event) = state
+            .events
+            .iter()
+            .find(|(_, e)| e["t"] == "MESSAGE_CREATE" && e["d"]["id"] == id)
+            .map(|(_, e)| e.clone())
+        else {
+            return false;
+        };
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut again = event;
+        again["s"] = json!(seq);
+        state.events.push((seq, again));
+        drop(state);
+        let _ = self.control.send(Arc::new(Control::Event));
+        true
+    }
+
+    /// Whether the client has reported (in a heartbeat or a resume) a sequence number at or
+    /// past every dispatch of message `id`: it will not be replayed.
+    pub fn confirmed(&self, id: &str) -> bool {
+        let state = self.state();
+        let last = state
+            .events
+            .iter()
+            .filter(|(_, e)| e["t"] == "MESSAGE_CREATE" && e["d"]["id"] == id)
+            .map(|(seq, _)| *seq)
+            .max();
+        matches!((last, state.client_seq), (Some(last), Some(seq)) if seq >= last)
+    }
+
+    /// `(sockets with a session now, the most at once)`: a bot has one session.
+    pub fn live(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.live, state.most_live)
+    }
+
     /// `(identifies, resumes)` so far.
     pub fn sessions(&self) -> (usize, usize) {
         let state = self.state();
@@ -280,15 +325,24 @@ impl FakeDiscord {
         }
         // The last sequence number this socket delivered.
         let mut delivered: Option<u64> = None;
+        let session = Session(self.clone(), std::cell::Cell::new(false));
         let mut ready = false;
         loop {
+            if ready {
+                session.start();
+            }
             tokio::select! {
                 frame = ws.next() => {
                     let Some(Ok(Message::Text(text))) = frame else { return };
                     let Ok(payload) = serde_json::from_str::<Value>(text.as_str()) else { return };
                     match payload["op"].as_u64() {
-                        Some(1) if !self.mute.load(Ordering::SeqCst) => {
-                            let _ = ws.send(Message::text(json!({"op": 11}).to_string())).await;
+                        Some(1) => {
+                            if let Some(seq) = payload["d"].as_u64() {
+                                self.state().client_seq = Some(seq);
+                            }
+                            if !self.mute.load(Ordering::SeqCst) {
+                                let _ = ws.send(Message::text(json!({"op": 11}).to_string())).await;
+                            }
                         }
                         Some(2) => {
                             if payload["d"]["token"] != self.state().token.as_str() {
@@ -315,7 +369,11 @@ impl FakeDiscord {
                                 let _ = ws.close(Some(CloseFrame { code: CloseCode::Library(4004), reason: "Authentication failed.".into() })).await;
                                 return;
                             }
-                            self.state().resumes += 1;
+                            {
+                                let mut state = self.state();
+                                state.resumes += 1;
+                                state.client_seq = payload["d"]["seq"].as_u64();
+                            }
                             delivered = payload["d"]["seq"].as_u64();
                             if !self.replay(&mut ws, &mut delivered).await { return; }
                             let seq = self.seq.load(Ordering::SeqCst);
@@ -343,7 +401,30 @@ impl FakeDiscord {
             }
         }
     }
+}
 
+/// Counts a socket with a session while it lives.
+struct Session(FakeDiscord, std::cell::Cell<bool>);
+
+impl Session {
+    fn start(&self) {
+        if !self.1.replace(true) {
+            let mut state = self.0.state();
+            state.live += 1;
+            state.most_live = state.most_live.max(state.live);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.1.get() {
+            self.0.state().live -= 1;
+        }
+    }
+}
+
+impl FakeDiscord {
     /// Sends the kept events after `delivered`.
     async fn replay<S>(&self, ws: &mut S, delivered: &mut Option<u64>) -> bool
     where

@@ -77,6 +77,9 @@ struct Inner {
     drafts: Vec<(i64, String)>,
     failures: HashMap<String, VecDeque<(u16, Value)>>,
     kicked: bool,
+    /// `getUpdates` calls in progress, and the most at once.
+    polling: usize,
+    most_polling: usize,
 }
 
 /// The fake; clones share it.
@@ -220,6 +223,21 @@ impl FakeTelegram {
     pub fn unconfirmed(&self) -> usize {
         self.state().pending.len()
     }
+
+    /// Whether the update carrying message `message_id` is still waiting for a poller's
+    /// confirmation (an offset past it).
+    pub fn is_pending(&self, message_id: i64) -> bool {
+        self.state()
+            .pending
+            .iter()
+            .any(|u| u["message"]["message_id"].as_i64() == Some(message_id))
+    }
+
+    /// `(getUpdates calls in progress, the most in progress at once)`: a bot has one poller.
+    pub fn polling(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.polling, state.most_polling)
+    }
 }
 
 /// `bot_command` and `mention` entities of `text` (UTF-16 offsets).
@@ -307,7 +325,27 @@ fn set_webhook(fake: &FakeTelegram, params: &Value) -> Response {
     ok(json!(true))
 }
 
+/// Counts a `getUpdates` call while it is in progress.
+struct Polling(FakeTelegram);
+
+impl Polling {
+    fn start(fake: &FakeTelegram) -> Self {
+        let mut state = fake.state();
+        state.polling += 1;
+        state.most_polling = state.most_polling.max(state.polling);
+        drop(state);
+        Self(fake.clone())
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        self.0.state().polling -= 1;
+    }
+}
+
 async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
+    let _polling = Polling::start(fake);
     let offset = params["offset"].as_i64().unwrap_or(0);
     let timeout = Duration::from_secs(params["timeout"].as_u64().unwrap_or(0).min(50));
     let deadline = tokio::time::Instant::now() + timeout;

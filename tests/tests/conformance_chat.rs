@@ -60,3 +60,6 @@ modes!(groups_answer_only_mentions);
 modes!(commands_are_answered);
 modes!(other_bots_are_ignored);
 modes!(long_answers_arrive_whole);
+modes!(delivered_three_times_answered_once);
+modes!(taken_only_after_the_enqueue);
+modes!(two_relays_hold_one_connection);

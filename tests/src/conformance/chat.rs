@@ -4,17 +4,19 @@
 //! answers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use imgate_core::Platform;
-use imgate_core::ports::Deps;
+use imgate_core::ports::{Deps, Queue};
 use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::Support;
 use crate::fake_agent::FakeAgent;
+use crate::flaky_queue::FlakyQueue;
 use crate::gateway::Gateway;
 use crate::world::{TestOrg, fast_relay, start_relay};
 
@@ -44,6 +46,12 @@ pub enum ChatScenario {
     FromAnotherBot,
     /// An answer past the platform's size limit.
     LongAnswer,
+    /// The platform delivering one message three times.
+    Redelivery,
+    /// A queue outage on a connection that acknowledges what it takes.
+    QueueOutage,
+    /// Two relays competing for one bot's connection.
+    TwoRelays,
 }
 
 /// One platform mode, as a user meets it.
@@ -65,47 +73,121 @@ pub trait ChatHarness: Send + Sync {
     /// What the chat shows as the answer to `said`: every message of it, joined; `None` before
     /// anything is shown.
     async fn answer(&self, said: &str) -> Option<String>;
+    /// Delivers the message of `said` once more, as the platform does when it retries (the same
+    /// message, a new delivery); returns what finds the answer from now on.
+    async fn again(&self, gateway_base: &str, integration: &str, said: &str) -> String;
+    /// Whether the platform counts the delivery of `said` as taken: acknowledged, or its offset
+    /// or sequence number confirmed. Asked only of modes that support
+    /// [`ChatScenario::QueueOutage`].
+    async fn taken(&self, _said: &str) -> bool {
+        false
+    }
+    /// `(connections the platform sees for the bot now, the most at once so far)`. Asked only of
+    /// modes that support [`ChatScenario::TwoRelays`].
+    fn connections(&self) -> (usize, usize) {
+        (0, 0)
+    }
     /// Whether the mode can do `scenario`.
     fn supports(&self, _scenario: ChatScenario) -> Support {
         Support::Yes
     }
 }
 
-/// A gateway with its worker, the bot bound to `agent`, and the relay for connection modes.
+/// A gateway with its worker, the bot bound to its agent, and the relays of connection modes.
 struct Stage {
     gateway: Gateway,
     integration: String,
-    _relay: Option<watch::Sender<bool>>,
+    /// The relays' shutdown switches (sending `true` stops one, as a deploy does).
+    relays: Vec<watch::Sender<bool>>,
+}
+
+/// How a stage is set up.
+struct Setup {
+    /// The agent's admin API body; the org's echo agent when `None`.
+    agent: Option<Value>,
+    /// Relays for connection modes.
+    relays: usize,
+    /// The queue the relays enqueue to; the deps' queue when `None`.
+    relay_queue: Option<Arc<dyn Queue>>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            agent: None,
+            relays: 1,
+            relay_queue: None,
+        }
+    }
 }
 
 impl Stage {
-    async fn new(deps: Deps, harness: &dyn ChatHarness, agent: Option<&str>) -> Self {
+    async fn new(deps: Deps, harness: &dyn ChatHarness) -> Self {
+        Self::with(deps, harness, Setup::default()).await
+    }
+
+    async fn with(deps: Deps, harness: &dyn ChatHarness, setup: Setup) -> Self {
         let mut endpoints = imgate_channels::Endpoints::default();
         harness.endpoints(&mut endpoints);
         let org = TestOrg::create(&deps).await;
-        let agent = agent.map_or_else(|| org.echo_agent_id.clone(), str::to_owned);
+        let agent = match setup.agent {
+            Some(body) => org.agent(body).await,
+            None => org.echo_agent_id.clone(),
+        };
         let integration = org.bot(harness.integration(), Some(&agent), json!({})).await;
         let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
-        let relay = harness.connector(&deps).map(|connector| {
-            start_relay(
-                &deps,
-                deps.queue.clone(),
-                harness.platform(),
-                connector,
-                fast_relay("relay-conformance"),
-            )
-        });
+        let queue = setup.relay_queue.unwrap_or_else(|| deps.queue.clone());
+        let relays = (0..setup.relays)
+            .filter_map(|n| {
+                harness.connector(&deps).map(|connector| {
+                    start_relay(
+                        &deps,
+                        queue.clone(),
+                        harness.platform(),
+                        connector,
+                        fast_relay(&format!("relay-conformance-{n}")),
+                    )
+                })
+            })
+            .collect();
         Self {
             gateway,
             integration: integration.to_string(),
-            _relay: relay,
+            relays,
         }
+    }
+
+    async fn again(&self, harness: &dyn ChatHarness, said: &str) -> String {
+        harness.again(&self.gateway.base, &self.integration, said).await
     }
 
     async fn say(&self, harness: &dyn ChatHarness, chat: Chat, text: &str, from_bot: bool) -> String {
         harness
             .say(&self.gateway.base, &self.integration, chat, text, from_bot)
             .await
+    }
+}
+
+/// The admin API body of an agent served by `agent`.
+fn agent_body(name: &str, agent: &FakeAgent) -> Value {
+    json!({"name": name, "kind": "openai_compatible",
+        "config": {"base_url": agent.base_url, "model": "m", "api_key": "sk-test", "timeout_seconds": 5}})
+}
+
+/// Waits until `check` holds.
+async fn until<F, Fut>(harness: &dyn ChatHarness, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: timed out waiting for {what}",
+            harness.name()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -137,7 +219,7 @@ async fn silent(harness: &dyn ChatHarness, said: &str, what: &str) {
 /// # Panics
 /// When the mode does not conform.
 pub async fn text_is_answered(deps: Deps, harness: &dyn ChatHarness) {
-    let stage = Stage::new(deps, harness, None).await;
+    let stage = Stage::new(deps, harness).await;
     let said = stage.say(harness, Chat::Direct, "hello <b>world</b> & co", false).await;
     answered(harness, &said, "the echo", |a| a == "You said: hello <b>world</b> & co").await;
 }
@@ -149,30 +231,11 @@ pub async fn text_is_answered(deps: Deps, harness: &dyn ChatHarness) {
 pub async fn agent_failure_is_honest(deps: Deps, harness: &dyn ChatHarness) {
     let agent = FakeAgent::start(&["never"]).await;
     agent.set_down(true);
-    let org_agent = json!({"name": "down", "kind": "openai_compatible",
-        "config": {"base_url": agent.base_url, "model": "m", "api_key": "sk-test", "timeout_seconds": 5}});
-    let stage = {
-        let mut endpoints = imgate_channels::Endpoints::default();
-        harness.endpoints(&mut endpoints);
-        let org = TestOrg::create(&deps).await;
-        let agent_id = org.agent(org_agent).await;
-        let integration = org.bot(harness.integration(), Some(&agent_id), json!({})).await;
-        let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
-        let relay = harness.connector(&deps).map(|connector| {
-            start_relay(
-                &deps,
-                deps.queue.clone(),
-                harness.platform(),
-                connector,
-                fast_relay("relay-conformance"),
-            )
-        });
-        Stage {
-            gateway,
-            integration: integration.to_string(),
-            _relay: relay,
-        }
+    let setup = Setup {
+        agent: Some(agent_body("down", &agent)),
+        ..Setup::default()
     };
+    let stage = Stage::with(deps, harness, setup).await;
     let said = stage.say(harness, Chat::Direct, "are you there?", false).await;
     answered(harness, &said, "an honest failure", |a| {
         let lower = a.to_lowercase();
@@ -196,7 +259,7 @@ pub async fn groups_answer_only_mentions(deps: Deps, harness: &dyn ChatHarness) 
         println!("{}: group without a mention: not applicable: {reason}", harness.name());
         return;
     }
-    let stage = Stage::new(deps, harness, None).await;
+    let stage = Stage::new(deps, harness).await;
     let quiet = stage
         .say(harness, Chat::Group { mention: false }, "just chatting", false)
         .await;
@@ -212,7 +275,7 @@ pub async fn groups_answer_only_mentions(deps: Deps, harness: &dyn ChatHarness) 
 /// # Panics
 /// When the mode does not conform.
 pub async fn commands_are_answered(deps: Deps, harness: &dyn ChatHarness) {
-    let stage = Stage::new(deps, harness, None).await;
+    let stage = Stage::new(deps, harness).await;
     for (command, expected) in [
         ("/help", "Commands:"),
         ("/status", "Agent: echo"),
@@ -232,7 +295,7 @@ pub async fn other_bots_are_ignored(deps: Deps, harness: &dyn ChatHarness) {
         println!("{}: messages from other bots: not applicable: {reason}", harness.name());
         return;
     }
-    let stage = Stage::new(deps, harness, None).await;
+    let stage = Stage::new(deps, harness).await;
     let from_bot = stage.say(harness, Chat::Direct, "beep", true).await;
     let person = stage.say(harness, Chat::Direct, "and a person", false).await;
     answered(harness, &person, "the person answered", |a| {
@@ -252,7 +315,7 @@ pub async fn long_answers_arrive_whole(deps: Deps, harness: &dyn ChatHarness) {
         println!("{}: long answer: not applicable: {reason}", harness.name());
         return;
     }
-    let stage = Stage::new(deps, harness, None).await;
+    let stage = Stage::new(deps, harness).await;
     let text: String = (0..4600)
         .map(|i| format!("w{i} "))
         .collect::<String>()
@@ -261,4 +324,119 @@ pub async fn long_answers_arrive_whole(deps: Deps, harness: &dyn ChatHarness) {
     let said = stage.say(harness, Chat::Direct, &text, false).await;
     let expected = format!("You said: {text}");
     answered(harness, &said, "the whole long answer", |a| a == expected).await;
+}
+
+/// A message the platform delivers three times is answered once, by one agent call.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn delivered_three_times_answered_once(deps: Deps, harness: &dyn ChatHarness) {
+    if let Support::No(reason) = harness.supports(ChatScenario::Redelivery) {
+        println!("{}: delivered three times: not applicable: {reason}", harness.name());
+        return;
+    }
+    let agent = FakeAgent::start(&["Answered once."]).await;
+    let setup = Setup {
+        agent: Some(agent_body("once", &agent)),
+        ..Setup::default()
+    };
+    let stage = Stage::with(deps, harness, setup).await;
+    let first = stage.say(harness, Chat::Direct, "only once please", false).await;
+    let second = stage.again(harness, &first).await;
+    let said = stage.again(harness, &second).await;
+    answered(harness, &said, "the answer", |a| a == "Answered once.").await;
+    tokio::time::sleep(SILENCE).await;
+    assert_eq!(
+        harness.answer(&said).await.as_deref(),
+        Some("Answered once."),
+        "{}: shown once",
+        harness.name()
+    );
+    assert_eq!(agent.calls(), 1, "{}: one agent call", harness.name());
+}
+
+/// While the queue is down a connection takes nothing, so the platform keeps the message and
+/// delivers it again; once the queue is back it is taken and answered once.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn taken_only_after_the_enqueue(deps: Deps, harness: &dyn ChatHarness) {
+    if let Support::No(reason) = harness.supports(ChatScenario::QueueOutage) {
+        println!("{}: queue outage: not applicable: {reason}", harness.name());
+        return;
+    }
+    let down = Arc::new(AtomicBool::new(false));
+    let queue: Arc<dyn Queue> = Arc::new(FlakyQueue::new(deps.queue.clone(), down.clone()));
+    let setup = Setup {
+        relay_queue: Some(queue),
+        ..Setup::default()
+    };
+    let stage = Stage::with(deps, harness, setup).await;
+    down.store(true, Ordering::SeqCst);
+    let said = stage.say(harness, Chat::Direct, "during an outage", false).await;
+    tokio::time::sleep(SILENCE).await;
+    assert!(
+        !harness.taken(&said).await,
+        "{}: taken while the queue is down",
+        harness.name()
+    );
+    assert_eq!(
+        harness.answer(&said).await,
+        None,
+        "{}: answered while the queue is down",
+        harness.name()
+    );
+
+    down.store(false, Ordering::SeqCst);
+    let said = stage.again(harness, &said).await;
+    let expected = "You said: during an outage";
+    answered(harness, &said, "the answer after the outage", |a| a == expected).await;
+    until(harness, "the delivery taken", || harness.taken(&said)).await;
+    tokio::time::sleep(SILENCE).await;
+    assert_eq!(
+        harness.answer(&said).await.as_deref(),
+        Some(expected),
+        "{}: answered once",
+        harness.name()
+    );
+}
+
+/// Two relays hold one connection between them, and when one stops the other carries on.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn two_relays_hold_one_connection(deps: Deps, harness: &dyn ChatHarness) {
+    if let Support::No(reason) = harness.supports(ChatScenario::TwoRelays) {
+        println!("{}: two relays: not applicable: {reason}", harness.name());
+        return;
+    }
+    let setup = Setup {
+        relays: 2,
+        ..Setup::default()
+    };
+    let mut stage = Stage::with(deps, harness, setup).await;
+    until(harness, "a connection", || async { harness.connections().0 == 1 }).await;
+    tokio::time::sleep(SILENCE).await;
+    assert_eq!(
+        harness.connections(),
+        (1, 1),
+        "{}: one connection, never two",
+        harness.name()
+    );
+    let said = stage.say(harness, Chat::Direct, "which relay?", false).await;
+    answered(harness, &said, "the answer", |a| a == "You said: which relay?").await;
+
+    // One relay stops (a deploy, a scale-in): the bot stays connected and answered.
+    let stopped = stage.relays.remove(0);
+    let _ = stopped.send(true);
+    tokio::time::sleep(SILENCE).await;
+    until(harness, "a connection after one relay stopped", || async {
+        harness.connections().0 == 1
+    })
+    .await;
+    let said = stage.say(harness, Chat::Direct, "still there?", false).await;
+    answered(harness, &said, "the answer after one relay stopped", |a| {
+        a == "You said: still there?"
+    })
+    .await;
 }

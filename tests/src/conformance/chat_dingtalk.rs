@@ -1,8 +1,9 @@
 //! DingTalk as a user meets it: robot messages on Stream mode, or signed HTTP callbacks; the
 //! answers arrive through each message's session webhook.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use imgate_channels::dingtalk::verify;
@@ -33,6 +34,8 @@ pub struct DingtalkChat {
     receive: Receive,
     http: reqwest::Client,
     next: AtomicU64,
+    /// Each message by its session webhook, with the Stream frames that carried it.
+    delivered: Mutex<HashMap<String, (Value, Vec<String>)>>,
 }
 
 impl DingtalkChat {
@@ -43,6 +46,43 @@ impl DingtalkChat {
             receive,
             http: reqwest::Client::new(),
             next: AtomicU64::new(1),
+            delivered: Mutex::default(),
+        }
+    }
+
+    fn delivered(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Value, Vec<String>)>> {
+        self.delivered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Delivers `message` as the mode receives it; returns the Stream frame's id.
+    async fn deliver(&self, gateway_base: &str, integration: &str, message: &Value) -> Option<String> {
+        match self.receive {
+            Receive::Stream => {
+                for _ in 0..500 {
+                    if self.fake.live().0 > 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                let frame = self.fake.push(message);
+                assert!(frame.is_some(), "{}: a Stream connection", self.name());
+                frame
+            }
+            Receive::Http => {
+                let timestamp = imgate_core::Timestamp::now().as_millis().to_string();
+                let response = self
+                    .http
+                    .post(format!("{gateway_base}/api/dingtalk/webhook/{integration}"))
+                    .header("content-type", "application/json")
+                    .header("sign", verify::sign(&timestamp, SECRET))
+                    .header("timestamp", timestamp)
+                    .body(message.to_string())
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                assert_eq!(response.status(), 200, "{}: the callback is accepted", self.name());
+                None
+            }
         }
     }
 }
@@ -88,36 +128,35 @@ impl ChatHarness for DingtalkChat {
         if chat == (Chat::Group { mention: false }) {
             message["isInAtList"] = json!(false);
         }
-        match self.receive {
-            Receive::Stream => {
-                for _ in 0..500 {
-                    if self.fake.live().0 > 0 {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                assert!(
-                    self.fake.push(&message).is_some(),
-                    "{}: a Stream connection",
-                    self.name()
-                );
-            }
-            Receive::Http => {
-                let timestamp = imgate_core::Timestamp::now().as_millis().to_string();
-                let response = self
-                    .http
-                    .post(format!("{gateway_base}/api/dingtalk/webhook/{integration}"))
-                    .header("content-type", "application/json")
-                    .header("sign", verify::sign(&timestamp, SECRET))
-                    .header("timestamp", timestamp)
-                    .body(message.to_string())
-                    .send()
-                    .await
-                    .expect("the gateway answers");
-                assert_eq!(response.status(), 200, "{}: the callback is accepted", self.name());
+        let frame = self.deliver(gateway_base, integration, &message).await;
+        self.delivered()
+            .insert(session.clone(), (message, frame.into_iter().collect()));
+        session
+    }
+
+    /// The same robot message (same `msgId`) once more, in a new frame or callback.
+    async fn again(&self, gateway_base: &str, integration: &str, said: &str) -> String {
+        let message = self
+            .delivered()
+            .get(said)
+            .map(|(m, _)| m.clone())
+            .expect("a message said");
+        if let Some(frame) = self.deliver(gateway_base, integration, &message).await {
+            if let Some((_, frames)) = self.delivered().get_mut(said) {
+                frames.push(frame);
             }
         }
-        session
+        said.to_owned()
+    }
+
+    /// Stream: one of the message's frames was ACKed.
+    async fn taken(&self, said: &str) -> bool {
+        let frames = self.delivered().get(said).map(|(_, f)| f.clone()).unwrap_or_default();
+        frames.iter().any(|frame| !self.fake.acks_of(frame).is_empty())
+    }
+
+    fn connections(&self) -> (usize, usize) {
+        self.fake.live()
     }
 
     /// The session webhook posts: their Markdown or text, without the @-mention of the sender
@@ -145,6 +184,9 @@ impl ChatHarness for DingtalkChat {
     fn supports(&self, scenario: ChatScenario) -> Support {
         match scenario {
             ChatScenario::FromAnotherBot => Support::No("DingTalk does not deliver other robots' messages to a robot"),
+            ChatScenario::QueueOutage | ChatScenario::TwoRelays if self.receive == Receive::Http => {
+                Support::No("HTTP mode holds no connection: DingTalk retries on the HTTP status")
+            }
             _ => Support::Yes,
         }
     }

@@ -146,12 +146,36 @@ impl ChatHarness for DiscordChat {
         (!answer.is_empty() && !text.is_empty()).then_some(text)
     }
 
+    /// The gateway dispatches the message again (a replay after a resume can).
+    async fn again(&self, _gateway_base: &str, _integration: &str, said: &str) -> String {
+        if let Some((_, id)) = said.split_once(' ') {
+            assert!(self.fake.dispatch_again(id), "{}: a kept message", self.name());
+        }
+        said.to_owned()
+    }
+
+    /// The gateway has no acknowledgements: a message is taken once the client reports a
+    /// sequence number past it (heartbeat or resume), so no resume replays it.
+    async fn taken(&self, said: &str) -> bool {
+        said.split_once(' ').is_some_and(|(_, id)| self.fake.confirmed(id))
+    }
+
+    fn connections(&self) -> (usize, usize) {
+        self.fake.live()
+    }
+
     fn supports(&self, scenario: ChatScenario) -> Support {
         match (self.receive, scenario) {
             (Receive::Interactions, ChatScenario::GroupWithoutMention) => {
                 Support::No("a slash command always addresses the bot")
             }
             (Receive::Interactions, ChatScenario::FromAnotherBot) => Support::No("bots cannot use slash commands"),
+            (Receive::Interactions, ChatScenario::Redelivery) => {
+                Support::No("Discord sends an interaction once and never retries it")
+            }
+            (Receive::Interactions, ChatScenario::QueueOutage | ChatScenario::TwoRelays) => Support::No(
+                "the interactions endpoint holds no connection: Discord shows its own failure when the answer is not 2xx",
+            ),
             _ => Support::Yes,
         }
     }

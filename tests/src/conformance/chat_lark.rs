@@ -1,7 +1,8 @@
 //! Lark / Feishu as a user meets it: events to the webhook, or pushed on the long connection.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use imgate_channels::lark::reply::card::ANSWER_ELEMENT;
@@ -12,7 +13,8 @@ use imgate_core::ports::Deps;
 use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 
-use super::chat::{Chat, ChatHarness};
+use super::Support;
+use super::chat::{Chat, ChatHarness, ChatScenario};
 use crate::fake_lark::FakeLark;
 
 const APP_ID: &str = "cli_conformance_chat";
@@ -35,6 +37,8 @@ pub struct LarkChat {
     receive: Receive,
     http: reqwest::Client,
     next: AtomicU64,
+    /// Each event by its message id, with the long-connection pushes that carried it.
+    delivered: Mutex<HashMap<String, (Value, Vec<String>)>>,
 }
 
 impl LarkChat {
@@ -45,6 +49,37 @@ impl LarkChat {
             receive,
             http: reqwest::Client::new(),
             next: AtomicU64::new(1),
+            delivered: Mutex::default(),
+        }
+    }
+
+    fn delivered(&self) -> MutexGuard<'_, HashMap<String, (Value, Vec<String>)>> {
+        self.delivered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Delivers `event` as the mode receives it; returns the push's id on the long connection.
+    async fn deliver(&self, gateway_base: &str, integration: &str, event: &Value) -> Option<String> {
+        match self.receive {
+            Receive::LongConnection => Some(self.fake.push_event(event)),
+            Receive::Webhook => {
+                let body =
+                    json!({"encrypt": EventCipher::new(ENCRYPT_KEY).encrypt(event.to_string().as_bytes())}).to_string();
+                let timestamp = imgate_core::Timestamp::now().as_secs().to_string();
+                let sign = signature(&timestamp, "nonce-c", ENCRYPT_KEY, body.as_bytes());
+                let response = self
+                    .http
+                    .post(format!("{gateway_base}/api/lark/webhook/{integration}"))
+                    .header("content-type", "application/json")
+                    .header("x-lark-request-timestamp", timestamp)
+                    .header("x-lark-request-nonce", "nonce-c")
+                    .header("x-lark-signature", sign)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                assert_eq!(response.status(), 200, "{}: the event is accepted", self.name());
+                None
+            }
         }
     }
 }
@@ -101,30 +136,47 @@ impl ChatHarness for LarkChat {
         if from_bot {
             event["event"]["sender"]["sender_type"] = json!("app");
         }
-        match self.receive {
-            Receive::LongConnection => {
-                self.fake.push_event(&event);
-            }
-            Receive::Webhook => {
-                let body =
-                    json!({"encrypt": EventCipher::new(ENCRYPT_KEY).encrypt(event.to_string().as_bytes())}).to_string();
-                let timestamp = imgate_core::Timestamp::now().as_secs().to_string();
-                let sign = signature(&timestamp, "nonce-c", ENCRYPT_KEY, body.as_bytes());
-                let response = self
-                    .http
-                    .post(format!("{gateway_base}/api/lark/webhook/{integration}"))
-                    .header("content-type", "application/json")
-                    .header("x-lark-request-timestamp", timestamp)
-                    .header("x-lark-request-nonce", "nonce-c")
-                    .header("x-lark-signature", sign)
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("the gateway answers");
-                assert_eq!(response.status(), 200, "{}: the event is accepted", self.name());
+        let push = self.deliver(gateway_base, integration, &event).await;
+        self.delivered()
+            .insert(message_id.clone(), (event, push.into_iter().collect()));
+        message_id
+    }
+
+    /// The same event (same `event_id`) once more.
+    async fn again(&self, gateway_base: &str, integration: &str, said: &str) -> String {
+        let event = self
+            .delivered()
+            .get(said)
+            .map(|(e, _)| e.clone())
+            .expect("an event said");
+        if let Some(push) = self.deliver(gateway_base, integration, &event).await {
+            if let Some((_, pushes)) = self.delivered().get_mut(said) {
+                pushes.push(push);
             }
         }
-        message_id
+        said.to_owned()
+    }
+
+    /// Long connection: one of the event's pushes was ACKed with code 200.
+    async fn taken(&self, said: &str) -> bool {
+        let pushes = self.delivered().get(said).map(|(_, p)| p.clone()).unwrap_or_default();
+        self.fake
+            .acks()
+            .iter()
+            .any(|ack| pushes.contains(&ack.message_id) && ack.code == Some(200))
+    }
+
+    fn connections(&self) -> (usize, usize) {
+        (self.fake.live_connections(), self.fake.most_live_connections())
+    }
+
+    fn supports(&self, scenario: ChatScenario) -> Support {
+        match (self.receive, scenario) {
+            (Receive::Webhook, ChatScenario::QueueOutage | ChatScenario::TwoRelays) => {
+                Support::No("a webhook holds no connection: Lark retries on the HTTP status")
+            }
+            _ => Support::Yes,
+        }
     }
 
     /// The replies to `said`: cards' answer text (as Lark renders it, without the continuation

@@ -1,6 +1,7 @@
 //! Telegram as a user meets it: updates to the webhook, or polled by the relay.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +11,8 @@ use imgate_core::ports::Deps;
 use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 
-use super::chat::{Chat, ChatHarness};
+use super::Support;
+use super::chat::{Chat, ChatHarness, ChatScenario};
 use crate::fake_telegram::{BOT_USERNAME, FakeTelegram};
 
 const TOKEN: &str = "77:conformance-telegram-token";
@@ -30,6 +32,8 @@ pub struct TelegramChat {
     fake: FakeTelegram,
     receive: Receive,
     http: reqwest::Client,
+    /// Webhook updates as posted, by message id, for Telegram's retries.
+    posted: Mutex<HashMap<String, Value>>,
 }
 
 impl TelegramChat {
@@ -39,7 +43,20 @@ impl TelegramChat {
             fake: FakeTelegram::start(TOKEN).await,
             receive,
             http: reqwest::Client::new(),
+            posted: Mutex::default(),
         }
+    }
+
+    async fn post(&self, gateway_base: &str, integration: &str, update: &Value) {
+        let response = self
+            .http
+            .post(format!("{gateway_base}/api/telegram/webhook/{integration}"))
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .json(update)
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(response.status(), 200, "{}: the update is accepted", self.name());
     }
 }
 
@@ -94,15 +111,11 @@ impl ChatHarness for TelegramChat {
             }
             Receive::Webhook => {
                 update["update_id"] = json!(message_id.as_i64().unwrap_or(0) + 700_000);
-                let response = self
-                    .http
-                    .post(format!("{gateway_base}/api/telegram/webhook/{integration}"))
-                    .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
-                    .json(&update)
-                    .send()
-                    .await
-                    .expect("the gateway answers");
-                assert_eq!(response.status(), 200, "{}: the update is accepted", self.name());
+                self.post(gateway_base, integration, &update).await;
+                self.posted
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(message_id.to_string(), update);
             }
         }
         message_id.to_string()
@@ -111,5 +124,44 @@ impl ChatHarness for TelegramChat {
     async fn answer(&self, said: &str) -> Option<String> {
         let answer = self.fake.answer_to(said.parse().ok()?);
         (!answer.is_empty()).then(|| answer.iter().map(|m| m.text.as_str()).collect())
+    }
+
+    /// The webhook gets the same update (same `update_id`) again, as Telegram retries it;
+    /// a polled update is served again by itself until an offset confirms it.
+    async fn again(&self, gateway_base: &str, integration: &str, said: &str) -> String {
+        if self.receive == Receive::Webhook {
+            let update = self
+                .posted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(said)
+                .cloned()
+                .expect("a posted update");
+            self.post(gateway_base, integration, &update).await;
+        }
+        said.to_owned()
+    }
+
+    /// Polling: the update is no longer served (an offset past it was given).
+    async fn taken(&self, said: &str) -> bool {
+        said.parse().is_ok_and(|id| !self.fake.is_pending(id))
+    }
+
+    /// Polling: `getUpdates` calls in progress.
+    fn connections(&self) -> (usize, usize) {
+        self.fake.polling()
+    }
+
+    fn supports(&self, scenario: ChatScenario) -> Support {
+        match (self.receive, scenario) {
+            (Receive::Polling, ChatScenario::Redelivery) => Support::No(
+                "Telegram serves a polled update again only until an offset confirms it, and the poller confirms only \
+                 after the enqueue: that redelivery is the queue-outage scenario",
+            ),
+            (Receive::Webhook, ChatScenario::QueueOutage | ChatScenario::TwoRelays) => {
+                Support::No("a webhook holds no connection: Telegram retries on the HTTP status")
+            }
+            _ => Support::Yes,
+        }
     }
 }

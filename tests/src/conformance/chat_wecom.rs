@@ -49,6 +49,9 @@ pub struct WecomChat {
     posts: Posts,
     /// Callback mode: the stream id and the webhook URL of each message, by msgid.
     streams: Mutex<HashMap<String, (String, String)>>,
+    /// Each message as delivered, by msgid (callback mode: query and body; long connection:
+    /// the callback's body).
+    delivered: Mutex<HashMap<String, (String, String)>>,
     http: reqwest::Client,
     next: AtomicU64,
 }
@@ -90,6 +93,7 @@ impl WecomChat {
             sink,
             posts,
             streams: Mutex::default(),
+            delivered: Mutex::default(),
             http: reqwest::Client::new(),
             next: AtomicU64::new(1),
         }
@@ -105,6 +109,17 @@ impl WecomChat {
             .expect("the gateway answers");
         assert_eq!(response.status(), 200, "{}: the callback is accepted", self.name());
         response.text().await.unwrap_or_default()
+    }
+
+    /// Pushes a callback on the long connection once one is open; returns its req_id.
+    async fn push(&self, body: Value) -> String {
+        for _ in 0..500 {
+            if self.fake.live(BOT) > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.fake.push_message(BOT, body).expect("a long connection")
     }
 
     fn response_posts(&self, code: &str) -> Vec<String> {
@@ -173,6 +188,10 @@ impl ChatHarness for WecomChat {
             Receive::Webhook => {
                 let response_url = format!("{}/cgi-bin/aibot/response?response_code={msgid}", self.sink);
                 let callback = self.sim.text(&msgid, &user, group, text, Some(&response_url));
+                self.delivered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(msgid.clone(), (callback.query.clone(), callback.body.clone()));
                 let body = self
                     .post(gateway_base, integration, &callback.query, callback.body)
                     .await;
@@ -191,13 +210,11 @@ impl ChatHarness for WecomChat {
                     body["chatid"] = json!(chatid);
                     body["text"]["content"] = json!(format!("@bot {text}"));
                 }
-                for _ in 0..500 {
-                    if self.fake.live(BOT) > 0 {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                let req_id = self.fake.push_message(BOT, body).expect("a long connection");
+                self.delivered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(user.clone(), (String::new(), body.to_string()));
+                let req_id = self.push(body).await;
                 return format!("{req_id} {user}");
             }
         }
@@ -235,11 +252,12 @@ impl ChatHarness for WecomChat {
                 Some(text)
             }
             Receive::LongConnection => {
-                let (req_id, user) = said.split_once(' ')?;
+                let (req_ids, user) = said.split_once(' ')?;
+                let req_ids: Vec<&str> = req_ids.split('|').collect();
                 let replies = self.fake.replies(BOT);
                 let finished = replies.iter().find(|s| {
                     s.cmd() == "aibot_respond_msg"
-                        && s.req_id() == req_id
+                        && req_ids.contains(&s.req_id())
                         && s.frame["body"]["stream"]["finish"] == true
                 })?;
                 let mut text =
@@ -255,13 +273,68 @@ impl ChatHarness for WecomChat {
         }
     }
 
+    /// The same callback (same msgid) once more: posted again in callback mode, pushed with
+    /// a new req_id on the long connection (the answer may go on there).
+    async fn again(&self, gateway_base: &str, integration: &str, said: &str) -> String {
+        match self.receive {
+            Receive::Webhook => {
+                let (query, body) = self
+                    .delivered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(said)
+                    .cloned()
+                    .expect("a callback said");
+                self.post(gateway_base, integration, &query, body).await;
+                said.to_owned()
+            }
+            Receive::LongConnection => {
+                let (req_ids, user) = said.split_once(' ').expect("req_ids and user");
+                let body = self
+                    .delivered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(user)
+                    .map(|(_, body)| body.clone())
+                    .expect("a callback said");
+                let body: Value = serde_json::from_str(&body).expect("the callback body");
+                let req_id = self.push(body).await;
+                format!("{req_ids}|{req_id} {user}")
+            }
+        }
+    }
+
+    /// Long connection: WeCom has no ACK for a callback; it is taken when the bot answers on
+    /// its req_id (the relay opens the stream only once the message is queued; otherwise it
+    /// reopens the connection for WeCom to deliver again).
+    async fn taken(&self, said: &str) -> bool {
+        let Some((req_ids, _)) = said.split_once(' ') else {
+            return false;
+        };
+        let req_ids: Vec<&str> = req_ids.split('|').collect();
+        self.fake
+            .replies(BOT)
+            .iter()
+            .any(|s| s.cmd() == "aibot_respond_msg" && req_ids.contains(&s.req_id()))
+    }
+
+    fn connections(&self) -> (usize, usize) {
+        (self.fake.live(BOT), self.fake.most_live(BOT))
+    }
+
     fn supports(&self, scenario: ChatScenario) -> Support {
         match scenario {
+            ChatScenario::QueueOutage | ChatScenario::TwoRelays if self.receive == Receive::Webhook => {
+                Support::No("callback mode holds no connection: WeCom retries on the HTTP status")
+            }
             ChatScenario::GroupWithoutMention => {
                 Support::No("WeCom delivers only group messages that @-mention the bot")
             }
             ChatScenario::FromAnotherBot => Support::No("WeCom smart bots receive messages from people only"),
-            ChatScenario::LongAnswer => Support::Yes,
+            ChatScenario::LongAnswer
+            | ChatScenario::Redelivery
+            | ChatScenario::QueueOutage
+            | ChatScenario::TwoRelays => Support::Yes,
         }
     }
 }
