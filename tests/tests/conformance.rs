@@ -70,4 +70,5 @@ conformance!(
     url_verification,
     delivered_three_times_queued_once,
     bad_requests_are_refused_and_queue_nothing,
+    queue_outage_is_a_5xx_and_the_retry_is_queued,
 );

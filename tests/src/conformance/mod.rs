@@ -4,9 +4,10 @@
 //! what must hold for every platform. A scenario a mode cannot do is declared by the harness with
 //! its reason ([`Support::No`]) and printed when the test runs, never skipped silently.
 //!
-//! Today's scenarios cover the webhook path, where the platform's request decides everything:
-//! URL verification, a message queued once however often it is delivered, and every bad request
-//! refused with a 4xx and nothing queued.
+//! This module holds the webhook half, where the platform's request decides everything: URL
+//! verification, a message queued once however often it is delivered, a queue outage answered
+//! with a 5xx so that the platform retries, and every bad request refused with a 4xx and nothing
+//! queued. [`chat`] holds the conversation half: what the user sees, on every mode.
 
 pub mod chat;
 pub mod chat_dingtalk;
@@ -26,12 +27,15 @@ pub use lark_webhook::LarkWebhook;
 pub use telegram_webhook::TelegramWebhook;
 pub use wecom_webhook::WecomWebhook;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use imgate_core::IntegrationId;
-use imgate_core::ports::Deps;
+use imgate_core::ports::{Deps, Queue};
 use serde_json::{Value, json};
 
+use crate::flaky_queue::FlakyQueue;
 use crate::gateway::Gateway;
 use crate::world::TestOrg;
 
@@ -112,6 +116,8 @@ pub struct Stage {
     gateway: Gateway,
     integration: IntegrationId,
     http: reqwest::Client,
+    /// The queue messages are counted on.
+    counted: Arc<dyn Queue>,
 }
 
 impl Stage {
@@ -120,6 +126,20 @@ impl Stage {
     /// # Panics
     /// When the gateway or the bot cannot be set up.
     pub async fn new(deps: Deps, harness: &dyn WebhookHarness) -> Self {
+        Self::with_queue(deps, harness, None).await
+    }
+
+    /// As [`Stage::new`], the webhooks enqueueing to `queue` when given (the queue is still
+    /// read, and counted, through `deps`' queue).
+    ///
+    /// # Panics
+    /// As [`Stage::new`].
+    pub async fn with_queue(deps: Deps, harness: &dyn WebhookHarness, queue: Option<Arc<dyn Queue>>) -> Self {
+        let counted = deps.queue.clone();
+        let deps = Deps {
+            queue: queue.unwrap_or_else(|| deps.queue.clone()),
+            ..deps
+        };
         let org = TestOrg::create(&deps).await;
         let integration = org
             .bot(harness.integration(), Some(&org.echo_agent_id), json!({}))
@@ -129,6 +149,7 @@ impl Stage {
             gateway,
             integration,
             http: reqwest::Client::new(),
+            counted,
         }
     }
 
@@ -175,9 +196,7 @@ impl Stage {
         let mut total = 0;
         loop {
             let batch = self
-                .gateway
-                .deps
-                .queue
+                .counted
                 .receive(10, Duration::from_secs(60))
                 .await
                 .expect("the queue answers");
@@ -186,12 +205,7 @@ impl Stage {
             }
             total += batch.len();
             for delivery in batch {
-                self.gateway
-                    .deps
-                    .queue
-                    .ack(&delivery.receipt)
-                    .await
-                    .expect("the queue acks");
+                self.counted.ack(&delivery.receipt).await.expect("the queue acks");
             }
         }
     }
@@ -252,6 +266,30 @@ pub async fn delivered_three_times_queued_once(deps: Deps, harness: &dyn Webhook
         "{}: another message is queued too",
         harness.name()
     );
+}
+
+/// While the queue is down a delivery gets a 5xx (so the platform retries it) and leaves no
+/// trace; the retry once the queue is back is queued once.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn queue_outage_is_a_5xx_and_the_retry_is_queued(deps: Deps, harness: &dyn WebhookHarness) {
+    let down = Arc::new(AtomicBool::new(true));
+    let queue: Arc<dyn Queue> = Arc::new(FlakyQueue::new(deps.queue.clone(), down.clone()));
+    let stage = Stage::with_queue(deps, harness, Some(queue)).await;
+    let name = harness.name();
+    let request = harness.message("conformance-outage-1", "while the queue is down");
+    let (status, body) = stage.send_to_bot(harness, &request).await;
+    assert!((500..600).contains(&status), "{name}: queue down: {status} {body}");
+    assert!(body.contains("\"error\""), "{name}: a clear error, got {body}");
+    assert_eq!(stage.drain().await, 0, "{name}: nothing queued while the queue is down");
+
+    down.store(false, Ordering::SeqCst);
+    for attempt in 1..=2 {
+        let (status, body) = stage.send_to_bot(harness, &request).await;
+        assert_eq!(status, 200, "{name}: retry {attempt} after the outage: {body}");
+    }
+    assert_eq!(stage.drain().await, 1, "{name}: the retry is queued, once");
 }
 
 /// Every bad request gets its 4xx and nothing is queued.
