@@ -343,11 +343,11 @@ async fn simulated_telegram_message_is_answered_by_echo() {
 }
 
 /// `imgate serve` itself, pointed at the fake Bot API and the fake Discord: a Telegram bot on
-/// long polling and a Discord bot on the gateway both answer through the echo agent, and the
-/// status shows their connections.
+/// long polling, a Discord bot on the gateway and a Discord `/ask` at the interactions endpoint
+/// all answer through the echo agent, and the status shows the connections.
 #[tokio::test]
 async fn telegram_polling_and_discord_gateway_bots_answer_in_imgate_serve() {
-    use imgate_tests::fake_discord::FakeDiscord;
+    use imgate_tests::fake_discord::{APP_PUBLIC_KEY, FakeDiscord, sign_interaction};
     use imgate_tests::fake_telegram::FakeTelegram;
 
     let telegram = FakeTelegram::start("42:serve-telegram-token").await;
@@ -406,6 +406,42 @@ async fn telegram_polling_and_discord_gateway_bots_answer_in_imgate_serve() {
         let status = org.get(&format!("/integrations/{bot}/status")).await;
         assert_eq!(status["runtime"]["state"], "connected", "{status}");
     }
+
+    // The same application's `/ask` at the interactions endpoint: deferred at once, then the
+    // answer edits the deferred response.
+    let interactions_bot = org
+        .bot_bound_to_echo(json!({"name": "dc-ask", "platform": "discord", "mode": "webhook",
+            "credentials": {"application_id": "app-1", "public_key": APP_PUBLIC_KEY, "bot_token": "serve-discord-token"}}))
+        .await;
+    let ask = json!({"application_id": "app-1", "id": "990001", "token": "serve-ask-token", "type": 2, "version": 1,
+        "channel_id": "dm-ask", "user": {"id": "700", "username": "alice"},
+        "data": {"name": "ask", "options": [{"name": "text", "type": 3, "value": "hi from /ask"}]}})
+    .to_string();
+    let timestamp = imgate_core::Timestamp::now().as_secs().to_string();
+    let response = org
+        .client
+        .post(format!("{}/api/discord/interactions/{interactions_bot}", server.base))
+        .header("content-type", "application/json")
+        .header("X-Signature-Ed25519", sign_interaction(&timestamp, ask.as_bytes()))
+        .header("X-Signature-Timestamp", &timestamp)
+        .body(ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), r#"{"type":5}"#, "deferred");
+    let ask_answered = || {
+        discord
+            .interaction_answer("serve-ask-token")
+            .iter()
+            .any(|m| m.content == "You said: hi from /ask")
+    };
+    for _ in 0..300 {
+        if ask_answered() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ask_answered(), "{:?}", discord.messages());
 }
 
 /// Runs `imgate simulate wecom` against `server` with the database in `dir` and checks that the

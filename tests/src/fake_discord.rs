@@ -35,6 +35,24 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// The bot user's id.
 pub const BOT_ID: &str = "1100000000000000001";
+/// The application's public key: RFC 8032 §7.1 TEST 1, the protocol notes' vector.
+pub const APP_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+/// The private half of [`APP_PUBLIC_KEY`].
+const APP_SEED: [u8; 32] = [
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
+    0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+];
+
+/// Discord's `X-Signature-Ed25519` for an interaction: the application's signature over the
+/// timestamp and the raw body, hex.
+#[must_use]
+pub fn sign_interaction(timestamp: &str, body: &[u8]) -> String {
+    use ed25519_dalek::{Signer, SigningKey};
+    let mut message = timestamp.as_bytes().to_vec();
+    message.extend_from_slice(body);
+    hex::encode(SigningKey::from_bytes(&APP_SEED).sign(&message).to_bytes())
+}
+
 /// The heartbeat interval the gateway asks for.
 pub const HEARTBEAT_MS: u64 = 250;
 

@@ -7,21 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::{Signer, SigningKey};
 use imgate_channels::discord::api::RestApi;
 use imgate_channels::discord::long::{BASE_INTENTS, Connector};
 use imgate_core::integration::StatusReason;
 use imgate_core::ports::Deps;
 use imgate_core::{IntegrationId, Platform};
-use imgate_tests::fake_discord::{DEAD_LINK_WAIT, FakeDiscord, Shown};
+use imgate_tests::fake_discord::{APP_PUBLIC_KEY, DEAD_LINK_WAIT, FakeDiscord, Shown, sign_interaction};
 use imgate_tests::gateway::Gateway;
 use imgate_tests::world::{TestOrg, eventually, fast_relay, start_relay};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "discord-TEST-bot-token";
-/// RFC 8032 §7.1 TEST 1 (the notes' vector): the application's key pair.
-const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn embedded() -> Deps {
@@ -58,7 +54,7 @@ impl World {
         self.org
             .bot(
                 json!({"name": "discord", "platform": "discord", "mode": mode,
-                    "credentials": {"application_id": "app-1", "public_key": PUBLIC_KEY, "bot_token": token}}),
+                    "credentials": {"application_id": "app-1", "public_key": APP_PUBLIC_KEY, "bot_token": token}}),
                 Some(&self.org.echo_agent_id),
                 json!({}),
             )
@@ -188,12 +184,10 @@ async fn a_refused_token_stops_with_auth_failed(deps: Deps) {
 }
 
 fn signed(body: &Value, timestamp: i64) -> (String, String, String) {
-    let seed: [u8; 32] = hex::decode(SEED).unwrap().try_into().unwrap();
-    let key = SigningKey::from_bytes(&seed);
     let body = body.to_string();
     let timestamp = timestamp.to_string();
-    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
-    (body, timestamp, hex::encode(signature.to_bytes()))
+    let signature = sign_interaction(&timestamp, body.as_bytes());
+    (body, timestamp, signature)
 }
 
 async fn interactions_are_verified_deferred_and_answered(deps: Deps) {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use ed25519_dalek::{Signer, SigningKey};
 use imgate_channels::discord::api::RestApi;
 use imgate_core::Platform;
 use imgate_core::ports::Deps;
@@ -14,15 +13,9 @@ use serde_json::{Value, json};
 
 use super::Support;
 use super::chat::{Chat, ChatHarness, ChatScenario};
-use crate::fake_discord::{BOT_ID, FakeDiscord};
+use crate::fake_discord::{APP_PUBLIC_KEY, BOT_ID, FakeDiscord, sign_interaction};
 
 const TOKEN: &str = "conformance-discord-token";
-/// RFC 8032 §7.1 TEST 1, as in the protocol notes.
-const SEED: [u8; 32] = [
-    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
-    0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
-];
-const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
 /// How messages reach the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +57,12 @@ impl DiscordChat {
             "channel_id": "dm-i", "user": {"id": "700", "username": "alice"}, "data": data})
         .to_string();
         let timestamp = imgate_core::Timestamp::now().as_secs().to_string();
-        let signature = SigningKey::from_bytes(&SEED).sign(format!("{timestamp}{body}").as_bytes());
+        let signature = sign_interaction(&timestamp, body.as_bytes());
         let response = self
             .http
             .post(format!("{gateway_base}/api/discord/interactions/{integration}"))
             .header("content-type", "application/json")
-            .header("X-Signature-Ed25519", hex::encode(signature.to_bytes()))
+            .header("X-Signature-Ed25519", signature)
             .header("X-Signature-Timestamp", timestamp)
             .body(body)
             .send()
@@ -99,7 +92,7 @@ impl ChatHarness for DiscordChat {
             Receive::Interactions => "webhook",
         };
         json!({"name": "dc", "platform": "discord", "mode": mode,
-            "credentials": {"application_id": "app-1", "public_key": PUBLIC_KEY, "bot_token": TOKEN}})
+            "credentials": {"application_id": "app-1", "public_key": APP_PUBLIC_KEY, "bot_token": TOKEN}})
     }
 
     fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints) {

@@ -5,13 +5,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
 use super::{Breakage, Request, Verification, WebhookHarness};
-
-/// RFC 8032 §7.1 TEST 1, as in the protocol notes.
-const SEED: [u8; 32] = [
-    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
-    0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
-];
-const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+use crate::fake_discord::{APP_PUBLIC_KEY, sign_interaction};
 
 /// The harness.
 #[derive(Default)]
@@ -23,11 +17,16 @@ fn ask(message_id: &str, text: &str) -> Value {
         "data": {"name": "ask", "options": [{"name": "text", "type": 3, "value": text}]}})
 }
 
-fn signed(body: Vec<u8>, key: &SigningKey, age_secs: i64) -> Request {
+/// `body` signed `age_secs` ago by the application's key, or by another key when `forged`.
+fn signed(body: Vec<u8>, age_secs: i64, forged: bool) -> Request {
     let timestamp = (imgate_core::Timestamp::now().as_secs() - age_secs).to_string();
-    let mut message = timestamp.clone().into_bytes();
-    message.extend_from_slice(&body);
-    let signature = hex::encode(key.sign(&message).to_bytes());
+    let signature = if forged {
+        let mut message = timestamp.clone().into_bytes();
+        message.extend_from_slice(&body);
+        hex::encode(SigningKey::from_bytes(&[7; 32]).sign(&message).to_bytes())
+    } else {
+        sign_interaction(&timestamp, &body)
+    };
     Request {
         headers: vec![
             ("content-type".into(), "application/json".into()),
@@ -37,10 +36,6 @@ fn signed(body: Vec<u8>, key: &SigningKey, age_secs: i64) -> Request {
         body,
         ..Request::default()
     }
-}
-
-fn key() -> SigningKey {
-    SigningKey::from_bytes(&SEED)
 }
 
 impl WebhookHarness for DiscordInteractions {
@@ -58,25 +53,25 @@ impl WebhookHarness for DiscordInteractions {
 
     fn integration(&self) -> Value {
         json!({"name": "discord", "platform": "discord", "mode": "webhook",
-            "credentials": {"application_id": "app-c", "public_key": PUBLIC_KEY, "bot_token": "conformance-bot-token"}})
+            "credentials": {"application_id": "app-c", "public_key": APP_PUBLIC_KEY, "bot_token": "conformance-bot-token"}})
     }
 
     fn message(&self, message_id: &str, text: &str) -> Request {
-        signed(ask(message_id, text).to_string().into_bytes(), &key(), 0)
+        signed(ask(message_id, text).to_string().into_bytes(), 0, false)
     }
 
     fn broken(&self, message_id: &str, breakage: Breakage) -> Option<Request> {
         let body = ask(message_id, "broken").to_string().into_bytes();
         Some(match breakage {
-            Breakage::BadSignature => signed(body, &SigningKey::from_bytes(&[7; 32]), 0),
-            Breakage::StaleTimestamp => signed(body, &key(), 3600),
-            Breakage::BrokenBody => signed(b"{\"type\": ".to_vec(), &key(), 0),
+            Breakage::BadSignature => signed(body, 0, true),
+            Breakage::StaleTimestamp => signed(body, 3600, false),
+            Breakage::BrokenBody => signed(b"{\"type\": ".to_vec(), 0, false),
         })
     }
 
     fn url_verification(&self) -> Result<Verification, &'static str> {
         let ping = json!({"application_id": "app-c", "id": "1", "token": "ping", "type": 1, "version": 1});
-        Ok((signed(ping.to_string().into_bytes(), &key(), 0), |body| {
+        Ok((signed(ping.to_string().into_bytes(), 0, false), |body| {
             body == r#"{"type":1}"#
         }))
     }
