@@ -12,6 +12,10 @@
 //!   replays what came after it, then RESUMED. [`FakeDiscord::drop_connection`] cuts the socket
 //!   without a close frame; [`FakeDiscord::close_with`] closes with a code.
 //!
+//! Every channel message the bot creates through REST is dispatched on the gateway as well, as
+//! Discord does; [`FakeDiscord::message_by_another_program`] plays a second program posting as
+//! the same bot.
+//!
 //! What a user would see is [`FakeDiscord::messages`]: each message's content after its edits.
 
 use std::collections::HashMap;
@@ -190,6 +194,27 @@ impl FakeDiscord {
         )
     }
 
+    /// Dispatches `MESSAGE_CREATE` for a message the bot user sent without this fake's REST
+    /// API having been asked: another program running the same bot token. Returns its id.
+    pub fn message_by_another_program(&self, channel: &str, content: &str) -> String {
+        self.message_from(
+            json!({"id": BOT_ID, "username": "imgate", "bot": true}),
+            channel,
+            None,
+            content,
+            false,
+        )
+    }
+
+    /// Dispatches `MESSAGE_CREATE` for `data` with the next sequence number, kept for resumes.
+    fn dispatch_message(&self, data: Value) {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.state()
+            .events
+            .push((seq, json!({"op": 0, "t": "MESSAGE_CREATE", "s": seq, "d": data})));
+        let _ = self.control.send(Arc::new(Control::Event));
+    }
+
     fn message_from(
         &self,
         author: Value,
@@ -206,11 +231,7 @@ impl FakeDiscord {
         if let Some(guild) = guild {
             data["guild_id"] = json!(guild);
         }
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        self.state()
-            .events
-            .push((seq, json!({"op": 0, "t": "MESSAGE_CREATE", "s": seq, "d": data})));
-        let _ = self.control.send(Arc::new(Control::Event));
+        self.dispatch_message(data);
         id
     }
 
@@ -541,16 +562,24 @@ async fn create_message(
             Err((code, message)) => return refuse(StatusCode::BAD_REQUEST, code, message),
         };
         let id = fake.id();
+        let reply_to = body["message_reference"]["message_id"].as_str().map(str::to_owned);
         fake.state().messages.push(Shown {
             id: id.clone(),
             channel: channel.clone(),
             content: content.clone(),
-            reply_to: body["message_reference"]["message_id"].as_str().map(str::to_owned),
+            reply_to: reply_to.clone(),
             edits: 0,
             buttons: buttons(&body),
         });
-        Json(json!({"id": id, "channel_id": channel, "content": content, "author": {"id": BOT_ID, "bot": true}}))
-            .into_response()
+        let mut created = json!({"id": id, "channel_id": channel, "content": content,
+            "author": {"id": BOT_ID, "username": "imgate", "bot": true},
+            "timestamp": "2026-11-22T00:00:00Z", "mentions": [], "attachments": [], "type": 0});
+        if let Some(reply_to) = reply_to {
+            created["type"] = json!(19);
+            created["message_reference"] = json!({"message_id": reply_to, "channel_id": channel});
+        }
+        fake.dispatch_message(created.clone());
+        Json(created).into_response()
     })
 }
 

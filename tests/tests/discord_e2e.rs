@@ -65,7 +65,8 @@ impl World {
         let connector = Connector::new(
             RestApi::new(reqwest::Client::new(), self.fake.base.clone()),
             self.deps.store.clone(),
-        );
+        )
+        .with_own_check_after(Duration::from_millis(300));
         start_relay(
             &self.deps,
             self.deps.queue.clone(),
@@ -135,6 +136,46 @@ async fn gateway_messages_are_answered_by_edits(deps: Deps) {
     assert!(parts.len() >= 2 && parts.iter().all(|m| m.content.encode_utf16().count() <= 2000));
     let status = w.deps.store.get_status(&id).await.unwrap().unwrap();
     assert_eq!(status.state, imgate_core::integration::ConnectionState::Connected);
+    let _ = relay.send(true);
+}
+
+/// Discord tells no session about another on the same token; a message from the bot that
+/// imgate did not send shows that one is running, in the status.
+async fn another_program_on_the_same_bot_shows_in_the_status(deps: Deps) {
+    let w = world(deps).await;
+    let id = w.bot("long_connection", TOKEN).await;
+    let relay = w.relay();
+    w.connected().await;
+    let asked = w.fake.user_message("dm-2", None, "hello", false);
+    w.answered("dm-2", &asked, "You said: hello").await;
+    // imgate's own answer came back on the gateway: past the check, nothing is reported.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let status = w.deps.store.get_status(&id).await.unwrap().unwrap();
+    assert!(
+        !status
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("another program"),
+        "{status:?}"
+    );
+
+    w.fake.message_by_another_program("dm-2", "hello from elsewhere");
+    let store = w.deps.store.clone();
+    eventually("the other program reported", WAIT, || async {
+        store.get_status(&id).await.unwrap().is_some_and(|s| {
+            s.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("another program is connected to Discord as this bot"))
+        })
+    })
+    .await;
+    let status = w.deps.store.get_status(&id).await.unwrap().unwrap();
+    assert_eq!(
+        status.state,
+        imgate_core::integration::ConnectionState::Connected,
+        "still connected: Discord does not end either session"
+    );
     let _ = relay.send(true);
 }
 
@@ -251,6 +292,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     gateway_messages_are_answered_by_edits,
     a_dropped_connection_resumes_without_losing_or_doubling,
+    another_program_on_the_same_bot_shows_in_the_status,
     a_refused_token_stops_with_auth_failed,
     interactions_are_verified_deferred_and_answered,
 );

@@ -20,7 +20,13 @@
 //!   acknowledgements).
 //! - Close 4004 (bad token) stops with `auth_failed`; 4010–4014 stop with the reason (4014 names
 //!   the intent to enable in the Developer Portal). Other closes resume.
+//! - Discord lets any number of sessions run on one bot token and tells none of them about the
+//!   others, so a second program on the same bot answers every message as well. The gateway
+//!   shows every message the bot user creates; the replier marks its own
+//!   ([`crate::reply::sent_key`]), and a channel message from the bot without the mark a while
+//!   later is reported as another program connected as this bot (`last_error` in the status).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +35,7 @@ use futures_util::{SinkExt, StreamExt};
 use imgate_channel_kit::dial::{self, Socket};
 use imgate_core::Timestamp;
 use imgate_core::credentials::{Credentials, Discord};
-use imgate_core::ports::{ReplyError, Store};
+use imgate_core::ports::{Claim, ReplyError, Store};
 use imgate_core::relay::{Link, LinkEnd};
 use imgate_core::trigger::GroupPolicy;
 use serde_json::{Value, json};
@@ -53,6 +59,9 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Reconnects within one run before it ends and the supervisor backs off.
 const MAX_RECONNECTS: u32 = 5;
+/// How long after the gateway shows a message from the bot user it is checked for imgate's
+/// mark: the replier marks it once Discord's REST answer is back, which can come after the event.
+pub const OWN_MESSAGE_CHECK_AFTER: Duration = Duration::from_secs(10);
 
 /// A session that can be resumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,12 +91,24 @@ enum Ended {
 pub struct Connector {
     api: RestApi,
     store: Arc<dyn Store>,
+    own_check_after: Duration,
 }
 
 impl Connector {
     /// Connects through `api`; reads the bot's trigger from `store` for its intents.
     pub fn new(api: RestApi, store: Arc<dyn Store>) -> Self {
-        Self { api, store }
+        Self {
+            api,
+            store,
+            own_check_after: OWN_MESSAGE_CHECK_AFTER,
+        }
+    }
+
+    /// The same connector checking the bot's messages for imgate's mark after `after` (tests).
+    #[must_use]
+    pub fn with_own_check_after(mut self, after: Duration) -> Self {
+        self.own_check_after = after;
+        self
     }
 
     async fn intents(&self, link: &Link) -> u64 {
@@ -126,6 +147,11 @@ impl imgate_core::relay::Connector for Connector {
             }
         };
         let intents = self.intents(&link).await;
+        let mut own = OwnMessages {
+            store: self.store.clone(),
+            after: self.own_check_after,
+            seen: VecDeque::new(),
+        };
         let mut session: Option<Session> = None;
         let mut reconnects = 0;
         loop {
@@ -138,7 +164,7 @@ impl imgate_core::relay::Connector for Connector {
                     return LinkEnd::Closed;
                 }
             };
-            let ended = connection(&self.api, &link, socket, app, intents, &mut session).await;
+            let ended = connection(&self.api, &link, socket, app, intents, &mut session, &mut own).await;
             let why = match ended {
                 Ended::Stopped => return LinkEnd::Stopped,
                 Ended::Fatal(end) => return end,
@@ -163,6 +189,54 @@ impl imgate_core::relay::Connector for Connector {
     }
 }
 
+/// Messages the gateway showed from the bot user, waiting to be checked for imgate's mark.
+struct OwnMessages {
+    store: Arc<dyn Store>,
+    after: Duration,
+    /// `(when to check, message id, channel id)`, oldest first.
+    seen: VecDeque<(Instant, String, String)>,
+}
+
+impl OwnMessages {
+    /// At most this many wait: a flood from another program is reported from its first ones.
+    const MAX_WAITING: usize = 100;
+
+    fn saw(&mut self, message_id: String, channel_id: String) {
+        if self.seen.len() < Self::MAX_WAITING {
+            self.seen
+                .push_back((Instant::now() + self.after, message_id, channel_id));
+        }
+    }
+
+    /// Checks the messages whose time has come; reports one not sent by imgate.
+    async fn check(&mut self, link: &Link) {
+        while self.seen.front().is_some_and(|(due, _, _)| *due <= Instant::now()) {
+            let Some((_, message_id, channel_id)) = self.seen.pop_front() else {
+                return;
+            };
+            let key = crate::reply::sent_key(&message_id);
+            match self
+                .store
+                .claim(&key, Timestamp::now(), crate::reply::SENT_RECORD_TTL)
+                .await
+            {
+                Ok(Claim::Duplicate) => {}
+                Ok(Claim::Claimed) => {
+                    link.error(&format!(
+                        "another program is connected to Discord as this bot: it sent message {message_id} in \
+                         channel {channel_id}, which imgate did not send; both answer every message until it stops \
+                         or this integration gets a bot of its own"
+                    ))
+                    .await;
+                }
+                Err(error) => {
+                    tracing::warn!(platform = "discord", %error, "the bot's message could not be checked");
+                }
+            }
+        }
+    }
+}
+
 /// Sends one payload.
 async fn send(socket: &mut Socket, payload: Value) -> Result<(), String> {
     socket
@@ -179,6 +253,7 @@ async fn connection(
     app: &Discord,
     intents: u64,
     session: &mut Option<Session>,
+    own: &mut OwnMessages,
 ) -> Ended {
     let token = &app.bot_token;
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut socket)).await {
@@ -212,6 +287,7 @@ async fn connection(
                 }
                 acked = false;
                 next_beat = Instant::now() + interval;
+                own.check(link).await;
                 let seq = session.as_ref().and_then(|s| s.seq);
                 if let Err(why) = send(&mut socket, json!({"op": op::HEARTBEAT, "d": seq})).await {
                     return Ended::Resume(why);
@@ -239,7 +315,7 @@ async fn connection(
             }
             op::INVALID_SESSION => return Ended::Reidentify("the gateway invalidated the session".into()),
             op::DISPATCH => {
-                if let Err(ended) = dispatch(api, link, app, &payload, session).await {
+                if let Err(ended) = dispatch(api, link, app, &payload, session, own).await {
                     let _ = socket
                         .close(Some(CloseFrame {
                             code: CloseCode::Library(4000),
@@ -261,6 +337,7 @@ async fn dispatch(
     app: &Discord,
     payload: &Payload,
     session: &mut Option<Session>,
+    own: &mut OwnMessages,
 ) -> Result<(), Ended> {
     match payload.t.as_deref() {
         Some("READY") => {
@@ -305,6 +382,12 @@ async fn dispatch(
             };
             match parse_message(&payload.d) {
                 Ok(message) => {
+                    if message.author.id == current.bot_id
+                        && message.webhook_id.is_none()
+                        && message.interaction_metadata.is_none()
+                    {
+                        own.saw(message.id.clone(), message.channel_id.clone());
+                    }
                     if let Some(event) =
                         normalize::message(&message, link.integration_id(), &current.bot_id, Timestamp::now())
                     {

@@ -49,6 +49,17 @@ const TYPING_EVERY: Duration = Duration::from_secs(8);
 /// The id a deferred interaction answer is edited under.
 const ORIGINAL: &str = "@original";
 
+/// How long a message this replier created is remembered as its own.
+pub const SENT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The store key that marks channel message `message_id` as sent by imgate. The gateway sees
+/// every message the bot user creates; one without this mark was sent by another program using
+/// the same bot token ([`crate::long`] reports it).
+#[must_use]
+pub fn sent_key(message_id: &str) -> String {
+    format!("discord:sent:{message_id}")
+}
+
 /// Answers Discord events.
 #[derive(Clone)]
 pub struct DiscordReplier {
@@ -113,6 +124,7 @@ impl Replier for DiscordReplier {
         Ok(Box::new(Answer {
             sink: Sink {
                 api: self.api.clone(),
+                store: self.store.clone(),
                 token: app.bot_token.clone(),
                 to,
                 button_on: AtomicUsize::new(usize::MAX),
@@ -141,6 +153,7 @@ enum To {
 /// Sends and edits the messages of one answer.
 struct Sink {
     api: RestApi,
+    store: Arc<dyn Store>,
     token: Secret,
     to: To,
     /// The part that carries the "New conversation" button (none: `usize::MAX`).
@@ -168,7 +181,15 @@ impl PartSink for Sink {
                 if let (0, Some(reply_to)) = (index, reply_to) {
                     body["message_reference"] = json!({"message_id": reply_to, "fail_if_not_exists": false});
                 }
-                Ok(self.api.create_message(&self.token, channel_id, &body).await?.id)
+                let id = self.api.create_message(&self.token, channel_id, &body).await?.id;
+                if let Err(error) = self
+                    .store
+                    .claim(&sent_key(&id), imgate_core::Timestamp::now(), SENT_RECORD_TTL)
+                    .await
+                {
+                    tracing::warn!(platform = "discord", %error, "a sent message could not be marked as imgate's own");
+                }
+                Ok(id)
             }
             To::Interaction { application_id, token } if index == 0 => {
                 self.api.edit_original(application_id, token, &body).await?;

@@ -157,9 +157,12 @@ pub struct Message {
     /// Attachments.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
-    /// Set for messages sent by webhooks.
+    /// Set for messages sent by webhooks (interaction answers and follow-ups too).
     #[serde(default)]
     pub webhook_id: Option<String>,
+    /// Set for a message that answers an interaction.
+    #[serde(default)]
+    pub interaction_metadata: Option<Value>,
     /// The message replied to.
     #[serde(default)]
     pub message_reference: Option<Reference>,
