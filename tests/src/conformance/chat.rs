@@ -19,6 +19,7 @@ use crate::fake_agent::FakeAgent;
 use crate::flaky_queue::FlakyQueue;
 use crate::gateway::Gateway;
 use crate::world::{TestOrg, fast_relay, start_relay};
+use imgate_core::relay::RelaySettings;
 
 /// How long an answer may take (an agent failure is retried once after 2 s first).
 const ANSWER_WAIT: Duration = Duration::from_secs(15);
@@ -145,7 +146,14 @@ impl Stage {
                         queue.clone(),
                         harness.platform(),
                         connector,
-                        fast_relay(&format!("relay-conformance-{n}")),
+                        RelaySettings {
+                            // Room for a busy test machine: a late renewal must not let the
+                            // other relay in while this one still holds the connection. A
+                            // stopping relay releases its lease, so takeovers stay quick.
+                            lease_ttl: Duration::from_secs(3),
+                            renew_every: Duration::from_millis(300),
+                            ..fast_relay(&format!("relay-conformance-{n}"))
+                        },
                     )
                 })
             })
