@@ -175,7 +175,8 @@ struct RawFrame {
 /// # Errors
 /// [`StreamError::Frame`] when the text is not a JSON object of the frame shape.
 pub fn parse_frame(text: &str) -> Result<Frame, StreamError> {
-    let raw: RawFrame = serde_json::from_str(text).map_err(|e| StreamError::Frame(json_error(&e)))?;
+    let raw: RawFrame =
+        serde_json::from_str(text).map_err(|e| StreamError::Frame(imgate_channel_kit::redact::json_error(&e)))?;
     let headers = raw
         .headers
         .into_iter()
@@ -254,7 +255,8 @@ impl Frame {
     /// # Errors
     /// [`StreamError::Frame`] when `data` is not JSON of type `T`.
     pub fn data_json<T: DeserializeOwned>(&self) -> Result<T, StreamError> {
-        serde_json::from_str(&self.data).map_err(|e| StreamError::Frame(format!("data: {}", json_error(&e))))
+        serde_json::from_str(&self.data)
+            .map_err(|e| StreamError::Frame(format!("data: {}", imgate_channel_kit::redact::json_error(&e))))
     }
 
     /// The robot message in a [`FrameKind::BotMessage`] frame's `data`.
@@ -321,14 +323,6 @@ pub fn event_ack(message_id: &str, success: bool) -> String {
 /// `{"response": null}` is sent.
 pub fn callback_ack(message_id: &str) -> String {
     ack(message_id, 200, r#"{"response":null}"#)
-}
-
-/// A serde error as position and category, without the offending text.
-fn json_error(e: &serde_json::Error) -> String {
-    match MessageError::json(e) {
-        MessageError::Json(text) => text,
-        MessageError::MissingField(field) => format!("missing {field}"),
-    }
 }
 
 #[cfg(test)]
