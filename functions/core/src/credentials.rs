@@ -32,6 +32,9 @@ pub enum CredentialsError {
     /// A field this platform and mode does not know.
     #[error("credentials.{0} is not a field of this platform and mode")]
     UnknownField(String),
+    /// The platform has no such connection mode.
+    #[error("{0}")]
+    UnsupportedMode(&'static str),
     /// A field has the wrong JSON type.
     #[error("credentials.{0} must be a string")]
     NotAString(String),
@@ -140,6 +143,16 @@ pub struct Discord {
     pub bot_token: Secret,
 }
 
+/// A Weibo Open IM app (long connection only): the AppId and AppSecret @微博龙虾助手 sends its
+/// owner in a private message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weibo {
+    /// The AppId.
+    pub app_id: String,
+    /// The AppSecret.
+    pub app_secret: Secret,
+}
+
 /// The credentials of one integration, typed by platform and mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -155,6 +168,8 @@ pub enum Credentials {
     Telegram(Telegram),
     /// Discord (both modes).
     Discord(Discord),
+    /// Weibo (long connection only).
+    Weibo(Weibo),
 }
 
 const WECOM_WEBHOOK: &[FieldSpec] = &[
@@ -191,6 +206,7 @@ const DISCORD: &[FieldSpec] = &[
     field("public_key", false, true),
     field("bot_token", true, true),
 ];
+const WEIBO: &[FieldSpec] = &[field("app_id", false, true), field("app_secret", true, true)];
 
 /// The fields of the credentials for `platform` in `mode`.
 pub fn fields(platform: Platform, mode: ConnectionMode) -> &'static [FieldSpec] {
@@ -204,6 +220,7 @@ pub fn fields(platform: Platform, mode: ConnectionMode) -> &'static [FieldSpec] 
         (Platform::Telegram, Webhook) => TELEGRAM_WEBHOOK,
         (Platform::Telegram, LongConnection) => TELEGRAM_LONG,
         (Platform::Discord, _) => DISCORD,
+        (Platform::Weibo, _) => WEIBO,
     }
 }
 
@@ -289,6 +306,7 @@ impl Credentials {
             Self::Dingtalk(_) => (Platform::Dingtalk, ConnectionMode::Webhook),
             Self::Telegram(_) => (Platform::Telegram, ConnectionMode::Webhook),
             Self::Discord(_) => (Platform::Discord, ConnectionMode::Webhook),
+            Self::Weibo(_) => (Platform::Weibo, ConnectionMode::LongConnection),
         }
     }
 
@@ -314,6 +332,7 @@ impl Credentials {
             Self::Dingtalk(c) => serde_json::to_value(c),
             Self::Telegram(c) => serde_json::to_value(c),
             Self::Discord(c) => serde_json::to_value(c),
+            Self::Weibo(c) => serde_json::to_value(c),
         };
         match value {
             Ok(Value::Object(map)) => map,
@@ -329,6 +348,12 @@ impl Credentials {
             (Platform::Dingtalk, _) => Self::Dingtalk(typed(value)?),
             (Platform::Telegram, _) => Self::Telegram(typed(value)?),
             (Platform::Discord, _) => Self::Discord(typed(value)?),
+            (Platform::Weibo, ConnectionMode::LongConnection) => Self::Weibo(typed(value)?),
+            (Platform::Weibo, ConnectionMode::Webhook) => {
+                return Err(CredentialsError::UnsupportedMode(
+                    "Weibo has no webhook mode: create the integration with mode long_connection",
+                ));
+            }
         })
     }
 
@@ -366,7 +391,7 @@ impl Credentials {
                     });
                 }
             }
-            Self::WecomLongConnection(_) | Self::Lark(_) | Self::Dingtalk(_) => {}
+            Self::WecomLongConnection(_) | Self::Lark(_) | Self::Dingtalk(_) | Self::Weibo(_) => {}
         }
         Ok(())
     }

@@ -193,6 +193,10 @@ mod tests {
                 interaction_token: Some("t".into()),
                 guild_id: None,
             },
+            ReplyContext::Weibo {
+                to_user_id: "1234567890".into(),
+                stream_id: "s".into(),
+            },
         ];
         for (platform, reply) in [
             Platform::Wecom,
@@ -200,6 +204,7 @@ mod tests {
             Platform::Dingtalk,
             Platform::Telegram,
             Platform::Discord,
+            Platform::Weibo,
         ]
         .into_iter()
         .zip(contexts)

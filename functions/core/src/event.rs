@@ -302,6 +302,13 @@ pub enum ReplyContext {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         guild_id: Option<String>,
     },
+    /// Weibo direct messages: answered on the relay's socket from a stream buffer.
+    Weibo {
+        /// The peer to answer (the message's `fromUserId`), a numeric string.
+        to_user_id: String,
+        /// The stream buffer the replier writes and the relay's connector sends as deltas.
+        stream_id: String,
+    },
 }
 
 #[cfg(test)]

@@ -114,6 +114,11 @@ fn every_platform_and_mode_round_trips_through_sealed_json() {
             ConnectionMode::LongConnection,
             json!({"app_id": "cli", "app_secret": "s"}),
         ),
+        (
+            Platform::Weibo,
+            ConnectionMode::LongConnection,
+            json!({"app_id": "5288388166", "app_secret": "s"}),
+        ),
     ];
     for (p, m, v) in samples {
         let c = Credentials::parse(p, m, &v).unwrap_or_else(|e| panic!("{p} {m}: {e}"));
@@ -143,4 +148,19 @@ fn telegram_webhook_needs_a_well_formed_secret_token() {
         .is_err()
     );
     assert!(Credentials::parse(p, ConnectionMode::LongConnection, &json!({"bot_token": "1:x"})).is_ok());
+}
+
+#[test]
+fn weibo_is_long_connection_only() {
+    let value = json!({"app_id": "5288388166", "app_secret": "s3cret"});
+    let error = Credentials::parse(Platform::Weibo, ConnectionMode::Webhook, &value).unwrap_err();
+    assert!(error.to_string().contains("long_connection"), "{error}");
+    assert!(!error.to_string().contains("s3cret"));
+    let c = Credentials::parse(Platform::Weibo, ConnectionMode::LongConnection, &value).unwrap();
+    assert_eq!(c.kind(), (Platform::Weibo, ConnectionMode::LongConnection));
+    assert_eq!(c.masked(), json!({"app_id": "5288388166", "app_secret": MASK}));
+    assert_eq!(
+        Credentials::parse(Platform::Weibo, ConnectionMode::LongConnection, &json!({"app_id": "1"})),
+        Err(CredentialsError::Missing("app_secret"))
+    );
 }
