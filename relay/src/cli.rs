@@ -295,6 +295,15 @@ pub struct ConnectionArgs {
     /// Base URL of Discord's REST API (tests).
     #[arg(long, env = "IMGATE_DISCORD_API_BASE", default_value = "https://discord.com/api/v10")]
     pub discord_api_base: String,
+
+    /// Base URL of Weibo's token endpoint (`/open/auth/ws_token`; private deployments and tests).
+    #[arg(long, env = "IMGATE_WEIBO_API_BASE", default_value = imgate_channels::weibo::api::DEFAULT_API_BASE)]
+    pub weibo_api_base: String,
+
+    /// Base URL of Weibo's stream (`/ws/stream`): `wss://` by default; `ws://` only where TLS is
+    /// not served (the token travels in the URL).
+    #[arg(long, env = "IMGATE_WEIBO_WS_BASE", default_value = imgate_channels::weibo::api::DEFAULT_WS_BASE)]
+    pub weibo_ws_base: String,
 }
 
 /// `imgate health` options.

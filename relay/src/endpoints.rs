@@ -23,6 +23,8 @@ pub fn endpoints(args: &ConnectionArgs) -> Endpoints {
     endpoints.wecom.long_connection = args.wecom_ws_url.trim().to_owned();
     endpoints.telegram.api = args.telegram_api_base.trim_end_matches('/').to_owned();
     endpoints.discord.api = args.discord_api_base.trim_end_matches('/').to_owned();
+    endpoints.weibo.api = args.weibo_api_base.trim_end_matches('/').to_owned();
+    endpoints.weibo.ws = args.weibo_ws_base.trim().trim_end_matches('/').to_owned();
     endpoints
 }
 
@@ -48,6 +50,13 @@ pub fn check(args: &ConnectionArgs) -> anyhow::Result<()> {
     }
     if !imgate_core::agent::is_http_url(&args.discord_api_base) {
         anyhow::bail!("--discord-api-base (IMGATE_DISCORD_API_BASE) must be an http:// or https:// URL");
+    }
+    if !imgate_core::agent::is_http_url(&args.weibo_api_base) {
+        anyhow::bail!("--weibo-api-base (IMGATE_WEIBO_API_BASE) must be an http:// or https:// URL");
+    }
+    let ws = args.weibo_ws_base.trim();
+    if !(ws.starts_with("wss://") || ws.starts_with("ws://")) || ws.len() <= "wss://".len() {
+        anyhow::bail!("--weibo-ws-base (IMGATE_WEIBO_WS_BASE) must be a ws:// or wss:// URL");
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub use imgate_discord as discord;
 pub use imgate_lark as lark;
 pub use imgate_telegram as telegram;
 pub use imgate_wecom as wecom;
+pub use imgate_weibo as weibo;
 
 use imgate_channel_kit::channel::{Channel, Wiring};
 use imgate_channel_kit::webhook::WebhookEndpoint;
@@ -38,6 +39,8 @@ pub struct Endpoints {
     pub telegram: telegram::Endpoints,
     /// Discord's REST API.
     pub discord: discord::Endpoints,
+    /// Weibo's token endpoint and stream.
+    pub weibo: weibo::Endpoints,
 }
 
 /// The platforms of this build, wired to one set of backends.
@@ -57,6 +60,7 @@ impl Channels {
                 lark::channel(wiring, &endpoints.lark),
                 telegram::channel(wiring, &endpoints.telegram),
                 discord::channel(wiring, &endpoints.discord),
+                weibo::channel(wiring, &endpoints.weibo),
             ],
         }
     }
