@@ -109,11 +109,15 @@ pub fn dedupe_id(message: &InboundMessage) -> String {
         .chain_update(b"\n")
         .chain_update(input.as_bytes())
         .finalize();
-    let mut id = String::from("h");
-    for b in &digest[..8] {
+    hex_id("h", &digest[..8])
+}
+
+/// `prefix` followed by `bytes` in lowercase hex.
+fn hex_id(prefix: &str, bytes: &[u8]) -> String {
+    bytes.iter().fold(prefix.to_owned(), |mut id, b| {
         id.push_str(&format!("{b:02x}"));
-    }
-    id
+        id
+    })
 }
 
 /// The stream buffer of the answer to event `event_id` of `integration_id`.
@@ -123,11 +127,7 @@ pub fn stream_id_for(integration_id: &IntegrationId, event_id: &str) -> String {
         .chain_update(b"|")
         .chain_update(event_id.as_bytes())
         .finalize();
-    let mut id = String::from("wb");
-    for b in &digest[..12] {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
+    hex_id("wb", &digest[..12])
 }
 
 /// The event of `message`, or `None` when it has no sender or nothing for the agent.

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use imgate_core::Timestamp;
 use imgate_core::event::ReplyContext;
 use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
+use imgate_core::{IntegrationId, Timestamp};
 
 use crate::long::pusher::delivered_key;
 
@@ -26,8 +26,22 @@ use crate::long::pusher::delivered_key;
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(20);
 /// How often the delivered mark is looked for.
 const DELIVERY_POLL: Duration = Duration::from_millis(100);
-/// How long a buffer the replier has to create itself is kept.
-const STREAM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a stream buffer is kept.
+pub const STREAM_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The empty stream buffer of an answer, as the connector creates it when the message comes.
+pub fn new_buffer(integration_id: &IntegrationId, stream_id: &str, now: Timestamp) -> StreamState {
+    StreamState {
+        integration_id: integration_id.clone(),
+        id: stream_id.to_owned(),
+        content: String::new(),
+        finished: false,
+        card: None,
+        version: 1,
+        created_at: now,
+        expires_at: now.plus(STREAM_TTL),
+    }
+}
 
 /// The Weibo replier.
 #[derive(Clone)]
@@ -69,16 +83,7 @@ impl Replier for WeiboReplier {
             None => {
                 // The connector creates the buffer before the message is queued; it is gone
                 // only when it expired. Written anyway: a redelivery makes the pusher carry it.
-                let state = StreamState {
-                    integration_id: integration.clone(),
-                    id: stream_id.clone(),
-                    content: String::new(),
-                    finished: false,
-                    card: None,
-                    version: 1,
-                    created_at: now,
-                    expires_at: now.plus(STREAM_TTL),
-                };
+                let state = new_buffer(integration, stream_id, now);
                 self.store.create_stream(&state).await?;
                 state
             }

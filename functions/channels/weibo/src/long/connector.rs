@@ -28,7 +28,7 @@ use futures_util::{SinkExt, StreamExt};
 use imgate_channel_kit::dial::{self, DialError, Socket};
 use imgate_core::credentials::Credentials;
 use imgate_core::ingress::IngressError;
-use imgate_core::ports::{Store, StreamState};
+use imgate_core::ports::Store;
 use imgate_core::relay::{self, Link, LinkEnd};
 use imgate_core::{IntegrationId, Timestamp};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -39,14 +39,13 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::pusher::{Answer, Outlet, Pusher};
 use crate::api::{TokenClient, TokenError, ws_url};
 use crate::normalize;
+use crate::reply::new_buffer;
 use crate::wire::{self, Frame, InboundMessage, SendMessage};
 
 /// The `version` the gateway names itself with on the stream.
 pub const CLIENT_VERSION: &str = concat!("imgate-", env!("CARGO_PKG_VERSION"));
 /// Largest frame accepted: attachments arrive inline as base64 (images up to 10 MB, §5.1).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
-/// How long a stream buffer is kept.
-const STREAM_TTL: Duration = Duration::from_secs(24 * 3600);
 /// A socket open this long without being closed counts as connected.
 const SETTLED_AFTER: Duration = Duration::from_secs(1);
 
@@ -341,16 +340,7 @@ impl Run<'_> {
         };
         let (event_id, to_user_id) = (event.event_id.clone(), event.sender.id.clone());
         let stream_id = normalize::stream_id_for(&id, &event_id);
-        let buffer = StreamState {
-            integration_id: id.clone(),
-            id: stream_id.clone(),
-            content: String::new(),
-            finished: false,
-            card: None,
-            version: 1,
-            created_at: now,
-            expires_at: now.plus(STREAM_TTL),
-        };
+        let buffer = new_buffer(&id, &stream_id, now);
         if let Err(error) = self.store.create_stream(&buffer).await {
             tracing::error!(platform = "weibo", integration_id = %id, event_id, %error, "creating the stream buffer failed");
             return Err(Ended::Reconnect(format!(
