@@ -11,6 +11,7 @@ use imgate_tests::conformance::chat_discord::{self, DiscordChat};
 use imgate_tests::conformance::chat_lark::{self, LarkChat};
 use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
 use imgate_tests::conformance::chat_wecom::{self, WecomChat};
+use imgate_tests::conformance::chat_weibo::WeiboChat;
 
 async fn embedded() -> Deps {
     imgate_tests::world::embedded_deps(2).await
@@ -35,6 +36,7 @@ macro_rules! modes {
             modes!(@mode $scenario, telegram_polling, TelegramChat::start(chat_telegram::Receive::Polling));
             modes!(@mode $scenario, discord_gateway, DiscordChat::start(chat_discord::Receive::Gateway));
             modes!(@mode $scenario, discord_interactions, DiscordChat::start(chat_discord::Receive::Interactions));
+            modes!(@mode $scenario, weibo_long_connection, WeiboChat::start());
         }
     };
     (@mode $scenario:ident, $mode:ident, $harness:expr) => {

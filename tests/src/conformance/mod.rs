@@ -15,6 +15,7 @@ pub mod chat_discord;
 pub mod chat_lark;
 pub mod chat_telegram;
 pub mod chat_wecom;
+pub mod chat_weibo;
 mod dingtalk_http;
 mod discord_interactions;
 mod lark_webhook;
