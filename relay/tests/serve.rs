@@ -615,3 +615,66 @@ async fn serve_answers_a_lark_long_connection_bot_with_a_card() {
     let status = org.get(&format!("/integrations/{id}/status")).await;
     assert_eq!(status["runtime"]["state"], "connected", "{status}");
 }
+
+/// `imgate serve` holds a Weibo app's stream (here against the fake Weibo, through
+/// `--weibo-api-base` and `--weibo-ws-base`) and answers a private message with a streamed
+/// reply: delta frames of one `messageId`, rising `chunkId`s, closed with `done`.
+#[tokio::test]
+async fn serve_answers_a_weibo_bot_with_a_streamed_reply() {
+    use imgate_tests::fake_agent::FakeAgent;
+    use imgate_tests::fake_weibo::FakeWeibo;
+
+    let fake = FakeWeibo::start("5288388166", "serve-weibo-secret").await;
+    let agent = FakeAgent::start_paced(&["Streamed ", "from ", "imgate ", "serve."], Duration::from_millis(400)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            ("IMGATE_WEIBO_API_BASE", fake.api_base.as_str()),
+            ("IMGATE_WEIBO_WS_BASE", fake.ws_base.as_str()),
+        ],
+    );
+    let org = Org::create(&server).await;
+    let integration = org
+        .post(
+            "/integrations",
+            json!({"name": "Weibo bot", "platform": "weibo", "mode": "long_connection",
+                "credentials": {"app_id": "5288388166", "app_secret": "serve-weibo-secret"}}),
+        )
+        .await;
+    assert_eq!(integration["credentials"]["app_secret"], "***");
+    let id = integration["id"].as_str().unwrap().to_owned();
+    let model = org
+        .post(
+            "/agents",
+            json!({"name": "model", "kind": "openai_compatible",
+                "config": {"base_url": agent.base_url, "model": "m", "api_key": "sk-test", "timeout_seconds": 30}}),
+        )
+        .await;
+    let r = org
+        .client
+        .put(format!("{}/triggers/{id}", org.api))
+        .bearer_auth(&org.key)
+        .json(&json!({"agentId": model["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    eventually("the Weibo stream", || fake.sockets().0 == 1).await;
+    fake.push("1234567890", "hello from Weibo");
+    eventually("the streamed reply", || {
+        fake.replies_to("1234567890")
+            .iter()
+            .any(|r| r.done && r.text == "Streamed from imgate serve.")
+    })
+    .await;
+    let replies = fake.replies_to("1234567890");
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let chunks = &replies[0].chunks;
+    assert!(chunks.len() >= 2, "streamed in several frames: {chunks:?}");
+    assert_eq!(*chunks, (0..chunks.len() as u64).collect::<Vec<_>>());
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    let status = org.get(&format!("/integrations/{id}/status")).await;
+    assert_eq!(status["runtime"]["state"], "connected", "{status}");
+}
