@@ -19,8 +19,9 @@
 //!   a cumulative snapshot). Each frame is acknowledged with `ack`; a broken one gets an
 //!   `error` frame and is listed in [`FakeWeibo::violations`].
 //! - Switches: [`FakeWeibo::drop_connections`] cuts every socket without a close frame,
-//!   [`FakeWeibo::go_silent`] stops all pongs and pings (a dead link), and
-//!   [`FakeWeibo::revoke_tokens`] makes every token issued so far invalid.
+//!   [`FakeWeibo::go_silent`] stops all pongs and pings (a dead link),
+//!   [`FakeWeibo::revoke_tokens`] makes every token issued so far invalid, and
+//!   [`FakeWeibo::token_outage`] answers every token request with 503.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -94,6 +95,7 @@ pub struct FakeWeibo {
     inner: Arc<Mutex<Inner>>,
     next: Arc<AtomicU64>,
     silent: Arc<AtomicBool>,
+    token_outage: Arc<AtomicBool>,
     control: broadcast::Sender<Arc<Control>>,
     /// The token endpoint's base (`http://127.0.0.1:<port>`).
     pub api_base: String,
@@ -120,6 +122,7 @@ impl FakeWeibo {
             })),
             next: Arc::new(AtomicU64::new(1)),
             silent: Arc::default(),
+            token_outage: Arc::default(),
             control,
             api_base: format!("http://{}", http.local_addr().expect("address")),
             ws_base: format!("ws://{}", ws.local_addr().expect("address")),
@@ -155,6 +158,11 @@ impl FakeWeibo {
     /// The next token fetches answer these statuses, in order.
     pub fn fail_tokens(&self, statuses: &[u16]) {
         self.state().token_failures.extend_from_slice(statuses);
+    }
+
+    /// While on, the token endpoint answers 503 to everyone (Weibo unreachable for new sockets).
+    pub fn token_outage(&self, on: bool) {
+        self.token_outage.store(on, Ordering::SeqCst);
     }
 
     /// Every token issued so far is refused from now on (close 4002).
@@ -446,6 +454,13 @@ fn split_target(target: &str) -> (String, HashMap<String, String>) {
 async fn ws_token(State(fake): State<FakeWeibo>, body: Option<Json<Value>>) -> Response {
     let mut state = fake.state();
     state.token_fetches += 1;
+    if fake.token_outage.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"code": 5000, "message": "unavailable"})),
+        )
+            .into_response();
+    }
     if !state.token_failures.is_empty() {
         let status = state.token_failures.remove(0);
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

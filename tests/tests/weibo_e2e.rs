@@ -254,6 +254,62 @@ async fn an_agent_failure_is_told_with_done(deps: Deps) {
     let _ = relay.send(true);
 }
 
+/// The answer finishes while no socket can be opened: it is not reported replied until the
+/// relay is back, has closed the open reply and sent the rest as a new one.
+async fn an_answer_is_not_reported_delivered_while_the_socket_is_down(deps: Deps) {
+    let w = world(deps).await;
+    let agent = FakeAgent::start_paced(&["First part. ", "Second part."], Duration::from_millis(600)).await;
+    let model = w.model(&agent).await;
+    let id = w.bot(SECRET, Some(&model)).await;
+    let relay = w.relay();
+    w.connected(1).await;
+    let message = w.fake.push(USER, "tell me");
+    let fake = &w.fake;
+    eventually("the first part", WAIT, || async move {
+        fake.replies_to(USER).iter().any(|r| r.text == "First part. ")
+    })
+    .await;
+    w.fake.token_outage(true);
+    w.fake.revoke_tokens();
+    w.fake.drop_connections();
+    // The agent finishes while the relay cannot reconnect.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let replied = || async {
+        w.deps
+            .store
+            .recent_events(&id, 200, imgate_core::Timestamp::now())
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "replied" && e.event_id.as_deref() == Some(message.as_str()))
+    };
+    assert!(!replied().await, "reported replied while the socket is down");
+    assert_eq!(w.fake.sockets().0, 0);
+    w.fake.token_outage(false);
+    let replies = w.answered("First part. Second part.").await;
+    assert_eq!(replies.len(), 2, "the rest as a new reply: {replies:?}");
+    assert_eq!(replies[0].chunks, [0, 1], "the open reply closed on the new socket");
+    assert_eq!(replies[1].chunks, [0]);
+    eventually("the replied event", WAIT, replied).await;
+    assert_eq!(agent.calls(), 1, "the answer was recorded, not asked for again");
+    let _ = relay.send(true);
+}
+
+/// The server's pong timeout (shortened to a second) never closes a healthy link: the client's
+/// JSON pings and its pongs to the server's pings keep it open.
+async fn the_server_pong_timeout_never_fires_on_a_healthy_link(deps: Deps) {
+    let w = world(deps).await;
+    w.fake.set_pong_timeout(Duration::from_secs(1));
+    w.bot(SECRET, None).await;
+    let relay = w.relay();
+    w.connected(1).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(w.fake.sockets(), (1, 1, 1), "one socket, never closed");
+    w.fake.push(USER, "ping?");
+    w.answered("You said: ping?").await;
+    let _ = relay.send(true);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -278,4 +334,6 @@ on_both_backends!(
     a_refused_token_is_fetched_again,
     bad_credentials_stop_with_auth_failed,
     an_agent_failure_is_told_with_done,
+    an_answer_is_not_reported_delivered_while_the_socket_is_down,
+    the_server_pong_timeout_never_fires_on_a_healthy_link,
 );

@@ -11,7 +11,9 @@
 //!   partial answer), the open reply is closed with a done marker and the answer goes out whole
 //!   as a new reply.
 //! - After a reconnect the open reply's `messageId` is not continued on the new socket
-//!   (whether Weibo allows that is unverified, §9.4): the rest goes out as a new reply.
+//!   (whether Weibo allows that is unverified, §9.4): it gets only its closing done marker
+//!   there (with the next `chunkId`; an `error` answer from Weibo costs nothing), and the rest
+//!   goes out as a new reply.
 //!
 //! Each planned frame carries the progress as it stands once that frame is written, so a
 //! socket that fails midway leaves exactly what was written recorded.
@@ -32,13 +34,17 @@ pub struct Progress {
     pub sent: String,
     /// The answer is complete and closed: nothing more goes out.
     pub done: bool,
+    /// A reply left open by an ended socket, and its next `chunkId`: closed first.
+    pub dangling: Option<(String, u64)>,
 }
 
 impl Progress {
-    /// The progress on a new socket: the text stays sent, the open reply is not continued.
+    /// The progress on a new socket: the text stays sent, the open reply is only closed.
     #[must_use]
     pub fn on_new_socket(mut self) -> Self {
-        self.message_id = None;
+        if let Some(id) = self.message_id.take() {
+            self.dangling = Some((id, self.next_chunk));
+        }
         self.next_chunk = 0;
         self
     }
@@ -79,6 +85,16 @@ pub fn plan(
         state.next_chunk += 1;
         message
     };
+    if let Some((id, chunk_id)) = state.dangling.take() {
+        let closing = SendMessage {
+            to_user_id: to_user_id.to_owned(),
+            text: String::new(),
+            message_id: id,
+            chunk_id,
+            done: true,
+        };
+        frames.push((closing, state.clone()));
+    }
     if !content.starts_with(&state.sent) {
         // The answer changed under what was shown: close the open reply, send it anew.
         if let Some(id) = state.message_id.take() {

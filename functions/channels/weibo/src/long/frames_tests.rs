@@ -126,14 +126,14 @@ fn a_changed_answer_closes_the_reply_and_goes_out_anew() {
 }
 
 #[test]
-fn after_a_reconnect_the_rest_is_a_new_reply() {
+fn after_a_reconnect_the_open_reply_is_closed_and_the_rest_is_a_new_reply() {
     let mut progress = Progress::default();
     let mut new_id = ids();
     step(&mut progress, "Hello ", false, &mut new_id);
-    let mut progress = progress.on_new_socket();
+    let progress = progress.on_new_socket();
     let sent = plan(&progress, TO, "Hello world", true, &mut new_id);
     let frames: Vec<&SendMessage> = sent.frames.iter().map(|(f, _)| f).collect();
-    assert_eq!(frames.len(), 1);
+    assert_eq!(frames.len(), 2);
     assert_eq!(
         (
             frames[0].message_id.as_str(),
@@ -141,16 +141,34 @@ fn after_a_reconnect_the_rest_is_a_new_reply() {
             frames[0].text.as_str(),
             frames[0].done
         ),
+        (ID, 1, "", true)
+    );
+    assert_eq!(
+        (
+            frames[1].message_id.as_str(),
+            frames[1].chunk_id,
+            frames[1].text.as_str(),
+            frames[1].done
+        ),
         ("msg_2", 0, "world", true)
     );
-    // Nothing new after a reconnect: nothing to close on this socket.
-    progress = Progress {
-        sent: "Hello world".into(),
-        ..Progress::default()
-    };
-    let none = plan(&progress, TO, "Hello world", true, ids());
-    assert!(none.frames.is_empty());
+    assert_eq!(sent.after.dangling, None);
+    // Nothing new after a reconnect: only the closing marker.
+    let mut idle = Progress::default();
+    step(&mut idle, "Hello world", false, &mut ids());
+    let none = plan(&idle.on_new_socket(), TO, "Hello world", true, ids());
+    assert_eq!(none.frames.len(), 1);
+    assert_eq!(
+        (
+            none.frames[0].0.chunk_id,
+            none.frames[0].0.done,
+            none.frames[0].0.text.as_str()
+        ),
+        (1, true, "")
+    );
     assert!(none.after.done);
+    // A socket that ended before anything was sent leaves nothing to close.
+    assert_eq!(Progress::default().on_new_socket().dangling, None);
 }
 
 #[test]
