@@ -50,6 +50,7 @@ async fn secrets_never_reach_responses_or_logs() {
         "123456:telegram-bot-token",
         "tg_secret_token",
         "discord-bot-token",
+        "weibo-app-secret",
         "sk-agent-secret-123",
         "http-bearer-secret",
         "langgraph-api-key",
@@ -63,6 +64,8 @@ async fn secrets_never_reach_responses_or_logs() {
             "credentials": {"client_id": "c", "client_secret": "dingtalk-client-secret", "robot_code": "r"}}),
         json!({"name": "t", "platform": "telegram", "credentials": {"bot_token": "123456:telegram-bot-token", "secret_token": "tg_secret_token"}}),
         json!({"name": "x", "platform": "discord", "credentials": {"application_id": "1", "public_key": "ab".repeat(32), "bot_token": "discord-bot-token"}}),
+        json!({"name": "wb", "platform": "weibo", "mode": "long_connection",
+            "credentials": {"app_id": "5288388166", "app_secret": "weibo-app-secret"}}),
     ];
     let mut ids = Vec::new();
     for body in integrations {
@@ -140,6 +143,18 @@ async fn secrets_never_reach_responses_or_logs() {
         )
         .await;
     assert_eq!(r.status, 422);
+    responses.push_str(&r.text);
+    // Weibo has no webhook mode: refused with the way to the right one.
+    let r = h
+        .call(
+            Method::POST,
+            "/api/admin/v1/integrations",
+            Some(&key),
+            Some(json!({"name": "wb", "platform": "weibo", "credentials": {"app_id": "1", "app_secret": "weibo-app-secret"}})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("long_connection"), "{}", r.text);
     responses.push_str(&r.text);
     let r = h
         .call(
