@@ -8,6 +8,7 @@ pub mod fake_dingtalk;
 pub mod fake_discord;
 pub mod fake_lark;
 pub mod fake_telegram;
+pub mod fake_wechat;
 pub mod fake_wecom_long;
 pub mod flaky_queue;
 pub mod gateway;

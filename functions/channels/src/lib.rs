@@ -14,6 +14,7 @@ pub use imgate_dingtalk as dingtalk;
 pub use imgate_discord as discord;
 pub use imgate_lark as lark;
 pub use imgate_telegram as telegram;
+pub use imgate_wechat as wechat;
 pub use imgate_wecom as wecom;
 
 use imgate_channel_kit::channel::{Channel, Wiring};
@@ -38,6 +39,8 @@ pub struct Endpoints {
     pub telegram: telegram::Endpoints,
     /// Discord's REST API.
     pub discord: discord::Endpoints,
+    /// WeChat's iLink bot API and QR login.
+    pub wechat: wechat::Endpoints,
 }
 
 /// The platforms of this build, wired to one set of backends.
@@ -57,6 +60,7 @@ impl Channels {
                 lark::channel(wiring, &endpoints.lark),
                 telegram::channel(wiring, &endpoints.telegram),
                 discord::channel(wiring, &endpoints.discord),
+                wechat::channel(wiring, &endpoints.wechat),
             ],
         }
     }

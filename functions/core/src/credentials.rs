@@ -35,6 +35,14 @@ pub enum CredentialsError {
     /// A field has the wrong JSON type.
     #[error("credentials.{0} must be a string")]
     NotAString(String),
+    /// The platform has no such connection mode.
+    #[error("{platform} has no {mode} mode")]
+    UnsupportedMode {
+        /// The platform.
+        platform: Platform,
+        /// The mode asked for.
+        mode: ConnectionMode,
+    },
 }
 
 /// One credentials field: its name, whether it is secret (masked, write-only) and required.
@@ -140,6 +148,22 @@ pub struct Discord {
     pub bot_token: Secret,
 }
 
+/// A WeChat iLink bot, as a QR login confirms it (or as an operator who has a token sets it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wechat {
+    /// The `bot_token` sent as `Authorization: Bearer`.
+    pub bot_token: Secret,
+    /// The `baseurl` every bot API call of this account goes to (iLink's public host if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The `ilink_bot_id` (`…@im.bot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id: Option<String>,
+    /// The `ilink_user_id` of the WeChat user who scanned the code: the bot's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_user_id: Option<String>,
+}
+
 /// The credentials of one integration, typed by platform and mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -155,6 +179,8 @@ pub enum Credentials {
     Telegram(Telegram),
     /// Discord (both modes).
     Discord(Discord),
+    /// WeChat (long connection only).
+    Wechat(Wechat),
 }
 
 const WECOM_WEBHOOK: &[FieldSpec] = &[
@@ -192,6 +218,13 @@ const DISCORD: &[FieldSpec] = &[
     field("bot_token", true, true),
 ];
 
+const WECHAT: &[FieldSpec] = &[
+    field("bot_token", true, true),
+    field("base_url", false, false),
+    field("bot_id", false, false),
+    field("owner_user_id", false, false),
+];
+
 /// The fields of the credentials for `platform` in `mode`.
 pub fn fields(platform: Platform, mode: ConnectionMode) -> &'static [FieldSpec] {
     use ConnectionMode::{LongConnection, Webhook};
@@ -204,6 +237,7 @@ pub fn fields(platform: Platform, mode: ConnectionMode) -> &'static [FieldSpec] 
         (Platform::Telegram, Webhook) => TELEGRAM_WEBHOOK,
         (Platform::Telegram, LongConnection) => TELEGRAM_LONG,
         (Platform::Discord, _) => DISCORD,
+        (Platform::Wechat, _) => WECHAT,
     }
 }
 
@@ -214,6 +248,9 @@ impl Credentials {
     /// A [`CredentialsError`] naming the first wrong field.
     pub fn parse(platform: Platform, mode: ConnectionMode, value: &Value) -> Result<Self, CredentialsError> {
         let object = value.as_object().ok_or(CredentialsError::NotAnObject)?;
+        if !supports(platform, mode) {
+            return Err(CredentialsError::UnsupportedMode { platform, mode });
+        }
         let specs = fields(platform, mode);
         let mut clean = Map::new();
         for (name, v) in object {
@@ -289,6 +326,7 @@ impl Credentials {
             Self::Dingtalk(_) => (Platform::Dingtalk, ConnectionMode::Webhook),
             Self::Telegram(_) => (Platform::Telegram, ConnectionMode::Webhook),
             Self::Discord(_) => (Platform::Discord, ConnectionMode::Webhook),
+            Self::Wechat(_) => (Platform::Wechat, ConnectionMode::LongConnection),
         }
     }
 
@@ -314,6 +352,7 @@ impl Credentials {
             Self::Dingtalk(c) => serde_json::to_value(c),
             Self::Telegram(c) => serde_json::to_value(c),
             Self::Discord(c) => serde_json::to_value(c),
+            Self::Wechat(c) => serde_json::to_value(c),
         };
         match value {
             Ok(Value::Object(map)) => map,
@@ -329,6 +368,7 @@ impl Credentials {
             (Platform::Dingtalk, _) => Self::Dingtalk(typed(value)?),
             (Platform::Telegram, _) => Self::Telegram(typed(value)?),
             (Platform::Discord, _) => Self::Discord(typed(value)?),
+            (Platform::Wechat, _) => Self::Wechat(typed(value)?),
         })
     }
 
@@ -366,10 +406,25 @@ impl Credentials {
                     });
                 }
             }
+            Self::Wechat(c) => {
+                if let Some(base) = &c.base_url
+                    && !(base.starts_with("https://") || base.starts_with("http://"))
+                {
+                    return Err(CredentialsError::Invalid {
+                        field: "base_url",
+                        reason: "must be an http(s) URL, the `baseurl` of the QR login",
+                    });
+                }
+            }
             Self::WecomLongConnection(_) | Self::Lark(_) | Self::Dingtalk(_) => {}
         }
         Ok(())
     }
+}
+
+/// Whether `platform` can run in `mode` (WeChat's iLink API has no webhook: long polling only).
+pub fn supports(platform: Platform, mode: ConnectionMode) -> bool {
+    !matches!((platform, mode), (Platform::Wechat, ConnectionMode::Webhook))
 }
 
 fn typed<T: DeserializeOwned>(value: Value) -> Result<T, CredentialsError> {

@@ -193,6 +193,10 @@ mod tests {
                 interaction_token: Some("t".into()),
                 guild_id: None,
             },
+            ReplyContext::Wechat {
+                to_user_id: "o9cq80abc@im.wechat".into(),
+                context_token: Some(crate::secret::Secret::new("AARzJWAF")),
+            },
         ];
         for (platform, reply) in [
             Platform::Wecom,
@@ -200,6 +204,7 @@ mod tests {
             Platform::Dingtalk,
             Platform::Telegram,
             Platform::Discord,
+            Platform::Wechat,
         ]
         .into_iter()
         .zip(contexts)

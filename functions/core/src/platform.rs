@@ -20,11 +20,20 @@ pub enum Platform {
     Telegram,
     /// Discord.
     Discord,
+    /// WeChat personal accounts through Tencent's iLink bot API (private chats only).
+    Wechat,
 }
 
 impl Platform {
     /// Every platform, in priority order.
-    pub const ALL: [Self; 5] = [Self::Wecom, Self::Lark, Self::Dingtalk, Self::Telegram, Self::Discord];
+    pub const ALL: [Self; 6] = [
+        Self::Wecom,
+        Self::Lark,
+        Self::Dingtalk,
+        Self::Telegram,
+        Self::Discord,
+        Self::Wechat,
+    ];
 
     /// The lowercase name used in URLs, JSON and logs.
     pub const fn as_str(self) -> &'static str {
@@ -34,6 +43,7 @@ impl Platform {
             Self::Dingtalk => "dingtalk",
             Self::Telegram => "telegram",
             Self::Discord => "discord",
+            Self::Wechat => "wechat",
         }
     }
 }
@@ -46,7 +56,7 @@ impl fmt::Display for Platform {
 
 /// The text named no known platform.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown platform `{0}` (expected one of wecom, lark, dingtalk, telegram, discord)")]
+#[error("unknown platform `{0}` (expected one of wecom, lark, dingtalk, telegram, discord, wechat)")]
 pub struct UnknownPlatform(String);
 
 impl FromStr for Platform {

@@ -8,6 +8,7 @@
 //! - [`parts`]: an answer as a run of messages edited as it grows, recorded against repeats.
 //! - [`tokens`]: platform access tokens cached through the store, fetched once under
 //!   concurrency and dropped when the platform says they are invalid.
+//! - [`cursor`]: a long poll's cursor kept in the store across relays.
 //! - [`dial`]: opening a platform's WebSocket (rustls, timeouts, proxy-free direct dial).
 //! - [`redact`]: platform JSON errors made safe for logs and event lines.
 //! - [`webhook`]: loading a callback's integration, and the framework-free endpoint trait
@@ -17,6 +18,7 @@
 //! Platform quirks stay in the platform crates; nothing here names a platform.
 
 pub mod channel;
+pub mod cursor;
 pub mod dial;
 pub mod markdown;
 pub mod mention;

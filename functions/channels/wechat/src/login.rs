@@ -1,0 +1,1 @@
+//! The QR login (§2): to come.

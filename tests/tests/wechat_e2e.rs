@@ -1,0 +1,329 @@
+//! WeChat (iLink) end to end, in the gateway `imgate serve` runs, against the fake iLink API:
+//! long polling under the relay's lease, answers in whole blocks within the send budget,
+//! refusals not hammered, session expiry, on the embedded store and on DynamoDB/SQS (moto).
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use imgate_channels::wechat::api::Client;
+use imgate_channels::wechat::long::Connector as Poller;
+use imgate_core::IntegrationId;
+use imgate_core::Platform;
+use imgate_core::integration::{ConnectionState, StatusReason};
+use imgate_core::ports::Deps;
+use imgate_tests::fake_agent::FakeAgent;
+use imgate_tests::fake_wechat::{FakeWechat, SEND_BUDGET};
+use imgate_tests::flaky_queue::FlakyQueue;
+use imgate_tests::gateway::Gateway;
+use imgate_tests::world::{TestOrg, eventually, fast_relay, start_relay};
+use serde_json::json;
+use tokio::sync::watch;
+
+const TOKEN: &str = "bot-token-set-by-hand";
+const USER: &str = "o9cq80user@im.wechat";
+const WAIT: Duration = Duration::from_secs(15);
+
+struct World {
+    /// Kept running for the test's length.
+    _gateway: Gateway,
+    fake: FakeWechat,
+    org: TestOrg,
+    deps: Deps,
+}
+
+async fn world(deps: Deps) -> World {
+    let fake = FakeWechat::start(Some(TOKEN)).await;
+    let endpoints = imgate_channels::Endpoints {
+        wechat: imgate_channels::wechat::Endpoints {
+            refusal_backoff: Duration::from_millis(700),
+            ..imgate_channels::wechat::Endpoints::at(&fake.base)
+        },
+        ..imgate_channels::Endpoints::default()
+    };
+    let org = TestOrg::create(&deps).await;
+    let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
+    World {
+        _gateway: gateway,
+        fake,
+        org,
+        deps,
+    }
+}
+
+async fn embedded() -> Deps {
+    imgate_tests::world::embedded_deps(2).await
+}
+
+async fn moto() -> Deps {
+    imgate_tests::aws::fresh_deps(2).await.unwrap()
+}
+
+impl World {
+    /// A WeChat bot with the token set by hand, bound to `agent` (the echo agent when `None`).
+    async fn bot(&self, agent: Option<&str>) -> IntegrationId {
+        self.org
+            .bot(
+                json!({"name": "wx", "platform": "wechat", "mode": "long_connection",
+                    "credentials": {"bot_token": TOKEN, "base_url": self.fake.base}}),
+                Some(agent.unwrap_or(&self.org.echo_agent_id)),
+                json!({}),
+            )
+            .await
+    }
+
+    fn poller(&self) -> Arc<Poller> {
+        Arc::new(Poller::new(
+            Client::new(reqwest::Client::new()),
+            self.deps.store.clone(),
+            self.fake.base.clone(),
+        ))
+    }
+
+    fn relay(&self, queue: Arc<FlakyQueue>, owner: &str) -> watch::Sender<bool> {
+        start_relay(&self.deps, queue, Platform::Wechat, self.poller(), fast_relay(owner))
+    }
+
+    fn queue(&self) -> (Arc<FlakyQueue>, Arc<AtomicBool>) {
+        let down = Arc::new(AtomicBool::new(false));
+        (Arc::new(FlakyQueue::new(self.deps.queue.clone(), down.clone())), down)
+    }
+
+    /// Waits until the blocks answering message `id` read `text` together.
+    async fn answered(&self, id: u64, text: &str) -> Vec<String> {
+        let fake = &self.fake;
+        eventually(&format!("the answer {text:?}"), WAIT, || async move {
+            fake.answer_to(id).concat() == text
+        })
+        .await;
+        self.fake.answer_to(id)
+    }
+
+    async fn events(&self, id: &IntegrationId) -> Vec<(String, String)> {
+        self.org
+            .admin
+            .integration_status(&self.org.principal, id.as_str())
+            .await
+            .unwrap()
+            .recent_events
+            .into_iter()
+            .map(|e| (e.kind, e.detail))
+            .collect()
+    }
+}
+
+async fn a_text_is_answered_with_typing_and_the_cursor_moves(deps: Deps) {
+    let w = world(deps).await;
+    let id = w.bot(None).await;
+    let (queue, _) = w.queue();
+    let relay = w.relay(queue, "relay-w");
+    let first = w.fake.push_text(USER, "你好");
+    let answer = w.answered(first, "You said: 你好").await;
+    assert_eq!(answer.len(), 1);
+    eventually("typing shown then cancelled", WAIT, || async {
+        let typing = w.fake.typing();
+        typing.first().map(|t| t.1) == Some(1) && typing.last().map(|t| t.1) == Some(2)
+    })
+    .await;
+    assert!(!w.fake.calls_of("msg/notifystart").is_empty(), "notifystart sent");
+    eventually("the cursor past the message", WAIT, || async {
+        w.fake.confirmed() == 1
+    })
+    .await;
+    let sent = &w.fake.shown()[0];
+    assert_eq!(sent.to, USER);
+    assert_eq!(sent.context_token, format!("ctx-{first}"));
+    let status = w.deps.store.get_status(&id).await.unwrap().unwrap();
+    assert_eq!(status.state, ConnectionState::Connected);
+    assert_eq!(w.fake.polling().1, 1, "one poller");
+    let _ = relay.send(true);
+    eventually("notifystop sent", WAIT, || async {
+        !w.fake.calls_of("msg/notifystop").is_empty()
+    })
+    .await;
+}
+
+async fn a_long_answer_arrives_whole_within_the_budget(deps: Deps) {
+    let w = world(deps).await;
+    w.bot(None).await;
+    let (queue, _) = w.queue();
+    let _relay = w.relay(queue, "relay-w");
+    let paragraph = "这是一个很长的段落。".repeat(90);
+    let text = [paragraph.as_str(); 6].join("\n\n");
+    let id = w.fake.push_text(USER, &text);
+    let answer = w.answered(id, &format!("You said: {text}")).await;
+    assert!(answer.len() >= 3, "several blocks: {}", answer.len());
+    assert!(answer.iter().all(|b| b.chars().count() <= 2000));
+
+    // Far past nine blocks: the rest is merged into the last block, never past the budget.
+    let words = "word ".repeat(300);
+    let huge = [words.trim(); 40].join("\n\n");
+    let id = w.fake.push_text(USER, &huge);
+    let answer = w.answered(id, &format!("You said: {huge}")).await;
+    assert_eq!(answer.len(), SEND_BUDGET - 1, "nine blocks, one send kept");
+    assert_eq!(w.fake.refused(), 0);
+}
+
+async fn a_message_served_three_times_is_answered_once(deps: Deps) {
+    let w = world(deps).await;
+    let agent = FakeAgent::start(&["Only ", "once"]).await;
+    let agent_id = w
+        .org
+        .agent(json!({"name": "gpt", "kind": "openai_compatible",
+            "config": {"base_url": agent.base_url, "model": "m", "api_key": "sk-test", "timeout_seconds": 10}}))
+        .await;
+    w.bot(Some(&agent_id)).await;
+    let (queue, _) = w.queue();
+    let _relay = w.relay(queue, "relay-w");
+    let id = w.fake.push_text(USER, "again and again");
+    let message = w.fake.message(id).unwrap();
+    w.fake.push_raw(message.clone());
+    w.fake.push_raw(message);
+    w.answered(id, "Only once").await;
+    eventually("every copy confirmed", WAIT, || async { w.fake.confirmed() == 3 }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(agent.calls(), 1, "one agent call");
+    assert_eq!(w.fake.answer_to(id).len(), 1, "one answer");
+}
+
+async fn a_queue_outage_keeps_the_cursor_and_answers_once_after(deps: Deps) {
+    let w = world(deps).await;
+    w.bot(None).await;
+    let (queue, down) = w.queue();
+    let _relay = w.relay(queue, "relay-w");
+    let first = w.fake.push_text(USER, "before");
+    w.answered(first, "You said: before").await;
+    eventually("the first confirmed", WAIT, || async { w.fake.confirmed() == 1 }).await;
+    down.store(true, Ordering::SeqCst);
+    let second = w.fake.push_text(USER, "during an outage");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        w.fake.confirmed(),
+        1,
+        "the cursor does not move while nothing is queued"
+    );
+    assert!(w.fake.answer_to(second).is_empty());
+    down.store(false, Ordering::SeqCst);
+    w.answered(second, "You said: during an outage").await;
+    eventually("the second confirmed", WAIT, || async { w.fake.confirmed() == 2 }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.fake.answer_to(second).len(), 1, "answered once");
+}
+
+async fn an_expired_session_stops_polling_with_login_expired(deps: Deps) {
+    let w = world(deps).await;
+    let id = w.bot(None).await;
+    let (queue, _) = w.queue();
+    let _relay = w.relay(queue, "relay-w");
+    let first = w.fake.push_text(USER, "hi");
+    w.answered(first, "You said: hi").await;
+    w.fake.expire_session();
+    let store = w.deps.store.clone();
+    eventually("the login_expired status", WAIT, || async {
+        store
+            .get_status(&id)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.state == ConnectionState::Error && s.reason == Some(StatusReason::LoginExpired))
+    })
+    .await;
+    let polls = w.fake.calls_of("getupdates").len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(w.fake.calls_of("getupdates").len(), polls, "no retry loop");
+    let status = serde_json::to_value(store.get_status(&id).await.unwrap().unwrap()).unwrap();
+    assert_eq!(status["reason"], "login_expired");
+    let events = w.events(&id).await;
+    assert!(
+        events
+            .iter()
+            .any(|(kind, detail)| kind == "error" && detail.contains("login expired")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|(_, detail)| !detail.contains(TOKEN)),
+        "no token in the log"
+    );
+}
+
+async fn a_second_relay_takes_over_without_loss_or_doubles(deps: Deps) {
+    let w = world(deps).await;
+    w.bot(None).await;
+    let (queue, _) = w.queue();
+    let first_relay = w.relay(queue.clone(), "relay-a");
+    let first = w.fake.push_text(USER, "one");
+    w.answered(first, "You said: one").await;
+    eventually("a poll in progress", WAIT, || async { w.fake.polling().0 == 1 }).await;
+    // Stopped mid-poll; messages arrive before the second relay is there.
+    let _ = first_relay.send(true);
+    let second = w.fake.push_text(USER, "two");
+    let third = w.fake.push_text(USER, "three");
+    let _second_relay = w.relay(queue, "relay-b");
+    w.answered(second, "You said: two").await;
+    w.answered(third, "You said: three").await;
+    eventually("all confirmed", WAIT, || async { w.fake.confirmed() == 3 }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in [first, second, third] {
+        assert_eq!(w.fake.answer_to(id).len(), 1, "message {id} answered once");
+    }
+    assert_eq!(w.fake.polling().1, 1, "never two pollers at once");
+}
+
+async fn a_refused_send_is_not_hammered_and_the_rest_goes_merged(deps: Deps) {
+    let w = world(deps).await;
+    let id = w.bot(None).await;
+    let (queue, _) = w.queue();
+    let _relay = w.relay(queue, "relay-w");
+    let paragraph = "段落".repeat(700);
+    let text = [paragraph.as_str(); 4].join("\n\n");
+    // The first block goes through, the second is refused.
+    w.fake.penalize(1, 1);
+    let message = w.fake.push_text(USER, &text);
+    let answer = w.answered(message, &format!("You said: {text}")).await;
+    assert_eq!(answer.len(), 2, "the first block, then the rest merged into one");
+    assert_eq!(w.fake.refused(), 1);
+    assert_eq!(w.fake.calls_of("sendmessage").len(), 3, "one refused send, one retry");
+    let (w, integration) = (&w, &id);
+    eventually("the merged block in the event log", WAIT, || async move {
+        w.events(integration)
+            .await
+            .iter()
+            .any(|(_, detail)| detail.contains("merged"))
+    })
+    .await;
+    let events = w.events(&id).await;
+    assert!(
+        events
+            .iter()
+            .any(|(kind, detail)| kind == "retrying" && detail.contains("ret -2")),
+        "{events:?}"
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn embedded() {
+                    super::$scenario(super::embedded().await).await;
+                }
+                #[tokio::test]
+                async fn moto() {
+                    super::$scenario(super::moto().await).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    a_text_is_answered_with_typing_and_the_cursor_moves,
+    a_long_answer_arrives_whole_within_the_budget,
+    a_message_served_three_times_is_answered_once,
+    a_queue_outage_keeps_the_cursor_and_answers_once_after,
+    an_expired_session_stops_polling_with_login_expired,
+    a_second_relay_takes_over_without_loss_or_doubles,
+    a_refused_send_is_not_hammered_and_the_rest_goes_merged,
+);
