@@ -269,6 +269,17 @@ impl FakeWechat {
         self.state().confirmed
     }
 
+    /// Whether every copy of message `message_id` served so far is behind the confirmed
+    /// cursor.
+    pub fn is_confirmed(&self, message_id: u64) -> bool {
+        let state = self.state();
+        let last = state
+            .log
+            .iter()
+            .rposition(|m| m["message_id"].as_u64() == Some(message_id));
+        last.is_some_and(|at| at < state.confirmed)
+    }
+
     /// `(getupdates in progress, the most in progress at once)`.
     pub fn polling(&self) -> (usize, usize) {
         let state = self.state();

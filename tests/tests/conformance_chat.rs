@@ -10,6 +10,7 @@ use imgate_tests::conformance::chat_dingtalk::{self, DingtalkChat};
 use imgate_tests::conformance::chat_discord::{self, DiscordChat};
 use imgate_tests::conformance::chat_lark::{self, LarkChat};
 use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
+use imgate_tests::conformance::chat_wechat::WechatChat;
 use imgate_tests::conformance::chat_wecom::{self, WecomChat};
 
 async fn embedded() -> Deps {
@@ -35,6 +36,7 @@ macro_rules! modes {
             modes!(@mode $scenario, telegram_polling, TelegramChat::start(chat_telegram::Receive::Polling));
             modes!(@mode $scenario, discord_gateway, DiscordChat::start(chat_discord::Receive::Gateway));
             modes!(@mode $scenario, discord_interactions, DiscordChat::start(chat_discord::Receive::Interactions));
+            modes!(@mode $scenario, wechat_long_connection, WechatChat::start());
         }
     };
     (@mode $scenario:ident, $mode:ident, $harness:expr) => {
