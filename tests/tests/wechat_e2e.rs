@@ -15,7 +15,7 @@ use imgate_core::Platform;
 use imgate_core::integration::{ConnectionState, StatusReason};
 use imgate_core::ports::Deps;
 use imgate_tests::fake_agent::FakeAgent;
-use imgate_tests::fake_wechat::{FakeWechat, SEND_BUDGET};
+use imgate_tests::fake_wechat::{FakeWechat, LoginStep, SEND_BUDGET};
 use imgate_tests::flaky_queue::FlakyQueue;
 use imgate_tests::gateway::Gateway;
 use imgate_tests::world::{TestOrg, eventually, fast_relay, start_relay};
@@ -301,6 +301,167 @@ async fn a_refused_send_is_not_hammered_and_the_rest_goes_merged(deps: Deps) {
     );
 }
 
+/// Logs in through the admin API's QR flow against the fake: the code is shown, scanned on a
+/// redirected host, a wrong number refused and the right one accepted, then confirmed; the
+/// relay, which waited with `login_expired`, polls with the new token and answers.
+async fn a_qr_login_through_the_admin_api_starts_the_bot(deps: Deps) {
+    let fake = FakeWechat::start(None).await;
+    let endpoints = imgate_channels::Endpoints {
+        wechat: imgate_channels::wechat::Endpoints::at(&fake.base),
+        ..imgate_channels::Endpoints::default()
+    };
+    let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
+    let admin = &gateway.admin;
+    let boot = admin
+        .authenticate(Some(imgate_tests::gateway::BOOTSTRAP))
+        .await
+        .unwrap();
+    let org = admin.create_org(&boot, "wx-org").await.unwrap();
+    let key = org.api_key.token.clone();
+    let p = admin.authenticate(Some(&key)).await.unwrap();
+    let integration = admin
+        .create_integration(
+            &p,
+            serde_json::from_value(
+                json!({"name": "wx", "platform": "wechat", "mode": "long_connection", "credentials": {}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let agent = admin
+        .create_agent(
+            &p,
+            serde_json::from_value(json!({"name": "echo", "kind": "echo"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    admin
+        .publish_trigger(
+            &p,
+            &integration.id,
+            serde_json::from_value(json!({"agentId": agent.id})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let id: IntegrationId = integration.id.parse().unwrap();
+    let poller = Arc::new(Poller::new(
+        Client::new(reqwest::Client::new()),
+        deps.store.clone(),
+        fake.base.clone(),
+    ));
+    let _relay = start_relay(
+        &deps,
+        deps.queue.clone(),
+        Platform::Wechat,
+        poller,
+        fast_relay("relay-w"),
+    );
+    let store = deps.store.clone();
+    eventually("waiting for a login", WAIT, || async {
+        store
+            .get_status(&id)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.reason == Some(StatusReason::LoginExpired))
+    })
+    .await;
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/admin/v1/integrations/{id}/login", gateway.base);
+    let call = |post: Option<serde_json::Value>| {
+        let request = match post {
+            Some(body) if body.is_null() => http.post(&url),
+            Some(body) => http.post(&url).json(&body),
+            None => http.get(&url),
+        };
+        let key = key.clone();
+        async move {
+            let response = request.bearer_auth(key).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    fake.script_login(&[
+        LoginStep::Wait,
+        LoginStep::Redirect,
+        LoginStep::NeedVerifyCode("4321".into()),
+        LoginStep::Confirmed,
+    ]);
+    let (status, started) = call(Some(serde_json::Value::Null)).await;
+    assert_eq!(status, 200, "{}", started["error"]);
+    assert_eq!(started["status"], "wait");
+    assert!(started["qrcodeSvg"].as_str().unwrap().contains("<svg"));
+    assert!(
+        started["qrcodeUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://liteapp.weixin.qq.com/q/")
+    );
+    assert_eq!(call(None).await.1["status"], "wait");
+    assert_eq!(call(None).await.1["status"], "scanned", "redirected");
+    let asked = call(None).await.1;
+    assert_eq!(asked["status"], "need_verifycode");
+    let wrong = call(Some(json!({"verifyCode": "0000"}))).await.1;
+    assert_eq!(wrong["status"], "need_verifycode");
+    assert!(wrong["message"].as_str().unwrap().contains("wrong"), "{wrong}");
+    let (status, bad) = call(Some(json!({"verifyCode": "12 34"}))).await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(call(Some(json!({"verifyCode": "4321"}))).await.1["status"], "scanned");
+    let (status, done) = call(None).await;
+    assert_eq!((status, done["status"].as_str()), (200, Some("confirmed")), "{done}");
+    let token = fake.token().unwrap();
+    assert!(!done.to_string().contains(&token), "the answer never shows the token");
+    let polls = fake.status_polls();
+    assert!(
+        polls.iter().skip(2).all(|(host, _)| *host == fake.redirect_host),
+        "after the redirect the login polls the new host: {polls:?}"
+    );
+    let shown = admin.get_integration(&p, id.as_str()).await.unwrap();
+    assert_eq!(shown.credentials["bot_token"], "***");
+    assert_eq!(shown.credentials["bot_id"], imgate_tests::fake_wechat::BOT_ID);
+
+    // The relay restarts with the new token and answers.
+    let message = fake.push_text(USER, "logged in?");
+    eventually("the answer", WAIT, || async {
+        fake.answer_to(message).concat() == "You said: logged in?"
+    })
+    .await;
+    let status = store.get_status(&id).await.unwrap().unwrap();
+    assert_eq!(status.state, ConnectionState::Connected);
+
+    // A code that expires is replaced by POSTing again; an attempt gives three codes at most.
+    fake.script_login(&[LoginStep::Expired]);
+    assert_eq!(call(Some(serde_json::Value::Null)).await.0, 200);
+    assert_eq!(call(None).await.1["status"], "expired");
+    assert_eq!(call(None).await.1["status"], "expired", "no login in progress");
+    assert_eq!(call(Some(serde_json::Value::Null)).await.0, 200);
+    assert_eq!(call(Some(serde_json::Value::Null)).await.0, 200);
+    let (status, refused) = call(Some(serde_json::Value::Null)).await;
+    assert_eq!(status, 409, "a fourth code in one attempt: {}", refused["error"]);
+    assert_eq!(fake.tokens_issued(), 1);
+    // Platforms without a QR login say so.
+    let telegram = admin
+        .create_integration(
+            &p,
+            serde_json::from_value(json!({"name": "tg", "platform": "telegram", "mode": "long_connection",
+                "credentials": {"bot_token": "1:x"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let response = http
+        .post(format!(
+            "{}/api/admin/v1/integrations/{}/login",
+            gateway.base, telegram.id
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -326,4 +487,5 @@ on_both_backends!(
     an_expired_session_stops_polling_with_login_expired,
     a_second_relay_takes_over_without_loss_or_doubles,
     a_refused_send_is_not_hammered_and_the_rest_goes_merged,
+    a_qr_login_through_the_admin_api_starts_the_bot,
 );

@@ -23,7 +23,7 @@ use imgate_core::Platform;
 use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::Repliers;
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Deps, WebhookRegistrar};
+use imgate_core::ports::{Deps, LoginFlow, WebhookRegistrar};
 use imgate_core::relay::Connector;
 
 /// Where each platform's API lives (each platform's defaults are its public cloud).
@@ -47,6 +47,7 @@ pub struct Endpoints {
 #[derive(Clone)]
 pub struct Channels {
     channels: Vec<Channel>,
+    logins: HashMap<Platform, Arc<dyn LoginFlow>>,
 }
 
 impl Channels {
@@ -62,6 +63,7 @@ impl Channels {
                 discord::channel(wiring, &endpoints.discord),
                 wechat::channel(wiring, &endpoints.wechat),
             ],
+            logins: HashMap::from([(Platform::Wechat, wechat::login(http, &endpoints.wechat))]),
         }
     }
 
@@ -82,6 +84,11 @@ impl Channels {
         self.iter()
             .filter_map(|c| Some((c.platform, c.connector.clone()?)))
             .collect()
+    }
+
+    /// The QR logins of the platforms that bind bots by scanning a code, for the admin service.
+    pub fn logins(&self) -> HashMap<Platform, Arc<dyn LoginFlow>> {
+        self.logins.clone()
     }
 
     /// The webhook registrars, for the admin service.

@@ -151,8 +151,9 @@ pub struct Discord {
 /// A WeChat iLink bot, as a QR login confirms it (or as an operator who has a token sets it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wechat {
-    /// The `bot_token` sent as `Authorization: Bearer`.
-    pub bot_token: Secret,
+    /// The `bot_token` sent as `Authorization: Bearer`; absent until the first QR login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<Secret>,
     /// The `baseurl` every bot API call of this account goes to (iLink's public host if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
@@ -219,7 +220,7 @@ const DISCORD: &[FieldSpec] = &[
 ];
 
 const WECHAT: &[FieldSpec] = &[
-    field("bot_token", true, true),
+    field("bot_token", true, false),
     field("base_url", false, false),
     field("bot_id", false, false),
     field("owner_user_id", false, false),

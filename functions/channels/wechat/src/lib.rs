@@ -57,6 +57,14 @@ impl Endpoints {
     }
 }
 
+/// The QR login at `endpoints`, for the admin service.
+pub fn login(http: &reqwest::Client, endpoints: &Endpoints) -> Arc<dyn imgate_core::ports::LoginFlow> {
+    Arc::new(login::Login::new(
+        api::Client::new(http.clone()),
+        endpoints.login.clone(),
+    ))
+}
+
 /// WeChat for the registry: the replier and the long-polling connector (no webhook).
 pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
     let deps = wiring.deps;

@@ -55,16 +55,17 @@ impl Connector {
     }
 }
 
-/// The account of `credentials`, on `default_base` unless they name their own.
-pub fn account(credentials: &crate::Wechat, default_base: &str) -> Account {
-    Account {
+/// The account of `credentials`, on `default_base` unless they name their own; `None` before
+/// the first login gave a token.
+pub fn account(credentials: &crate::Wechat, default_base: &str) -> Option<Account> {
+    Some(Account {
         base: credentials
             .base_url
             .clone()
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| default_base.to_owned()),
-        token: credentials.bot_token.clone(),
-    }
+        token: credentials.bot_token.clone()?,
+    })
 }
 
 /// The cursor's record id: per bot token, so a new login starts afresh.
@@ -80,11 +81,15 @@ impl imgate_core::relay::Connector for Connector {
         let Credentials::Wechat(bot) = link.credentials() else {
             return LinkEnd::AuthFailed("the integration's credentials are not WeChat credentials".into());
         };
-        let account = account(bot, &self.default_base);
+        let Some(account) = account(bot, &self.default_base) else {
+            return LinkEnd::LoginExpired(
+                "not logged in yet: start a QR login (POST …/login or `imgate login wechat`) and scan the code".into(),
+            );
+        };
         let cursor = Cursor::new(
             self.store.clone(),
             link.integration_id().clone(),
-            cursor_id(bot.bot_token.expose()),
+            cursor_id(account.token.expose()),
             CURSOR_TTL,
         );
         let mut position = match cursor.read().await {

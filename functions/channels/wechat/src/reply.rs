@@ -98,6 +98,11 @@ impl Replier for WechatReplier {
                 "WeChat replies without WeChat credentials".into(),
             ));
         };
+        let Some(account) = account(bot, &self.default_base) else {
+            return Err(ReplyError::Unsupported(
+                "a WeChat integration that is not logged in".into(),
+            ));
+        };
         let key = target.event.dedupe_key();
         let parts = Parts::load(
             self.store.clone(),
@@ -108,7 +113,7 @@ impl Replier for WechatReplier {
         Ok(Box::new(Answer {
             chat: Chat {
                 client: self.client.clone(),
-                account: account(bot, &self.default_base),
+                account,
                 to_user: to_user_id.clone(),
                 context_token: context_token.clone(),
             },

@@ -235,7 +235,7 @@ impl Admin {
         Ok(record.open_credentials(self.deps.keyring.as_ref()).await?)
     }
 
-    async fn save_integration(&self, record: &mut IntegrationRecord) -> AdminResult<()> {
+    pub(super) async fn save_integration(&self, record: &mut IntegrationRecord) -> AdminResult<()> {
         record.version += 1;
         record.updated_at = Timestamp::now();
         match self.deps.store.update_integration(record).await {
