@@ -23,6 +23,7 @@ pub fn endpoints(args: &ConnectionArgs) -> Endpoints {
     endpoints.wecom.long_connection = args.wecom_ws_url.trim().to_owned();
     endpoints.telegram.api = args.telegram_api_base.trim_end_matches('/').to_owned();
     endpoints.discord.api = args.discord_api_base.trim_end_matches('/').to_owned();
+    endpoints.wechat = imgate_channels::wechat::Endpoints::at(args.wechat_api_base.trim_end_matches('/'));
     endpoints
 }
 
@@ -48,6 +49,9 @@ pub fn check(args: &ConnectionArgs) -> anyhow::Result<()> {
     }
     if !imgate_core::agent::is_http_url(&args.discord_api_base) {
         anyhow::bail!("--discord-api-base (IMGATE_DISCORD_API_BASE) must be an http:// or https:// URL");
+    }
+    if !imgate_core::agent::is_http_url(&args.wechat_api_base) {
+        anyhow::bail!("--wechat-api-base (IMGATE_WECHAT_API_BASE) must be an http:// or https:// URL");
     }
     Ok(())
 }
