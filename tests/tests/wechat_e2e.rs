@@ -299,6 +299,22 @@ async fn a_refused_send_is_not_hammered_and_the_rest_goes_merged(deps: Deps) {
             .any(|(kind, detail)| kind == "retrying" && detail.contains("ret -2")),
         "{events:?}"
     );
+
+    // Refused again after the back-off: given up, said in the event log, nothing more sent.
+    w.fake.penalize(1, 2);
+    let second = w.fake.push_text(USER, &text);
+    eventually("the merged block refused too", WAIT, || async move {
+        w.events(integration)
+            .await
+            .iter()
+            .any(|(kind, detail)| kind == "error" && detail.contains("merged block too"))
+    })
+    .await;
+    let sends = w.fake.calls_of("sendmessage").len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(w.fake.calls_of("sendmessage").len(), sends, "no more tries");
+    assert_eq!(sends, 6, "one block, one refusal, one refused merged retry");
+    assert_eq!(w.fake.answer_to(second).len(), 1);
 }
 
 /// Logs in through the admin API's QR flow against the fake: the code is shown, scanned on a

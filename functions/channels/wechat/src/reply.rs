@@ -15,7 +15,9 @@
 //!   reliably lifts the penalty, and every try during it reportedly lengthens it.
 //! - **Once only**: each delivered block is recorded in the stream store under the event
 //!   (`wechat_blocks:<event>`), so a retried queue message sends only the blocks not yet
-//!   delivered; a merged last block, or a given-up answer, marks the answer done.
+//!   delivered; a refusal is recorded before the back-off, so a retry after a crash goes
+//!   straight to the merged block; a merged last block, or a given-up answer, marks the answer
+//!   done.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +53,9 @@ pub const NEW_CONVERSATION_HINT: &str = "Send /new to start a new conversation. 
 
 /// Recorded ids that mark an answer as done (a merged last block, or given up).
 const DONE_MARK: &str = "done:";
+
+/// A recorded id that marks a refused send (the next try is the merged block).
+const REFUSED_MARK: &str = "refused:";
 
 /// Answers WeChat events.
 #[derive(Clone)]
@@ -246,34 +251,49 @@ impl Answer {
 
     /// Sends `text`'s blocks not delivered yet.
     async fn deliver(&mut self, text: &str) -> Result<(), ReplyError> {
-        if self.parts.sent().iter().any(|id| id.starts_with(DONE_MARK)) {
+        let recorded = self.parts.sent();
+        if recorded.iter().any(|id| id.starts_with(DONE_MARK)) {
             return Ok(());
         }
+        let refused_before = recorded.iter().any(|id| id.starts_with(REFUSED_MARK));
+        let delivered = recorded.iter().filter(|id| !id.starts_with(REFUSED_MARK)).count();
         let blocks = blocks(text, MAX_BLOCKS);
         let total = blocks.len();
-        for index in self.parts.sent().len()..total {
+        if delivered >= total {
+            return Ok(());
+        }
+        if refused_before {
+            // An earlier attempt was refused and did not get to its merged retry (a crash, a
+            // timeout): the retry is that one merged block, never the refused send again.
+            return self.merged_retry(&blocks[delivered..], delivered, total).await;
+        }
+        for index in delivered..total {
             let client_id = format!("{}-{index}", self.client_ids);
             match self.chat.send(&client_id, &blocks[index]).await {
                 Ok(()) => self.parts.remember(client_id).await?,
-                Err(error) if error.send_refused() => return self.after_refusal(&blocks[index..], index, total).await,
+                Err(error) if error.send_refused() => {
+                    self.parts.remember(format!("{REFUSED_MARK}{index}")).await?;
+                    self.log(
+                        EventKind::Retrying,
+                        &format!(
+                            "WeChat refused block {} of {total} (ret -2: send budget or throttle); not retrying \
+                             now, the rest goes once as one block after {:.1} s",
+                            index + 1,
+                            self.backoff.as_secs_f64()
+                        ),
+                    )
+                    .await;
+                    return self.merged_retry(&blocks[index..], index, total).await;
+                }
                 Err(error) => return Err(reply_error(error)),
             }
         }
         Ok(())
     }
 
-    /// The one merged retry after a refused send.
-    async fn after_refusal(&mut self, rest: &[String], index: usize, total: usize) -> Result<(), ReplyError> {
-        self.log(
-            EventKind::Retrying,
-            &format!(
-                "WeChat refused block {} of {total} (ret -2: send budget or throttle); not retrying now, \
-                 the rest goes once as one block after {:.1} s",
-                index + 1,
-                self.backoff.as_secs_f64()
-            ),
-        )
-        .await;
+    /// The one merged retry after a refused send: waits the back-off, sends `rest` as one
+    /// block once, and marks the answer done whatever WeChat says.
+    async fn merged_retry(&mut self, rest: &[String], index: usize, total: usize) -> Result<(), ReplyError> {
         tokio::time::sleep(self.backoff).await;
         let merged = rest.concat();
         let client_id = format!("{}-{index}-merged", self.client_ids);
