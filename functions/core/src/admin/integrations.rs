@@ -26,7 +26,14 @@ impl Admin {
     ) -> AdminResult<IntegrationView> {
         let org_id = org_of(principal)?;
         let name = clean_name(&input.name)?;
-        let mode = input.mode.unwrap_or(ConnectionMode::Webhook);
+        // Webhook unless the platform has none (WeChat polls).
+        let mode = input.mode.unwrap_or_else(|| {
+            if crate::credentials::supports(input.platform, ConnectionMode::Webhook) {
+                ConnectionMode::Webhook
+            } else {
+                ConnectionMode::LongConnection
+            }
+        });
         let credentials = Credentials::parse(input.platform, mode, &input.credentials)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let id = IntegrationId::generate();
