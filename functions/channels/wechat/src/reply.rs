@@ -49,7 +49,7 @@ pub const REFUSAL_BACKOFF: Duration = Duration::from_secs(120);
 pub const TYPING_EVERY: Duration = Duration::from_secs(5);
 
 /// Appended to a failure so the user knows the way out.
-pub const NEW_CONVERSATION_HINT: &str = "Send /new to start a new conversation. 发送 /new 开始新的对话。";
+pub use imgate_channel_kit::failure::NEW_CONVERSATION_HINT;
 
 /// Recorded ids that mark an answer as done (a merged last block, or given up).
 const DONE_MARK: &str = "done:";
@@ -363,12 +363,7 @@ impl ReplyStream for Answer {
 
     /// The failure note follows what the agent had written.
     async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
-        let note = format!("{message}\n\n{NEW_CONVERSATION_HINT}");
-        let text = if self.so_far.trim().is_empty() {
-            note
-        } else {
-            format!("{}\n\n{note}", self.so_far)
-        };
+        let text = imgate_channel_kit::failure::failure_text(&self.so_far, message);
         self.finish(&text).await
     }
 }
