@@ -76,6 +76,8 @@ pub struct Sent {
     pub context_token: String,
     /// Its `client_id`.
     pub client_id: String,
+    /// When it was accepted.
+    pub at: tokio::time::Instant,
 }
 
 #[derive(Default)]
@@ -583,6 +585,7 @@ async fn send_message(State(fake): State<FakeWechat>, headers: HeaderMap, body: 
         text: text.to_owned(),
         context_token: context.to_owned(),
         client_id: client_id.to_owned(),
+        at: tokio::time::Instant::now(),
     });
     answer(json!({"ret": 0, "errmsg": ""}))
 }

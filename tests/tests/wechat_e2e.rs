@@ -156,6 +156,13 @@ async fn a_long_answer_arrives_whole_within_the_budget(deps: Deps) {
     let answer = w.answered(id, &format!("You said: {text}")).await;
     assert!(answer.len() >= 3, "several blocks: {}", answer.len());
     assert!(answer.iter().all(|b| b.chars().count() <= 2000));
+    let times: Vec<_> = w.fake.shown().iter().map(|s| s.at).collect();
+    assert!(
+        times
+            .windows(2)
+            .all(|pair| pair[1] - pair[0] >= Duration::from_millis(1000)),
+        "blocks are paced about a second apart"
+    );
 
     // Far past nine blocks: the rest is merged into the last block, never past the budget.
     let words = "word ".repeat(300);

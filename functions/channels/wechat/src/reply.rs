@@ -6,6 +6,7 @@
 //! - **Blocks**: WeChat has no edit, so nothing is streamed: the answer is buffered and sent
 //!   when finished, in blocks of at most [`crate::format::BLOCK_CHARS`] characters cut at
 //!   paragraph breaks, each one `sendmessage` with the user's context token.
+//! - **Pace**: blocks go out at least [`BLOCK_GAP`] apart (§7).
 //! - **Budget**: one inbound message allows [`SEND_BUDGET`] sends (§7). An answer takes at most
 //!   [`MAX_BLOCKS`] of them (the rest of a longer answer is merged into its last block) and
 //!   keeps one for the retry below.
@@ -44,6 +45,10 @@ pub const MAX_BLOCKS: usize = SEND_BUDGET - 1;
 
 /// How long a refused send waits before its one merged retry (§7: minutes, not seconds).
 pub const REFUSAL_BACKOFF: Duration = Duration::from_secs(120);
+
+/// The least time between two blocks of one answer: about 1 s between sends to one user
+/// (§7: three sends within a second were seen refused).
+pub const BLOCK_GAP: Duration = Duration::from_millis(1100);
 
 /// How often the typing indicator is shown again (the plugin's 5 s, §4.4).
 pub const TYPING_EVERY: Duration = Duration::from_secs(5);
@@ -268,6 +273,9 @@ impl Answer {
             return self.merged_retry(&blocks[delivered..], delivered, total).await;
         }
         for index in delivered..total {
+            if index > delivered {
+                tokio::time::sleep(BLOCK_GAP).await;
+            }
             let client_id = format!("{}-{index}", self.client_ids);
             match self.chat.send(&client_id, &blocks[index]).await {
                 Ok(()) => self.parts.remember(client_id).await?,
