@@ -12,6 +12,7 @@ use imgate_channels::wechat::api::Client;
 use imgate_channels::wechat::long::Connector as Poller;
 use imgate_core::IntegrationId;
 use imgate_core::Platform;
+use imgate_core::admin::LoginRequest;
 use imgate_core::integration::{ConnectionState, StatusReason};
 use imgate_core::ports::Deps;
 use imgate_tests::fake_agent::FakeAgent;
@@ -27,8 +28,8 @@ const USER: &str = "o9cq80user@im.wechat";
 const WAIT: Duration = Duration::from_secs(15);
 
 struct World {
-    /// Kept running for the test's length.
-    _gateway: Gateway,
+    /// The gateway (its admin service runs QR logins).
+    gateway: Gateway,
     fake: FakeWechat,
     org: TestOrg,
     deps: Deps,
@@ -46,7 +47,7 @@ async fn world(deps: Deps) -> World {
     let org = TestOrg::create(&deps).await;
     let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
     World {
-        _gateway: gateway,
+        gateway,
         fake,
         org,
         deps,
@@ -252,6 +253,21 @@ async fn an_expired_session_stops_polling_with_login_expired(deps: Deps) {
         events.iter().all(|(_, detail)| !detail.contains(TOKEN)),
         "no token in the log"
     );
+
+    // A new QR login brings it back on the new token, from a fresh cursor.
+    w.fake.script_login(&[LoginStep::Confirmed]);
+    let (admin, p) = (&w.gateway.admin, &w.org.principal);
+    let started = admin
+        .start_login(p, id.as_str(), LoginRequest::default())
+        .await
+        .unwrap();
+    assert!(started.qrcode_svg.is_some());
+    let done = admin.poll_login(p, id.as_str()).await.unwrap();
+    assert_eq!(done.status, imgate_core::ports::LoginStatus::Confirmed);
+    let again = w.fake.push_text(USER, "back again");
+    w.answered(again, "You said: back again").await;
+    let status = store.get_status(&id).await.unwrap().unwrap();
+    assert_eq!((status.state, status.reason), (ConnectionState::Connected, None));
 }
 
 async fn a_second_relay_takes_over_without_loss_or_doubles(deps: Deps) {
