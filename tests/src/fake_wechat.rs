@@ -41,6 +41,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::in_progress::InProgress;
+
 /// The bot id the login confirms.
 pub const BOT_ID: &str = "e06c1ceea05e@im.bot";
 /// The WeChat user who scans the code: the owner.
@@ -98,8 +100,6 @@ struct Inner {
     shown: Vec<Sent>,
     calls: Vec<(String, Value)>,
     typing: Vec<(String, i64)>,
-    polling: usize,
-    most_polling: usize,
     hold: Duration,
     // Login.
     script: VecDeque<LoginStep>,
@@ -115,6 +115,7 @@ struct Inner {
 pub struct FakeWechat {
     inner: Arc<Mutex<Inner>>,
     arrived: Arc<Notify>,
+    polling: InProgress,
     /// `http://127.0.0.1:<port>`: the API and login base.
     pub base: String,
     /// `127.0.0.1:<port>` of the second listener, the `redirect_host`.
@@ -141,6 +142,7 @@ impl FakeWechat {
                 ..Inner::default()
             })),
             arrived: Arc::new(Notify::new()),
+            polling: InProgress::default(),
             base,
             redirect_host,
         };
@@ -284,8 +286,7 @@ impl FakeWechat {
 
     /// `(getupdates in progress, the most in progress at once)`.
     pub fn polling(&self) -> (usize, usize) {
-        let state = self.state();
-        (state.polling, state.most_polling)
+        self.polling.get()
     }
 
     /// QR codes issued so far.
@@ -484,31 +485,12 @@ fn rand_suffix(state: &Inner) -> u64 {
     (state.calls.len() as u64).wrapping_mul(0x9e37_79b9) ^ 0x5eed
 }
 
-/// Counts a `getupdates` call while it is in progress.
-struct Polling(FakeWechat);
-
-impl Polling {
-    fn start(fake: &FakeWechat) -> Self {
-        let mut state = fake.state();
-        state.polling += 1;
-        state.most_polling = state.most_polling.max(state.polling);
-        drop(state);
-        Self(fake.clone())
-    }
-}
-
-impl Drop for Polling {
-    fn drop(&mut self) {
-        self.0.state().polling -= 1;
-    }
-}
-
 async fn get_updates(State(fake): State<FakeWechat>, headers: HeaderMap, body: String) -> Response {
     let body = match checked(&fake, &headers, "getupdates", &body, true) {
         Ok(body) => body,
         Err(refused) => return refused.into_response(),
     };
-    let _polling = Polling::start(&fake);
+    let _polling = fake.polling.enter();
     let Some(from) = body["get_updates_buf"].as_str().and_then(position) else {
         return answer(json!({"ret": -1, "errmsg": "invalid get_updates_buf"}));
     };

@@ -12,5 +12,6 @@ pub mod fake_wechat;
 pub mod fake_wecom_long;
 pub mod flaky_queue;
 pub mod gateway;
+pub mod in_progress;
 pub mod moto;
 pub mod world;
