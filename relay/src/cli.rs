@@ -39,6 +39,32 @@ pub enum Command {
     /// Send real signed platform callbacks to a running gateway and print the reply.
     #[command(subcommand)]
     Simulate(Simulate),
+    /// Log a bot in by scanning a QR code, through a running gateway's admin API.
+    #[command(subcommand)]
+    Login(Login),
+}
+
+/// Platforms whose bots log in by QR code.
+#[derive(Debug, Subcommand)]
+pub enum Login {
+    /// A WeChat bot (iLink): draws the code, follows the scan until it is confirmed.
+    Wechat(LoginWechatArgs),
+}
+
+/// `imgate login wechat` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoginWechatArgs {
+    /// The integration id (`int_…`) of a WeChat integration.
+    #[arg(long)]
+    pub integration: String,
+
+    /// The gateway's base URL (or its admin API's, `…/api/admin/v1`).
+    #[arg(long, env = "IMGATE_ADMIN_URL", default_value = "http://127.0.0.1:8080")]
+    pub admin_url: String,
+
+    /// An organization API key.
+    #[arg(long, env = "IMGATE_API_KEY", hide_env_values = true)]
+    pub api_key: String,
 }
 
 /// Platforms `imgate simulate` can play.
@@ -304,6 +330,11 @@ pub struct ConnectionArgs {
     /// not served (the token travels in the URL).
     #[arg(long, env = "IMGATE_WEIBO_WS_BASE", default_value = imgate_channels::weibo::api::DEFAULT_WS_BASE)]
     pub weibo_ws_base: String,
+
+    /// Base URL of WeChat's iLink API: the QR login, and the bot API of logins that name no
+    /// other (tests).
+    #[arg(long, env = "IMGATE_WECHAT_API_BASE", default_value = imgate_channels::wechat::api::DEFAULT_BASE_URL)]
+    pub wechat_api_base: String,
 }
 
 /// `imgate health` options.

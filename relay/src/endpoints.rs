@@ -25,6 +25,7 @@ pub fn endpoints(args: &ConnectionArgs) -> Endpoints {
     endpoints.discord.api = args.discord_api_base.trim_end_matches('/').to_owned();
     endpoints.weibo.api = args.weibo_api_base.trim_end_matches('/').to_owned();
     endpoints.weibo.ws = args.weibo_ws_base.trim().trim_end_matches('/').to_owned();
+    endpoints.wechat = imgate_channels::wechat::Endpoints::at(args.wechat_api_base.trim_end_matches('/'));
     endpoints
 }
 
@@ -57,6 +58,9 @@ pub fn check(args: &ConnectionArgs) -> anyhow::Result<()> {
     let ws = args.weibo_ws_base.trim();
     if !(ws.starts_with("wss://") || ws.starts_with("ws://")) || ws.len() <= "wss://".len() {
         anyhow::bail!("--weibo-ws-base (IMGATE_WEIBO_WS_BASE) must be a ws:// or wss:// URL");
+    }
+    if !imgate_core::agent::is_http_url(&args.wechat_api_base) {
+        anyhow::bail!("--wechat-api-base (IMGATE_WECHAT_API_BASE) must be an http:// or https:// URL");
     }
     Ok(())
 }

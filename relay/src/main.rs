@@ -3,12 +3,13 @@
 //! `imgate serve` runs everything in one process on an embedded SQLite store;
 //! `imgate relay` holds the long connections on the AWS backend (the ECS container), and
 //! `imgate health` is its container health check; `imgate simulate wecom` plays a WeCom user
-//! against a running gateway.
+//! against a running gateway; `imgate login wechat` logs a WeChat bot in by QR code.
 
 mod cli;
 mod endpoints;
 mod health;
 mod logging;
+mod login;
 mod relay;
 mod serve;
 mod simulate;
@@ -24,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     // The server logs what it does; the simulator's output is the conversation itself.
     let default_level = match cli.command {
         cli::Command::Serve(_) | cli::Command::Relay(_) => "info",
-        cli::Command::Health(_) | cli::Command::Simulate(_) => "warn",
+        cli::Command::Health(_) | cli::Command::Simulate(_) | cli::Command::Login(_) => "warn",
     };
     logging::init(cli.log_format, default_level);
     match cli.command {
@@ -34,5 +35,6 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Simulate(cli::Simulate::Wecom(args)) => simulate::wecom(args).await,
         cli::Command::Simulate(cli::Simulate::Lark(args)) => simulate_lark::run(args).await,
         cli::Command::Simulate(cli::Simulate::Telegram(args)) => simulate_telegram::run(args).await,
+        cli::Command::Login(cli::Login::Wechat(args)) => login::wechat(args).await,
     }
 }

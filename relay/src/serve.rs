@@ -97,7 +97,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             bootstrap_key_hash: Some(bootstrap_key_hash),
         },
     )
-    .with_registrar(channels.registrar());
+    .with_registrar(channels.registrar())
+    .with_logins(channels.logins());
     tracing::info!(address = %local, db = %args.db.display(), public_base_url = %public_base_url, "imgate serve listening");
     println!("imgate is listening on http://{local} (admin API: http://{local}/api/admin/v1)");
 

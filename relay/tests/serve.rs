@@ -678,3 +678,65 @@ async fn serve_answers_a_weibo_bot_with_a_streamed_reply() {
     let status = org.get(&format!("/integrations/{id}/status")).await;
     assert_eq!(status["runtime"]["state"], "connected", "{status}");
 }
+
+/// `imgate serve` with `--wechat-api-base` at the fake iLink API: a WeChat bot created without
+/// a token is logged in by `imgate login wechat` through the admin API (the code drawn in the
+/// terminal, followed until confirmed), then its relay polls and a text is answered.
+#[tokio::test]
+async fn a_wechat_bot_logged_in_by_qr_code_answers_in_imgate_serve() {
+    use imgate_tests::fake_wechat::{FakeWechat, LoginStep};
+
+    let wechat = FakeWechat::start(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("IMGATE_WECHAT_API_BASE", &wechat.base)]);
+    let org = Org::create(&server).await;
+    // Not logged in yet: no secret to show.
+    let integration = org
+        .post(
+            "/integrations",
+            json!({"name": "wx", "platform": "wechat", "mode": "long_connection", "credentials": {}}),
+        )
+        .await;
+    let bot = integration["id"].as_str().unwrap().to_owned();
+    let agent = org.post("/agents", json!({"name": "Echo", "kind": "echo"})).await;
+    let published = org
+        .client
+        .put(format!("{}/triggers/{bot}", org.api))
+        .bearer_auth(&org.key)
+        .json(&json!({"agentId": agent["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 200);
+    wechat.script_login(&[LoginStep::Wait, LoginStep::Scanned, LoginStep::Confirmed]);
+    let login = tokio::process::Command::new(env!("CARGO_BIN_EXE_imgate"))
+        .args(["login", "wechat", "--integration", &bot, "--admin-url", &server.base])
+        .env("IMGATE_API_KEY", &org.key)
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&login.stdout);
+    assert!(
+        login.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    assert!(printed.contains("https://liteapp.weixin.qq.com/q/"), "{printed}");
+    assert!(
+        printed.contains('█') || printed.contains('▀'),
+        "the code is drawn: {printed}"
+    );
+    assert!(printed.contains("confirmed"), "{printed}");
+    let token = wechat.token().unwrap();
+    assert!(!printed.contains(&token), "the token never reaches the terminal");
+
+    let asked = wechat.push_text("o9cq80serve@im.wechat", "hi from WeChat");
+    eventually("the WeChat answer", || {
+        wechat.answer_to(asked).concat() == "You said: hi from WeChat"
+    })
+    .await;
+    let status = org.get(&format!("/integrations/{bot}/status")).await;
+    assert_eq!(status["runtime"]["state"], "connected", "{status}");
+    let shown = org.get(&format!("/integrations/{bot}")).await;
+    assert_eq!(shown["credentials"]["bot_token"], "***");
+}

@@ -34,6 +34,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::in_progress::InProgress;
+
 /// The bot's user id.
 pub const BOT_ID: i64 = 4242;
 /// The bot's username.
@@ -77,9 +79,6 @@ struct Inner {
     drafts: Vec<(i64, String)>,
     failures: HashMap<String, VecDeque<(u16, Value)>>,
     kicked: bool,
-    /// `getUpdates` calls in progress, and the most at once.
-    polling: usize,
-    most_polling: usize,
 }
 
 /// The fake; clones share it.
@@ -87,6 +86,7 @@ struct Inner {
 pub struct FakeTelegram {
     inner: Arc<Mutex<Inner>>,
     arrived: Arc<Notify>,
+    polling: InProgress,
     /// `http://127.0.0.1:<port>`: the Bot API base.
     pub base: String,
 }
@@ -107,6 +107,7 @@ impl FakeTelegram {
                 ..Inner::default()
             })),
             arrived: Arc::new(Notify::new()),
+            polling: InProgress::default(),
             base,
         };
         let app = Router::new()
@@ -235,8 +236,7 @@ impl FakeTelegram {
 
     /// `(getUpdates calls in progress, the most in progress at once)`: a bot has one poller.
     pub fn polling(&self) -> (usize, usize) {
-        let state = self.state();
-        (state.polling, state.most_polling)
+        self.polling.get()
     }
 }
 
@@ -325,27 +325,8 @@ fn set_webhook(fake: &FakeTelegram, params: &Value) -> Response {
     ok(json!(true))
 }
 
-/// Counts a `getUpdates` call while it is in progress.
-struct Polling(FakeTelegram);
-
-impl Polling {
-    fn start(fake: &FakeTelegram) -> Self {
-        let mut state = fake.state();
-        state.polling += 1;
-        state.most_polling = state.most_polling.max(state.polling);
-        drop(state);
-        Self(fake.clone())
-    }
-}
-
-impl Drop for Polling {
-    fn drop(&mut self) {
-        self.0.state().polling -= 1;
-    }
-}
-
 async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
-    let _polling = Polling::start(fake);
+    let _polling = fake.polling.enter();
     let offset = params["offset"].as_i64().unwrap_or(0);
     let timeout = Duration::from_secs(params["timeout"].as_u64().unwrap_or(0).min(50));
     let deadline = tokio::time::Instant::now() + timeout;

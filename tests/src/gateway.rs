@@ -57,7 +57,8 @@ impl Gateway {
                 bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
             },
         )
-        .with_registrar(channels.registrar());
+        .with_registrar(channels.registrar())
+        .with_logins(channels.logins());
         let dispatcher = Dispatcher::new(
             &deps,
             Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),

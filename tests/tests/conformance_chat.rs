@@ -10,6 +10,7 @@ use imgate_tests::conformance::chat_dingtalk::{self, DingtalkChat};
 use imgate_tests::conformance::chat_discord::{self, DiscordChat};
 use imgate_tests::conformance::chat_lark::{self, LarkChat};
 use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
+use imgate_tests::conformance::chat_wechat::WechatChat;
 use imgate_tests::conformance::chat_wecom::{self, WecomChat};
 use imgate_tests::conformance::chat_weibo::WeiboChat;
 
@@ -37,6 +38,7 @@ macro_rules! modes {
             modes!(@mode $scenario, discord_gateway, DiscordChat::start(chat_discord::Receive::Gateway));
             modes!(@mode $scenario, discord_interactions, DiscordChat::start(chat_discord::Receive::Interactions));
             modes!(@mode $scenario, weibo_long_connection, WeiboChat::start());
+            modes!(@mode $scenario, wechat_long_connection, WechatChat::start());
         }
     };
     (@mode $scenario:ident, $mode:ident, $harness:expr) => {

@@ -56,6 +56,7 @@ async fn main() -> Result<(), Error> {
             bootstrap_key_hash: settings.bootstrap_key_hash,
         },
     )
-    .with_registrar(channels.registrar());
+    .with_registrar(channels.registrar())
+    .with_logins(channels.logins());
     lambda_http::run(imgate_http::app(admin)).await
 }

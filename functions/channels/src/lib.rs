@@ -14,6 +14,7 @@ pub use imgate_dingtalk as dingtalk;
 pub use imgate_discord as discord;
 pub use imgate_lark as lark;
 pub use imgate_telegram as telegram;
+pub use imgate_wechat as wechat;
 pub use imgate_wecom as wecom;
 pub use imgate_weibo as weibo;
 
@@ -23,7 +24,7 @@ use imgate_core::Platform;
 use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::Repliers;
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Deps, WebhookRegistrar};
+use imgate_core::ports::{Deps, LoginFlow, WebhookRegistrar};
 use imgate_core::relay::Connector;
 
 /// Where each platform's API lives (each platform's defaults are its public cloud).
@@ -41,12 +42,15 @@ pub struct Endpoints {
     pub discord: discord::Endpoints,
     /// Weibo's token endpoint and stream.
     pub weibo: weibo::Endpoints,
+    /// WeChat's iLink bot API and QR login.
+    pub wechat: wechat::Endpoints,
 }
 
 /// The platforms of this build, wired to one set of backends.
 #[derive(Clone)]
 pub struct Channels {
     channels: Vec<Channel>,
+    logins: HashMap<Platform, Arc<dyn LoginFlow>>,
 }
 
 impl Channels {
@@ -61,7 +65,9 @@ impl Channels {
                 telegram::channel(wiring, &endpoints.telegram),
                 discord::channel(wiring, &endpoints.discord),
                 weibo::channel(wiring, &endpoints.weibo),
+                wechat::channel(wiring, &endpoints.wechat),
             ],
+            logins: HashMap::from([(Platform::Wechat, wechat::login(http, &endpoints.wechat))]),
         }
     }
 
@@ -82,6 +88,11 @@ impl Channels {
         self.iter()
             .filter_map(|c| Some((c.platform, c.connector.clone()?)))
             .collect()
+    }
+
+    /// The QR logins of the platforms that bind bots by scanning a code, for the admin service.
+    pub fn logins(&self) -> HashMap<Platform, Arc<dyn LoginFlow>> {
+        self.logins.clone()
     }
 
     /// The webhook registrars, for the admin service.

@@ -5,6 +5,7 @@
 
 mod agents;
 mod integrations;
+mod login;
 mod orgs;
 mod registration;
 mod triggers;
@@ -105,6 +106,7 @@ pub struct Admin {
     deps: Deps,
     settings: AdminSettings,
     registrar: Option<std::sync::Arc<dyn crate::ports::WebhookRegistrar>>,
+    logins: std::collections::HashMap<crate::platform::Platform, std::sync::Arc<dyn crate::ports::LoginFlow>>,
 }
 
 impl Admin {
@@ -114,6 +116,7 @@ impl Admin {
             deps,
             settings,
             registrar: None,
+            logins: std::collections::HashMap::new(),
         }
     }
 
@@ -122,6 +125,17 @@ impl Admin {
     #[must_use]
     pub fn with_registrar(mut self, registrar: std::sync::Arc<dyn crate::ports::WebhookRegistrar>) -> Self {
         self.registrar = Some(registrar);
+        self
+    }
+
+    /// The same service, running QR logins for the platforms in `logins` (see
+    /// [`crate::ports::LoginFlow`]).
+    #[must_use]
+    pub fn with_logins(
+        mut self,
+        logins: std::collections::HashMap<crate::platform::Platform, std::sync::Arc<dyn crate::ports::LoginFlow>>,
+    ) -> Self {
+        self.logins = logins;
         self
     }
 

@@ -32,12 +32,17 @@ pub enum CredentialsError {
     /// A field this platform and mode does not know.
     #[error("credentials.{0} is not a field of this platform and mode")]
     UnknownField(String),
-    /// The platform has no such connection mode.
-    #[error("{0}")]
-    UnsupportedMode(&'static str),
     /// A field has the wrong JSON type.
     #[error("credentials.{0} must be a string")]
     NotAString(String),
+    /// The platform has no such connection mode.
+    #[error("{platform} has no {mode} mode: create the integration with mode long_connection")]
+    UnsupportedMode {
+        /// The platform.
+        platform: Platform,
+        /// The mode asked for.
+        mode: ConnectionMode,
+    },
 }
 
 /// One credentials field: its name, whether it is secret (masked, write-only) and required.
@@ -153,6 +158,23 @@ pub struct Weibo {
     pub app_secret: Secret,
 }
 
+/// A WeChat iLink bot, as a QR login confirms it (or as an operator who has a token sets it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wechat {
+    /// The `bot_token` sent as `Authorization: Bearer`; absent until the first QR login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<Secret>,
+    /// The `baseurl` every bot API call of this account goes to (iLink's public host if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The `ilink_bot_id` (`…@im.bot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id: Option<String>,
+    /// The `ilink_user_id` of the WeChat user who scanned the code: the bot's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_user_id: Option<String>,
+}
+
 /// The credentials of one integration, typed by platform and mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -170,6 +192,8 @@ pub enum Credentials {
     Discord(Discord),
     /// Weibo (long connection only).
     Weibo(Weibo),
+    /// WeChat (long connection only).
+    Wechat(Wechat),
 }
 
 const WECOM_WEBHOOK: &[FieldSpec] = &[
@@ -208,6 +232,13 @@ const DISCORD: &[FieldSpec] = &[
 ];
 const WEIBO: &[FieldSpec] = &[field("app_id", false, true), field("app_secret", true, true)];
 
+const WECHAT: &[FieldSpec] = &[
+    field("bot_token", true, false),
+    field("base_url", false, false),
+    field("bot_id", false, false),
+    field("owner_user_id", false, false),
+];
+
 /// The fields of the credentials for `platform` in `mode`.
 pub fn fields(platform: Platform, mode: ConnectionMode) -> &'static [FieldSpec] {
     use ConnectionMode::{LongConnection, Webhook};
@@ -221,6 +252,7 @@ pub fn fields(platform: Platform, mode: ConnectionMode) -> &'static [FieldSpec] 
         (Platform::Telegram, LongConnection) => TELEGRAM_LONG,
         (Platform::Discord, _) => DISCORD,
         (Platform::Weibo, _) => WEIBO,
+        (Platform::Wechat, _) => WECHAT,
     }
 }
 
@@ -231,6 +263,9 @@ impl Credentials {
     /// A [`CredentialsError`] naming the first wrong field.
     pub fn parse(platform: Platform, mode: ConnectionMode, value: &Value) -> Result<Self, CredentialsError> {
         let object = value.as_object().ok_or(CredentialsError::NotAnObject)?;
+        if !supports(platform, mode) {
+            return Err(CredentialsError::UnsupportedMode { platform, mode });
+        }
         let specs = fields(platform, mode);
         let mut clean = Map::new();
         for (name, v) in object {
@@ -307,6 +342,7 @@ impl Credentials {
             Self::Telegram(_) => (Platform::Telegram, ConnectionMode::Webhook),
             Self::Discord(_) => (Platform::Discord, ConnectionMode::Webhook),
             Self::Weibo(_) => (Platform::Weibo, ConnectionMode::LongConnection),
+            Self::Wechat(_) => (Platform::Wechat, ConnectionMode::LongConnection),
         }
     }
 
@@ -333,6 +369,7 @@ impl Credentials {
             Self::Telegram(c) => serde_json::to_value(c),
             Self::Discord(c) => serde_json::to_value(c),
             Self::Weibo(c) => serde_json::to_value(c),
+            Self::Wechat(c) => serde_json::to_value(c),
         };
         match value {
             Ok(Value::Object(map)) => map,
@@ -348,12 +385,8 @@ impl Credentials {
             (Platform::Dingtalk, _) => Self::Dingtalk(typed(value)?),
             (Platform::Telegram, _) => Self::Telegram(typed(value)?),
             (Platform::Discord, _) => Self::Discord(typed(value)?),
-            (Platform::Weibo, ConnectionMode::LongConnection) => Self::Weibo(typed(value)?),
-            (Platform::Weibo, ConnectionMode::Webhook) => {
-                return Err(CredentialsError::UnsupportedMode(
-                    "Weibo has no webhook mode: create the integration with mode long_connection",
-                ));
-            }
+            (Platform::Weibo, _) => Self::Weibo(typed(value)?),
+            (Platform::Wechat, _) => Self::Wechat(typed(value)?),
         })
     }
 
@@ -392,9 +425,28 @@ impl Credentials {
                 }
             }
             Self::WecomLongConnection(_) | Self::Lark(_) | Self::Dingtalk(_) | Self::Weibo(_) => {}
+            Self::Wechat(c) => {
+                if let Some(base) = &c.base_url
+                    && !(base.starts_with("https://") || base.starts_with("http://"))
+                {
+                    return Err(CredentialsError::Invalid {
+                        field: "base_url",
+                        reason: "must be an http(s) URL, the `baseurl` of the QR login",
+                    });
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// Whether `platform` can run in `mode`: WeChat's iLink API (long polling) and Weibo's Open IM
+/// (a WebSocket stream) have no webhook.
+pub fn supports(platform: Platform, mode: ConnectionMode) -> bool {
+    !matches!(
+        (platform, mode),
+        (Platform::Wechat | Platform::Weibo, ConnectionMode::Webhook)
+    )
 }
 
 fn typed<T: DeserializeOwned>(value: Value) -> Result<T, CredentialsError> {

@@ -197,6 +197,10 @@ mod tests {
                 to_user_id: "1234567890".into(),
                 stream_id: "s".into(),
             },
+            ReplyContext::Wechat {
+                to_user_id: "o9cq80abc@im.wechat".into(),
+                context_token: Some(crate::secret::Secret::new("AARzJWAF")),
+            },
         ];
         for (platform, reply) in [
             Platform::Wecom,
@@ -205,6 +209,7 @@ mod tests {
             Platform::Telegram,
             Platform::Discord,
             Platform::Weibo,
+            Platform::Wechat,
         ]
         .into_iter()
         .zip(contexts)

@@ -309,6 +309,15 @@ pub enum ReplyContext {
         /// The stream buffer the replier writes and the relay's connector sends as deltas.
         stream_id: String,
     },
+    /// WeChat (iLink): private chats only.
+    Wechat {
+        /// The user to answer (`…@im.wechat`).
+        to_user_id: String,
+        /// The message's `context_token`, the latest of that user when it arrived: every
+        /// `sendmessage` of the answer carries it. A secret: never logged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context_token: Option<crate::secret::Secret>,
+    },
 }
 
 #[cfg(test)]

@@ -73,6 +73,9 @@ pub enum StatusReason {
     Disabled,
     /// Network trouble.
     Network,
+    /// The platform ended the login session (WeChat's `-14` "session timeout"): a new QR login
+    /// is needed; nothing is retried until the credentials change.
+    LoginExpired,
 }
 
 /// Runtime status of one integration, written by whoever serves it.

@@ -22,17 +22,20 @@ pub enum Platform {
     Discord,
     /// Weibo direct messages (Open IM, private chats only).
     Weibo,
+    /// WeChat personal accounts through Tencent's iLink bot API (private chats only).
+    Wechat,
 }
 
 impl Platform {
     /// Every platform, in priority order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Wecom,
         Self::Lark,
         Self::Dingtalk,
         Self::Telegram,
         Self::Discord,
         Self::Weibo,
+        Self::Wechat,
     ];
 
     /// The lowercase name used in URLs, JSON and logs.
@@ -44,6 +47,7 @@ impl Platform {
             Self::Telegram => "telegram",
             Self::Discord => "discord",
             Self::Weibo => "weibo",
+            Self::Wechat => "wechat",
         }
     }
 }
@@ -56,7 +60,7 @@ impl fmt::Display for Platform {
 
 /// The text named no known platform.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown platform `{0}` (expected one of wecom, lark, dingtalk, telegram, discord, weibo)")]
+#[error("unknown platform `{0}` (expected one of wecom, lark, dingtalk, telegram, discord, weibo, wechat)")]
 pub struct UnknownPlatform(String);
 
 impl FromStr for Platform {

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 mod agent;
 mod conversation;
+mod login;
 mod registrar;
 mod reply;
 
@@ -19,6 +20,7 @@ pub use conversation::{
     AggregationStore, CachedToken, HistoryEntry, HistoryStore, Role, StreamState, StreamStore, TokenCache,
     UserDirectory,
 };
+pub use login::{LoginFlow, LoginQr, LoginStatus, LoginStep};
 pub use registrar::WebhookRegistrar;
 pub use reply::{Replier, ReplyError, ReplyStream, ReplyTarget};
 

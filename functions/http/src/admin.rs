@@ -108,6 +108,7 @@ pub fn router(admin: Admin) -> Router {
         .routes(routes!(integrations::disable))
         .routes(routes!(integrations::status))
         .routes(routes!(integrations::restart))
+        .routes(routes!(integrations::start_login, integrations::poll_login))
         .routes(routes!(agents::create, agents::list))
         .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(triggers::list))

@@ -27,6 +27,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/api/admin/v1/integrations/{id}/disable"),
     ("get", "/api/admin/v1/integrations/{id}/status"),
     ("post", "/api/admin/v1/integrations/{id}/restart"),
+    ("get", "/api/admin/v1/integrations/{id}/login"),
+    ("post", "/api/admin/v1/integrations/{id}/login"),
     ("get", "/api/admin/v1/agents"),
     ("post", "/api/admin/v1/agents"),
     ("get", "/api/admin/v1/agents/{id}"),

@@ -14,6 +14,7 @@ pub mod chat_dingtalk;
 pub mod chat_discord;
 pub mod chat_lark;
 pub mod chat_telegram;
+pub mod chat_wechat;
 pub mod chat_wecom;
 pub mod chat_weibo;
 mod dingtalk_http;

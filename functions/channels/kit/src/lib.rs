@@ -8,6 +8,8 @@
 //! - [`parts`]: an answer as a run of messages edited as it grows, recorded against repeats.
 //! - [`tokens`]: platform access tokens cached through the store, fetched once under
 //!   concurrency and dropped when the platform says they are invalid.
+//! - [`cursor`]: a long poll's cursor kept in the store across relays.
+//! - [`failure`]: the answer shown when the agent failed, with the way to start over.
 //! - [`dial`]: opening a platform's WebSocket (rustls, timeouts, proxy-free direct dial).
 //! - [`redact`]: platform JSON errors made safe for logs and event lines.
 //! - [`webhook`]: loading a callback's integration, and the framework-free endpoint trait
@@ -17,7 +19,9 @@
 //! Platform quirks stay in the platform crates; nothing here names a platform.
 
 pub mod channel;
+pub mod cursor;
 pub mod dial;
+pub mod failure;
 pub mod markdown;
 pub mod mention;
 pub mod parts;

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::cursor::Cursor;
 use imgate_core::credentials::Credentials;
-use imgate_core::ports::{Store, StreamState};
+use imgate_core::ports::Store;
 use imgate_core::relay::{Link, LinkEnd};
 use imgate_core::{IntegrationId, Timestamp};
 
@@ -79,10 +80,7 @@ impl imgate_core::relay::Connector for Connector {
             tracing::warn!(%error, "the command menu was not set");
         }
         link.connected().await;
-        let offsets = Offsets {
-            store: self.store.clone(),
-            integration_id: link.integration_id().clone(),
-        };
+        let offsets = Offsets::new(self.store.clone(), link.integration_id().clone());
         let mut offset = match offsets.read().await {
             Ok(offset) => offset,
             Err(error) => {
@@ -161,47 +159,20 @@ async fn ended(link: &Link, error: &ApiError) -> LinkEnd {
 }
 
 /// The bot's polling offset in the stream store.
-struct Offsets {
-    store: Arc<dyn Store>,
-    integration_id: IntegrationId,
-}
+struct Offsets(Cursor);
 
 impl Offsets {
     const ID: &'static str = "telegram_offset";
 
+    fn new(store: Arc<dyn Store>, integration_id: IntegrationId) -> Self {
+        Self(Cursor::new(store, integration_id, Self::ID.to_owned(), OFFSET_TTL))
+    }
+
     async fn read(&self) -> Result<i64, imgate_core::ports::StoreError> {
-        let state = self
-            .store
-            .get_stream(&self.integration_id, Self::ID, Timestamp::now())
-            .await?;
-        Ok(state.and_then(|s| s.content.parse().ok()).unwrap_or(0))
+        Ok(self.0.read().await?.and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 
     async fn write(&self, offset: i64) -> Result<(), imgate_core::ports::StoreError> {
-        let now = Timestamp::now();
-        let existing = self.store.get_stream(&self.integration_id, Self::ID, now).await?;
-        let mut state = existing.unwrap_or_else(|| StreamState {
-            integration_id: self.integration_id.clone(),
-            id: Self::ID.to_owned(),
-            content: String::new(),
-            finished: false,
-            card: None,
-            version: 0,
-            created_at: now,
-            expires_at: now,
-        });
-        state.content = offset.to_string();
-        state.version += 1;
-        state.expires_at = now.plus(OFFSET_TTL);
-        if state.version == 1 {
-            if !self.store.create_stream(&state).await? {
-                // Another writer created it first: update over it.
-                state.version = 2;
-                self.store.update_stream(&state).await?;
-            }
-        } else {
-            self.store.update_stream(&state).await?;
-        }
-        Ok(())
+        self.0.write(&offset.to_string()).await
     }
 }

@@ -51,7 +51,7 @@ pub const DRAFT_INTERVAL: Duration = Duration::from_millis(400);
 pub const THINKING: &str = "…";
 
 /// Appended to a failure so the user knows the way out.
-pub const NEW_CONVERSATION_HINT: &str = "Send /new to start a new conversation. 发送 /new 开始新的对话。";
+pub use imgate_channel_kit::failure::NEW_CONVERSATION_HINT;
 
 /// Answers Telegram events.
 #[derive(Clone)]
@@ -347,12 +347,7 @@ impl ReplyStream for Answer {
 
     /// The failure note follows what was already shown.
     async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
-        let note = format!("{message}\n\n{NEW_CONVERSATION_HINT}");
-        let text = if self.so_far.trim().is_empty() {
-            note
-        } else {
-            format!("{}\n\n{note}", self.so_far)
-        };
+        let text = imgate_channel_kit::failure::failure_text(&self.so_far, message);
         self.finish(&text).await
     }
 }

@@ -26,7 +26,14 @@ impl Admin {
     ) -> AdminResult<IntegrationView> {
         let org_id = org_of(principal)?;
         let name = clean_name(&input.name)?;
-        let mode = input.mode.unwrap_or(ConnectionMode::Webhook);
+        // Webhook unless the platform has none (WeChat polls).
+        let mode = input.mode.unwrap_or_else(|| {
+            if crate::credentials::supports(input.platform, ConnectionMode::Webhook) {
+                ConnectionMode::Webhook
+            } else {
+                ConnectionMode::LongConnection
+            }
+        });
         let credentials = Credentials::parse(input.platform, mode, &input.credentials)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let id = IntegrationId::generate();
@@ -235,7 +242,7 @@ impl Admin {
         Ok(record.open_credentials(self.deps.keyring.as_ref()).await?)
     }
 
-    async fn save_integration(&self, record: &mut IntegrationRecord) -> AdminResult<()> {
+    pub(super) async fn save_integration(&self, record: &mut IntegrationRecord) -> AdminResult<()> {
         record.version += 1;
         record.updated_at = Timestamp::now();
         match self.deps.store.update_integration(record).await {

@@ -271,6 +271,41 @@ pub enum Readiness {
     TriggerDisabled,
 }
 
+/// `POST /integrations/{id}/login`: a new QR code, or (with `verifyCode`) the number the phone
+/// shows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The number the phone shows when the login asks for one (`need_verifycode`).
+    #[serde(default)]
+    pub verify_code: Option<String>,
+}
+
+/// `POST` / `GET /integrations/{id}/login`: where a QR login stands. Never shows credentials.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LoginView {
+    /// The integration.
+    pub integration_id: String,
+    /// `wait`, `scanned`, `need_verifycode`, `verify_code_blocked`, `expired`, `confirmed`,
+    /// `already_bound` or `failed`.
+    pub status: crate::ports::LoginStatus,
+    /// A sentence for humans.
+    pub message: String,
+    /// The code to scan, as an SVG image, while it is good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qrcode_svg: Option<String>,
+    /// What the code encodes (a link the phone opens), while it is good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qrcode_url: Option<String>,
+    /// When the code stops being good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<Timestamp>,
+}
+
 /// `POST /integrations/{id}/restart`: the restart was requested.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -119,6 +119,13 @@ fn every_platform_and_mode_round_trips_through_sealed_json() {
             ConnectionMode::LongConnection,
             json!({"app_id": "5288388166", "app_secret": "s"}),
         ),
+        (
+            Platform::Wechat,
+            ConnectionMode::LongConnection,
+            json!({"bot_token": "t", "base_url": "https://ilinkai.weixin.qq.com", "bot_id": "b@im.bot",
+                "owner_user_id": "o@im.wechat"}),
+        ),
+        (Platform::Wechat, ConnectionMode::LongConnection, json!({})),
     ];
     for (p, m, v) in samples {
         let c = Credentials::parse(p, m, &v).unwrap_or_else(|e| panic!("{p} {m}: {e}"));
@@ -162,5 +169,33 @@ fn weibo_is_long_connection_only() {
     assert_eq!(
         Credentials::parse(Platform::Weibo, ConnectionMode::LongConnection, &json!({"app_id": "1"})),
         Err(CredentialsError::Missing("app_secret"))
+    );
+}
+
+#[test]
+fn wechat_polls_only_and_checks_its_base_url() {
+    assert_eq!(
+        Credentials::parse(Platform::Wechat, ConnectionMode::Webhook, &json!({"bot_token": "t"})),
+        Err(CredentialsError::UnsupportedMode {
+            platform: Platform::Wechat,
+            mode: ConnectionMode::Webhook
+        })
+    );
+    let bad = Credentials::parse(
+        Platform::Wechat,
+        ConnectionMode::LongConnection,
+        &json!({"bot_token": "t", "base_url": "ftp://x"}),
+    );
+    assert!(matches!(bad, Err(CredentialsError::Invalid { field: "base_url", .. })));
+    let token = Credentials::parse(
+        Platform::Wechat,
+        ConnectionMode::LongConnection,
+        &json!({"bot_token": "t"}),
+    )
+    .unwrap();
+    assert_eq!(token.masked(), json!({"bot_token": MASK}));
+    assert_eq!(
+        serde_json::to_value(crate::integration::StatusReason::LoginExpired).unwrap(),
+        "login_expired"
     );
 }

@@ -178,6 +178,20 @@ impl Board {
         .await;
     }
 
+    /// The platform ended the login session: `Error` + `LoginExpired`, no retry until a new
+    /// login changes the credentials.
+    pub(super) async fn login_expired(&self, text: &str) {
+        let text = clean(text);
+        self.give_up(
+            ConnectionState::Error,
+            Some(StatusReason::LoginExpired),
+            &text,
+            EventKind::Error,
+            &format!("login expired: {text}; waiting for a new login before polling again"),
+        )
+        .await;
+    }
+
     /// Another connection took the bot over: `Stopped` + `KickedByOtherConnection`, not fought.
     pub(super) async fn kicked(&self) {
         self.give_up(

@@ -22,6 +22,10 @@ pub enum LinkEnd {
     /// The platform rejected the credentials: do not reconnect until they change. The text is a
     /// short description without secrets (e.g. the platform's error code and message).
     AuthFailed(String),
+    /// The platform ended the bot's login session (WeChat's `-14`): like
+    /// [`LinkEnd::AuthFailed`], no reconnect until the credentials change (a new QR login),
+    /// but reported as `login_expired`. The text is a short description without secrets.
+    LoginExpired(String),
     /// Another connection for the same bot took over: do not fight it; stay down until the
     /// integration changes or an operator restarts it.
     Kicked,

@@ -101,8 +101,10 @@ pub(super) fn verdict(record: &IntegrationRecord, trigger: Option<&Trigger>, has
 pub(super) fn held_back(status: &IntegrationStatus, record: &IntegrationRecord) -> bool {
     let gave_up = matches!(
         (status.state, status.reason),
-        (ConnectionState::Error, Some(StatusReason::AuthFailed))
-            | (ConnectionState::Stopped, Some(StatusReason::KickedByOtherConnection))
+        (
+            ConnectionState::Error,
+            Some(StatusReason::AuthFailed | StatusReason::LoginExpired)
+        ) | (ConnectionState::Stopped, Some(StatusReason::KickedByOtherConnection))
     );
     gave_up && status.updated_at >= record.updated_at
 }

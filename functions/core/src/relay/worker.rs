@@ -29,7 +29,8 @@ use crate::time::Timestamp;
 pub(super) enum WorkerEnd {
     /// Told to stop; status and lease were handled for the stop's cause.
     Stopped,
-    /// The credentials were rejected; held back until the integration changes.
+    /// The credentials were rejected (or the login expired); held back until the integration
+    /// changes.
     AuthFailed,
     /// Another connection took the bot over; held back until the integration changes.
     Kicked,
@@ -161,6 +162,11 @@ impl Worker {
                 }
                 LinkEnd::AuthFailed(text) => {
                     self.board.auth_failed(&text).await;
+                    control.release().await;
+                    return Ok(WorkerEnd::AuthFailed);
+                }
+                LinkEnd::LoginExpired(text) => {
+                    self.board.login_expired(&text).await;
                     control.release().await;
                     return Ok(WorkerEnd::AuthFailed);
                 }

@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use imgate_core::admin::{CreateIntegration, IntegrationView, RestartView, StatusView, UpdateIntegration};
+use imgate_core::admin::{
+    CreateIntegration, IntegrationView, LoginRequest, LoginView, RestartView, StatusView, UpdateIntegration,
+};
 
 use super::{AdminState, Caller, ErrorResponse};
 use crate::error::ApiError;
@@ -112,4 +114,50 @@ pub(super) async fn restart(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RestartView>), ApiError> {
     Ok((StatusCode::ACCEPTED, Json(s.admin.restart_integration(&p, &id).await?)))
+}
+
+/// Start a QR login (platforms that bind a bot by scanning a code: `wechat`). Answers a new code
+/// as an SVG and the link it encodes; asking again gives a fresh code (at most 3 per 8 minutes).
+/// With `{"verifyCode": "…"}` it instead sends the number the phone shows
+/// (`need_verifycode`). The credentials a confirmed login yields are stored sealed and never
+/// shown.
+#[utoipa::path(post, path = "/api/admin/v1/integrations/{id}/login", tag = "integrations", params(("id" = String, Path)),
+    request_body(content = Option<LoginRequest>, description = "empty for a new code"),
+    responses((status = 200, body = LoginView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub(super) async fn start_login(
+    State(s): State<AdminState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<LoginView>, ApiError> {
+    let input = if body.iter().all(u8::is_ascii_whitespace) {
+        LoginRequest::default()
+    } else {
+        serde_json::from_slice::<LoginRequest>(&body).map_err(|e| {
+            if e.is_data() {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "the body may only hold `verifyCode`, a string",
+                )
+            } else {
+                ApiError::bad_request("the request body is not valid JSON")
+            }
+        })?
+    };
+    Ok(Json(s.admin.start_login(&p, &id, input).await?))
+}
+
+/// Where the QR login stands: one status poll held a few seconds (`wait`, `scanned`,
+/// `need_verifycode`, `verify_code_blocked`, `expired`, `confirmed`, `already_bound`, `failed`).
+#[utoipa::path(get, path = "/api/admin/v1/integrations/{id}/login", tag = "integrations", params(("id" = String, Path)),
+    responses((status = 200, body = LoginView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse),
+        (status = 409, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub(super) async fn poll_login(
+    State(s): State<AdminState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LoginView>, ApiError> {
+    Ok(Json(s.admin.poll_login(&p, &id).await?))
 }
