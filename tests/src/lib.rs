@@ -2,7 +2,9 @@
 
 pub mod aws;
 pub mod conformance;
+pub mod counting_proxy;
 pub mod crash;
+pub mod event_source;
 pub mod fake_agent;
 pub mod fake_dingtalk;
 pub mod fake_discord;

@@ -6,20 +6,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use http_body_util::BodyExt;
-use imgate_aws::{AwsSettings, create_delay_queue_with_dlq, create_fifo_queue_with_dlq, create_table, deps_with};
 use imgate_channels::wecom::simulate::{SignedCallback, Simulator};
 use imgate_core::admin::{Admin, AdminSettings, CreateAgent, CreateIntegration, PublishTrigger};
 use imgate_core::ports::{Deps, StreamState};
 use imgate_core::{IntegrationId, Timestamp};
 use imgate_dispatcher_fn::{Settings, SqsEvent};
 use imgate_tests::fake_agent::FakeAgent;
-use imgate_tests::moto::{MotoServer, unique_name};
+use imgate_tests::moto::MotoServer;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -27,7 +25,6 @@ const BOOTSTRAP: &str = "lambda-dispatcher-bootstrap-key";
 const TOKEN: &str = "t0k3nForLambdaTests";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const MAX_RECEIVES: u32 = 3;
-const REGION: &str = "us-east-1";
 
 /// The backend plus what the Lambda event source knows: the FIFO queue's URL and ARN.
 struct Backend {
@@ -38,37 +35,12 @@ struct Backend {
 }
 
 async fn backend() -> Result<Backend> {
-    let config = MotoServer::shared().sdk_config();
-    let table = unique_name("imgate");
-    create_table(&aws_sdk_dynamodb::Client::new(&config), &table).await?;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let name = unique_name("imgate");
-    let (queue_url, dead_letter_queue_url) = create_fifo_queue_with_dlq(&sqs, &name, MAX_RECEIVES).await?;
-    let (delay_queue_url, delay_dead_letter_queue_url) = create_delay_queue_with_dlq(&sqs, &name, MAX_RECEIVES).await?;
-    let key = aws_sdk_kms::Client::new(&config).create_key().send().await?;
-    let kms_key_id = key.key_metadata().map(|m| m.key_id().to_owned()).context("key id")?;
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("queue ARN")?;
-    let settings = AwsSettings {
-        table,
-        queue_url: queue_url.clone(),
-        dead_letter_queue_url,
-        delay_queue_url,
-        delay_dead_letter_queue_url: Some(delay_dead_letter_queue_url),
-        kms_key_id,
-    };
+    let backend = imgate_tests::aws::fresh_backend_with(&MotoServer::shared().sdk_config(), MAX_RECEIVES).await?;
     Ok(Backend {
-        deps: deps_with(&config, &settings).await,
-        sqs,
-        queue_url,
-        queue_arn,
+        deps: backend.deps,
+        sqs: backend.sqs,
+        queue_url: backend.settings.queue_url,
+        queue_arn: backend.queue_arn,
     })
 }
 
@@ -176,27 +148,7 @@ async fn receive_until(b: &Backend, want: usize, visibility: Duration, limit: Du
 
 /// The event Lambda's SQS event source would deliver for `messages`.
 fn sqs_event(b: &Backend, messages: &[Message]) -> Result<SqsEvent> {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: HashMap<&str, &str> = m
-                .attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attributes,
-                "messageAttributes": {},
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": b.queue_arn,
-                "awsRegion": REGION,
-            })
-        })
-        .collect();
-    Ok(serde_json::from_value(json!({ "Records": records }))?)
+    Ok(imgate_tests::event_source::sqs_event(&b.queue_arn, messages)?)
 }
 
 /// Runs one dispatcher invocation; returns the response as Lambda reads it (JSON).

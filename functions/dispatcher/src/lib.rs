@@ -32,13 +32,26 @@ pub struct HttpClientError(#[from] reqwest::Error);
 /// # Errors
 /// [`HttpClientError`] when the HTTP client cannot be built.
 pub fn dispatcher(deps: &Deps, settings: &Settings) -> Result<Dispatcher, HttpClientError> {
-    let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build()?;
     let mut endpoints = imgate_channels::Endpoints::default();
     endpoints.wecom.api.clone_from(&settings.wecom_api_base);
+    dispatcher_with(deps, settings, &endpoints)
+}
+
+/// As [`dispatcher`], calling every platform's API at `endpoints` (tests and benches point
+/// them at fakes).
+///
+/// # Errors
+/// [`HttpClientError`] when the HTTP client cannot be built.
+pub fn dispatcher_with(
+    deps: &Deps,
+    settings: &Settings,
+    endpoints: &imgate_channels::Endpoints,
+) -> Result<Dispatcher, HttpClientError> {
+    let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build()?;
     Ok(Dispatcher::new(
         deps,
         Arc::new(imgate_agents::Agents::new(http.clone())),
-        imgate_channels::Channels::new(deps, &http, &endpoints).repliers(),
+        imgate_channels::Channels::new(deps, &http, endpoints).repliers(),
         DispatchSettings {
             max_receives: settings.max_receives,
             ..DispatchSettings::default()
