@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use imgate_channels::wechat::api::Client;
+use imgate_channels::wechat::format::{CUT_NOTE, LONG_BLOCK_CHARS};
 use imgate_channels::wechat::long::Connector as Poller;
 use imgate_core::IntegrationId;
 use imgate_core::Platform;
@@ -165,12 +166,31 @@ async fn a_long_answer_arrives_whole_within_the_budget(deps: Deps) {
         "blocks are paced about a second apart"
     );
 
-    // Far past nine blocks: the rest is merged into the last block, never past the budget.
+    // Past nine blocks of 2,000 characters: blocks of up to 4,000, still whole.
     let words = "word ".repeat(300);
+    let long = [words.trim(); 14].join("\n\n");
+    let id = w.fake.push_text(USER, &long);
+    let answer = w.answered(id, &format!("You said: {long}")).await;
+    assert!(answer.len() < SEND_BUDGET, "at most nine blocks, one send kept");
+    assert!(answer.iter().all(|b| b.chars().count() <= LONG_BLOCK_CHARS));
+
+    // Past nine blocks of 4,000: cut with a note, never a message past 4,000 characters.
     let huge = [words.trim(); 40].join("\n\n");
     let id = w.fake.push_text(USER, &huge);
-    let answer = w.answered(id, &format!("You said: {huge}")).await;
+    let fake = &w.fake;
+    eventually("the cut answer", WAIT, || async move {
+        fake.answer_to(id).last().is_some_and(|b| b.ends_with(CUT_NOTE))
+    })
+    .await;
+    let answer = w.fake.answer_to(id);
     assert_eq!(answer.len(), SEND_BUDGET - 1, "nine blocks, one send kept");
+    assert!(answer.iter().all(|b| b.chars().count() <= LONG_BLOCK_CHARS));
+    let shown = answer.concat();
+    let kept = shown.trim_end_matches(CUT_NOTE).trim_end();
+    assert!(
+        format!("You said: {huge}").starts_with(kept),
+        "the answer's head, in order"
+    );
     assert_eq!(w.fake.refused(), 0);
 }
 
@@ -298,7 +318,8 @@ async fn a_refused_send_is_not_hammered_and_the_rest_goes_merged(deps: Deps) {
     let id = w.bot(None).await;
     let (queue, _) = w.queue();
     let _relay = w.relay(queue, "relay-w");
-    let paragraph = "段落".repeat(700);
+    // Four blocks of 1,200 characters; the three not delivered fit one long block.
+    let paragraph = "段落".repeat(600);
     let text = [paragraph.as_str(); 4].join("\n\n");
     // The first block goes through, the second is refused.
     w.fake.penalize(1, 1);

@@ -38,7 +38,9 @@ use imgate_tests::conformance::chat_dingtalk::{self, DingtalkChat};
 use imgate_tests::conformance::chat_discord::{self, DiscordChat};
 use imgate_tests::conformance::chat_lark::{self, LarkChat};
 use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
+use imgate_tests::conformance::chat_wechat::WechatChat;
 use imgate_tests::conformance::chat_wecom::{self, WecomChat};
+use imgate_tests::conformance::chat_weibo::WeiboChat;
 use imgate_tests::counting_proxy::{CountingProxy, Counts, OpCount, since};
 use imgate_tests::event_source::EventSource;
 use imgate_tests::fake_agent::FakeAgent;
@@ -47,7 +49,7 @@ use imgate_tests::moto::MotoServer;
 use imgate_tests::world::{TestOrg, start_relay};
 use serde_json::json;
 
-const MODES: [&str; 10] = [
+const MODES: [&str; 12] = [
     "wecom_webhook",
     "wecom_long_connection",
     "dingtalk_stream",
@@ -58,6 +60,8 @@ const MODES: [&str; 10] = [
     "telegram_polling",
     "discord_gateway",
     "discord_interactions",
+    "weibo_long_connection",
+    "wechat_long_connection",
 ];
 
 /// The reference agent: 100 parts of 20 characters, 0.1 s apart.
@@ -80,6 +84,8 @@ async fn harness(mode: &str) -> Box<dyn ChatHarness> {
         "telegram_polling" => Box::new(TelegramChat::start(chat_telegram::Receive::Polling).await),
         "discord_gateway" => Box::new(DiscordChat::start(chat_discord::Receive::Gateway).await),
         "discord_interactions" => Box::new(DiscordChat::start(chat_discord::Receive::Interactions).await),
+        "weibo_long_connection" => Box::new(WeiboChat::start().await),
+        "wechat_long_connection" => Box::new(WechatChat::start().await),
         other => panic!("unknown mode {other}"),
     }
 }

@@ -5,13 +5,15 @@
 //!   Failures are ignored (typing does not count toward the send budget, §4.4).
 //! - **Blocks**: WeChat has no edit, so nothing is streamed: the answer is buffered and sent
 //!   when finished, in blocks of at most [`crate::format::BLOCK_CHARS`] characters cut at
-//!   paragraph breaks, each one `sendmessage` with the user's context token.
+//!   paragraph breaks (of at most [`crate::format::LONG_BLOCK_CHARS`] when the budget needs
+//!   it), each one `sendmessage` with the user's context token.
 //! - **Pace**: blocks go out at least [`BLOCK_GAP`] apart (§7).
 //! - **Budget**: one inbound message allows [`SEND_BUDGET`] sends (§7). An answer takes at most
-//!   [`MAX_BLOCKS`] of them (the rest of a longer answer is merged into its last block) and
-//!   keeps one for the retry below.
+//!   [`MAX_BLOCKS`] of them and keeps one for the retry below; an answer longer than that
+//!   many long blocks is cut with a note, and the event log says so.
 //! - **Refusal** (`ret=-2`): nothing is hammered. The answer stops, waits the back-off, then
-//!   sends everything not yet delivered as one merged block, once; the event log says so. A
+//!   sends everything not yet delivered as one merged block (within one long block, cut with a
+//!   note past it), once; the event log says so. A
 //!   second refusal is logged and the rest is dropped: only a new message from the user
 //!   reliably lifts the penalty, and every try during it reportedly lengthens it.
 //! - **Once only**: each delivered block is recorded in the stream store under the event
@@ -34,7 +36,7 @@ use imgate_core::secret::Secret;
 use sha2::{Digest, Sha256};
 
 use crate::api::{Account, ApiError, Client};
-use crate::format::blocks;
+use crate::format::{LONG_BLOCK_CHARS, blocks, is_cut, merged};
 use crate::long::account;
 
 /// Sends one inbound message allows (§7).
@@ -267,6 +269,16 @@ impl Answer {
         if delivered >= total {
             return Ok(());
         }
+        if delivered == 0 && is_cut(&blocks) {
+            self.log(
+                EventKind::Replied,
+                &format!(
+                    "the answer is longer than {MAX_BLOCKS} blocks of {LONG_BLOCK_CHARS} characters \
+                     (WeChat's send budget); it is cut with a note"
+                ),
+            )
+            .await;
+        }
         if refused_before {
             // An earlier attempt was refused and did not get to its merged retry (a crash, a
             // timeout): the retry is that one merged block, never the refused send again.
@@ -303,7 +315,7 @@ impl Answer {
     /// block once, and marks the answer done whatever WeChat says.
     async fn merged_retry(&mut self, rest: &[String], index: usize, total: usize) -> Result<(), ReplyError> {
         tokio::time::sleep(self.backoff).await;
-        let merged = rest.concat();
+        let merged = merged(rest);
         let client_id = format!("{}-{index}-merged", self.client_ids);
         match self.chat.send(&client_id, &merged).await {
             Ok(()) => {
