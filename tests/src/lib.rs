@@ -18,3 +18,24 @@ pub mod gateway;
 pub mod in_progress;
 pub mod moto;
 pub mod world;
+
+/// Runs each named scenario `async fn scenario(deps: Deps)` of an end-to-end test file as two
+/// tests, `scenario::embedded` and `scenario::moto`, on the file's own `embedded()` and `moto()`
+/// backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn embedded() {
+                    super::$scenario(super::embedded().await).await;
+                }
+                #[tokio::test]
+                async fn moto() {
+                    super::$scenario(super::moto().await).await;
+                }
+            }
+        )*
+    };
+}

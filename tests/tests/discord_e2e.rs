@@ -272,24 +272,7 @@ async fn interactions_are_verified_deferred_and_answered(deps: Deps) {
     .await;
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn embedded() {
-                    super::$scenario(super::embedded().await).await;
-                }
-                #[tokio::test]
-                async fn moto() {
-                    super::$scenario(super::moto().await).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+imgate_tests::on_both_backends!(
     gateway_messages_are_answered_by_edits,
     a_dropped_connection_resumes_without_losing_or_doubling,
     another_program_on_the_same_bot_shows_in_the_status,

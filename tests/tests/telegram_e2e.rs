@@ -358,24 +358,7 @@ async fn publishing_sets_the_webhook_and_unbinding_removes_it(deps: Deps) {
     assert!(!refusal.detail.contains("TEST-bot-token"), "no token in the event log");
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn embedded() {
-                    super::$scenario(super::embedded().await).await;
-                }
-                #[tokio::test]
-                async fn moto() {
-                    super::$scenario(super::moto().await).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+imgate_tests::on_both_backends!(
     private_chat_streams_a_draft_then_sends_the_answer_once,
     bad_requests_change_nothing,
     groups_answer_mentions_by_editing_a_placeholder,

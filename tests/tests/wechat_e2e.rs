@@ -522,24 +522,7 @@ async fn a_qr_login_through_the_admin_api_starts_the_bot(deps: Deps) {
     assert_eq!(response.status(), 422);
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn embedded() {
-                    super::$scenario(super::embedded().await).await;
-                }
-                #[tokio::test]
-                async fn moto() {
-                    super::$scenario(super::moto().await).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+imgate_tests::on_both_backends!(
     a_text_is_answered_with_typing_and_the_cursor_moves,
     a_long_answer_arrives_whole_within_the_budget,
     a_message_served_three_times_is_answered_once,

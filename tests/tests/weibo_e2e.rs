@@ -310,24 +310,7 @@ async fn the_server_pong_timeout_never_fires_on_a_healthy_link(deps: Deps) {
     let _ = relay.send(true);
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn embedded() {
-                    super::$scenario(super::embedded().await).await;
-                }
-                #[tokio::test]
-                async fn moto() {
-                    super::$scenario(super::moto().await).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+imgate_tests::on_both_backends!(
     a_message_is_answered_by_a_streamed_reply,
     a_message_pushed_three_times_is_answered_once,
     dropped_and_silent_links_reconnect_and_answer_once,
