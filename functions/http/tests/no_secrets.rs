@@ -144,13 +144,14 @@ async fn secrets_never_reach_responses_or_logs() {
         .await;
     assert_eq!(r.status, 422);
     responses.push_str(&r.text);
-    // Weibo has no webhook mode: refused with the way to the right one.
+    // Weibo has no webhook mode: asked for, it is refused with the way to the right one.
     let r = h
         .call(
             Method::POST,
             "/api/admin/v1/integrations",
             Some(&key),
-            Some(json!({"name": "wb", "platform": "weibo", "credentials": {"app_id": "1", "app_secret": "weibo-app-secret"}})),
+            Some(json!({"name": "wb", "platform": "weibo", "mode": "webhook",
+                "credentials": {"app_id": "1", "app_secret": "weibo-app-secret"}})),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
