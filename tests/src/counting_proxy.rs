@@ -41,6 +41,7 @@ pub struct CountingProxy {
     /// `http://127.0.0.1:<port>`: point clients here instead of at the upstream.
     pub endpoint: String,
     counts: Arc<Mutex<Counts>>,
+    by_item: Arc<Mutex<Counts>>,
 }
 
 #[derive(Clone)]
@@ -48,6 +49,7 @@ struct Shared {
     upstream: String,
     http: reqwest::Client,
     counts: Arc<Mutex<Counts>>,
+    by_item: Arc<Mutex<Counts>>,
 }
 
 impl CountingProxy {
@@ -57,10 +59,12 @@ impl CountingProxy {
     /// When it cannot listen.
     pub async fn start(upstream: &str) -> Self {
         let counts: Arc<Mutex<Counts>> = Arc::default();
+        let by_item: Arc<Mutex<Counts>> = Arc::default();
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             counts: counts.clone(),
+            by_item: by_item.clone(),
         };
         let app = axum::Router::new().fallback(forward).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -68,12 +72,22 @@ impl CountingProxy {
             .expect("bind the counting proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { endpoint, counts }
+        Self {
+            endpoint,
+            counts,
+            by_item,
+        }
     }
 
     /// The counts so far.
     pub fn counts(&self) -> Counts {
         lock(&self.counts).clone()
+    }
+
+    /// The DynamoDB counts so far, by operation and the kind of item it touched
+    /// (`dynamodb:PutItem EVENTS`, `dynamodb:GetItem DEDUPE replied`): where the requests go.
+    pub fn counts_by_item(&self) -> Counts {
+        lock(&self.by_item).clone()
     }
 }
 
@@ -124,6 +138,10 @@ async fn forward(State(shared): State<Shared>, method: Method, uri: Uri, headers
         }
         Err(error) => return (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
     };
+    let item = target
+        .as_deref()
+        .filter(|t| t.starts_with("DynamoDB"))
+        .map(|_| item_kind(&body));
     let (op, count) = match &target {
         Some(target) => aws_op(target, &body, &response_body),
         None => (
@@ -134,14 +152,11 @@ async fn forward(State(shared): State<Shared>, method: Method, uri: Uri, headers
             },
         ),
     };
-    {
-        let mut counts = lock(&shared.counts);
-        let entry = counts.entry(op).or_default();
-        entry.requests += count.requests;
-        entry.write_units += count.write_units;
-        entry.read_units += count.read_units;
-        entry.millis += started.elapsed().as_secs_f64() * 1000.0;
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(item) = item {
+        add(&mut lock(&shared.by_item), format!("{op} {item}"), count, millis);
     }
+    add(&mut lock(&shared.counts), op, count, millis);
     let mut response = (status, response_body).into_response();
     for (name, value) in &response_headers {
         if name != "content-length" && name != "transfer-encoding" && name != "connection" {
@@ -149,6 +164,49 @@ async fn forward(State(shared): State<Shared>, method: Method, uri: Uri, headers
         }
     }
     response
+}
+
+fn add(counts: &mut Counts, op: String, count: OpCount, millis: f64) {
+    let entry = counts.entry(op).or_default();
+    entry.requests += count.requests;
+    entry.write_units += count.write_units;
+    entry.read_units += count.read_units;
+    entry.millis += millis;
+}
+
+/// The kind of item a DynamoDB request touches: its partition key's prefix (`EVENTS`,
+/// `SESSION`), with the claim's or stream's own prefix for dedupe claims and streams
+/// (`DEDUPE replied`, `STREAM answer`), and the index for index queries.
+fn item_kind(request: &[u8]) -> String {
+    let body: Value = serde_json::from_slice(request).unwrap_or_default();
+    let key = body["Key"]["pk"]["S"]
+        .as_str()
+        .or_else(|| body["Item"]["pk"]["S"].as_str())
+        .or_else(|| {
+            body["ExpressionAttributeValues"].as_object().and_then(|values| {
+                values
+                    .values()
+                    .find_map(|v| v["S"].as_str().filter(|s| s.contains('#')))
+            })
+        })
+        .unwrap_or("");
+    let (prefix, rest) = key.split_once('#').unwrap_or((key, ""));
+    let mut kind = if prefix.is_empty() {
+        "?".to_owned()
+    } else {
+        prefix.to_owned()
+    };
+    let rest = rest.split_once('#').map_or(rest, |(_, after)| after);
+    if let Some((sub, _)) = rest.split_once(':')
+        && (prefix == "DEDUPE" || prefix == "STREAM")
+        && sub.chars().all(|c| c.is_ascii_lowercase())
+    {
+        kind = format!("{kind} {sub}");
+    }
+    if let Some(index) = body["IndexName"].as_str() {
+        kind = format!("{kind} ({index})");
+    }
+    kind
 }
 
 /// `/api/wecom/webhook/<id>` → `/api/wecom/webhook`.
@@ -227,5 +285,11 @@ mod tests {
             6.0
         );
         assert_eq!(without_ids("/api/wecom/webhook/abc"), "/api/wecom/webhook");
+        let claim = br#"{"Item":{"pk":{"S":"DEDUPE#replied:int_1:ev"}}}"#;
+        assert_eq!(item_kind(claim), "DEDUPE replied");
+        let answer = br#"{"Key":{"pk":{"S":"STREAM#int_1#answer:int_1:ev"}}}"#;
+        assert_eq!(item_kind(answer), "STREAM answer");
+        let events = br#"{"Item":{"pk":{"S":"EVENTS#int_1"},"sk":{"S":"1#a"}}}"#;
+        assert_eq!(item_kind(events), "EVENTS");
     }
 }

@@ -102,6 +102,12 @@ async fn event_log() -> Result<()> {
 }
 
 #[tokio::test]
+async fn event_log_keyed_sets() -> Result<()> {
+    testing::event_log_keyed_sets(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn user_directory() -> Result<()> {
     testing::user_directory(&fresh_store().await?).await;
     Ok(())

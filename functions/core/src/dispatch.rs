@@ -6,7 +6,8 @@
 //! [`Dispatcher::handle_batch`]) and in `imgate serve`'s worker.
 //!
 //! Delivery is at least once, so every side effect is guarded: an event that was answered
-//! is remembered (`replied:` claim) and a redelivery is acknowledged without a second answer.
+//! is remembered (its last event-log line, kept under the event's key, see
+//! [`Dispatcher::mark_answered`]) and a redelivery is acknowledged without a second answer.
 
 mod answers;
 mod batch;
@@ -27,7 +28,9 @@ use crate::event_log::{EventKind, record};
 use crate::integration::OpenRecordError;
 use crate::keyring::Keyring;
 use crate::platform::Platform;
-use crate::ports::{AgentClient, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
+use crate::ports::{
+    AgentClient, EventLogEntry, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError,
+};
 use crate::time::Timestamp;
 
 /// The card action that starts a new conversation (the button on failure cards).
@@ -156,8 +159,7 @@ impl Dispatcher {
         receive_count: u32,
         aggregated: bool,
     ) -> Result<(), DispatchError> {
-        let replied_key = format!("replied:{}", event.dedupe_key());
-        if self.already(&replied_key).await? {
+        if self.answered(&event).await? {
             tracing::info!(integration_id = %event.integration_id, event_id = %event.event_id, "already answered");
             return Ok(());
         }
@@ -176,8 +178,7 @@ impl Dispatcher {
         }
         if event.sender.is_bot && matches!(event.kind, InboundKind::Message(_)) {
             let why = "sent by a bot: bots are not answered, so two bots cannot answer each other in a loop";
-            log(EventKind::Ignored, why.into()).await;
-            return self.mark(&replied_key).await;
+            return self.mark_answered(&event, Done::new(EventKind::Ignored, why)).await;
         }
         let credentials = integration.open_credentials(self.keyring.as_ref()).await?;
         let target = ReplyTarget {
@@ -189,21 +190,19 @@ impl Dispatcher {
         let Some(trigger) = trigger else {
             log(EventKind::Dropped, "no enabled trigger binds this integration".into()).await;
             self.reply_text(target, texts::NOT_BOUND).await?;
-            return self.mark(&replied_key).await;
+            let told = Done::new(EventKind::Replied, "told the sender that no agent is bound");
+            return self.mark_answered(&event, told).await;
         };
         match &event.kind {
-            InboundKind::Message(_) => {
-                let done = self.handle_message(target, &trigger, receive_count, aggregated).await?;
-                if done {
-                    self.mark(&replied_key).await?;
-                }
-                Ok(())
-            }
+            InboundKind::Message(_) => match self.handle_message(target, &trigger, receive_count, aggregated).await? {
+                Some(done) => self.mark_answered(&event, done).await,
+                None => Ok(()),
+            },
             InboundKind::CardAction { action, .. } if action == NEW_SESSION_ACTION => {
                 self.store.delete_session(&event.session_key()).await?;
-                log(EventKind::Session, "new conversation started from a card".into()).await;
                 self.reply_text(target, texts::NEW_SESSION).await?;
-                self.mark(&replied_key).await
+                let done = Done::new(EventKind::Session, "new conversation started from a card");
+                self.mark_answered(&event, done).await
             }
             InboundKind::Feedback { rating, .. } => {
                 log(EventKind::Feedback, format!("rating {rating}")).await;
@@ -233,5 +232,61 @@ impl Dispatcher {
     async fn mark(&self, key: &str) -> Result<(), DispatchError> {
         self.store.claim(key, Timestamp::now(), REPLIED_TTL).await?;
         Ok(())
+    }
+
+    /// True when this delivery of `event` was answered before: its last event-log line, kept
+    /// under the event's key at the time the gateway received it, is there.
+    async fn answered(&self, event: &InboundEvent) -> Result<bool, StoreError> {
+        self.store
+            .has_keyed_events(
+                &event.integration_id,
+                &answered_key(event),
+                event.received_at,
+                Timestamp::now(),
+            )
+            .await
+    }
+
+    /// Writes the last event-log line of `event`'s handling, which is also the mark that it
+    /// was answered (one write for both): a redelivery of the queue message finds it and is
+    /// acknowledged without a second answer.
+    async fn mark_answered(&self, event: &InboundEvent, done: Done) -> Result<(), DispatchError> {
+        let line = EventLogEntry {
+            at: Timestamp::now(),
+            kind: done.kind.as_str().to_owned(),
+            event_id: Some(event.event_id.chars().take(128).collect()),
+            detail: done.detail.into_owned(),
+        };
+        tracing::info!(integration_id = %event.integration_id, kind = %done.kind, event_id = %event.event_id, detail = %line.detail, "event");
+        self.store
+            .record_keyed_events(
+                &event.integration_id,
+                &answered_key(event),
+                event.received_at,
+                std::slice::from_ref(&line),
+                REPLIED_TTL,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The key an event's answered mark is kept under.
+fn answered_key(event: &InboundEvent) -> String {
+    format!("answered:{}", event.dedupe_key())
+}
+
+/// How the handling of an event ended: the event-log line that marks it answered.
+pub(crate) struct Done {
+    kind: EventKind,
+    detail: std::borrow::Cow<'static, str>,
+}
+
+impl Done {
+    pub(crate) fn new(kind: EventKind, detail: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
     }
 }

@@ -68,9 +68,9 @@ impl Ingress {
     /// a claim without its queue message (which would make the platform's retry look like a
     /// duplicate and lose the event). A retry that finds no claim enqueues again: the queue
     /// drops a second copy with the same dedupe id for 5 minutes (SQS FIFO's interval, and the
-    /// embedded queue's), and a copy that arrives later than that is recognised by the
-    /// dispatcher's `replied:` mark. Two copies of one event delivered at once are enqueued as
-    /// one the same way.
+    /// embedded queue's), and a copy that arrives later than that finds the answer the
+    /// dispatcher recorded for the event, which is delivered instead of asking the agent
+    /// again. Two copies of one event delivered at once are enqueued as one the same way.
     ///
     /// # Errors
     /// [`IngressError`] when the store or queue failed before the event was enqueued; the

@@ -241,6 +241,27 @@ pub trait EventLog: Send + Sync {
         }
         Ok(())
     }
+    /// Records `entries` as one set kept under `key` and placed at `at` in the log, so that
+    /// [`EventLog::has_keyed_events`] can later tell it was written. Writing the same `key` and
+    /// `at` again replaces the set (idempotent). The dispatcher's `replied` line is written
+    /// this way: the line the log shows is also the mark that the answer was delivered, one
+    /// write for both.
+    async fn record_keyed_events(
+        &self,
+        integration: &IntegrationId,
+        key: &str,
+        at: Timestamp,
+        entries: &[EventLogEntry],
+        ttl: Duration,
+    ) -> StoreResult<()>;
+    /// True when a set was recorded under `key` at `at` and has not expired at `now`.
+    async fn has_keyed_events(
+        &self,
+        integration: &IntegrationId,
+        key: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Up to `limit` unexpired entries at `now`, newest first.
     async fn recent_events(
         &self,

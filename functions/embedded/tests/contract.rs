@@ -86,6 +86,12 @@ async fn event_log() {
 }
 
 #[tokio::test]
+async fn event_log_keyed_sets() {
+    let (s, _dir) = store().await;
+    testing::event_log_keyed_sets(&s).await;
+}
+
+#[tokio::test]
 async fn all_store_contracts_share_one_database() {
     let (s, _dir) = store().await;
     testing::store_contract(&s).await;

@@ -71,6 +71,14 @@ const STREAM_PACE: Duration = Duration::from_millis(100);
 
 /// The dispatcher function's invocations are counted under this name.
 const DISPATCHER: &str = "lambda:dispatcher";
+/// DynamoDB requests by the kind of item they touch are counted again under this prefix
+/// (`by item:dynamodb:PutItem EVENTS`): a breakdown, left out of every total.
+const BY_ITEM: &str = "by item:";
+
+/// The operations that are billed, without the by-item breakdown.
+fn billed(figures: &Figures) -> impl Iterator<Item = (&String, &OpCount)> {
+    figures.per_message.iter().filter(|(op, _)| !op.starts_with(BY_ITEM))
+}
 
 async fn harness(mode: &str) -> Box<dyn ChatHarness> {
     match mode {
@@ -206,7 +214,18 @@ async fn measure(mode: &str, agent_kind: &str, messages: u64, idle: Duration) ->
         );
         counts
     };
-    let all_counts = || merge(merge(aws.counts(), webhooks.counts()), dispatcher_counts());
+    let by_item = || {
+        aws.counts_by_item()
+            .into_iter()
+            .map(|(op, count)| (format!("{BY_ITEM}{op}"), count))
+            .collect::<Counts>()
+    };
+    let all_counts = || {
+        merge(
+            merge(merge(aws.counts(), webhooks.counts()), dispatcher_counts()),
+            by_item(),
+        )
+    };
     exchange(0).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -319,8 +338,8 @@ fn usage(figures: &Figures) -> cost::Usage {
         .sum();
     let dispatcher = figures.per_message.get(DISPATCHER).copied().unwrap_or_default();
     cost::Usage {
-        write_units: figures.per_message.values().map(|c| c.write_units).sum(),
-        read_units: figures.per_message.values().map(|c| c.read_units).sum(),
+        write_units: billed(figures).map(|(_, c)| c.write_units).sum(),
+        read_units: billed(figures).map(|(_, c)| c.read_units).sum(),
         sqs_requests: requests(figures, "sqs:"),
         kms_requests: requests(figures, "kms:"),
         http_api_requests: non_negative(webhook_requests),
@@ -333,7 +352,7 @@ fn report_detail(figures: &Figures) {
     println!("\n#### {} — {}\n", figures.mode, figures.agent);
     println!("| operation | requests per message | WCU per message | RCU per message | ms per message |");
     println!("|---|---|---|---|---|");
-    for (op, count) in &figures.per_message {
+    for (op, count) in billed(figures) {
         // Time is billed for the functions only (an SQS long poll's wait is free).
         let billed_time = op.starts_with("lambda:") || op.contains(" /api/");
         println!(
@@ -348,9 +367,25 @@ fn report_detail(figures: &Figures) {
             }
         );
     }
+    let items: Vec<String> = figures
+        .per_message
+        .iter()
+        .filter_map(|(op, c)| op.strip_prefix(BY_ITEM).map(|op| (op, c)))
+        .map(|(op, c)| {
+            format!(
+                "`{}` {:.2}",
+                op.trim_start_matches("dynamodb:"),
+                c.requests as f64 / 100.0
+            )
+        })
+        .collect();
+    if !items.is_empty() {
+        println!("\nDynamoDB per message, by item: {}.", items.join(", "));
+    }
     let idle: Vec<String> = figures
         .idle_per_hour
         .iter()
+        .filter(|(op, _)| !op.starts_with(BY_ITEM))
         .map(|(op, c)| format!("`{op}` {}", c.requests))
         .collect();
     println!(
@@ -445,6 +480,7 @@ fn report_summary(all: &[Figures]) {
         let listed: Vec<String> = figures
             .idle_per_hour
             .iter()
+            .filter(|(op, _)| !op.starts_with(BY_ITEM))
             .map(|(op, c)| format!("`{op}` {}", c.requests))
             .collect();
         println!("| {} | {} | {month:.2} |", figures.mode, listed.join(", "));

@@ -282,6 +282,35 @@ impl EventLog for TimedStore {
             )
             .await
     }
+    async fn record_keyed_events(
+        &self,
+        integration: &IntegrationId,
+        key: &str,
+        at: Timestamp,
+        entries: &[EventLogEntry],
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        self.stats
+            .time(
+                "store.record_keyed_events",
+                self.inner.record_keyed_events(integration, key, at, entries, ttl),
+            )
+            .await
+    }
+    async fn has_keyed_events(
+        &self,
+        integration: &IntegrationId,
+        key: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.stats
+            .time(
+                "store.has_keyed_events",
+                self.inner.has_keyed_events(integration, key, at, now),
+            )
+            .await
+    }
     async fn recent_events(
         &self,
         integration: &IntegrationId,

@@ -1,7 +1,7 @@
 //! The user directory: `IDENTITY#<identity>` / `IDENTITY`, holding the user the IM identity
 //! maps to.
 //!
-//! Resolving is one put conditioned on `attribute_not_exists(pk)`: the first writer's candidate
+//! Resolving reads the mapping first; a new identity takes one put conditioned on `attribute_not_exists(pk)`: the first writer's candidate
 //! wins, and a losing writer gets the winner's user from the item DynamoDB returns with the
 //! failed condition (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), or from a consistent read.
 //! Mappings never expire.
@@ -26,6 +26,11 @@ fn user_of(item: &Item) -> StoreResult<UserId> {
 impl UserDirectory for DynamoStore {
     async fn resolve_user(&self, identity: &str, candidate: &UserId, now: Timestamp) -> StoreResult<UserId> {
         let key = Key::identity(identity);
+        // Mappings never change once written: a read (an eighth of a write's price) finds a
+        // known identity without a conditional write that would be billed even when it fails.
+        if let Some(known) = self.get(&key).await? {
+            return user_of(&known);
+        }
         let item = ItemBuilder::new(&key, IDENTITY)
             .s(IDENTITY, identity)
             .s(USER_ID, candidate.as_str())

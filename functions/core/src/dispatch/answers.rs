@@ -12,7 +12,7 @@ use crate::event::InboundEvent;
 use crate::ports::{StoreResult, StreamState};
 use crate::time::Timestamp;
 
-/// How long a recorded answer is kept: as long as the `replied:` mark, longer than any
+/// How long a recorded answer is kept: as long as the answered mark, longer than any
 /// redelivery (the queue dead-letters a message within hours).
 const ANSWER_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Answers larger than this are not recorded (a store item has a size limit; DynamoDB's is

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{DispatchError, Dispatcher, texts};
+use super::{DispatchError, Dispatcher, Done, texts};
 use crate::agent::AgentConfig;
 use crate::crash;
 use crate::envelope::Envelope;
@@ -21,38 +21,35 @@ use crate::trigger::{GroupPolicy, Trigger};
 const AGGREGATION_GRACE: Duration = Duration::from_secs(900);
 
 impl Dispatcher {
-    /// Handles a chat message; returns true when it was answered (so a redelivery is skipped).
+    /// Handles a chat message; returns how it ended when it was answered (the line that marks
+    /// it, so a redelivery is skipped), or `None` when it waits for an aggregation window.
     pub(super) async fn handle_message(
         &self,
         target: ReplyTarget,
         trigger: &Trigger,
         receive_count: u32,
         aggregated: bool,
-    ) -> Result<bool, DispatchError> {
+    ) -> Result<Option<Done>, DispatchError> {
         let event = &target.event;
         let InboundKind::Message(message) = &event.kind else {
-            return Ok(false);
+            return Ok(None);
         };
         let integration = &target.integration.id;
         if event.conversation.kind == ConversationKind::Group
             && trigger.group_policy == GroupPolicy::MentionOnly
             && !message.mentions_bot
         {
-            record(
-                self.store.as_ref(),
-                integration,
-                EventKind::Dropped,
-                Some(&event.event_id),
-                "group message without a mention",
-            )
-            .await;
-            return Ok(true);
+            return Ok(Some(Done::new(EventKind::Dropped, "group message without a mention")));
         }
         let mut text = message.text.clone();
         if let Some(command) = &message.command {
             match command.name.as_str() {
                 "new" => {
                     self.store.delete_session(&event.session_key()).await?;
+                    if command.args.is_empty() {
+                        self.reply_text(target, texts::NEW_SESSION).await?;
+                        return Ok(Some(Done::new(EventKind::Session, "new conversation (/new)")));
+                    }
                     record(
                         self.store.as_ref(),
                         integration,
@@ -61,26 +58,22 @@ impl Dispatcher {
                         "new conversation (/new)",
                     )
                     .await;
-                    if command.args.is_empty() {
-                        self.reply_text(target, texts::NEW_SESSION).await?;
-                        return Ok(true);
-                    }
                     text.clone_from(&command.args);
                 }
                 "help" => {
                     self.reply_text(target, texts::HELP).await?;
-                    return Ok(true);
+                    return Ok(Some(Done::new(EventKind::Replied, "/help answered")));
                 }
                 "status" => {
                     let status = self.status_text(event, trigger).await?;
                     self.reply_text(target, &status).await?;
-                    return Ok(true);
+                    return Ok(Some(Done::new(EventKind::Replied, "/status answered")));
                 }
                 _ => {}
             }
         }
         if trigger.summary_window_seconds > 0 && message.command.is_none() && !aggregated {
-            return self.aggregate(event, trigger).await.map(|()| false);
+            return self.aggregate(event, trigger).await.map(|()| None);
         }
         self.converse(target, trigger, text, receive_count).await
     }
@@ -221,12 +214,13 @@ impl Dispatcher {
         trigger: &Trigger,
         text: String,
         receive_count: u32,
-    ) -> Result<bool, DispatchError> {
+    ) -> Result<Option<Done>, DispatchError> {
         let now = Timestamp::now();
         let event = target.event.clone();
         let Some(agent) = self.store.get_agent(&trigger.agent_id).await? else {
             self.reply_text(target, texts::AGENT_MISSING).await?;
-            return Ok(true);
+            let told = "the trigger's agent no longer exists; the sender was told";
+            return Ok(Some(Done::new(EventKind::Error, told)));
         };
         let config = agent.open_config(self.keyring.as_ref()).await?;
         let session = self.session_for(&event, trigger, now).await?;
@@ -257,7 +251,7 @@ impl Dispatcher {
                 question: text,
                 answer,
             };
-            return self.keep_turn(&event, &session, turn).await;
+            return self.keep_turn(&session, turn).await;
         }
         let attachments = match &event.kind {
             InboundKind::Message(m) => m.media.clone(),
@@ -314,7 +308,7 @@ impl Dispatcher {
                     question: text,
                     answer,
                 };
-                self.keep_turn(&event, &session, turn).await
+                self.keep_turn(&session, turn).await
             }
             Err(error) => {
                 let last_attempt = !error.is_retryable() || receive_count >= self.settings.max_receives;
@@ -348,9 +342,9 @@ impl Dispatcher {
     }
 
     /// After the answer was shown: the turn joins the session's history (for agents that are
-    /// sent it; not twice when a redelivery finishes an answer whose turn was kept already)
-    /// and the event log says the agent answered. Returns true (answered).
-    async fn keep_turn(&self, event: &InboundEvent, session: &Session, turn: Turn<'_>) -> Result<bool, DispatchError> {
+    /// sent it; not twice when a redelivery finishes an answer whose turn was kept already).
+    /// Returns the line that says the agent answered.
+    async fn keep_turn(&self, session: &Session, turn: Turn<'_>) -> Result<Option<Done>, DispatchError> {
         let kept_already = turn
             .history
             .last()
@@ -368,15 +362,7 @@ impl Dispatcher {
                     .await?;
             }
         }
-        record(
-            self.store.as_ref(),
-            &event.integration_id,
-            EventKind::Replied,
-            Some(&event.event_id),
-            "the agent answered",
-        )
-        .await;
-        Ok(true)
+        Ok(Some(Done::new(EventKind::Replied, "the agent answered")))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::org::Organization;
 use crate::platform::{ConnectionMode, Platform};
 use crate::ports::{Claim, EventLogEntry, LeaseOutcome, Store, StoreError};
 use crate::session::{Session, SessionKey};
+use crate::time::Timestamp;
 use crate::trigger::{GroupPolicy, Trigger};
 
 fn org() -> Organization {
@@ -488,4 +489,52 @@ pub async fn event_log(store: &dyn Store) {
         vec![],
         "expired entries are hidden"
     );
+}
+
+/// Keyed event-log sets: one write that is both the log's lines and a mark found again by key.
+pub async fn event_log_keyed_sets(store: &dyn Store) {
+    let id = IntegrationId::generate();
+    let ttl = Duration::from_secs(3600);
+    let at = NOW;
+    let line = |ms: u64, kind: &str| EventLogEntry {
+        at: NOW.plus(Duration::from_millis(ms)),
+        kind: kind.into(),
+        event_id: Some("e1".into()),
+        detail: format!("{kind} at {ms}"),
+    };
+    let has = |key: &'static str, at: Timestamp, now: Timestamp| {
+        let id = id.clone();
+        async move { store.has_keyed_events(&id, key, at, now).await.expect("has") }
+    };
+    assert!(!has("answered:e1", at, NOW).await, "nothing recorded yet");
+    let lines = [line(3, "session"), line(9, "replied")];
+    store
+        .record_keyed_events(&id, "answered:e1", at, &lines, ttl)
+        .await
+        .expect("record");
+    assert!(has("answered:e1", at, NOW).await);
+    assert!(!has("answered:e2", at, NOW).await, "another key");
+    assert!(
+        !has("answered:e1", at.plus(Duration::from_millis(1)), NOW).await,
+        "another time"
+    );
+    let after = NOW.plus(ttl).plus(Duration::from_secs(1));
+    assert!(!has("answered:e1", at, after).await, "expired");
+    // Written again (a retried step), the lines are still there once.
+    store
+        .record_keyed_events(&id, "answered:e1", at, &lines, ttl)
+        .await
+        .expect("record again");
+    store
+        .record_events(&id, &[line(1, "received"), line(2, "enqueued")], ttl)
+        .await
+        .expect("record a step's lines");
+    let recent = store.recent_events(&id, 10, NOW).await.expect("recent");
+    let kinds: Vec<&str> = recent.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["replied", "session", "enqueued", "received"],
+        "newest first, once each"
+    );
+    assert_eq!(store.recent_events(&id, 3, NOW).await.expect("limit").len(), 3);
 }

@@ -37,6 +37,11 @@ fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
     })
 }
 
+/// The dedupe key that says a keyed event-log set was recorded.
+fn keyed_set_claim(integration: &IntegrationId, key: &str, at: Timestamp) -> String {
+    format!("event-set:{integration}:{}:{key}", at.as_millis())
+}
+
 fn decode_lease(row: &Row<'_>) -> StoreResult<Lease> {
     Ok(Lease {
         integration_id: parse(&col::<String>(row, 0)?, "integration id")?,
@@ -309,6 +314,66 @@ impl EventLog for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    /// The lines and a claim on the set's key in one transaction; a set already recorded
+    /// (its claim unexpired) is not written again.
+    async fn record_keyed_events(
+        &self,
+        integration: &IntegrationId,
+        key: &str,
+        at: Timestamp,
+        entries: &[EventLogEntry],
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let (id, entries) = (integration.clone(), entries.to_vec());
+        let claim = keyed_set_claim(integration, key, at);
+        let expires_at = at.plus(ttl).as_millis();
+        self.db
+            .write(move |conn| {
+                let claimed = conn
+                    .exec(
+                        "INSERT INTO dedupe (key, expires_at) VALUES (?1, ?2) \
+                         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE dedupe.expires_at <= ?3",
+                        params![claim, expires_at, at.as_millis()],
+                    )
+                    .map_err(store_err)?;
+                if claimed == 0 {
+                    return Ok(());
+                }
+                let mut insert = conn
+                    .prepare_cached(
+                        "INSERT INTO event_log \
+                         (integration_id, at, kind, event_id, detail, expires_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .map_err(store_err)?;
+                for e in &entries {
+                    insert
+                        .execute(params![
+                            id.as_str(),
+                            e.at.as_millis(),
+                            e.kind,
+                            e.event_id,
+                            e.detail,
+                            e.at.plus(ttl).as_millis()
+                        ])
+                        .map_err(store_err)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn has_keyed_events(
+        &self,
+        integration: &IntegrationId,
+        key: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.is_claimed(&keyed_set_claim(integration, key, at), now).await
     }
 
     async fn recent_events(
