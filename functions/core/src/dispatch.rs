@@ -257,7 +257,7 @@ impl Dispatcher {
             event_id: Some(event.event_id.chars().take(128).collect()),
             detail: done.detail.into_owned(),
         };
-        tracing::info!(integration_id = %event.integration_id, kind = %done.kind, event_id = %event.event_id, detail = %line.detail, "event");
+        tracing::info!(integration_id = %event.integration_id, kind = done.kind.as_str(), event_id = %event.event_id, detail = %line.detail, "event");
         self.store
             .record_keyed_events(
                 &event.integration_id,

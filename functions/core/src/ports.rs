@@ -132,7 +132,9 @@ pub trait TriggerStore: Send + Sync {
 /// Conversation sessions.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Reads a session; one whose `expires_at` is at or before `now` reads as absent.
+    /// Reads a session; one whose [`Session::keep_until`] is at or before `now` reads as
+    /// absent. A session whose conversation ended ([`Session::is_live`] false) is still read
+    /// while it keeps a recorded answer: callers decide whether the conversation goes on.
     async fn get_session(&self, key: &SessionKey, now: Timestamp) -> StoreResult<Option<Session>>;
     /// Writes a session (last writer wins).
     async fn put_session(&self, session: &Session) -> StoreResult<()>;

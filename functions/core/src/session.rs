@@ -1,5 +1,7 @@
 //! Conversation sessions.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -50,8 +52,49 @@ pub struct Session {
     pub started_at: Timestamp,
     /// Last message in or out.
     pub last_active_at: Timestamp,
-    /// When the store may forget the session (DynamoDB TTL).
+    /// When the conversation ends for lack of messages (the trigger's session timeout).
     pub expires_at: Timestamp,
+    /// The agent's answer to the event answered last, kept with the session so that a
+    /// redelivery of that event delivers it instead of asking the agent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<RecordedAnswer>,
+}
+
+/// How long a recorded answer is kept: longer than any redelivery (the queue dead-letters a
+/// message within hours), and as long as the dispatcher's answered mark.
+pub const ANSWER_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The agent's whole answer to one event, written before it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedAnswer {
+    /// The event's dedupe key ([`crate::event::InboundEvent::dedupe_key`]).
+    pub event_key: String,
+    /// The answer.
+    pub text: String,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
+impl Session {
+    /// True while the conversation goes on at `now` (its timeout has not passed).
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.expires_at > now
+    }
+
+    /// Until when the store keeps the session: the conversation's end, or later while its
+    /// recorded answer is still needed.
+    pub fn keep_until(&self) -> Timestamp {
+        let answer = self.answer.as_ref().map(|a| a.at.plus(ANSWER_TTL));
+        answer.map_or(self.expires_at, |until| until.max(self.expires_at))
+    }
+
+    /// The recorded answer to the event with `event_key`, if this session holds it.
+    pub fn answer_to(&self, event_key: &str) -> Option<&str> {
+        self.answer
+            .as_ref()
+            .filter(|a| a.event_key == event_key)
+            .map(|a| a.text.as_str())
+    }
 }
 
 #[cfg(test)]

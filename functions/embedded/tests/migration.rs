@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use imgate_core::Timestamp;
 use imgate_core::ids::{IntegrationId, OrgId, UserId};
-use imgate_core::ports::{CachedToken, EventLog, OrgStore, Queue, StreamState, StreamStore, TokenCache, UserDirectory};
+use imgate_core::ports::{
+    CachedToken, EventLog, OrgStore, Queue, SessionStore, StreamState, StreamStore, TokenCache, UserDirectory,
+};
+use imgate_core::session::SessionKey;
 use imgate_embedded::{LocalBackend, QueueOptions};
 use rusqlite::{Connection, params};
 
@@ -33,6 +36,30 @@ fn write_v1(path: &Path, org: &OrgId) {
     .expect("queue message");
     conn.execute("INSERT INTO meta (key, value) VALUES ('bootstrap', 'hash')", [])
         .expect("meta");
+    let session = v1_session_key();
+    conn.execute(
+        "INSERT INTO sessions (digest, integration_id, conversation, sender, id, agent_id, \
+         user_id, started_at, last_active_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, 'ses_0123456789abcdef0123456789abcdef', 'agt_0123456789abcdef0123456789abcdef', 'usr_0123456789abcdef0123456789abcdef', ?5, ?5, ?6)",
+        params![
+            session.digest(),
+            session.integration_id.as_str(),
+            session.conversation,
+            session.sender,
+            NOW.as_millis(),
+            NOW.plus(Duration::from_secs(600)).as_millis()
+        ],
+    )
+    .expect("session");
+}
+
+/// The conversation of the session a version-1 build left.
+fn v1_session_key() -> SessionKey {
+    SessionKey {
+        integration_id: "int_0123456789abcdef0123456789abcdef".parse().expect("integration id"),
+        conversation: "chat".into(),
+        sender: "user".into(),
+    }
 }
 
 fn user_version(path: &Path) -> i64 {
@@ -65,6 +92,15 @@ async fn version_1_database_is_upgraded_in_place() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "queued before the upgrade");
     queue.ack(&got[0].receipt).await.expect("ack");
+    // A session from before sessions kept answers ends when it ended, and holds none.
+    let session = store
+        .get_session(&v1_session_key(), NOW)
+        .await
+        .expect("get session")
+        .expect("session kept");
+    assert_eq!(session.expires_at, NOW.plus(Duration::from_secs(600)));
+    assert_eq!(session.answer, None);
+    assert!(session.is_live(NOW));
 
     // Old and new tables work side by side.
     let id = IntegrationId::generate();
@@ -100,7 +136,7 @@ async fn version_1_database_is_upgraded_in_place() {
     assert_eq!(timers[0].group, "");
     drop(backend);
 
-    assert_eq!(user_version(&path), 3, "migrated to the current schema");
+    assert_eq!(user_version(&path), 4, "migrated to the current schema");
     // Opening again leaves an up-to-date file alone.
     let backend = LocalBackend::open(&path, QueueOptions::default())
         .await

@@ -46,6 +46,7 @@ async fn purge_deletes_only_expired_items() {
         started_at: now,
         last_active_at: now,
         expires_at: now.plus(ttl),
+        answer: None,
     };
     store.put_session(&session("a", short)).await.expect("session");
     store.put_session(&session("b", long)).await.expect("session");

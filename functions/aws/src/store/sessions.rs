@@ -1,11 +1,14 @@
 //! Sessions: `SESSION#<SessionKey::digest()>` / `SESSION`, expiring via TTL.
 //!
+//! The item expires at [`Session::keep_until`]: the conversation's end (`idle_until`), or later
+//! while it keeps the agent's recorded answer (`answer_event`, `answer`, `answer_at`).
+//!
 //! The digest keeps arbitrary platform ids out of the key; the parts are stored too and checked
 //! on read. TTL deletion is lazy, so reads hide sessions whose expiry is at or before `now`.
 
 use async_trait::async_trait;
 use imgate_core::ports::{SessionStore, StoreResult};
-use imgate_core::session::{Session, SessionKey};
+use imgate_core::session::{RecordedAnswer, Session, SessionKey};
 use imgate_core::time::Timestamp;
 
 use super::DynamoStore;
@@ -13,9 +16,11 @@ use crate::item::{Fields, Item, ItemBuilder};
 use crate::schema::Key;
 
 const SESSION: &str = "session";
+/// When the conversation ends; the item's own expiry is later while it keeps a recorded answer.
+const IDLE_UNTIL: &str = "idle_until";
 
 fn to_item(s: &Session) -> Item {
-    ItemBuilder::new(&Key::session(&s.key), SESSION)
+    let mut item = ItemBuilder::new(&Key::session(&s.key), SESSION)
         .s("integration_id", s.key.integration_id.as_str())
         .s("conversation", s.key.conversation.as_str())
         .s("sender", s.key.sender.as_str())
@@ -24,12 +29,27 @@ fn to_item(s: &Session) -> Item {
         .s("user_id", s.user_id.as_str())
         .time("started_at", s.started_at)
         .time("last_active_at", s.last_active_at)
-        .expires(s.expires_at)
-        .build()
+        .time(IDLE_UNTIL, s.expires_at)
+        .expires(s.keep_until());
+    if let Some(answer) = &s.answer {
+        item = item
+            .s("answer_event", answer.event_key.as_str())
+            .s("answer", answer.text.as_str())
+            .time("answer_at", answer.at);
+    }
+    item.build()
 }
 
 fn from_item(item: &Item) -> StoreResult<Session> {
     let f = Fields::new(item, SESSION);
+    let answer = match f.opt_string("answer_event")? {
+        Some(event_key) => Some(RecordedAnswer {
+            event_key,
+            text: f.string("answer")?,
+            at: f.time("answer_at")?,
+        }),
+        None => None,
+    };
     Ok(Session {
         key: SessionKey {
             integration_id: f.parse("integration_id")?,
@@ -41,7 +61,12 @@ fn from_item(item: &Item) -> StoreResult<Session> {
         user_id: f.parse("user_id")?,
         started_at: f.time("started_at")?,
         last_active_at: f.time("last_active_at")?,
-        expires_at: f.expires()?,
+        // Items written before `idle_until` existed expire with their conversation.
+        expires_at: match f.opt_time(IDLE_UNTIL)? {
+            Some(until) => until,
+            None => f.expires()?,
+        },
+        answer,
     })
 }
 
@@ -59,7 +84,7 @@ impl SessionStore for DynamoStore {
             );
             return Ok(None);
         }
-        Ok((session.expires_at > now).then_some(session))
+        Ok((session.keep_until() > now).then_some(session))
     }
 
     async fn put_session(&self, session: &Session) -> StoreResult<()> {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{DispatchError, Dispatcher, Done, texts};
+use super::{DispatchError, Dispatcher, Done, answers, texts};
 use crate::agent::AgentConfig;
 use crate::crash;
 use crate::envelope::Envelope;
@@ -157,49 +157,50 @@ impl Dispatcher {
             .await?
             .map_or_else(|| "(deleted)".to_owned(), |a| a.name);
         let session = self.store.get_session(&event.session_key(), now).await?;
+        let session = session.filter(|s| s.is_live(now));
         Ok(texts::status(
             &agent_name,
             session.map(|s| (now.since(s.started_at), now.since(s.last_active_at))),
         ))
     }
 
-    /// The current session, or a new one (idle timeout passed, `/new`, or the binding moved).
+    /// The session this message continues (its activity noted, not yet written), or a new one
+    /// (idle timeout passed, `/new`, or the binding moved), written at once so that its id
+    /// survives a retry.
     async fn session_for(
         &self,
         event: &InboundEvent,
         trigger: &Trigger,
+        stored: Option<Session>,
         now: Timestamp,
     ) -> Result<Session, DispatchError> {
-        let key = event.session_key();
         let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
-        let session = match self.store.get_session(&key, now).await? {
-            Some(session) if session.agent_id == trigger.agent_id => session,
-            _ => {
-                let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
-                let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
-                record(
-                    self.store.as_ref(),
-                    &event.integration_id,
-                    EventKind::Session,
-                    Some(&event.event_id),
-                    "new session",
-                )
-                .await;
-                Session {
-                    key,
-                    id: SessionId::generate(),
-                    agent_id: trigger.agent_id.clone(),
-                    user_id,
-                    started_at: now,
-                    last_active_at: now,
-                    expires_at: now.plus(timeout),
-                }
-            }
-        };
+        if let Some(session) = stored.filter(|s| s.is_live(now) && s.agent_id == trigger.agent_id) {
+            return Ok(Session {
+                last_active_at: now,
+                expires_at: now.plus(timeout),
+                ..session
+            });
+        }
+        let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
+        let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
+        record(
+            self.store.as_ref(),
+            &event.integration_id,
+            EventKind::Session,
+            Some(&event.event_id),
+            "new session",
+        )
+        .await;
         let session = Session {
+            key: event.session_key(),
+            id: SessionId::generate(),
+            agent_id: trigger.agent_id.clone(),
+            user_id,
+            started_at: now,
             last_active_at: now,
             expires_at: now.plus(timeout),
-            ..session
+            answer: None,
         };
         self.store.put_session(&session).await?;
         Ok(session)
@@ -223,18 +224,14 @@ impl Dispatcher {
             return Ok(Some(Done::new(EventKind::Error, told)));
         };
         let config = agent.open_config(self.keyring.as_ref()).await?;
-        let session = self.session_for(&event, trigger, now).await?;
         let history_limit = match &config {
             AgentConfig::OpenaiCompatible(c) => c.history_limit as usize,
             _ => 0,
         };
-        let history = if history_limit > 0 {
-            self.store.recent_history(&session.id, history_limit, now).await?
-        } else {
-            Vec::new()
-        };
+        let stored = self.store.get_session(&event.session_key(), now).await?;
+        let recorded = self.recorded_answer(&event, stored.as_ref(), receive_count).await?;
         let replier = self.repliers.get(target.integration.platform)?.clone();
-        if let Some(answer) = self.recorded_answer(&event).await? {
+        if let Some(answer) = recorded {
             record(
                 self.store.as_ref(),
                 &event.integration_id,
@@ -243,6 +240,12 @@ impl Dispatcher {
                 "the agent had answered before the gateway stopped; delivering that answer",
             )
             .await;
+            // The session that holds the answer, whether or not its conversation went on.
+            let session = match stored {
+                Some(session) => session,
+                None => self.session_for(&event, trigger, None, now).await?,
+            };
+            let history = self.history(&session, history_limit, now).await?;
             let mut reply = replier.open(target).await?;
             reply.finish(&answer).await?;
             let turn = Turn {
@@ -253,6 +256,8 @@ impl Dispatcher {
             };
             return self.keep_turn(&session, turn).await;
         }
+        let session = self.session_for(&event, trigger, stored, now).await?;
+        let history = self.history(&session, history_limit, now).await?;
         let attachments = match &event.kind {
             InboundKind::Message(m) => m.media.clone(),
             _ => Vec::new(),
@@ -297,9 +302,11 @@ impl Dispatcher {
         match result {
             Ok(answer) => {
                 let answer = if answer.is_empty() { so_far } else { answer };
-                // Recorded before anything else happens, so that from here on a redelivery
-                // delivers this answer instead of asking the agent again.
-                self.record_answer(&event, &answer).await?;
+                // Recorded (with the session's activity, one write) before anything else
+                // happens, so that from here on a redelivery delivers this answer instead of
+                // asking the agent again.
+                let session = answers::with_answer(session, &event, &answer);
+                self.store.put_session(&session).await?;
                 crash::point("dispatch.answered").await;
                 reply.finish(&answer).await?;
                 let turn = Turn {
@@ -339,6 +346,19 @@ impl Dispatcher {
                 Err(error.into())
             }
         }
+    }
+
+    /// The last `limit` turns of `session` (none when the agent is sent none).
+    async fn history(
+        &self,
+        session: &Session,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<HistoryEntry>, DispatchError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.recent_history(&session.id, limit, now).await?)
     }
 
     /// After the answer was shown: the turn joins the session's history (for agents that are

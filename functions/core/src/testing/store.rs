@@ -11,7 +11,7 @@ use crate::keyring::SealedSecret;
 use crate::org::Organization;
 use crate::platform::{ConnectionMode, Platform};
 use crate::ports::{Claim, EventLogEntry, LeaseOutcome, Store, StoreError};
-use crate::session::{Session, SessionKey};
+use crate::session::{RecordedAnswer, Session, SessionKey};
 use crate::time::Timestamp;
 use crate::trigger::{GroupPolicy, Trigger};
 
@@ -316,6 +316,7 @@ pub async fn sessions(store: &dyn Store) {
         started_at: NOW,
         last_active_at: NOW,
         expires_at: NOW.plus(Duration::from_secs(3600)),
+        answer: None,
     };
     store.put_session(&session).await.expect("put");
     assert_eq!(store.get_session(&key, NOW).await.expect("get"), Some(session.clone()));
@@ -334,7 +335,29 @@ pub async fn sessions(store: &dyn Store) {
         ..session
     };
     store.put_session(&renewed).await.expect("overwrite");
-    assert_eq!(store.get_session(&key, NOW).await.expect("get"), Some(renewed));
+    assert_eq!(store.get_session(&key, NOW).await.expect("get"), Some(renewed.clone()));
+    // A session keeping a recorded answer is read after its conversation ended, until the
+    // answer is no longer needed.
+    let answered = Session {
+        answer: Some(RecordedAnswer {
+            event_key: "wecom:int:msg-1".into(),
+            text: "答案 with an answer".into(),
+            at: NOW.plus(Duration::from_secs(30)),
+        }),
+        ..renewed
+    };
+    store.put_session(&answered).await.expect("put with answer");
+    let ended = answered.expires_at;
+    let read = store.get_session(&key, ended).await.expect("get ended").expect("kept");
+    assert_eq!(read, answered, "every field read back");
+    assert!(!read.is_live(ended), "its conversation has ended");
+    assert_eq!(read.answer_to("wecom:int:msg-1"), Some("答案 with an answer"));
+    assert_eq!(read.answer_to("wecom:int:msg-2"), None);
+    assert_eq!(
+        store.get_session(&key, answered.keep_until()).await.expect("get gone"),
+        None,
+        "gone once the answer is no longer needed"
+    );
     store.delete_session(&key).await.expect("delete");
     store.delete_session(&key).await.expect("delete is idempotent");
     assert_eq!(store.get_session(&key, NOW).await.expect("get deleted"), None);

@@ -13,15 +13,24 @@ use imgate_core::ids::IntegrationId;
 use imgate_core::ports::{
     Claim, DedupeStore, EventLog, EventLogEntry, Lease, LeaseOutcome, LeaseStore, SessionStore, StoreError, StoreResult,
 };
-use imgate_core::session::{Session, SessionKey};
+use imgate_core::session::{RecordedAnswer, Session, SessionKey};
 
 use super::{SqliteStore, col, col_ts, parse, query_all, query_opt};
 use crate::db::{CachedExecute, store_err, write_tx};
 
 const SESSION_COLUMNS: &str = "integration_id, conversation, sender, id, agent_id, user_id, \
-                               started_at, last_active_at, expires_at";
+                               started_at, last_active_at, expires_at, idle_until, answer_event, \
+                               answer, answer_at";
 
 fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
+    let answer = match col::<Option<String>>(row, 10)? {
+        Some(event_key) => Some(RecordedAnswer {
+            event_key,
+            text: col::<Option<String>>(row, 11)?.unwrap_or_default(),
+            at: Timestamp::from_millis(col::<Option<i64>>(row, 12)?.unwrap_or_default()),
+        }),
+        None => None,
+    };
     Ok(Session {
         key: SessionKey {
             integration_id: parse(&col::<String>(row, 0)?, "integration id")?,
@@ -33,7 +42,12 @@ fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
         user_id: parse(&col::<String>(row, 5)?, "user id")?,
         started_at: col_ts(row, 6)?,
         last_active_at: col_ts(row, 7)?,
-        expires_at: col_ts(row, 8)?,
+        // Rows from before `idle_until` existed end with their conversation.
+        expires_at: match col::<Option<i64>>(row, 9)? {
+            Some(until) => Timestamp::from_millis(until),
+            None => col_ts(row, 8)?,
+        },
+        answer,
     })
 }
 
@@ -88,7 +102,7 @@ impl SessionStore for SqliteStore {
                 conn.exec(
                     &format!(
                         "INSERT OR REPLACE INTO sessions (digest, {SESSION_COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
                     ),
                     params![
                         s.key.digest(),
@@ -100,7 +114,12 @@ impl SessionStore for SqliteStore {
                         s.user_id.as_str(),
                         s.started_at.as_millis(),
                         s.last_active_at.as_millis(),
-                        s.expires_at.as_millis()
+                        // The row lives as long as the store keeps the session.
+                        s.keep_until().as_millis(),
+                        s.expires_at.as_millis(),
+                        s.answer.as_ref().map(|a| a.event_key.as_str()),
+                        s.answer.as_ref().map(|a| a.text.as_str()),
+                        s.answer.as_ref().map(|a| a.at.as_millis())
                     ],
                 )
                 .map(drop)
