@@ -170,6 +170,17 @@ impl Chat {
             .await
     }
 
+    /// Shows the typing indicator once; a failure only leaves it unshown.
+    async fn show_typing(&self, ticket: &str) {
+        if let Err(error) = self
+            .client
+            .send_typing(&self.account, &self.to_user, ticket, true)
+            .await
+        {
+            tracing::debug!(%error, "typing not shown");
+        }
+    }
+
     /// Shows typing now and every [`TYPING_EVERY`]; the ticket, if one was given.
     async fn start_typing(&self) -> Option<Typing> {
         let ticket = match self
@@ -184,18 +195,14 @@ impl Chat {
                 return None;
             }
         };
+        // Shown before `start` returns, so a quick answer's cancel can never overtake it.
+        self.show_typing(&ticket).await;
         let chat = self.clone();
         let refresh_ticket = ticket.clone();
         let task = tokio::spawn(async move {
             loop {
-                if let Err(error) = chat
-                    .client
-                    .send_typing(&chat.account, &chat.to_user, &refresh_ticket, true)
-                    .await
-                {
-                    tracing::debug!(%error, "typing not shown");
-                }
                 tokio::time::sleep(TYPING_EVERY).await;
+                chat.show_typing(&refresh_ticket).await;
             }
         });
         Some(Typing { ticket, task })
