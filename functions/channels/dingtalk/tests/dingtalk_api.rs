@@ -170,6 +170,19 @@ struct Setup {
     fake: Shared,
     tokens: Arc<MemoryTokens>,
     keyring: Arc<LocalKeyring>,
+    base: String,
+}
+
+impl Setup {
+    /// The API as another process sees it: the same store, nothing in memory.
+    fn another_process(&self) -> RobotApi {
+        RobotApi::new(
+            reqwest::Client::new(),
+            format!("{}/", self.base),
+            self.tokens.clone(),
+            self.keyring.clone(),
+        )
+    }
 }
 
 async fn setup() -> Setup {
@@ -187,6 +200,7 @@ async fn setup() -> Setup {
         fake,
         tokens,
         keyring,
+        base,
     }
 }
 
@@ -278,9 +292,13 @@ async fn a_token_near_expiry_or_unreadable_is_refetched() {
         expires_at: Timestamp::now().plus(Duration::from_secs(3600)),
     };
     s.tokens.put_token(&key, &foreign).await.unwrap();
-    assert_eq!(s.api.access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
+    // This process still holds TOKEN-1 in memory; another one finds the store's unreadable.
+    assert_eq!(s.api.access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-1");
+    let other = s.another_process();
+    assert_eq!(other.access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
     // A valid cached token is used as is.
-    assert_eq!(s.api.access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
+    assert_eq!(other.access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
+    assert_eq!(s.another_process().access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
     assert_eq!(s.fake.lock().unwrap().token_fetches, 2);
 }
 

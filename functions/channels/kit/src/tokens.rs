@@ -6,6 +6,12 @@
 //! many replies ask at the same moment (platforms rate-limit their token endpoints and some
 //! revoke the previous token on each fetch), and [`SealedTokens::with_token`] is the whole
 //! "call, and on the platform's token-invalid answer drop the token and call once more" flow.
+//!
+//! A process also keeps the tokens it used in memory until they near their expiry, so a warm
+//! function or the relay reads the store once per token rather than once per platform call.
+//! On a token-invalid answer the memory copy is dropped and the store is read again: another
+//! instance may have stored a newer token there, which is used instead of fetching (a fetch
+//! may revoke the token every other instance holds).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +32,8 @@ pub struct SealedTokens {
     keyring: Arc<dyn Keyring>,
     /// One lock per key being fetched, so concurrent misses fetch once.
     fetching: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The tokens this process used, with their expiry.
+    memory: Arc<Mutex<HashMap<String, (Secret, Timestamp)>>>,
 }
 
 /// A token just fetched from the platform.
@@ -53,6 +61,7 @@ impl SealedTokens {
             tokens,
             keyring,
             fetching: Arc::default(),
+            memory: Arc::default(),
         }
     }
 
@@ -119,8 +128,19 @@ impl SealedTokens {
         CallFut: Future<Output = Result<T, E>>,
     {
         let token = self.get_or_fetch(key, margin, &fetch).await?;
-        match call(token).await {
+        match call(token.clone()).await {
             Err(error) if rejected(&error) => {
+                self.forget(key);
+                // Another instance may have replaced the token in the store already.
+                if let Some(newer) = self.cached(key, Timestamp::now(), margin).await?
+                    && newer != token
+                {
+                    tracing::info!(
+                        platform = self.platform,
+                        "access token rejected; using the newer one in the store"
+                    );
+                    return call(newer).await;
+                }
                 tracing::warn!(
                     platform = self.platform,
                     "access token rejected; fetching a new one once"
@@ -133,11 +153,33 @@ impl SealedTokens {
         }
     }
 
+    /// The token under `key` in this process's memory, if still valid `margin` after `now`.
+    fn remembered(&self, key: &str, now: Timestamp, margin: Duration) -> Option<Secret> {
+        let memory = self.memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        memory
+            .get(key)
+            .filter(|(_, expires_at)| expires_at.minus(margin) > now)
+            .map(|(token, _)| token.clone())
+    }
+
+    fn remember(&self, key: &str, token: &Secret, expires_at: Timestamp) {
+        let mut memory = self.memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        memory.insert(key.to_owned(), (token.clone(), expires_at));
+    }
+
+    fn forget(&self, key: &str) {
+        let mut memory = self.memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        memory.remove(key);
+    }
+
     /// The token under `key` if it is still valid `margin` after `now` and can be opened.
     ///
     /// # Errors
     /// [`ReplyError::Store`] when the cache cannot be read.
     pub async fn cached(&self, key: &str, now: Timestamp, margin: Duration) -> Result<Option<Secret>, ReplyError> {
+        if let Some(token) = self.remembered(key, now, margin) {
+            return Ok(Some(token));
+        }
         let Some(cached) = self.tokens.get_token(key, now).await? else {
             return Ok(None);
         };
@@ -146,7 +188,11 @@ impl SealedTokens {
         }
         match self.keyring.open(&cached.token, key).await {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(token) if !token.is_empty() => Ok(Some(Secret::new(token))),
+                Ok(token) if !token.is_empty() => {
+                    let token = Secret::new(token);
+                    self.remember(key, &token, cached.expires_at);
+                    Ok(Some(token))
+                }
                 _ => {
                     tracing::warn!(platform = self.platform, "cached token is not text; refetching");
                     Ok(None)
@@ -161,6 +207,7 @@ impl SealedTokens {
 
     /// Caches `token` until `expires_at`.
     pub async fn store(&self, key: &str, token: &Secret, expires_at: Timestamp) {
+        self.remember(key, token, expires_at);
         let sealed = match self.keyring.seal(token.expose().as_bytes(), key).await {
             Ok(sealed) => sealed,
             Err(error) => {
@@ -185,6 +232,7 @@ impl SealedTokens {
 
     /// Forgets the token under `key` (the platform rejected it).
     pub async fn invalidate(&self, key: &str) {
+        self.forget(key);
         if let Err(error) = self.tokens.invalidate_token(key).await {
             tracing::warn!(platform = self.platform, %error, "could not invalidate the cached token");
         }

@@ -118,3 +118,96 @@ async fn a_rejected_token_is_dropped_and_the_call_made_once_more() {
     assert!(matches!(other, Err(ReplyError::Transport(_))));
     assert_eq!(endpoint.calls(), 2);
 }
+
+/// A store that counts its reads, in front of [`MemoryTokens`].
+#[derive(Default)]
+struct CountedTokens {
+    inner: MemoryTokens,
+    reads: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TokenCache for CountedTokens {
+    async fn get_token(&self, key: &str, now: Timestamp) -> imgate_core::ports::StoreResult<Option<CachedToken>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_token(key, now).await
+    }
+    async fn put_token(&self, key: &str, token: &CachedToken) -> imgate_core::ports::StoreResult<()> {
+        self.inner.put_token(key, token).await
+    }
+    async fn invalidate_token(&self, key: &str) -> imgate_core::ports::StoreResult<()> {
+        self.inner.invalidate_token(key).await
+    }
+}
+
+#[tokio::test]
+async fn a_process_reads_a_token_from_the_store_once_and_then_from_memory() {
+    let store = Arc::new(CountedTokens::default());
+    let keyring: Arc<dyn Keyring> = Arc::new(LocalKeyring::new(LocalKeyring::generate_key()));
+    let endpoint = Endpoint::default();
+    let lifetime = Duration::from_secs(7200);
+    // Another instance fetched and stored the token.
+    let other = SealedTokens::new("test", store.clone(), keyring.clone());
+    other
+        .get_or_fetch("k", MARGIN, || endpoint.fetch(lifetime))
+        .await
+        .unwrap();
+    let this = SealedTokens::new("test", store.clone(), keyring);
+    let before = store.reads.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        let token = this
+            .get_or_fetch("k", MARGIN, || endpoint.fetch(lifetime))
+            .await
+            .unwrap();
+        assert_eq!(token.expose(), "token-1");
+    }
+    assert_eq!(
+        store.reads.load(Ordering::SeqCst) - before,
+        1,
+        "one store read for five uses"
+    );
+    assert_eq!(endpoint.calls(), 1, "and no fetch");
+}
+
+#[tokio::test]
+async fn a_rejected_token_gives_way_to_a_newer_one_another_instance_stored_without_a_fetch() {
+    let store = Arc::new(CountedTokens::default());
+    let keyring: Arc<dyn Keyring> = Arc::new(LocalKeyring::new(LocalKeyring::generate_key()));
+    let endpoint = Endpoint::default();
+    let lifetime = Duration::from_secs(7200);
+    let fetch = || endpoint.fetch(lifetime);
+    let this = SealedTokens::new("test", store.clone(), keyring.clone());
+    this.get_or_fetch("k", MARGIN, fetch).await.unwrap();
+    // Another instance got `token-1` rejected and fetched `token-2` (which revoked `token-1`).
+    let other = SealedTokens::new("test", store.clone(), keyring);
+    other.invalidate("k").await;
+    other.get_or_fetch("k", MARGIN, fetch).await.unwrap();
+    let used = Mutex::new(Vec::new());
+    let call = |token: Secret| {
+        used.lock().unwrap().push(token.expose().to_owned());
+        let revoked = token.expose() == "token-1";
+        async move {
+            if revoked {
+                Err(ReplyError::Platform {
+                    code: 42001,
+                    message: "access_token expired".into(),
+                })
+            } else {
+                Ok("sent")
+            }
+        }
+    };
+    let rejected = |e: &ReplyError| matches!(e, ReplyError::Platform { code: 42001, .. });
+    let sent = this.with_token("k", MARGIN, fetch, call, rejected).await;
+    assert_eq!(sent.unwrap(), "sent");
+    assert_eq!(
+        *used.lock().unwrap(),
+        ["token-1", "token-2"],
+        "the stored token was used"
+    );
+    assert_eq!(
+        endpoint.calls(),
+        2,
+        "no third fetch, which would revoke token-2 in turn"
+    );
+}

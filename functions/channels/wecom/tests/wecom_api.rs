@@ -111,6 +111,19 @@ struct Setup {
     fake: Shared,
     tokens: Arc<MemoryTokens>,
     keyring: Arc<LocalKeyring>,
+    base: String,
+}
+
+impl Setup {
+    /// The client as another process sees it: the same store, nothing in memory.
+    fn another_process(&self) -> AppClient {
+        AppClient::new(
+            reqwest::Client::new(),
+            format!("{}/", self.base),
+            self.tokens.clone(),
+            self.keyring.clone(),
+        )
+    }
 }
 
 async fn setup() -> Setup {
@@ -128,6 +141,7 @@ async fn setup() -> Setup {
         fake,
         tokens,
         keyring,
+        base,
     }
 }
 
@@ -220,7 +234,10 @@ async fn a_token_near_expiry_or_unreadable_is_refetched() {
         expires_at: Timestamp::now().plus(Duration::from_secs(3600)),
     };
     s.tokens.put_token(&key, &foreign).await.unwrap();
+    // This process still holds TOKEN-1 in memory; another one finds the store's unreadable.
     let token = s.client.access_token(CORP, &secret()).await.unwrap();
+    assert_eq!(token.expose(), "TOKEN-1");
+    let token = s.another_process().access_token(CORP, &secret()).await.unwrap();
     assert_eq!(token.expose(), "TOKEN-2");
     assert_eq!(s.fake.lock().unwrap().token_fetches, 2);
 }
