@@ -258,12 +258,14 @@ impl Dispatcher {
             detail: done.detail.into_owned(),
         };
         tracing::info!(integration_id = %event.integration_id, kind = done.kind.as_str(), event_id = %event.event_id, detail = %line.detail, "event");
+        let mut lines = done.earlier;
+        lines.push(line);
         self.store
             .record_keyed_events(
                 &event.integration_id,
                 &answered_key(event),
                 event.received_at,
-                std::slice::from_ref(&line),
+                &lines,
                 REPLIED_TTL,
             )
             .await?;
@@ -276,10 +278,12 @@ fn answered_key(event: &InboundEvent) -> String {
     format!("answered:{}", event.dedupe_key())
 }
 
-/// How the handling of an event ended: the event-log line that marks it answered.
+/// How the handling of an event ended: the event-log line that marks it answered, and the
+/// lines of the handling not stored yet (stored with it, in the same write).
 pub(crate) struct Done {
     kind: EventKind,
     detail: std::borrow::Cow<'static, str>,
+    earlier: Vec<EventLogEntry>,
 }
 
 impl Done {
@@ -287,6 +291,13 @@ impl Done {
         Self {
             kind,
             detail: detail.into(),
+            earlier: Vec::new(),
         }
+    }
+
+    /// The same end, with `line` (when there is one) stored before its last line.
+    pub(crate) fn after(mut self, line: Option<EventLogEntry>) -> Self {
+        self.earlier.extend(line);
+        self
     }
 }

@@ -156,6 +156,16 @@ impl EventLines {
         });
     }
 
+    /// Adds a line made earlier (already traced when it was made).
+    pub fn keep(&mut self, entry: EventLogEntry) {
+        self.0.push(entry);
+    }
+
+    /// The lines, oldest first, to be stored with others.
+    pub fn into_entries(self) -> Vec<EventLogEntry> {
+        self.0
+    }
+
     /// Stores the lines; failures are logged, never raised.
     pub async fn write(self, store: &dyn Store, integration: &IntegrationId) {
         if self.0.is_empty() {

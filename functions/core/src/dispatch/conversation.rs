@@ -9,9 +9,9 @@ use crate::agent::AgentConfig;
 use crate::crash;
 use crate::envelope::Envelope;
 use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
-use crate::event_log::{EventKind, record};
+use crate::event_log::{EventKind, EventLines, record};
 use crate::ids::{SessionId, UserId};
-use crate::ports::{AgentError, AgentRequest, HistoryEntry, ReplyTarget, Role};
+use crate::ports::{AgentError, AgentRequest, EventLogEntry, HistoryEntry, ReplyTarget, Role};
 use crate::session::Session;
 use crate::task::AbortOnDrop;
 use crate::time::Timestamp;
@@ -164,34 +164,29 @@ impl Dispatcher {
         ))
     }
 
-    /// The session this message continues (its activity noted, not yet written), or a new one
-    /// (idle timeout passed, `/new`, or the binding moved), written at once so that its id
-    /// survives a retry.
+    /// The session this message continues, with its activity noted, or a new one (idle
+    /// timeout passed, `/new`, or the binding moved) with the event-log line that says so.
+    /// Neither is written here: the session is written once, with the agent's answer, and the
+    /// line with the event's last line (a failed agent call keeps nothing, and its retry
+    /// starts the session afresh).
     async fn session_for(
         &self,
         event: &InboundEvent,
         trigger: &Trigger,
         stored: Option<Session>,
         now: Timestamp,
-    ) -> Result<Session, DispatchError> {
+    ) -> Result<(Session, Option<EventLogEntry>), DispatchError> {
         let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
         if let Some(session) = stored.filter(|s| s.is_live(now) && s.agent_id == trigger.agent_id) {
-            return Ok(Session {
+            let session = Session {
                 last_active_at: now,
                 expires_at: now.plus(timeout),
                 ..session
-            });
+            };
+            return Ok((session, None));
         }
         let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
         let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
-        record(
-            self.store.as_ref(),
-            &event.integration_id,
-            EventKind::Session,
-            Some(&event.event_id),
-            "new session",
-        )
-        .await;
         let session = Session {
             key: event.session_key(),
             id: SessionId::generate(),
@@ -202,8 +197,14 @@ impl Dispatcher {
             expires_at: now.plus(timeout),
             answer: None,
         };
-        self.store.put_session(&session).await?;
-        Ok(session)
+        let mut line = EventLines::default();
+        line.push(
+            &event.integration_id,
+            EventKind::Session,
+            Some(&event.event_id),
+            "new session",
+        );
+        Ok((session, line.into_entries().pop()))
     }
 
     /// Calls the agent and streams its answer to the platform; or, when an earlier delivery of
@@ -240,10 +241,15 @@ impl Dispatcher {
                 "the agent had answered before the gateway stopped; delivering that answer",
             )
             .await;
-            // The session that holds the answer, whether or not its conversation went on.
-            let session = match stored {
-                Some(session) => session,
-                None => self.session_for(&event, trigger, None, now).await?,
+            // The session that holds the answer, whether or not its conversation went on
+            // (an answer recorded by an earlier version has none yet: start it).
+            let (session, new_session) = match stored {
+                Some(session) => (session, None),
+                None => {
+                    let (session, line) = self.session_for(&event, trigger, None, now).await?;
+                    self.store.put_session(&session).await?;
+                    (session, line)
+                }
             };
             let history = self.history(&session, history_limit, now).await?;
             let mut reply = replier.open(target).await?;
@@ -254,10 +260,16 @@ impl Dispatcher {
                 question: text,
                 answer,
             };
-            return self.keep_turn(&session, turn).await;
+            return Ok(self
+                .keep_turn(&session, turn)
+                .await?
+                .map(|done| done.after(new_session)));
         }
-        let session = self.session_for(&event, trigger, stored, now).await?;
-        let history = self.history(&session, history_limit, now).await?;
+        let (session, new_session) = self.session_for(&event, trigger, stored, now).await?;
+        let history = match new_session {
+            Some(_) => Vec::new(),
+            None => self.history(&session, history_limit, now).await?,
+        };
         let attachments = match &event.kind {
             InboundKind::Message(m) => m.media.clone(),
             _ => Vec::new(),
@@ -315,9 +327,16 @@ impl Dispatcher {
                     question: text,
                     answer,
                 };
-                self.keep_turn(&session, turn).await
+                Ok(self
+                    .keep_turn(&session, turn)
+                    .await?
+                    .map(|done| done.after(new_session)))
             }
             Err(error) => {
+                let mut lines = EventLines::default();
+                if let Some(line) = new_session {
+                    lines.keep(line);
+                }
                 let last_attempt = !error.is_retryable() || receive_count >= self.settings.max_receives;
                 if last_attempt {
                     let failed_key = format!("failed:{}", event.dedupe_key());
@@ -325,24 +344,13 @@ impl Dispatcher {
                         reply.fail(&texts::agent_failed(&error)).await?;
                         self.mark(&failed_key).await?;
                     }
-                    record(
-                        self.store.as_ref(),
-                        integration,
-                        EventKind::Error,
-                        Some(&event.event_id),
-                        &format!("agent failed: {error}"),
-                    )
-                    .await;
+                    let why = format!("agent failed: {error}");
+                    lines.push(integration, EventKind::Error, Some(&event.event_id), &why);
                 } else {
-                    record(
-                        self.store.as_ref(),
-                        integration,
-                        EventKind::Retrying,
-                        Some(&event.event_id),
-                        &format!("agent failed (attempt {receive_count}): {error}"),
-                    )
-                    .await;
+                    let why = format!("agent failed (attempt {receive_count}): {error}");
+                    lines.push(integration, EventKind::Retrying, Some(&event.event_id), &why);
                 }
+                lines.write(self.store.as_ref(), integration).await;
                 Err(error.into())
             }
         }
