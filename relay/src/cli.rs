@@ -286,9 +286,25 @@ pub struct RelayArgs {
     #[arg(long, env = "IMGATE_RELAY_LISTEN", default_value = "0.0.0.0:8081")]
     pub listen: SocketAddr,
 
+    /// Where the dispatcher runs: `lambda` (the dispatcher function reads the queues) or
+    /// `relay` (this process reads them with the same dispatcher code, so waiting on a
+    /// streaming agent costs no Lambda time). Must match the serverless stack's
+    /// `DispatcherPlacement`, which turns the function's queue triggers off for `relay`.
+    #[arg(long, env = "IMGATE_DISPATCHER_PLACEMENT", value_enum, default_value_t = DispatcherPlacement::Lambda)]
+    pub dispatcher: DispatcherPlacement,
+
     /// Long connections.
     #[command(flatten)]
     pub connections: ConnectionArgs,
+}
+
+/// Where the dispatcher of an AWS deployment runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DispatcherPlacement {
+    /// The dispatcher function, on the queues' event source mappings.
+    Lambda,
+    /// The relay process, polling the queues itself.
+    Relay,
 }
 
 /// Settings of the relay's connections, shared by `imgate relay` and `imgate serve`.

@@ -6,12 +6,20 @@
 //! Several relays may run at once: a lease per integration gives each bot one connection, and
 //! a survivor takes over a dead relay's bots once its leases lapse. SIGTERM or SIGINT stops the
 //! connections, writes their status, releases the leases and exits 0 within about 10 s.
+//!
+//! With `--dispatcher relay` (`IMGATE_DISPATCHER_PLACEMENT=relay`) the relay also runs the
+//! dispatcher: the dispatcher function's own code (`imgate_dispatcher_fn::dispatcher_with`),
+//! driven by the queue worker `imgate serve` runs, on the same SQS queues. One process then
+//! waits on thousands of streaming agents at once, where Lambda bills every second of each
+//! wait. On SIGTERM the worker takes no new messages and finishes those in hand (ECS gives
+//! the task its stop timeout); a message it could not finish reappears on the queue after its
+//! 30 s visibility and is answered once, from the recorded answer if the agent had answered.
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cli::RelayArgs;
+use crate::cli::{DispatcherPlacement, RelayArgs};
 use crate::{endpoints, health, serve, supervise};
 
 /// Connections the health endpoint serves at once: its callers are the container runtime and a
@@ -32,7 +40,28 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
         .connect_timeout(std::time::Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
-    let channels = imgate_channels::Channels::new(&deps, &http, &endpoints::endpoints(&args.connections));
+    let endpoints = endpoints::endpoints(&args.connections);
+    let channels = imgate_channels::Channels::new(&deps, &http, &endpoints);
+    let (stop_worker, worker_stopped) = watch::channel(false);
+    let worker = match args.dispatcher {
+        DispatcherPlacement::Lambda => None,
+        DispatcherPlacement::Relay => {
+            let settings = imgate_dispatcher_fn::Settings::from_env().context("reading the dispatcher settings")?;
+            let mut endpoints = endpoints.clone();
+            endpoints.wecom.api.clone_from(&settings.wecom_api_base);
+            let dispatcher = imgate_dispatcher_fn::dispatcher_with(&deps, &settings, &endpoints)
+                .context("building the dispatcher")?;
+            tracing::info!(
+                max_receives = settings.max_receives,
+                "the dispatcher runs in this relay"
+            );
+            Some(tokio::spawn(imgate_core::dispatch::worker::run(
+                deps.queue.clone(),
+                dispatcher,
+                worker_stopped,
+            )))
+        }
+    };
     let running = supervise::start(&deps, &channels, &args.connections);
     tracing::info!(address = %local, owner = %running.owner, "imgate relay running");
     println!(
@@ -43,6 +72,13 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
     let (stop_health, health_stopped) = watch::channel(false);
     let health = tokio::spawn(serve_health(listener, running.alive.clone(), health_stopped));
     serve::shutdown_signal().await;
+    // The worker first, while the connections can still carry the answers it finishes.
+    let _ = stop_worker.send(true);
+    if let Some(worker) = worker
+        && let Err(error) = worker.await
+    {
+        tracing::warn!(%error, "the dispatcher worker ended with an error");
+    }
     running.stop().await;
     let _ = stop_health.send(true);
     if let Ok(Err(error)) = health.await {

@@ -185,7 +185,13 @@ async fn bound_bot(deps: &Deps) -> IntegrationId {
 
 /// Starts `imgate relay` and returns it with its health URL (read from its first line).
 fn start_relay(settings: &AwsSettings, wecom_url: &str) -> (Running, String) {
+    start_relay_with(settings, wecom_url, &[])
+}
+
+/// [`start_relay`] with more environment variables.
+fn start_relay_with(settings: &AwsSettings, wecom_url: &str, env: &[(&str, &str)]) -> (Running, String) {
     let mut command = imgate();
+    command.envs(env.iter().copied());
     command
         .arg("relay")
         .env("IMGATE_RELAY_LISTEN", "127.0.0.1:0")
@@ -299,4 +305,96 @@ async fn the_relay_holds_the_bot_on_aws_answers_through_the_queue_and_stops_on_s
     assert!(!health(&health_url).await.success(), "nothing answers after the exit");
     let _ = stop_worker.send(true);
     worker.await.unwrap();
+}
+
+/// Sends `text` from a WeCom user over the fake's long connection and waits for the relay's
+/// finished echo answer.
+async fn answered(fake: &FakeWecom, msgid: &str, text: &str) {
+    fake.push_text(BOT, msgid, "zhangsan", text).unwrap();
+    let expected = format!("You said: {text}");
+    eventually("the echo answer", || async {
+        fake.replies(BOT).iter().any(|s| {
+            s.frame["body"]["stream"]["finish"] == true && s.frame["body"]["stream"]["content"] == expected.as_str()
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_the_dispatcher_placed_in_the_relay_no_dispatcher_function_is_needed() {
+    let (deps, settings) = aws_backend().await;
+    let bot = bound_bot(&deps).await;
+    let fake = FakeWecom::start().await;
+    fake.add_bot(BOT, SECRET);
+    // No dispatcher function and no worker in this process: only the relay reads the queue.
+    let (mut relay, _) = start_relay_with(
+        &settings,
+        &fake.url,
+        &[("IMGATE_DISPATCHER_PLACEMENT", "relay"), ("IMGATE_MAX_RECEIVES", "3")],
+    );
+    eventually("the relay's subscribe", || async { fake.subscribes(BOT) == 1 }).await;
+    answered(&fake, "PLACED-1", "hello, relay-placed dispatcher").await;
+    answered(&fake, "PLACED-2", "and once more").await;
+    let finished = |text: &str| {
+        let expected = format!("You said: {text}");
+        fake.replies(BOT)
+            .iter()
+            .filter(|s| {
+                s.frame["body"]["stream"]["finish"] == true && s.frame["body"]["stream"]["content"] == expected.as_str()
+            })
+            .count()
+    };
+    assert_eq!(finished("hello, relay-placed dispatcher"), 1, "answered once");
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    let events = deps.store.recent_events(&bot, 50, Timestamp::now()).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "replied").count(),
+        2,
+        "both answered: {events:?}"
+    );
+
+    // SIGTERM: the worker and the connections stop, exit 0.
+    let pid = relay.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = relay.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the relay exits after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn with_the_dispatcher_in_lambda_the_relay_leaves_the_queue_alone() {
+    let (deps, settings) = aws_backend().await;
+    let bot = bound_bot(&deps).await;
+    let fake = FakeWecom::start().await;
+    fake.add_bot(BOT, SECRET);
+    let (_relay, _) = start_relay(&settings, &fake.url);
+    eventually("the relay's subscribe", || async { fake.subscribes(BOT) == 1 }).await;
+    fake.push_text(BOT, "LEFT-1", "zhangsan", "for the dispatcher function")
+        .unwrap();
+    eventually("the message enqueued", || async {
+        deps.store
+            .recent_events(&bot, 10, Timestamp::now())
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "enqueued")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        fake.replies(BOT)
+            .iter()
+            .all(|s| s.frame["body"]["stream"]["finish"] != true),
+        "nothing answered it"
+    );
+    // The message is still there for the dispatcher function.
+    let waiting = deps.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(waiting.len(), 1, "the queued message was not taken");
+    assert!(waiting[0].body.contains("LEFT-1"));
 }

@@ -298,7 +298,10 @@ async fn a_token_near_expiry_or_unreadable_is_refetched() {
     assert_eq!(other.access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
     // A valid cached token is used as is.
     assert_eq!(other.access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
-    assert_eq!(s.another_process().access_token(&app(SECRET)).await.unwrap().expose(), "TOKEN-2");
+    assert_eq!(
+        s.another_process().access_token(&app(SECRET)).await.unwrap().expose(),
+        "TOKEN-2"
+    );
     assert_eq!(s.fake.lock().unwrap().token_fetches, 2);
 }
 
