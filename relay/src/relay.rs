@@ -22,6 +22,11 @@ use tokio::sync::watch;
 use crate::cli::{DispatcherPlacement, RelayArgs};
 use crate::{endpoints, health, serve, supervise};
 
+/// How long an idle dispatcher waits in one receive (SQS long polling): an idle relay makes a
+/// FIFO and a delay-queue receive every 5 s (about 1,440 requests an hour), and an aggregation
+/// flush is at most 5 s late.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Connections the health endpoint serves at once: its callers are the container runtime and a
 /// load balancer.
 const HEALTH_CONNECTIONS: usize = 64;
@@ -55,8 +60,11 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
                 max_receives = settings.max_receives,
                 "the dispatcher runs in this relay"
             );
+            let queue = imgate_aws::polling_queue_from_env(QUEUE_WAIT)
+                .await
+                .context("reading the queue settings")?;
             Some(tokio::spawn(imgate_core::dispatch::worker::run(
-                deps.queue.clone(),
+                queue,
                 dispatcher,
                 worker_stopped,
             )))

@@ -83,6 +83,35 @@ pub async fn deps_from_env() -> Result<Deps, ConfigError> {
     Ok(deps_with(&config, &settings).await)
 }
 
+/// The queues for a process that polls them itself (the relay running the dispatcher), from
+/// the environment: each FIFO receive long-polls for up to `wait`, so an idle process makes a
+/// pair of receives (FIFO, then delay queue) per `wait` instead of per poll. A due timer
+/// message (an aggregation flush) can then wait up to `wait` while the FIFO queue is empty.
+///
+/// # Errors
+/// [`ConfigError`] naming the variable that is missing or unusable.
+pub async fn polling_queue_from_env(wait: std::time::Duration) -> Result<Arc<dyn imgate_core::ports::Queue>, ConfigError> {
+    let settings = AwsSettings::from_env()?;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await;
+    Ok(Arc::new(sqs_queue(&config, &settings).with_wait_time(wait)))
+}
+
+fn sqs_queue(config: &SdkConfig, settings: &AwsSettings) -> SqsQueue {
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(config),
+        &settings.queue_url,
+        &settings.dead_letter_queue_url,
+        &settings.delay_queue_url,
+    );
+    match &settings.delay_dead_letter_queue_url {
+        Some(url) => queue.with_delay_dead_letter_queue(url),
+        None => queue,
+    }
+}
+
 /// The HTTP(S) client the AWS clients use: rustls with ring and the system's root
 /// certificates, sharing the TLS stack the rest of imgate uses.
 pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
@@ -98,15 +127,7 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// without changing callers.
 pub async fn deps_with(config: &SdkConfig, settings: &AwsSettings) -> Deps {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), &settings.table);
-    let mut queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(config),
-        &settings.queue_url,
-        &settings.dead_letter_queue_url,
-        &settings.delay_queue_url,
-    );
-    if let Some(url) = &settings.delay_dead_letter_queue_url {
-        queue = queue.with_delay_dead_letter_queue(url);
-    }
+    let queue = sqs_queue(config, settings);
     let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(config), &settings.kms_key_id);
     Deps {
         store: Arc::new(store),

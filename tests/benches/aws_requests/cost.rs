@@ -93,3 +93,22 @@ pub fn price(usage: &Usage) -> Dollars {
 pub fn relay_month() -> f64 {
     (RELAY_VCPU * FARGATE_ARM_VCPU_HOUR + RELAY_GB * FARGATE_ARM_GB_HOUR) * HOURS_PER_MONTH
 }
+
+/// A bigger relay task for running the dispatcher at volume (infra/relay.yaml `Cpu` 1024,
+/// `Memory` 2048).
+pub const BIG_RELAY_VCPU: f64 = 1.0;
+/// Its memory in GB.
+pub const BIG_RELAY_GB: f64 = 2.0;
+
+/// A relay task of `vcpu` and `gb` running all month.
+pub fn task_month(vcpu: f64, gb: f64) -> f64 {
+    (vcpu * FARGATE_ARM_VCPU_HOUR + gb * FARGATE_ARM_GB_HOUR) * HOURS_PER_MONTH
+}
+
+/// Messages a month above which the relay placement costs less than the function: the
+/// placement's monthly `fixed` cost (a task, idle polling) over what it saves per message.
+/// `None` when it saves nothing per message.
+pub fn crossover(lambda: &Usage, relay: &Usage, fixed: f64) -> Option<f64> {
+    let saved = price(lambda).total() - price(relay).total();
+    (saved > 0.0).then(|| fixed.max(0.0) / saved)
+}

@@ -12,7 +12,10 @@
 //! Settings (environment): `BENCH_MESSAGES` (default 5) messages per mode and agent, one after
 //! another, each waited for; `BENCH_IDLE_SECS` (default 40) the idle window measured first;
 //! `BENCH_MODES` (default all) a comma-separated list such as `wecom_webhook,lark_long_connection`;
-//! `BENCH_AGENTS` (default `echo,stream`).
+//! `BENCH_AGENTS` (default `echo,stream`); `BENCH_PLACEMENTS` (default `lambda,relay`) where
+//! the dispatcher runs: the function (fed by the event source stand-in) or the relay's queue
+//! worker (`IMGATE_DISPATCHER_PLACEMENT=relay`), whose figures are listed as
+//! `<mode> (dispatcher in relay)`.
 //!
 //! Two agents: `echo` answers at once; `stream` is the reference agent, 2,000 characters
 //! streamed over 10 s (100 parts of 20 characters, 0.1 s apart) by an OpenAI-compatible fake.
@@ -133,7 +136,13 @@ async fn agent(org: &TestOrg, kind: &str) -> (String, String, Option<FakeAgent>)
     (id, parts.concat(), Some(fake))
 }
 
-async fn measure(mode: &str, agent_kind: &str, messages: u64, idle: Duration) -> Figures {
+/// Where the dispatcher runs: `lambda` (the function, fed by the event source stand-in) or
+/// `relay` (the queue worker the relay runs with `IMGATE_DISPATCHER_PLACEMENT=relay`).
+const PLACEMENTS: [&str; 2] = ["lambda", "relay"];
+/// The relay's long-poll wait (`imgate relay`'s `QUEUE_WAIT`).
+const RELAY_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+async fn measure(mode: &str, agent_kind: &str, placement: &str, messages: u64, idle: Duration) -> Figures {
     let harness = harness(mode).await;
     let moto = MotoServer::shared();
     let aws = CountingProxy::start(&moto.endpoint()).await;
@@ -156,19 +165,41 @@ async fn measure(mode: &str, agent_kind: &str, messages: u64, idle: Duration) ->
         ..Settings::default()
     };
     let dispatcher = || imgate_dispatcher_fn::dispatcher_with(&deps, &settings, &endpoints).unwrap();
-    let inbound = EventSource::start(
-        backend.sqs.clone(),
-        backend.settings.queue_url.clone(),
-        backend.queue_arn.clone(),
-        dispatcher(),
-    );
-    // The delay queue's records carry no group and no ARN the dispatcher reads.
-    let _delayed = EventSource::start(
-        backend.sqs.clone(),
-        backend.settings.delay_queue_url.clone(),
-        backend.queue_arn.clone(),
-        dispatcher(),
-    );
+    let in_lambda = placement == "lambda";
+    let (inbound, _delayed) = if in_lambda {
+        let inbound = EventSource::start(
+            backend.sqs.clone(),
+            backend.settings.queue_url.clone(),
+            backend.queue_arn.clone(),
+            dispatcher(),
+        );
+        // The delay queue's records carry no group and no ARN the dispatcher reads.
+        let delayed = EventSource::start(
+            backend.sqs.clone(),
+            backend.settings.delay_queue_url.clone(),
+            backend.queue_arn.clone(),
+            dispatcher(),
+        );
+        (Some(inbound), Some(delayed))
+    } else {
+        (None, None)
+    };
+    // The relay's dispatcher: the worker on long-polling queues, as `imgate relay` runs it.
+    let (_stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let _worker = (!in_lambda).then(|| {
+        let queue = imgate_aws::SqsQueue::new(
+            backend.sqs.clone(),
+            &backend.settings.queue_url,
+            &backend.settings.dead_letter_queue_url,
+            &backend.settings.delay_queue_url,
+        )
+        .with_wait_time(RELAY_QUEUE_WAIT);
+        tokio::spawn(imgate_core::dispatch::worker::run(
+            std::sync::Arc::new(queue),
+            dispatcher(),
+            worker_stopped,
+        ))
+    });
     let _relay = harness.connector(&deps).map(|connector| {
         start_relay(
             &deps,
@@ -202,7 +233,10 @@ async fn measure(mode: &str, agent_kind: &str, messages: u64, idle: Duration) ->
         }
     };
     let dispatcher_counts = || {
-        let durations = inbound.invocations.durations();
+        let durations = inbound
+            .as_ref()
+            .map(|source| source.invocations.durations())
+            .unwrap_or_default();
         let mut counts = Counts::new();
         counts.insert(
             DISPATCHER.to_owned(),
@@ -280,7 +314,11 @@ async fn measure(mode: &str, agent_kind: &str, messages: u64, idle: Duration) ->
         })
         .collect();
     Figures {
-        mode: mode.to_owned(),
+        mode: if in_lambda {
+            mode.to_owned()
+        } else {
+            format!("{mode} (dispatcher in relay)")
+        },
         agent: agent_kind.to_owned(),
         per_message,
         idle_per_hour,
@@ -398,6 +436,79 @@ fn report_detail(figures: &Figures) {
     );
 }
 
+/// Where both placements were measured: what each costs per message, and from which monthly
+/// volume the relay placement is cheaper.
+fn report_placement(all: &[Figures]) {
+    const RELAY: &str = " (dispatcher in relay)";
+    let pairs: Vec<(&Figures, &Figures)> = all
+        .iter()
+        .filter_map(|relay| {
+            let mode = relay.mode.strip_suffix(RELAY)?;
+            let lambda = all.iter().find(|f| f.mode == mode && f.agent == relay.agent)?;
+            Some((lambda, relay))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let per_hour = |figures: &Figures| {
+        let hourly: Counts = figures
+            .idle_per_hour
+            .iter()
+            .map(|(op, c)| {
+                (
+                    op.clone(),
+                    OpCount {
+                        requests: c.requests * 100,
+                        ..*c
+                    },
+                )
+            })
+            .collect();
+        let figures = Figures {
+            mode: String::new(),
+            agent: String::new(),
+            per_message: hourly,
+            idle_per_hour: Counts::new(),
+        };
+        cost::price(&usage(&figures)).total()
+    };
+    let big = cost::task_month(cost::BIG_RELAY_VCPU, cost::BIG_RELAY_GB);
+    println!("\n### Dispatcher placement\n");
+    println!(
+        "Dollars per million messages with the dispatcher in the function and in the relay, and the \
+         monthly volume above which the relay is cheaper: (a) the relay task runs anyway for long \
+         connections, (b) it is deployed only for the dispatcher (${:.2} a month), (c) it is grown to \
+         {} vCPU and {} GB for volume (${:.2} a month). Each includes the relay's idle queue polling.\n",
+        cost::relay_month(),
+        cost::BIG_RELAY_VCPU,
+        cost::BIG_RELAY_GB,
+        big
+    );
+    println!("| mode | agent | function $/M | relay $/M | (a) cheaper above | (b) cheaper above | (c) cheaper above |");
+    println!("|---|---|---|---|---|---|---|");
+    let volume = |messages: Option<f64>| match messages {
+        None => "never".to_owned(),
+        Some(m) if m < 1.0 => "any volume".to_owned(),
+        Some(m) if m < 1e6 => format!("{:.0} thousand/month", (m / 1e3).max(1.0)),
+        Some(m) => format!("{:.1} million/month", m / 1e6),
+    };
+    for (lambda, relay) in pairs {
+        let (on_lambda, on_relay) = (usage(lambda), usage(relay));
+        let idle = (per_hour(relay) - per_hour(lambda)) * cost::HOURS_PER_MONTH;
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {} | {} | {} |",
+            lambda.mode,
+            lambda.agent,
+            cost::price(&on_lambda).total() * 1e6,
+            cost::price(&on_relay).total() * 1e6,
+            volume(cost::crossover(&on_lambda, &on_relay, idle)),
+            volume(cost::crossover(&on_lambda, &on_relay, idle + cost::relay_month())),
+            volume(cost::crossover(&on_lambda, &on_relay, idle + big - cost::relay_month())),
+        );
+    }
+}
+
 fn report_summary(all: &[Figures]) {
     println!("\n### Requests per message\n");
     println!(
@@ -447,6 +558,7 @@ fn report_summary(all: &[Figures]) {
             million(dollars.total()),
         );
     }
+    report_placement(all);
     println!("\n### Idle, per month\n");
     println!(
         "The relay task (Fargate arm64, {} vCPU, {} GB, always on): ${:.2}; the KMS key: ${:.2}.\n",
@@ -498,16 +610,19 @@ async fn main() {
     let idle = Duration::from_secs(env_number("BENCH_IDLE_SECS", 40));
     let modes = chosen("BENCH_MODES", &MODES);
     let agents = chosen("BENCH_AGENTS", &["echo", "stream"]);
+    let placements = chosen("BENCH_PLACEMENTS", &PLACEMENTS);
     println!(
         "AWS requests per message: {messages} messages per mode and agent, idle window {} s",
         idle.as_secs()
     );
     let mut all = Vec::new();
-    for mode in &modes {
-        for agent in &agents {
-            let figures = measure(mode, agent, messages, idle).await;
-            report_detail(&figures);
-            all.push(figures);
+    for placement in &placements {
+        for mode in &modes {
+            for agent in &agents {
+                let figures = measure(mode, agent, placement, messages, idle).await;
+                report_detail(&figures);
+                all.push(figures);
+            }
         }
     }
     report_summary(&all);
