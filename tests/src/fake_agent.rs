@@ -1,5 +1,6 @@
 //! A fake OpenAI-compatible chat completions server that streams its answer over SSE, counts
-//! calls, and can be told to fail.
+//! calls, and can be told to fail. It notes when each request arrived and when its first
+//! chunk left ([`FakeAgent::timings`]), for latency measurements.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,6 +12,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+/// When one request arrived and its first chunk was sent.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// The last message's text in the request (the user's question).
+    pub text: String,
+    /// When the request arrived.
+    pub arrived: std::time::Instant,
+    /// When the first chunk of the answer was written.
+    pub first_chunk: Option<std::time::Instant>,
+}
+
+type Timings = Arc<std::sync::Mutex<Vec<Timing>>>;
+
 /// The running fake.
 #[derive(Clone)]
 pub struct FakeAgent {
@@ -19,6 +33,7 @@ pub struct FakeAgent {
     calls: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
     last_request: Arc<std::sync::Mutex<Option<Value>>>,
+    timings: Timings,
 }
 
 #[derive(Clone)]
@@ -29,6 +44,7 @@ struct Shared {
     chunks: Arc<Vec<String>>,
     /// The wait before each chunk (zero: the whole answer at once).
     pace: std::time::Duration,
+    timings: Timings,
 }
 
 impl FakeAgent {
@@ -45,6 +61,7 @@ impl FakeAgent {
             last_request: Arc::default(),
             chunks: Arc::new(chunks.iter().map(|c| (*c).to_owned()).collect()),
             pace,
+            timings: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
@@ -61,7 +78,13 @@ impl FakeAgent {
             calls: shared.calls,
             down: shared.down,
             last_request: shared.last_request,
+            timings: shared.timings,
         }
+    }
+
+    /// When each request arrived and its first chunk left, in arrival order.
+    pub fn timings(&self) -> Vec<Timing> {
+        self.timings.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// Calls received so far.
@@ -81,7 +104,29 @@ impl FakeAgent {
 }
 
 async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Response {
+    let arrived = std::time::Instant::now();
     shared.calls.fetch_add(1, Ordering::SeqCst);
+    let text = body.0["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let index = shared.timings.lock().map_or(0, |mut t| {
+        t.push(Timing {
+            text,
+            arrived,
+            first_chunk: None,
+        });
+        t.len() - 1
+    });
+    let first_chunk = move |timings: &Timings| {
+        if let Ok(mut t) = timings.lock()
+            && let Some(timing) = t.get_mut(index)
+        {
+            timing.first_chunk.get_or_insert_with(std::time::Instant::now);
+        }
+    };
     if let Ok(mut last) = shared.last_request.lock() {
         *last = Some(body.0);
     }
@@ -98,13 +143,19 @@ async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Resp
         .collect();
     events.push("data: [DONE]\n\n".to_owned());
     if shared.pace.is_zero() {
+        first_chunk(&shared.timings);
         return ([(header::CONTENT_TYPE, "text/event-stream")], events.concat()).into_response();
     }
     let pace = shared.pace;
-    let paced = futures_util::stream::unfold(events.into_iter(), move |mut rest| async move {
-        let event = rest.next()?;
-        tokio::time::sleep(pace).await;
-        Some((Ok::<_, std::convert::Infallible>(event), rest))
+    let timings = shared.timings.clone();
+    let paced = futures_util::stream::unfold(events.into_iter(), move |mut rest| {
+        let timings = timings.clone();
+        async move {
+            let event = rest.next()?;
+            tokio::time::sleep(pace).await;
+            first_chunk(&timings);
+            Some((Ok::<_, std::convert::Infallible>(event), rest))
+        }
     });
     (
         [(header::CONTENT_TYPE, "text/event-stream")],

@@ -90,7 +90,9 @@ pub async fn deps_from_env() -> Result<Deps, ConfigError> {
 ///
 /// # Errors
 /// [`ConfigError`] naming the variable that is missing or unusable.
-pub async fn polling_queue_from_env(wait: std::time::Duration) -> Result<Arc<dyn imgate_core::ports::Queue>, ConfigError> {
+pub async fn polling_queue_from_env(
+    wait: std::time::Duration,
+) -> Result<Arc<dyn imgate_core::ports::Queue>, ConfigError> {
     let settings = AwsSettings::from_env()?;
     let config = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
