@@ -93,6 +93,13 @@ fn benches(c: &mut Criterion) {
             normalize::envelope(&integration, &envelope, bot, received_at).unwrap()
         });
     });
+    // The crypto floor of `full`, in the same run: its own signature check and decrypt.
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let sig = signature(TIMESTAMP, NONCE, ENCRYPT_KEY, black_box(&body));
+            (sig, cipher.decrypt(black_box(&encrypt)).unwrap())
+        });
+    });
     group.bench_function("verifier_new", |b| {
         b.iter(|| Verifier::new(Some(black_box(TOKEN)), Some(black_box(ENCRYPT_KEY))));
     });

@@ -100,6 +100,14 @@ fn benches(c: &mut Criterion) {
             normalize::bot_message(&integration, &message, &stream_id, received_at)
         });
     });
+    // The crypto floor of `full`, in the same run: its own verify and decrypt, back to back.
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            crypto
+                .open(black_box(&cb.signature), TIMESTAMP, NONCE, black_box(&cb.encrypt))
+                .unwrap()
+        });
+    });
     group.bench_function("crypto_new", |b| {
         b.iter(|| Crypto::new(black_box(TOKEN), black_box(AES_KEY), "").unwrap());
     });

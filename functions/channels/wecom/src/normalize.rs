@@ -197,10 +197,12 @@ pub fn stream_id_for(integration_id: &IntegrationId, msgid: &str) -> String {
         .chain_update(b"|")
         .chain_update(msgid.as_bytes())
         .finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(25);
     id.push('s');
     for b in &digest[..12] {
-        id.push_str(&format!("{b:02x}"));
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     id
 }
