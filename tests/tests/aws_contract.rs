@@ -428,3 +428,33 @@ async fn kms_keyring_seals_and_opens() -> Result<()> {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_long_polling_queue_reads_timers_once_per_wait_while_the_fifo_queue_is_busy() -> Result<()> {
+    let queue = fresh_queue().await?.with_wait_time(Duration::from_secs(2));
+    let inbound = |n: u32| OutgoingMessage {
+        group: format!("g{n}"),
+        dedupe_id: format!("busy-{n}"),
+        body: format!("inbound {n}"),
+    };
+    queue.enqueue(&inbound(1)).await?;
+    queue.enqueue_delayed("timer 1", Duration::ZERO).await?;
+    let first = queue.receive(10, Duration::from_secs(30)).await?;
+    let bodies: Vec<&str> = first.iter().map(|d| d.body.as_str()).collect();
+    assert_eq!(bodies, ["inbound 1", "timer 1"], "the first receive reads both queues");
+
+    // Within the wait time, a receive that finds inbound messages leaves the timers.
+    queue.enqueue(&inbound(2)).await?;
+    queue.enqueue_delayed("timer 2", Duration::ZERO).await?;
+    let busy = queue.receive(10, Duration::from_secs(30)).await?;
+    let bodies: Vec<&str> = busy.iter().map(|d| d.body.as_str()).collect();
+    assert_eq!(bodies, ["inbound 2"], "one request for a busy queue");
+
+    // The timer comes with the next receive that finds the FIFO queue empty.
+    let started = std::time::Instant::now();
+    let idle = queue.receive(10, Duration::from_secs(30)).await?;
+    let bodies: Vec<&str> = idle.iter().map(|d| d.body.as_str()).collect();
+    assert_eq!(bodies, ["timer 2"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "at most one wait late");
+    Ok(())
+}

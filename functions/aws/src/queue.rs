@@ -82,6 +82,9 @@ pub struct SqsQueue {
     delay_queue_url: String,
     delay_dead_letter_queue_url: Option<String>,
     wait_time_seconds: i32,
+    /// With long polling: when the second queue was last polled after a first queue that had
+    /// messages (see [`SqsQueue::receive_both`]).
+    second_polled: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl SqsQueue {
@@ -105,6 +108,7 @@ impl SqsQueue {
             delay_queue_url: delay_queue_url.into(),
             delay_dead_letter_queue_url: None,
             wait_time_seconds: 0,
+            second_polled: std::sync::Arc::default(),
         }
     }
 
@@ -225,6 +229,10 @@ impl SqsQueue {
     /// (short poll). If only the second call fails, what the first returned is still handed out:
     /// those messages are already hidden, and failing would strand them until their visibility
     /// ends.
+    ///
+    /// With long polling (a process polling for itself), `then` is polled after a `first` that
+    /// had messages only once per wait time: a busy queue then costs one receive per batch
+    /// instead of two, and a due timer message is still at most one wait time late.
     async fn receive_both(
         &self,
         first: Source,
@@ -235,7 +243,7 @@ impl SqsQueue {
         let mut got = self
             .receive_from(first, max, visibility, self.wait_time_seconds)
             .await?;
-        if got.len() < max {
+        if got.len() < max && self.second_is_due(!got.is_empty()) {
             match self.receive_from(then, max - got.len(), visibility, 0).await {
                 Ok(more) => got.extend(more),
                 Err(err) if !got.is_empty() => {
@@ -245,6 +253,29 @@ impl SqsQueue {
             }
         }
         Ok(got)
+    }
+}
+
+impl SqsQueue {
+    /// Whether to poll the second queue now: always after an empty first receive or without
+    /// long polling, else once per wait time.
+    fn second_is_due(&self, first_had_messages: bool) -> bool {
+        if self.wait_time_seconds == 0 || !first_had_messages {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let wait = Duration::from_secs(u64::try_from(self.wait_time_seconds).unwrap_or(0));
+        let mut last = self
+            .second_polled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *last {
+            Some(at) if now.duration_since(at) < wait => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
     }
 }
 
