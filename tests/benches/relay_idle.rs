@@ -231,6 +231,9 @@ impl Queue for Counting {
     async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
         self.inner.receive_dead_letters(max, visibility).await
     }
+    async fn wait_for_messages(&self, timeout: Duration) {
+        self.inner.wait_for_messages(timeout).await;
+    }
 }
 
 fn rss_bytes() -> u64 {

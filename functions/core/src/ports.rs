@@ -373,6 +373,12 @@ pub trait Queue: Send + Sync {
     async fn enqueue_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError>;
     /// Receives up to `max` messages from the dead-letter queue (hidden for `visibility`).
     async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError>;
+    /// Waits, after a receive that found nothing, until a message may have arrived or
+    /// `timeout` has passed. The default waits `timeout`; a queue that sees its own enqueues
+    /// (the embedded one) returns as soon as one happens.
+    async fn wait_for_messages(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
 }
 
 /// The backends a process runs on.

@@ -456,4 +456,7 @@ impl Queue for TimedQueue {
             )
             .await
     }
+    async fn wait_for_messages(&self, timeout: Duration) {
+        self.inner.wait_for_messages(timeout).await;
+    }
 }

@@ -67,7 +67,7 @@ pub async fn run(queue: Arc<dyn Queue>, dispatcher: Dispatcher, mut shutdown: wa
                     // Nothing deliverable: wait for new messages, or for a group in flight here
                     // to finish, which may make its next message deliverable at once.
                     tokio::select! {
-                        () = tokio::time::sleep(IDLE_POLL) => {}
+                        () = queue.wait_for_messages(IDLE_POLL) => {}
                         () = group_done.notified() => {}
                         changed = shutdown.changed() => {
                             if changed.is_err() {

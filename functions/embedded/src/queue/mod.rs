@@ -57,6 +57,9 @@ impl Default for QueueOptions {
 pub struct SqliteQueue {
     db: Db,
     options: QueueOptions,
+    /// Signalled by every enqueue, so a waiting worker receives at once instead of at its
+    /// next poll.
+    arrived: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The two tables receives read from.
@@ -78,7 +81,11 @@ impl Table {
 impl SqliteQueue {
     /// A queue on `db` (shared with the store by [`crate::LocalBackend`]).
     pub(crate) fn on(db: Db, options: QueueOptions) -> Self {
-        Self { db, options }
+        Self {
+            db,
+            options,
+            arrived: std::sync::Arc::default(),
+        }
     }
 
     /// Opens the queue in the database file at `path` (creating and migrating it if needed).
@@ -87,10 +94,7 @@ impl SqliteQueue {
     /// # Errors
     /// [`OpenError`] if the file cannot be opened or has a newer schema.
     pub async fn open(path: &std::path::Path, options: QueueOptions) -> Result<Self, OpenError> {
-        Ok(Self {
-            db: Db::open(path).await?,
-            options,
-        })
+        Ok(Self::on(Db::open(path).await?, options))
     }
 
     /// A queue on a private in-memory database, for tests.
@@ -98,10 +102,7 @@ impl SqliteQueue {
     /// # Errors
     /// [`OpenError`] if SQLite cannot create the database.
     pub fn open_in_memory(options: QueueOptions) -> Result<Self, OpenError> {
-        Ok(Self {
-            db: Db::open_in_memory()?,
-            options,
-        })
+        Ok(Self::on(Db::open_in_memory()?, options))
     }
 
     /// Makes every message that a receiver holds (received, not yet acknowledged, hidden) in
@@ -285,6 +286,7 @@ impl Queue for SqliteQueue {
             duplicate = !fresh,
             "queue enqueue"
         );
+        self.arrived.notify_one();
         Ok(())
     }
 
@@ -335,7 +337,16 @@ impl Queue for SqliteQueue {
             .write(move |conn| enqueue_timer_blocking(conn, &body, now, due))
             .await?;
         tracing::debug!(delay_ms = delay.as_millis(), "queue enqueue delayed");
+        if delay.is_zero() {
+            self.arrived.notify_one();
+        }
         Ok(())
+    }
+
+    /// Returns as soon as a message is enqueued here (or one was since the last wait), else
+    /// after `timeout`.
+    async fn wait_for_messages(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.arrived.notified()).await;
     }
 
     async fn receive_dead_letters(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {

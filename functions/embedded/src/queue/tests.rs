@@ -127,3 +127,23 @@ async fn over_received_timers_become_dead_letters() {
     assert_eq!((dead[0].group.as_str(), dead[0].body.as_str()), ("", "poison"));
     q.ack(&dead[0].receipt).await.expect("ack");
 }
+
+#[tokio::test]
+async fn a_waiting_poller_wakes_on_an_enqueue_instead_of_at_its_timeout() {
+    let q = std::sync::Arc::new(SqliteQueue::open_in_memory(QueueOptions::default()).expect("open in memory"));
+    let waiter = q.clone();
+    let started = std::time::Instant::now();
+    let waiting = tokio::spawn(async move {
+        waiter.wait_for_messages(Duration::from_secs(30)).await;
+        started.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    q.enqueue(&msg("g", "wake")).await.expect("enqueue");
+    let waited = waiting.await.expect("waiter");
+    assert!(waited < Duration::from_secs(5), "woke after {waited:?}");
+    assert_eq!(q.receive(10, Duration::from_secs(30)).await.expect("receive").len(), 1);
+    // Nothing enqueued since: the next wait lasts its timeout.
+    let started = std::time::Instant::now();
+    q.wait_for_messages(Duration::from_millis(200)).await;
+    assert!(started.elapsed() >= Duration::from_millis(200));
+}
