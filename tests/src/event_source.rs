@@ -79,11 +79,44 @@ const BATCH_SIZE: i32 = 10;
 const WAIT_SECONDS: i32 = 20;
 
 impl EventSource {
-    /// Starts polling `queue_url` (ARN `queue_arn`) through `sqs`, invoking `dispatcher`.
+    /// Starts polling `queue_url` (ARN `queue_arn`) through `sqs`, invoking `dispatcher`: one
+    /// poller, one batch at a time.
     pub fn start(sqs: aws_sdk_sqs::Client, queue_url: String, queue_arn: String, dispatcher: Dispatcher) -> Self {
+        Self::start_pollers(sqs, queue_url, queue_arn, dispatcher, 1)
+    }
+
+    /// As [`EventSource::start`] with `pollers` pollers, each invoking its own batches, as
+    /// Lambda's mapping scales out under load (it starts with five concurrent batches).
+    pub fn start_pollers(
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        queue_arn: String,
+        dispatcher: Dispatcher,
+        pollers: usize,
+    ) -> Self {
         let invocations = Invocations::default();
-        let (stop, mut stopped) = watch::channel(false);
-        let recorded = invocations.clone();
+        let (stop, stopped) = watch::channel(false);
+        for _ in 0..pollers.max(1) {
+            Self::poll(
+                sqs.clone(),
+                queue_url.clone(),
+                queue_arn.clone(),
+                dispatcher.clone(),
+                invocations.clone(),
+                stopped.clone(),
+            );
+        }
+        Self { invocations, stop }
+    }
+
+    fn poll(
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        queue_arn: String,
+        dispatcher: Dispatcher,
+        recorded: Invocations,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         tokio::spawn(async move {
             loop {
                 let received = tokio::select! {
@@ -110,7 +143,6 @@ impl EventSource {
                 invoke(&sqs, &queue_url, &queue_arn, &dispatcher, &messages, &recorded).await;
             }
         });
-        Self { invocations, stop }
     }
 }
 

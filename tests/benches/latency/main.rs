@@ -10,7 +10,8 @@
 //! the gateway (webhook router, relay, dispatcher), an OpenAI-compatible fake agent that sends
 //! its first token 100 ms after the request and the rest in 4 more parts 100 ms apart, and, for
 //! `aws`, DynamoDB, SQS and KMS on moto's server with the dispatcher function's handler fed by
-//! the stand-in for Lambda's SQS event source. One monotonic clock times it all:
+//! the stand-in for Lambda's SQS event source (five pollers, each invoking its own batches, as
+//! Lambda's mapping starts). One monotonic clock times it all:
 //!
 //! - **A, callback → agent request**: from the harness starting to send the callback until
 //!   the fake agent has the request;
@@ -63,6 +64,8 @@ const PARTS: [&str; 5] = [
 ];
 const PACE: Duration = Duration::from_millis(100);
 const POLL: Duration = Duration::from_millis(2);
+/// Concurrent batches of the stand-in for Lambda's SQS event source: Lambda starts with five.
+const POLLERS: usize = 5;
 
 async fn harness(mode: &str) -> Box<dyn ChatHarness> {
     match mode {
@@ -120,11 +123,12 @@ async fn setup(backend: &str, mode: &str) -> Setup {
         };
         for url in [&aws.settings.queue_url, &aws.settings.delay_queue_url] {
             let dispatcher = imgate_dispatcher_fn::dispatcher_with(&aws.deps, &settings, &endpoints).unwrap();
-            keep.push(Box::new(EventSource::start(
+            keep.push(Box::new(EventSource::start_pollers(
                 aws.sqs.clone(),
                 url.clone(),
                 aws.queue_arn.clone(),
                 dispatcher,
+                POLLERS,
             )));
         }
         aws.deps.clone()
