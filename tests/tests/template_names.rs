@@ -388,3 +388,73 @@ fn callback_url_outputs_are_the_ones_the_admin_api_shows() -> Result<()> {
         other => bail!("CallbackUrlPattern is {other:?}"),
     }
 }
+
+/// `DispatcherPlacement`: the same two values on both stacks; `relay` disables the dispatcher
+/// function's queue triggers in one and hands the relay the placement (and the queue rights the
+/// dispatcher needs, only then) in the other.
+#[test]
+fn dispatcher_placement_switches_both_stacks() -> Result<()> {
+    let placements = |template: &Node| -> Vec<String> {
+        template
+            .at(&["Parameters", "DispatcherPlacement", "AllowedValues"])
+            .map(|v| v.items().iter().filter_map(Node::text).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let (sam, relay) = (sam(), relay());
+    assert_eq!(placements(&sam), ["lambda", "relay"]);
+    assert_eq!(placements(&relay), placements(&sam));
+    assert_eq!(text(&sam, &["Parameters", "DispatcherPlacement", "Default"]), "lambda");
+    for mapping in ["DispatcherInboundSource", "DispatcherDelaySource"] {
+        let enabled = resource(&sam, mapping)
+            .get("Enabled")
+            .and_then(|e| e.tagged("!If"))
+            .with_context(|| format!("{mapping}: Enabled is not an !If"))?;
+        let branches: Vec<&str> = enabled.items().iter().filter_map(Node::text).collect();
+        assert_eq!(branches, ["DispatcherInLambda", "true", "false"], "{mapping}");
+    }
+    ensure!(
+        SAM_TEMPLATE.contains("DispatcherInLambda: !Equals [!Ref DispatcherPlacement, lambda]"),
+        "the DispatcherInLambda condition"
+    );
+
+    let containers = resource(&relay, "TaskDefinition")
+        .get("ContainerDefinitions")
+        .context("ContainerDefinitions")?
+        .items();
+    let environment: BTreeMap<&str, &Node> = containers[0]
+        .get("Environment")
+        .context("Environment")?
+        .items()
+        .iter()
+        .map(|pair| (text(pair, &["Name"]), pair.get("Value").expect("Value")))
+        .collect();
+    assert_eq!(
+        environment["IMGATE_DISPATCHER_PLACEMENT"]
+            .tagged("!Ref")
+            .and_then(Node::text),
+        Some("DispatcherPlacement")
+    );
+    assert_eq!(
+        environment[MAX_RECEIVES_VAR].tagged("!Ref").and_then(Node::text),
+        Some("MaxReceiveCount")
+    );
+    // The queue rights of the dispatcher are granted under the placement's condition only.
+    let mut conditional_receive = false;
+    visit(&relay, &mut |node| {
+        if let Some(branches) = node.tagged("!If")
+            && branches.items().first().and_then(Node::text) == Some("DispatcherInRelay")
+            && format!("{branches:?}").contains("sqs:ReceiveMessage")
+        {
+            conditional_receive = true;
+        }
+    });
+    ensure!(
+        conditional_receive,
+        "sqs:ReceiveMessage is not granted under DispatcherInRelay"
+    );
+    ensure!(
+        RELAY_TEMPLATE.contains("DispatcherInRelay: !Equals [!Ref DispatcherPlacement, relay]"),
+        "the DispatcherInRelay condition"
+    );
+    Ok(())
+}
