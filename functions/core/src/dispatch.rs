@@ -24,19 +24,18 @@ pub use batch::{BatchRecord, group_in_order};
 
 use crate::envelope::{Envelope, EnvelopeError, Payload};
 use crate::event::{InboundEvent, InboundKind};
-use crate::event_log::{EventKind, record};
+use crate::event_log::{EventKind, EventLines, record};
 use crate::integration::OpenRecordError;
 use crate::keyring::Keyring;
 use crate::platform::Platform;
-use crate::ports::{
-    AgentClient, EventLogEntry, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError,
-};
+use crate::ports::{AgentClient, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
 use crate::time::Timestamp;
 
 /// The card action that starts a new conversation (the button on failure cards).
 pub const NEW_SESSION_ACTION: &str = "imgate_new_session";
 /// How long an answered event is remembered, so a redelivery does not answer twice.
-const REPLIED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// As long as the recorded answer: a redelivery within it finds one or the other.
+const REPLIED_TTL: Duration = crate::session::ANSWER_TTL;
 
 /// Tunables of the dispatcher.
 #[derive(Debug, Clone)]
@@ -251,21 +250,14 @@ impl Dispatcher {
     /// was answered (one write for both): a redelivery of the queue message finds it and is
     /// acknowledged without a second answer.
     async fn mark_answered(&self, event: &InboundEvent, done: Done) -> Result<(), DispatchError> {
-        let line = EventLogEntry {
-            at: Timestamp::now(),
-            kind: done.kind.as_str().to_owned(),
-            event_id: Some(event.event_id.chars().take(128).collect()),
-            detail: done.detail.into_owned(),
-        };
-        tracing::info!(integration_id = %event.integration_id, kind = done.kind.as_str(), event_id = %event.event_id, detail = %line.detail, "event");
         let mut lines = done.earlier;
-        lines.push(line);
+        lines.push(&event.integration_id, done.kind, Some(&event.event_id), &done.detail);
         self.store
             .record_keyed_events(
                 &event.integration_id,
                 &answered_key(event),
                 event.received_at,
-                &lines,
+                &lines.into_entries(),
                 REPLIED_TTL,
             )
             .await?;
@@ -283,7 +275,7 @@ fn answered_key(event: &InboundEvent) -> String {
 pub(crate) struct Done {
     kind: EventKind,
     detail: std::borrow::Cow<'static, str>,
-    earlier: Vec<EventLogEntry>,
+    earlier: EventLines,
 }
 
 impl Done {
@@ -291,13 +283,13 @@ impl Done {
         Self {
             kind,
             detail: detail.into(),
-            earlier: Vec::new(),
+            earlier: EventLines::default(),
         }
     }
 
-    /// The same end, with `line` (when there is one) stored before its last line.
-    pub(crate) fn after(mut self, line: Option<EventLogEntry>) -> Self {
-        self.earlier.extend(line);
+    /// The same end, with `lines` stored before its last line.
+    pub(crate) fn after(mut self, lines: EventLines) -> Self {
+        self.earlier.append(lines);
         self
     }
 }

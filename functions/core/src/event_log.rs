@@ -156,12 +156,17 @@ impl EventLines {
         });
     }
 
-    /// Adds a line made earlier (already traced when it was made).
-    pub fn keep(&mut self, entry: EventLogEntry) {
-        self.0.push(entry);
+    /// Adds the lines of `earlier` (already traced when they were pushed) after these.
+    pub fn append(&mut self, earlier: Self) {
+        self.0.extend(earlier.0);
     }
 
-    /// The lines, oldest first, to be stored with others.
+    /// True when no line was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The lines, oldest first, for a store call that writes them with others.
     pub fn into_entries(self) -> Vec<EventLogEntry> {
         self.0
     }

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
 use crate::event_log::{EventKind, EventLines, record};
 use crate::ids::{SessionId, UserId};
-use crate::ports::{AgentError, AgentRequest, EventLogEntry, HistoryEntry, ReplyTarget, Role};
+use crate::ports::{AgentError, AgentRequest, HistoryEntry, ReplyTarget, Role};
 use crate::session::Session;
 use crate::task::AbortOnDrop;
 use crate::time::Timestamp;
@@ -175,7 +175,7 @@ impl Dispatcher {
         trigger: &Trigger,
         stored: Option<Session>,
         now: Timestamp,
-    ) -> Result<(Session, Option<EventLogEntry>), DispatchError> {
+    ) -> Result<(Session, EventLines), DispatchError> {
         let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
         if let Some(session) = stored.filter(|s| s.is_live(now) && s.agent_id == trigger.agent_id) {
             let session = Session {
@@ -183,7 +183,7 @@ impl Dispatcher {
                 expires_at: now.plus(timeout),
                 ..session
             };
-            return Ok((session, None));
+            return Ok((session, EventLines::default()));
         }
         let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
         let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
@@ -197,14 +197,14 @@ impl Dispatcher {
             expires_at: now.plus(timeout),
             answer: None,
         };
-        let mut line = EventLines::default();
-        line.push(
+        let mut lines = EventLines::default();
+        lines.push(
             &event.integration_id,
             EventKind::Session,
             Some(&event.event_id),
             "new session",
         );
-        Ok((session, line.into_entries().pop()))
+        Ok((session, lines))
     }
 
     /// Calls the agent and streams its answer to the platform; or, when an earlier delivery of
@@ -244,11 +244,11 @@ impl Dispatcher {
             // The session that holds the answer, whether or not its conversation went on
             // (an answer recorded by an earlier version has none yet: start it).
             let (session, new_session) = match stored {
-                Some(session) => (session, None),
+                Some(session) => (session, EventLines::default()),
                 None => {
-                    let (session, line) = self.session_for(&event, trigger, None, now).await?;
+                    let (session, lines) = self.session_for(&event, trigger, None, now).await?;
                     self.store.put_session(&session).await?;
-                    (session, line)
+                    (session, lines)
                 }
             };
             let history = self.history(&session, history_limit, now).await?;
@@ -266,9 +266,11 @@ impl Dispatcher {
                 .map(|done| done.after(new_session)));
         }
         let (session, new_session) = self.session_for(&event, trigger, stored, now).await?;
-        let history = match new_session {
-            Some(_) => Vec::new(),
-            None => self.history(&session, history_limit, now).await?,
+        // A session that starts now has no history.
+        let history = if new_session.is_empty() {
+            self.history(&session, history_limit, now).await?
+        } else {
+            Vec::new()
         };
         let attachments = match &event.kind {
             InboundKind::Message(m) => m.media.clone(),
@@ -333,10 +335,7 @@ impl Dispatcher {
                     .map(|done| done.after(new_session)))
             }
             Err(error) => {
-                let mut lines = EventLines::default();
-                if let Some(line) = new_session {
-                    lines.keep(line);
-                }
+                let mut lines = new_session;
                 let last_attempt = !error.is_retryable() || receive_count >= self.settings.max_receives;
                 if last_attempt {
                     let failed_key = format!("failed:{}", event.dedupe_key());
