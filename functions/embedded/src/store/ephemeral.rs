@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 
 use imgate_core::Timestamp;
 use imgate_core::ids::IntegrationId;
@@ -49,6 +49,49 @@ fn decode_session(row: &Row<'_>) -> StoreResult<Session> {
         },
         answer,
     })
+}
+
+/// Claims `key` until `expires_at` in one statement: inserts it, or takes over a claim that
+/// expired at or before `now`; else changes nothing. True when claimed.
+fn claim_blocking(conn: &Connection, key: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
+    let changed = conn
+        .exec(
+            "INSERT INTO dedupe (key, expires_at) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE dedupe.expires_at <= ?3",
+            params![key, expires_at, now],
+        )
+        .map_err(store_err)?;
+    Ok(changed == 1)
+}
+
+/// Appends `entries` to `integration`'s event log, each expiring `ttl` after its `at`.
+fn insert_events(
+    conn: &Connection,
+    integration: &IntegrationId,
+    entries: &[EventLogEntry],
+    ttl: Duration,
+) -> StoreResult<()> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO event_log \
+             (integration_id, at, kind, event_id, detail, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(store_err)?;
+    for e in entries {
+        insert
+            .execute(params![
+                integration.as_str(),
+                e.at.as_millis(),
+                e.kind,
+                e.event_id,
+                e.detail,
+                e.at.plus(ttl).as_millis()
+            ])
+            .map_err(store_err)?;
+    }
+    Ok(())
 }
 
 /// The dedupe key that says a keyed event-log set was recorded.
@@ -148,16 +191,11 @@ impl DedupeStore for SqliteStore {
         let now = now.as_millis();
         self.db
             .write(move |conn| {
-                // One statement: insert, or take over a claim that has expired; else nothing.
-                let changed = conn
-                    .exec(
-                        "INSERT INTO dedupe (key, expires_at) VALUES (?1, ?2) \
-                         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
-                         WHERE dedupe.expires_at <= ?3",
-                        params![key, expires_at, now],
-                    )
-                    .map_err(store_err)?;
-                Ok(if changed == 1 { Claim::Claimed } else { Claim::Duplicate })
+                Ok(if claim_blocking(conn, &key, expires_at, now)? {
+                    Claim::Claimed
+                } else {
+                    Claim::Duplicate
+                })
             })
             .await
     }
@@ -309,30 +347,7 @@ impl EventLog for SqliteStore {
         ttl: Duration,
     ) -> StoreResult<()> {
         let (id, entries) = (integration.clone(), entries.to_vec());
-        self.db
-            .write(move |conn| {
-                let mut insert = conn
-                    .prepare_cached(
-                        "INSERT INTO event_log \
-                         (integration_id, at, kind, event_id, detail, expires_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .map_err(store_err)?;
-                for e in &entries {
-                    insert
-                        .execute(params![
-                            id.as_str(),
-                            e.at.as_millis(),
-                            e.kind,
-                            e.event_id,
-                            e.detail,
-                            e.at.plus(ttl).as_millis()
-                        ])
-                        .map_err(store_err)?;
-                }
-                Ok(())
-            })
-            .await
+        self.db.write(move |conn| insert_events(conn, &id, &entries, ttl)).await
     }
 
     /// The lines and a claim on the set's key in one transaction; a set already recorded
@@ -350,37 +365,10 @@ impl EventLog for SqliteStore {
         let expires_at = at.plus(ttl).as_millis();
         self.db
             .write(move |conn| {
-                let claimed = conn
-                    .exec(
-                        "INSERT INTO dedupe (key, expires_at) VALUES (?1, ?2) \
-                         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
-                         WHERE dedupe.expires_at <= ?3",
-                        params![claim, expires_at, at.as_millis()],
-                    )
-                    .map_err(store_err)?;
-                if claimed == 0 {
+                if !claim_blocking(conn, &claim, expires_at, at.as_millis())? {
                     return Ok(());
                 }
-                let mut insert = conn
-                    .prepare_cached(
-                        "INSERT INTO event_log \
-                         (integration_id, at, kind, event_id, detail, expires_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .map_err(store_err)?;
-                for e in &entries {
-                    insert
-                        .execute(params![
-                            id.as_str(),
-                            e.at.as_millis(),
-                            e.kind,
-                            e.event_id,
-                            e.detail,
-                            e.at.plus(ttl).as_millis()
-                        ])
-                        .map_err(store_err)?;
-                }
-                Ok(())
+                insert_events(conn, &id, &entries, ttl)
             })
             .await
     }
