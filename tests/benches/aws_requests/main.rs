@@ -37,13 +37,7 @@ use std::time::{Duration, Instant};
 use imgate_core::relay::RelaySettings;
 use imgate_dispatcher_fn::Settings;
 use imgate_tests::conformance::chat::{Chat, ChatHarness};
-use imgate_tests::conformance::chat_dingtalk::{self, DingtalkChat};
-use imgate_tests::conformance::chat_discord::{self, DiscordChat};
-use imgate_tests::conformance::chat_lark::{self, LarkChat};
-use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
-use imgate_tests::conformance::chat_wechat::WechatChat;
-use imgate_tests::conformance::chat_wecom::{self, WecomChat};
-use imgate_tests::conformance::chat_weibo::WeiboChat;
+use imgate_tests::conformance::modes::{self, MODES};
 use imgate_tests::counting_proxy::{CountingProxy, Counts, OpCount, since};
 use imgate_tests::event_source::EventSource;
 use imgate_tests::fake_agent::FakeAgent;
@@ -51,21 +45,6 @@ use imgate_tests::gateway::Gateway;
 use imgate_tests::moto::MotoServer;
 use imgate_tests::world::{TestOrg, start_relay};
 use serde_json::json;
-
-const MODES: [&str; 12] = [
-    "wecom_webhook",
-    "wecom_long_connection",
-    "dingtalk_stream",
-    "dingtalk_http",
-    "lark_webhook",
-    "lark_long_connection",
-    "telegram_webhook",
-    "telegram_polling",
-    "discord_gateway",
-    "discord_interactions",
-    "weibo_long_connection",
-    "wechat_long_connection",
-];
 
 /// The reference agent: 100 parts of 20 characters, 0.1 s apart, each different (a fake
 /// platform may check that a delta does not repeat the text before it).
@@ -84,21 +63,9 @@ fn billed(figures: &Figures) -> impl Iterator<Item = (&String, &OpCount)> {
 }
 
 async fn harness(mode: &str) -> Box<dyn ChatHarness> {
-    match mode {
-        "wecom_webhook" => Box::new(WecomChat::start(chat_wecom::Receive::Webhook).await),
-        "wecom_long_connection" => Box::new(WecomChat::start(chat_wecom::Receive::LongConnection).await),
-        "dingtalk_stream" => Box::new(DingtalkChat::start(chat_dingtalk::Receive::Stream).await),
-        "dingtalk_http" => Box::new(DingtalkChat::start(chat_dingtalk::Receive::Http).await),
-        "lark_webhook" => Box::new(LarkChat::start(chat_lark::Receive::Webhook).await),
-        "lark_long_connection" => Box::new(LarkChat::start(chat_lark::Receive::LongConnection).await),
-        "telegram_webhook" => Box::new(TelegramChat::start(chat_telegram::Receive::Webhook).await),
-        "telegram_polling" => Box::new(TelegramChat::start(chat_telegram::Receive::Polling).await),
-        "discord_gateway" => Box::new(DiscordChat::start(chat_discord::Receive::Gateway).await),
-        "discord_interactions" => Box::new(DiscordChat::start(chat_discord::Receive::Interactions).await),
-        "weibo_long_connection" => Box::new(WeiboChat::start().await),
-        "wechat_long_connection" => Box::new(WechatChat::start().await),
-        other => panic!("unknown mode {other}"),
-    }
+    modes::start(mode)
+        .await
+        .unwrap_or_else(|| panic!("unknown mode {mode} (one of {MODES:?})"))
 }
 
 fn env_number(name: &str, default: u64) -> u64 {

@@ -34,10 +34,7 @@ use imgate_core::ports::Deps;
 use imgate_core::relay::RelaySettings;
 use imgate_dispatcher_fn::Settings;
 use imgate_tests::conformance::chat::{Chat, ChatHarness};
-use imgate_tests::conformance::chat_dingtalk::{self, DingtalkChat};
-use imgate_tests::conformance::chat_telegram::{self, TelegramChat};
-use imgate_tests::conformance::chat_wecom::{self, WecomChat};
-use imgate_tests::conformance::chat_weibo::WeiboChat;
+use imgate_tests::conformance::modes;
 use imgate_tests::event_source::EventSource;
 use imgate_tests::fake_agent::FakeAgent;
 use imgate_tests::gateway::Gateway;
@@ -68,16 +65,9 @@ const POLL: Duration = Duration::from_millis(2);
 const POLLERS: usize = 5;
 
 async fn harness(mode: &str) -> Box<dyn ChatHarness> {
-    match mode {
-        "wecom_webhook" => Box::new(WecomChat::start(chat_wecom::Receive::Webhook).await),
-        "wecom_long_connection" => Box::new(WecomChat::start(chat_wecom::Receive::LongConnection).await),
-        "dingtalk_stream" => Box::new(DingtalkChat::start(chat_dingtalk::Receive::Stream).await),
-        "dingtalk_http" => Box::new(DingtalkChat::start(chat_dingtalk::Receive::Http).await),
-        "telegram_webhook" => Box::new(TelegramChat::start(chat_telegram::Receive::Webhook).await),
-        "telegram_polling" => Box::new(TelegramChat::start(chat_telegram::Receive::Polling).await),
-        "weibo_long_connection" => Box::new(WeiboChat::start().await),
-        other => panic!("unknown mode {other} (this bench plays {MODES:?} and wecom_webhook, telegram_polling)"),
-    }
+    modes::start(mode)
+        .await
+        .unwrap_or_else(|| panic!("unknown mode {mode} (one of {:?})", modes::MODES))
 }
 
 fn env_number(name: &str, default: u64) -> u64 {

@@ -20,6 +20,7 @@ pub mod chat_weibo;
 mod dingtalk_http;
 mod discord_interactions;
 mod lark_webhook;
+pub mod modes;
 mod telegram_webhook;
 mod wecom_webhook;
 
