@@ -34,7 +34,12 @@ const HEALTH_CONNECTIONS: usize = 64;
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
     endpoints::check(&args.connections)?;
-    let deps = imgate_aws::deps_from_env()
+    // A relay that runs the dispatcher long-polls the queues it reads.
+    let queue_wait = match args.dispatcher {
+        DispatcherPlacement::Lambda => std::time::Duration::ZERO,
+        DispatcherPlacement::Relay => QUEUE_WAIT,
+    };
+    let deps = imgate_aws::deps_from_env_polling(queue_wait)
         .await
         .context("reading the AWS backend settings")?;
     let listener = TcpListener::bind(args.listen)
@@ -52,19 +57,14 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
         DispatcherPlacement::Lambda => None,
         DispatcherPlacement::Relay => {
             let settings = imgate_dispatcher_fn::Settings::from_env().context("reading the dispatcher settings")?;
-            let mut endpoints = endpoints.clone();
-            endpoints.wecom.api.clone_from(&settings.wecom_api_base);
-            let dispatcher = imgate_dispatcher_fn::dispatcher_with(&deps, &settings, &endpoints)
-                .context("building the dispatcher")?;
+            let dispatcher =
+                imgate_dispatcher_fn::dispatcher_at(&deps, &settings, &endpoints).context("building the dispatcher")?;
             tracing::info!(
                 max_receives = settings.max_receives,
                 "the dispatcher runs in this relay"
             );
-            let queue = imgate_aws::polling_queue_from_env(QUEUE_WAIT)
-                .await
-                .context("reading the queue settings")?;
             Some(tokio::spawn(imgate_core::dispatch::worker::run(
-                queue,
+                deps.queue.clone(),
                 dispatcher,
                 worker_stopped,
             )))

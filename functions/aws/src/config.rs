@@ -5,6 +5,7 @@
 //! "local mode" switch here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use imgate_core::ports::Deps;
@@ -75,30 +76,23 @@ impl AwsSettings {
 
 /// Loads the SDK configuration and the settings from the environment and builds the adapters.
 pub async fn deps_from_env() -> Result<Deps, ConfigError> {
-    let settings = AwsSettings::from_env()?;
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client())
-        .load()
-        .await;
-    Ok(deps_with(&config, &settings).await)
+    deps_from_env_polling(Duration::ZERO).await
 }
 
-/// The queues for a process that polls them itself (the relay running the dispatcher), from
-/// the environment: each FIFO receive long-polls for up to `wait`, so an idle process makes a
-/// pair of receives (FIFO, then delay queue) per `wait` instead of per poll. A due timer
-/// message (an aggregation flush) can then wait up to `wait` while the FIFO queue is empty.
+/// As [`deps_from_env`], for a process that polls the queues itself (the relay running the
+/// dispatcher): each FIFO receive long-polls for up to `wait`, so an idle process makes a pair
+/// of receives (FIFO, then delay queue) per `wait` instead of per poll. A due timer message
+/// (an aggregation flush) can then wait up to `wait` while the FIFO queue is empty.
 ///
 /// # Errors
 /// [`ConfigError`] naming the variable that is missing or unusable.
-pub async fn polling_queue_from_env(
-    wait: std::time::Duration,
-) -> Result<Arc<dyn imgate_core::ports::Queue>, ConfigError> {
+pub async fn deps_from_env_polling(wait: Duration) -> Result<Deps, ConfigError> {
     let settings = AwsSettings::from_env()?;
     let config = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .load()
         .await;
-    Ok(Arc::new(sqs_queue(&config, &settings).with_wait_time(wait)))
+    Ok(deps_polling(&config, &settings, wait))
 }
 
 fn sqs_queue(config: &SdkConfig, settings: &AwsSettings) -> SqsQueue {
@@ -128,8 +122,14 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// (the KMS data key is generated on first use); `async` so wiring can grow lookups later
 /// without changing callers.
 pub async fn deps_with(config: &SdkConfig, settings: &AwsSettings) -> Deps {
+    deps_polling(config, settings, Duration::ZERO)
+}
+
+/// The adapters for `settings`, the queue's receives long-polling for up to `wait` (none for
+/// zero).
+fn deps_polling(config: &SdkConfig, settings: &AwsSettings, wait: Duration) -> Deps {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), &settings.table);
-    let queue = sqs_queue(config, settings);
+    let queue = sqs_queue(config, settings).with_wait_time(wait);
     let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(config), &settings.kms_key_id);
     Deps {
         store: Arc::new(store),

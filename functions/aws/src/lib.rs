@@ -24,7 +24,7 @@ mod store;
 
 pub use config::{
     AwsSettings, ConfigError, DELAY_DLQ_URL_VAR, DELAY_QUEUE_URL_VAR, DLQ_URL_VAR, KMS_KEY_ID_VAR, QUEUE_URL_VAR,
-    TABLE_VAR, deps_from_env, deps_with, http_client, polling_queue_from_env,
+    TABLE_VAR, deps_from_env, deps_from_env_polling, deps_with, http_client,
 };
 pub use error::SetupError;
 pub use keyring::KmsKeyring;

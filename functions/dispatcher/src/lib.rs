@@ -32,7 +32,21 @@ pub struct HttpClientError(#[from] reqwest::Error);
 /// # Errors
 /// [`HttpClientError`] when the HTTP client cannot be built.
 pub fn dispatcher(deps: &Deps, settings: &Settings) -> Result<Dispatcher, HttpClientError> {
-    let mut endpoints = imgate_channels::Endpoints::default();
+    dispatcher_at(deps, settings, &imgate_channels::Endpoints::default())
+}
+
+/// As [`dispatcher`], calling the platform APIs at `endpoints` but WeCom's at the settings'
+/// base, as the function does: the relay runs the dispatcher this way beside its own
+/// connections' endpoints.
+///
+/// # Errors
+/// [`HttpClientError`] when the HTTP client cannot be built.
+pub fn dispatcher_at(
+    deps: &Deps,
+    settings: &Settings,
+    endpoints: &imgate_channels::Endpoints,
+) -> Result<Dispatcher, HttpClientError> {
+    let mut endpoints = endpoints.clone();
     endpoints.wecom.api.clone_from(&settings.wecom_api_base);
     dispatcher_with(deps, settings, &endpoints)
 }
