@@ -12,6 +12,7 @@ use async_trait::async_trait;
 mod agent;
 mod conversation;
 mod login;
+mod probe;
 mod registrar;
 mod reply;
 
@@ -21,6 +22,7 @@ pub use conversation::{
     UserDirectory,
 };
 pub use login::{LoginFlow, LoginQr, LoginStatus, LoginStep};
+pub use probe::{CredentialProbe, ProbeFailure, ProbeFailureKind, ProbeReport};
 pub use registrar::WebhookRegistrar;
 pub use reply::{Replier, ReplyError, ReplyStream, ReplyTarget};
 
