@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests.
 
 pub mod aws;
+pub mod browser;
 pub mod conformance;
 pub mod counting_proxy;
 pub mod crash;
