@@ -1,10 +1,11 @@
 //! A fake Discord (protocols/discord.md) on 127.0.0.1, port 0, for one application.
 //!
-//! - REST (§1, §2.5, §4): `GET /gateway/bot` answers this fake's gateway; messages, edits,
-//!   typing, interaction callbacks, follow-ups and `@original` edits, and command registration
-//!   are recorded. Bot routes check `Authorization: Bot <token>` (401 otherwise); message content
-//!   over 2,000 UTF-16 units is refused with 400 / 50035. Every answer carries rate-limit
-//!   headers; [`FakeDiscord::fail_next`] makes a route answer 429 with a `retry_after`.
+//! - REST (§1, §2.5, §4): `GET /gateway/bot` answers this fake's gateway and `GET /users/@me`
+//!   the bot user ([`BOT_USERNAME`]); messages, edits, typing, interaction callbacks, follow-ups
+//!   and `@original` edits, and command registration are recorded. Bot routes check
+//!   `Authorization: Bot <token>` (401 otherwise); message content over 2,000 UTF-16 units is
+//!   refused with 400 / 50035. Every answer carries rate-limit headers;
+//!   [`FakeDiscord::fail_next`] makes a route answer 429 with a `retry_after`.
 //! - Gateway (§3): Hello with a short heartbeat interval; Identify with a wrong token closes with
 //!   4004; READY carries a session id, this gateway as the resume URL and the bot user; every
 //!   heartbeat is acknowledged unless [`FakeDiscord::mute_acks`]; dispatched events carry
@@ -39,6 +40,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// The bot user's id.
 pub const BOT_ID: &str = "1100000000000000001";
+/// The bot user's username.
+pub const BOT_USERNAME: &str = "imgate";
 /// The application's public key: RFC 8032 §7.1 TEST 1, the protocol notes' vector.
 pub const APP_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 /// The private half of [`APP_PUBLIC_KEY`].
@@ -140,6 +143,7 @@ impl FakeDiscord {
         };
         let app = Router::new()
             .route("/gateway/bot", get(gateway_bot))
+            .route("/users/@me", get(current_user))
             .route("/channels/{channel}/messages", post(create_message))
             .route("/channels/{channel}/messages/{message}", patch(edit_message))
             .route("/channels/{channel}/typing", post(typing))
@@ -545,6 +549,13 @@ async fn gateway_bot(State(fake): State<FakeDiscord>, headers: HeaderMap) -> Res
     }
     Json(json!({"url": fake.gateway, "shards": 1, "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}}))
         .into_response()
+}
+
+async fn current_user(State(fake): State<FakeDiscord>, headers: HeaderMap) -> Response {
+    if !fake.authorized(&headers) {
+        return refuse(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+    }
+    Json(json!({"id": BOT_ID, "username": BOT_USERNAME, "discriminator": "0", "bot": true})).into_response()
 }
 
 async fn create_message(

@@ -12,6 +12,7 @@ pub mod fake_discord;
 pub mod fake_lark;
 pub mod fake_telegram;
 pub mod fake_wechat;
+pub mod fake_wecom_app;
 pub mod fake_wecom_long;
 pub mod fake_weibo;
 pub mod flaky_queue;

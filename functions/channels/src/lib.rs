@@ -2,9 +2,10 @@
 //!
 //! Each platform is its own crate under `functions/channels/` with the same module names for
 //! the same roles (see docs/architecture.md, "Platforms"), and hands the registry one
-//! [`Channel`]: its webhook endpoint, its replier and its relay connector. [`Channels::new`]
-//! builds them all from one set of [`Endpoints`]; `imgate serve`, `imgate relay` and the Lambda
-//! functions all start from it, so adding a platform is one line there (and its endpoints).
+//! [`Channel`]: its webhook endpoint, its replier, its relay connector and its credential test.
+//! [`Channels::new`] builds them all from one set of [`Endpoints`]; `imgate serve`, `imgate
+//! relay` and the Lambda functions all start from it, so adding a platform is one line there (and
+//! its endpoints).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use imgate_core::Platform;
 use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::Repliers;
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{Deps, LoginFlow, WebhookRegistrar};
+use imgate_core::ports::{CredentialProbe, Deps, LoginFlow, ProbeFailure, ProbeReport, WebhookRegistrar};
 use imgate_core::relay::Connector;
 
 /// Where each platform's API lives (each platform's defaults are its public cloud).
@@ -104,6 +105,12 @@ impl Channels {
         ))
     }
 
+    /// The credential test, for the admin service: each integration tested by its own
+    /// platform's probe.
+    pub fn probe(&self) -> Arc<dyn CredentialProbe> {
+        Arc::new(Probes(self.iter().map(|c| (c.platform, c.probe.clone())).collect()))
+    }
+
     /// The webhook endpoints, for the platforms that have webhook mode.
     pub fn webhooks(&self) -> Webhooks {
         Webhooks(
@@ -137,6 +144,23 @@ impl WebhookRegistrar for Registrars {
         match self.0.get(&record.platform) {
             Some(registrar) => registrar.unregister(record, credentials).await,
             None => Ok(()),
+        }
+    }
+}
+
+/// Tests credentials with the probe of the integration's platform.
+#[derive(Clone)]
+pub struct Probes(HashMap<Platform, Arc<dyn CredentialProbe>>);
+
+#[async_trait::async_trait]
+impl CredentialProbe for Probes {
+    async fn probe(&self, record: &IntegrationRecord, credentials: &Credentials) -> Result<ProbeReport, ProbeFailure> {
+        match self.0.get(&record.platform) {
+            Some(probe) => probe.probe(record, credentials).await,
+            None => Err(ProbeFailure::unsupported(format!(
+                "this build has no credential test for {}",
+                record.platform
+            ))),
         }
     }
 }

@@ -8,12 +8,14 @@
 //! - [`reply`]: answering an event (session webhook, else OpenAPI; AI card streaming), with
 //!   [`reply::payload`] (session webhook bodies, robot OpenAPI `msgKey`/`msgParam`).
 //! - [`webhook`]: the HTTP-mode endpoint.
+//! - [`probe`]: the credential test (an access token).
 //!
 //! Protocol reference: `protocols/dingtalk.md`; section numbers in doc comments point there.
 
 pub mod api;
 pub mod long;
 pub mod normalize;
+pub mod probe;
 pub mod reply;
 pub mod verify;
 pub mod webhook;
@@ -49,9 +51,17 @@ pub fn replier(
     http: &reqwest::Client,
     endpoints: &Endpoints,
 ) -> Arc<dyn imgate_core::ports::Replier> {
+    Arc::new(reply::DingtalkReplier::new(
+        deps.store.clone(),
+        http.clone(),
+        robot_api(deps, http, endpoints),
+    ))
+}
+
+/// The robot OpenAPI at `endpoints.api`, with access tokens cached in `deps.store`.
+pub fn robot_api(deps: &imgate_core::ports::Deps, http: &reqwest::Client, endpoints: &Endpoints) -> api::RobotApi {
     let tokens: Arc<dyn imgate_core::ports::TokenCache> = deps.store.clone();
-    let api = api::RobotApi::new(http.clone(), endpoints.api.clone(), tokens, deps.keyring.clone());
-    Arc::new(reply::DingtalkReplier::new(deps.store.clone(), http.clone(), api))
+    api::RobotApi::new(http.clone(), endpoints.api.clone(), tokens, deps.keyring.clone())
 }
 
 /// The relay's Stream connector (for `imgate relay` and `imgate serve`), with production
@@ -60,7 +70,8 @@ pub fn connector(http: reqwest::Client, endpoints: Endpoints) -> Arc<dyn imgate_
     Arc::new(long::Connector::new(http, endpoints))
 }
 
-/// DingTalk for the registry: the HTTP-mode endpoint, the replier and the Stream connection.
+/// DingTalk for the registry: the HTTP-mode endpoint, the replier, the Stream connection and the
+/// credential test.
 pub fn channel(
     wiring: imgate_channel_kit::channel::Wiring<'_>,
     endpoints: &Endpoints,
@@ -74,5 +85,6 @@ pub fn channel(
         replier: replier(deps, wiring.http, endpoints),
         connector: Some(connector(wiring.http.clone(), endpoints.clone())),
         registrar: None,
+        probe: Arc::new(probe::Probe::new(robot_api(deps, wiring.http, endpoints))),
     }
 }

@@ -255,6 +255,15 @@ impl RestApi {
             .ok_or_else(|| ReplyError::Transport("/gateway/bot answered without a url".into()))
     }
 
+    /// `GET /users/@me`: the bot's own user (`id`, `username`, `bot`).
+    ///
+    /// # Errors
+    /// [`ReplyError`].
+    pub async fn current_user(&self, token: &Secret) -> Result<Value, ReplyError> {
+        self.request(Method::GET, "/users/@me", "GET me", Auth::Bot(token), None)
+            .await
+    }
+
     /// `PUT /applications/{application}/commands`: the global slash commands, replaced.
     ///
     /// # Errors

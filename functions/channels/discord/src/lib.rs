@@ -7,11 +7,13 @@
 //! - [`webhook`]: the interactions endpoint (`/api/discord/interactions/{id}`);
 //! - [`long`]: the gateway, the relay's connector;
 //! - [`reply`]: answers streamed by edits, continued past 2,000 characters;
-//! - [`register`]: the slash commands.
+//! - [`register`]: the slash commands;
+//! - [`probe`]: the credential test (`GET /users/@me`).
 
 pub mod api;
 pub mod long;
 pub mod normalize;
+pub mod probe;
 pub mod register;
 pub mod reply;
 pub mod verify;
@@ -39,8 +41,8 @@ impl Default for Endpoints {
     }
 }
 
-/// Discord for the registry: the interactions endpoint, the replier, the gateway connector and
-/// the slash-command registration.
+/// Discord for the registry: the interactions endpoint, the replier, the gateway connector, the
+/// slash-command registration and the credential test.
 pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
     let deps = wiring.deps;
     let api = api::RestApi::new(wiring.http.clone(), endpoints.api.clone());
@@ -51,6 +53,7 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         })),
         replier: Arc::new(reply::DiscordReplier::new(deps.store.clone(), api.clone())),
         connector: Some(Arc::new(long::Connector::new(api.clone(), deps.store.clone()))),
-        registrar: Some(Arc::new(register::Registrar::new(api))),
+        registrar: Some(Arc::new(register::Registrar::new(api.clone()))),
+        probe: Arc::new(probe::Probe::new(api)),
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use imgate_core::Platform;
-use imgate_core::ports::{Deps, Replier, WebhookRegistrar};
+use imgate_core::ports::{CredentialProbe, Deps, Replier, WebhookRegistrar};
 use imgate_core::relay::Connector;
 
 use crate::webhook::WebhookEndpoint;
@@ -31,4 +31,7 @@ pub struct Channel {
     pub connector: Option<Arc<dyn Connector>>,
     /// Sets and removes its webhook URL through its API, if it works that way.
     pub registrar: Option<Arc<dyn WebhookRegistrar>>,
+    /// Tests an integration's credentials against the platform (every platform has one; a mode
+    /// that cannot be tested answers why).
+    pub probe: Arc<dyn CredentialProbe>,
 }

@@ -11,10 +11,12 @@
 //! - [`cursor`]: a long poll's cursor kept in the store across relays.
 //! - [`failure`]: the answer shown when the agent failed, with the way to start over.
 //! - [`dial`]: opening a platform's WebSocket (rustls, timeouts, proxy-free direct dial).
+//! - [`probe`]: the operator's words for credential tests that could not reach an answer.
 //! - [`redact`]: platform JSON errors made safe for logs and event lines.
 //! - [`webhook`]: loading a callback's integration, and the framework-free endpoint trait
 //!   every platform's webhook implements.
-//! - [`channel`]: what a platform hands the registry: its webhook, replier and connector.
+//! - [`channel`]: what a platform hands the registry: its webhook, replier, connector and
+//!   credential test.
 //!
 //! Platform quirks stay in the platform crates; nothing here names a platform.
 
@@ -26,6 +28,7 @@ pub mod markdown;
 pub mod mention;
 pub mod parts;
 pub mod patience;
+pub mod probe;
 pub mod redact;
 pub mod text;
 pub mod tokens;

@@ -1,5 +1,5 @@
 //! The Lark / Feishu Open API client of the replier: tenant access tokens (§4.1), the bot's
-//! identity (§2.9), message reply and send (§4.2–4.3) and CardKit streaming cards (§5.1).
+//! identity and name (§2.9), message reply and send (§4.2–4.3) and CardKit streaming cards (§5.1).
 //!
 //! - Tokens: `POST /open-apis/auth/v3/tenant_access_token/internal`, cached sealed in the store
 //!   (shared by every instance) and used until [`TOKEN_MARGIN`] before they expire, which is
@@ -199,13 +199,22 @@ impl LarkApi {
         self.call(app, Method::PUT, &path, Some(&body)).await.map(drop)
     }
 
-    /// The bot's own open_id (`GET /open-apis/bot/v3/info`).
+    /// The app's bot as `GET /open-apis/bot/v3/info` describes it (`open_id`, `app_name`, …).
+    ///
+    /// # Errors
+    /// [`ReplyError`] per the module docs.
+    pub async fn bot_info(&self, app: &Lark) -> Result<Value, ReplyError> {
+        let mut answer = self.call(app, Method::GET, "/open-apis/bot/v3/info", None).await?;
+        Ok(answer["bot"].take())
+    }
+
+    /// The bot's own open_id (from [`LarkApi::bot_info`]).
     ///
     /// # Errors
     /// [`ReplyError`] per the module docs.
     pub async fn fetch_bot_open_id(&self, app: &Lark) -> Result<String, ReplyError> {
-        let answer = self.call(app, Method::GET, "/open-apis/bot/v3/info", None).await?;
-        answer["bot"]["open_id"]
+        let bot = self.bot_info(app).await?;
+        bot["open_id"]
             .as_str()
             .filter(|id| !id.is_empty())
             .map(str::to_owned)
@@ -213,6 +222,17 @@ impl LarkApi {
                 code: 0,
                 message: "bot info answered without an open_id".into(),
             })
+    }
+
+    /// The app's tenant access token: the cached one while it stays valid for [`TOKEN_MARGIN`],
+    /// else a new one (which proves the App ID and App Secret).
+    ///
+    /// # Errors
+    /// [`ReplyError`] per the module docs.
+    pub async fn tenant_token(&self, app: &Lark) -> Result<Secret, ReplyError> {
+        self.tokens
+            .get_or_fetch(&self.token_key(app), TOKEN_MARGIN, || self.fetch_token(app))
+            .await
     }
 
     /// Calls an API with the app's token, renewing it once if Lark says it is invalid. Returns

@@ -8,12 +8,14 @@
 //! - [`api`]: the Open API client (tokens, bot identity, messages, CardKit);
 //! - [`format`]: agent Markdown as card Markdown;
 //! - [`reply`]: answering with a streaming card, built by [`reply::card`];
-//! - [`long`]: the long connection (the relay's connector).
+//! - [`long`]: the long connection (the relay's connector);
+//! - [`probe`]: the credential test (a tenant access token, then the bot's name).
 
 pub mod api;
 pub mod format;
 pub mod long;
 pub mod normalize;
+pub mod probe;
 pub mod reply;
 pub mod verify;
 pub mod webhook;
@@ -105,13 +107,15 @@ pub fn connector(
     Arc::new(long::Connector::new(http, endpoints, identity))
 }
 
-/// Lark / Feishu for the registry: the event endpoint, the replier and the long connection.
+/// Lark / Feishu for the registry: the event endpoint, the replier, the long connection and the
+/// credential test.
 pub fn channel(
     wiring: imgate_channel_kit::channel::Wiring<'_>,
     endpoints: &Endpoints,
 ) -> imgate_channel_kit::channel::Channel {
     let deps = wiring.deps;
-    let identity: Arc<dyn BotIdentity> = Arc::new(api(deps, wiring.http, endpoints));
+    let api = api(deps, wiring.http, endpoints);
+    let identity: Arc<dyn BotIdentity> = Arc::new(api.clone());
     imgate_channel_kit::channel::Channel {
         platform: imgate_core::Platform::Lark,
         webhook: Some(Arc::new(webhook::Context {
@@ -121,5 +125,6 @@ pub fn channel(
         replier: replier(deps, wiring.http, endpoints),
         connector: Some(connector(wiring.http.clone(), endpoints.clone(), identity)),
         registrar: None,
+        probe: Arc::new(probe::Probe::new(api)),
     }
 }

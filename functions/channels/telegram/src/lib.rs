@@ -8,6 +8,7 @@
 //! - [`api`]: the Bot API client and the bots' identities (`getMe`);
 //! - [`webhook`]: the webhook endpoint;
 //! - [`long`]: long polling, the relay's connector;
+//! - [`probe`]: the credential test (`getMe`);
 //! - [`register`]: `setWebhook` / `deleteWebhook` as integrations start and stop receiving;
 //! - [`reply`]: answers streamed as drafts (private chats) or edits (groups).
 
@@ -15,6 +16,7 @@ pub mod api;
 pub mod format;
 pub mod long;
 pub mod normalize;
+pub mod probe;
 pub mod register;
 pub mod reply;
 pub mod verify;
@@ -42,7 +44,8 @@ impl Default for Endpoints {
     }
 }
 
-/// Telegram for the registry: the webhook endpoint, the replier and the long-polling connector.
+/// Telegram for the registry: the webhook endpoint, the replier, the long-polling connector, the
+/// webhook registrar and the credential test.
 pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
     let deps = wiring.deps;
     let api = api::BotApi::new(wiring.http.clone(), endpoints.api.clone());
@@ -54,6 +57,7 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         })),
         replier: Arc::new(reply::TelegramReplier::new(deps.store.clone(), api.clone())),
         connector: Some(Arc::new(long::Connector::new(api.clone(), deps.store.clone()))),
-        registrar: Some(Arc::new(register::Registrar::new(api))),
+        registrar: Some(Arc::new(register::Registrar::new(api.clone()))),
+        probe: Arc::new(probe::Probe::new(api)),
     }
 }

@@ -8,13 +8,15 @@
 //! - [`api`]: the iLink client (headers, `base_info`, `ret` / `errcode`);
 //! - [`long`]: `getupdates` long polling, the relay's connector;
 //! - [`login`]: the QR login, its state kept in the store;
-//! - [`reply`]: answers in blocks, typing while the agent works, refusals not hammered.
+//! - [`reply`]: answers in blocks, typing while the agent works, refusals not hammered;
+//! - [`probe`]: the credential test, which says why a login is not tried.
 
 pub mod api;
 pub mod format;
 pub mod login;
 pub mod long;
 pub mod normalize;
+pub mod probe;
 pub mod reply;
 pub mod wire;
 
@@ -65,7 +67,8 @@ pub fn login(http: &reqwest::Client, endpoints: &Endpoints) -> Arc<dyn imgate_co
     ))
 }
 
-/// WeChat for the registry: the replier and the long-polling connector (no webhook).
+/// WeChat for the registry: the replier, the long-polling connector and the credential test (no
+/// webhook).
 pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
     let deps = wiring.deps;
     let client = api::Client::new(wiring.http.clone());
@@ -82,5 +85,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
             endpoints.api.clone(),
         ))),
         registrar: None,
+        probe: Arc::new(probe::Probe),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`reply`]: the dispatcher's answers (stream buffer, `response_url`, `message/send`), and
 //!   [`reply::payload`], the plaintext JSON of passive replies, `response_url` posts and
 //!   template cards.
+//! - [`probe`]: the credential test (a self-built app's access token; smart bots say why not).
 //! - [`simulate`]: a signed, encrypted callback as WeCom would send it, for trying a bot
 //!   without WeCom.
 
@@ -17,6 +18,7 @@ pub mod api;
 pub mod format;
 pub mod long;
 pub mod normalize;
+pub mod probe;
 pub mod reply;
 pub mod simulate;
 pub mod verify;
@@ -49,7 +51,8 @@ impl Default for Endpoints {
     }
 }
 
-/// WeCom for the registry: the callback endpoint, the replier and the long connection.
+/// WeCom for the registry: the callback endpoint, the replier, the long connection and the
+/// credential test.
 pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
     let deps = wiring.deps;
     let tokens: Arc<dyn TokenCache> = deps.store.clone();
@@ -59,11 +62,16 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         webhook: Some(Arc::new(webhook::Context {
             deps: imgate_channel_kit::webhook::WebhookDeps::new(deps),
         })),
-        replier: Arc::new(reply::WecomReplier::new(deps.store.clone(), wiring.http.clone(), app)),
+        replier: Arc::new(reply::WecomReplier::new(
+            deps.store.clone(),
+            wiring.http.clone(),
+            app.clone(),
+        )),
         connector: Some(Arc::new(long::Connector::new(
             deps.store.clone(),
             endpoints.long_connection.clone(),
         ))),
         registrar: None,
+        probe: Arc::new(probe::Probe::new(app)),
     }
 }

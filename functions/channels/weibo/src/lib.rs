@@ -5,13 +5,15 @@
 //! - [`normalize`]: `message` frames → [`imgate_core::event::InboundEvent`];
 //! - [`api`]: the token endpoint (cached sealed, retried per §2) and the stream's address;
 //! - [`long`]: the stream in the relay: heartbeat, messages in, answers out as delta frames;
-//! - [`reply`]: the dispatcher's replier, writing answers to the stream buffer the relay sends.
+//! - [`reply`]: the dispatcher's replier, writing answers to the stream buffer the relay sends;
+//! - [`probe`]: the credential test (a stream token).
 //!
 //! Weibo has no webhook mode, so the channel has no webhook endpoint.
 
 pub mod api;
 pub mod long;
 pub mod normalize;
+pub mod probe;
 pub mod reply;
 pub mod wire;
 
@@ -39,7 +41,7 @@ impl Default for Endpoints {
     }
 }
 
-/// Weibo for the registry: the replier and the stream connector.
+/// Weibo for the registry: the replier, the stream connector and the credential test.
 pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
     let deps = wiring.deps;
     let cache: Arc<dyn imgate_core::ports::TokenCache> = deps.store.clone();
@@ -51,9 +53,10 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         replier: Arc::new(reply::WeiboReplier::new(deps.store.clone())),
         connector: Some(Arc::new(long::Connector::new(
             deps.store.clone(),
-            client,
+            client.clone(),
             endpoints.ws.clone(),
         ))),
         registrar: None,
+        probe: Arc::new(probe::Probe::new(client)),
     }
 }
