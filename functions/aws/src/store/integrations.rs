@@ -39,6 +39,7 @@ fn to_item(record: &IntegrationRecord) -> StoreResult<Item> {
         .time("created_at", record.created_at)
         .time("updated_at", record.updated_at)
         .n(VERSION, record.version)
+        .opt_s("account", record.account.as_deref())
         .build())
 }
 
@@ -55,6 +56,7 @@ fn from_item(item: &Item) -> StoreResult<IntegrationRecord> {
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         version: f.number(VERSION)?,
+        account: f.opt_string("account")?,
     })
 }
 

@@ -35,6 +35,7 @@ fn integration(org: &OrgId, name: &str) -> IntegrationRecord {
         created_at: NOW,
         updated_at: NOW,
         version: 1,
+        account: None,
     }
 }
 
@@ -91,6 +92,7 @@ pub async fn integrations(store: &dyn Store) {
     let first = integration(&org_a, "first");
     let mut second = integration(&org_a, "second");
     second.created_at = NOW.plus(Duration::from_millis(5));
+    second.account = Some("@acme_bot 机器人".into());
     let foreign = integration(&org_b, "foreign");
     for r in [&first, &second, &foreign] {
         store.create_integration(r).await.expect("create integration");
@@ -114,6 +116,7 @@ pub async fn integrations(store: &dyn Store) {
     updated.credentials = SealedSecret::from_stored("v1.local.bmV3");
     updated.updated_at = NOW.plus(Duration::from_secs(1));
     updated.version = 2;
+    updated.account = Some("@renamed_bot".into());
     store.update_integration(&updated).await.expect("update v2");
     assert_eq!(
         store.get_integration(&first.id).await.expect("get"),

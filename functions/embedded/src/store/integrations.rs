@@ -15,7 +15,8 @@ use super::{
 };
 use crate::db::{CachedExecute, store_err, write_tx};
 
-const COLUMNS: &str = "id, org_id, name, platform, mode, enabled, credentials, created_at, updated_at, version";
+const COLUMNS: &str =
+    "id, org_id, name, platform, mode, enabled, credentials, created_at, updated_at, version, account";
 
 fn decode(row: &Row<'_>) -> StoreResult<IntegrationRecord> {
     Ok(IntegrationRecord {
@@ -29,6 +30,7 @@ fn decode(row: &Row<'_>) -> StoreResult<IntegrationRecord> {
         created_at: col_ts(row, 7)?,
         updated_at: col_ts(row, 8)?,
         version: version_col(row, 9)?,
+        account: col(row, 10)?,
     })
 }
 
@@ -44,6 +46,7 @@ struct Bound {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    account: Option<String>,
 }
 
 impl Bound {
@@ -59,6 +62,7 @@ impl Bound {
             created_at: r.created_at.as_millis(),
             updated_at: r.updated_at.as_millis(),
             version: version_sql(r.version)?,
+            account: r.account.clone(),
         })
     }
 }
@@ -77,7 +81,7 @@ impl IntegrationStore for SqliteStore {
                 conn.exec(
                     &format!(
                         "INSERT INTO integrations ({COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                     ),
                     params![
                         b.id,
@@ -89,7 +93,8 @@ impl IntegrationStore for SqliteStore {
                         b.credentials,
                         b.created_at,
                         b.updated_at,
-                        b.version
+                        b.version,
+                        b.account
                     ],
                 )
                 .map_err(store_err)
@@ -139,7 +144,7 @@ impl IntegrationStore for SqliteStore {
                     conn,
                     "UPDATE integrations SET org_id = ?2, name = ?3, platform = ?4, mode = ?5, \
                      enabled = ?6, credentials = ?7, created_at = ?8, updated_at = ?9, \
-                     version = ?10 WHERE id = ?1 AND version = ?11",
+                     version = ?10, account = ?12 WHERE id = ?1 AND version = ?11",
                     params![
                         b.id,
                         b.org_id,
@@ -151,7 +156,8 @@ impl IntegrationStore for SqliteStore {
                         b.created_at,
                         b.updated_at,
                         b.version,
-                        expected
+                        expected,
+                        b.account
                     ],
                     "SELECT 1 FROM integrations WHERE id = ?1",
                     &b.id,
