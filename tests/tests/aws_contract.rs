@@ -60,6 +60,12 @@ async fn integrations() -> Result<()> {
 }
 
 #[tokio::test]
+async fn integration_statuses() -> Result<()> {
+    testing::integration_statuses(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn long_connection_integrations() -> Result<()> {
     testing::long_connection_integrations(&fresh_store().await?).await;
     Ok(())

@@ -56,7 +56,7 @@ pub const ENTITY: &str = "entity";
 const MAX_VERBATIM_KEY: usize = 1024;
 
 /// The primary key of one item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) pk: String,
     pub(crate) sk: String,

@@ -100,6 +100,19 @@ pub trait IntegrationStore: Send + Sync {
     async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()>;
     /// Reads the runtime status.
     async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>>;
+    /// The runtime statuses of `ids` that exist, each once, in any order (an id without a
+    /// status is left out): the console lists a thousand integrations with a few reads instead
+    /// of one each. The default reads them one by one; backends with a batched read override it.
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut statuses = Vec::new();
+        for id in ids.iter().filter(|id| seen.insert(*id)) {
+            if let Some(status) = self.get_status(id).await? {
+                statuses.push(status);
+            }
+        }
+        Ok(statuses)
+    }
 }
 
 /// Agents.

@@ -22,6 +22,7 @@ pub const NOW: Timestamp = Timestamp::from_millis(1_795_244_400_000);
 pub async fn store_contract(store: &dyn Store) {
     orgs_and_api_keys(store).await;
     integrations(store).await;
+    integration_statuses(store).await;
     long_connection_integrations(store).await;
     agents(store).await;
     triggers(store).await;

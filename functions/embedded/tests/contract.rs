@@ -44,6 +44,12 @@ async fn integrations() {
 }
 
 #[tokio::test]
+async fn integration_statuses() {
+    let (s, _dir) = store().await;
+    testing::integration_statuses(&s).await;
+}
+
+#[tokio::test]
 async fn long_connection_integrations() {
     let (s, _dir) = store().await;
     testing::long_connection_integrations(&s).await;

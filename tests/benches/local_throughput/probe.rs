@@ -137,6 +137,11 @@ impl IntegrationStore for TimedStore {
     async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>> {
         self.stats.time("store.get_status", self.inner.get_status(id)).await
     }
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        self.stats
+            .time("store.get_statuses", self.inner.get_statuses(ids))
+            .await
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,7 @@
 //! Integrations (`INTEGRATION#<id>` / `INTEGRATION`, listed on `ORG#<org>#INTEGRATIONS`, and on
 //! the sparse `gsi2` partition `LONG_CONNECTIONS` while in long-connection mode; versioned) and
-//! their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins).
+//! their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins; many are read with
+//! batched reads).
 
 use async_trait::async_trait;
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
@@ -138,5 +139,11 @@ impl IntegrationStore for DynamoStore {
 
     async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>> {
         self.get(&Key::status(id)).await?.as_ref().map(status_from).transpose()
+    }
+
+    /// `BatchGetItem`, 100 statuses per call.
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        let keys: Vec<Key> = ids.iter().map(Key::status).collect();
+        self.batch_get(&keys).await?.iter().map(status_from).collect()
     }
 }

@@ -18,11 +18,14 @@ mod tokens;
 mod triggers;
 mod users;
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use imgate_core::ports::{StoreError, StoreResult};
 use imgate_core::time::Timestamp;
 
@@ -33,6 +36,14 @@ use crate::schema::{EXPIRES_MS, GSI1, GSI1_PK, Key, Listing, PK, VERSION};
 /// Items read per page of [`DynamoStore::recent`]; pages continue until `limit` live items are
 /// found.
 const MAX_PAGE: usize = 100;
+
+/// Keys one `BatchGetItem` call takes (DynamoDB's limit).
+const MAX_BATCH_GET: usize = 100;
+/// Rounds of [`DynamoStore::batch_get`] in a row in which DynamoDB answers none of the keys
+/// asked for (throttling) before it gives up.
+const MAX_IDLE_BATCH_ROUNDS: u32 = 8;
+/// The first wait before asking again for unprocessed keys; it doubles every idle round.
+const BATCH_RETRY_BASE: Duration = Duration::from_millis(25);
 
 /// The DynamoDB implementation of every store port.
 #[derive(Debug, Clone)]
@@ -327,6 +338,60 @@ impl DynamoStore {
             match out.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
                 _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// The items of `keys` that exist, in any order, with strongly consistent reads:
+    /// `BatchGetItem` calls of up to [`MAX_BATCH_GET`] distinct keys each, asking again (with a
+    /// growing wait) for the keys DynamoDB left unprocessed (throttling, or a response over
+    /// 16 MB). [`StoreError::Backend`] after [`MAX_IDLE_BATCH_ROUNDS`] rounds in a row without
+    /// progress.
+    pub(crate) async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
+        // DynamoDB refuses a request that names a key twice.
+        let mut seen = HashSet::with_capacity(keys.len());
+        let distinct: Vec<&Key> = keys.iter().filter(|key| seen.insert(*key)).collect();
+        let mut items = Vec::with_capacity(distinct.len());
+        for chunk in distinct.chunks(MAX_BATCH_GET) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|key| key_item(key)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Backend(Box::new(e)))?;
+            let mut idle_rounds = 0;
+            loop {
+                let asked = pending.keys().len();
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| store_backend("BatchGetItem", e))?;
+                let found = out
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default();
+                items.extend(found.into_iter().filter(|item| !item.is_empty()));
+                match out
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .filter(|left| !left.keys().is_empty())
+                {
+                    None => break,
+                    Some(left) => {
+                        // Progress is any key answered, found or not.
+                        idle_rounds = if left.keys().len() < asked { 0 } else { idle_rounds + 1 };
+                        if idle_rounds >= MAX_IDLE_BATCH_ROUNDS {
+                            return Err(StoreError::Backend(
+                                format!("BatchGetItem left {} keys unprocessed", left.keys().len()).into(),
+                            ));
+                        }
+                        tokio::time::sleep(BATCH_RETRY_BASE * 2u32.pow(idle_rounds.min(6))).await;
+                        pending = left;
+                    }
+                }
             }
         }
         Ok(items)

@@ -169,6 +169,46 @@ pub async fn integrations(store: &dyn Store) {
     assert_eq!(store.list_integrations(&org_a).await.expect("list"), vec![second]);
 }
 
+/// Batched status reads: the statuses that exist, each once, whatever the number of ids.
+pub async fn integration_statuses(store: &dyn Store) {
+    let status = |id: &IntegrationId, attempts: u32| IntegrationStatus {
+        integration_id: id.clone(),
+        state: ConnectionState::Connected,
+        reason: None,
+        connected_since: Some(NOW),
+        last_event_at: None,
+        last_error: None,
+        reconnect_attempts: attempts,
+        owner: Some("relay-1".into()),
+        updated_at: NOW,
+    };
+    // More ids than one batched read takes (DynamoDB: 100 keys), most without a status.
+    let ids: Vec<IntegrationId> = (0..250).map(|_| IntegrationId::generate()).collect();
+    let mut stored = Vec::new();
+    for (n, i) in [0, 120, 249].into_iter().enumerate() {
+        let s = status(&ids[i], u32::try_from(n).unwrap_or_default());
+        store.put_status(&s).await.expect("put status");
+        stored.push(s);
+    }
+    let sorted = |mut list: Vec<IntegrationStatus>| {
+        list.sort_by(|a, b| a.integration_id.cmp(&b.integration_id));
+        list
+    };
+    let mut asked = ids.clone();
+    asked.push(ids[120].clone());
+    assert_eq!(
+        sorted(store.get_statuses(&asked).await.expect("get statuses")),
+        sorted(stored.clone()),
+        "the statuses that exist, each once"
+    );
+    assert_eq!(
+        store.get_statuses(&ids[1..3]).await.expect("get missing"),
+        vec![],
+        "ids without a status are left out"
+    );
+    assert_eq!(store.get_statuses(&[]).await.expect("get none"), vec![]);
+}
+
 /// The relay's work list: long-connection integrations across organizations, following mode
 /// changes and deletions.
 pub async fn long_connection_integrations(store: &dyn Store) {

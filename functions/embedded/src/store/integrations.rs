@@ -1,7 +1,9 @@
 //! [`IntegrationStore`]: integrations (credentials stay sealed) and their runtime status.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
-use rusqlite::{Row, params};
+use rusqlite::{Row, params, params_from_iter};
 
 use imgate_core::ids::{IntegrationId, OrgId};
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
@@ -66,6 +68,10 @@ impl Bound {
         })
     }
 }
+
+/// Ids per `IN (…)` list of [`IntegrationStore::get_statuses`] (well below SQLite's limit on
+/// bound parameters).
+const STATUS_CHUNK: usize = 500;
 
 fn decode_status(row: &Row<'_>) -> StoreResult<IntegrationStatus> {
     serde_json::from_str(&col::<String>(row, 0)?)
@@ -233,6 +239,35 @@ impl IntegrationStore for SqliteStore {
                     [id.as_str()],
                     decode_status,
                 )
+            })
+            .await
+    }
+
+    /// One query per [`STATUS_CHUNK`] distinct ids.
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        let ids: Vec<String> = ids
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.db
+            .read(move |conn| {
+                let mut statuses = Vec::new();
+                for chunk in ids.chunks(STATUS_CHUNK) {
+                    let placeholders = vec!["?"; chunk.len()].join(", ");
+                    // Chunk lengths vary, so the statement is not worth caching.
+                    let mut stmt = conn
+                        .prepare(&format!(
+                            "SELECT data FROM integration_status WHERE integration_id IN ({placeholders})"
+                        ))
+                        .map_err(store_err)?;
+                    let mut rows = stmt.query(params_from_iter(chunk)).map_err(store_err)?;
+                    while let Some(row) = rows.next().map_err(store_err)? {
+                        statuses.push(decode_status(row)?);
+                    }
+                }
+                Ok(statuses)
             })
             .await
     }
