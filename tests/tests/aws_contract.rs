@@ -90,6 +90,12 @@ async fn sessions() -> Result<()> {
 }
 
 #[tokio::test]
+async fn session_listing() -> Result<()> {
+    testing::session_listing(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn dedupe() -> Result<()> {
     testing::dedupe(&fresh_store().await?).await;
     Ok(())

@@ -155,6 +155,14 @@ pub trait SessionStore: Send + Sync {
     async fn put_session(&self, session: &Session) -> StoreResult<()>;
     /// Deletes a session; idempotent.
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<()>;
+    /// The integration's sessions whose conversation is live at `now` ([`Session::is_live`]),
+    /// most recently active first, at most `limit`: the console's "who is talking to this bot".
+    async fn list_sessions(
+        &self,
+        integration: &IntegrationId,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>>;
 }
 
 /// The outcome of a dedupe claim.

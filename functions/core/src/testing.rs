@@ -27,6 +27,7 @@ pub async fn store_contract(store: &dyn Store) {
     agents(store).await;
     triggers(store).await;
     sessions(store).await;
+    session_listing(store).await;
     dedupe(store).await;
     leases(store).await;
     event_log(store).await;

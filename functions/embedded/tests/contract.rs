@@ -74,6 +74,12 @@ async fn sessions() {
 }
 
 #[tokio::test]
+async fn session_listing() {
+    let (s, _dir) = store().await;
+    testing::session_listing(&s).await;
+}
+
+#[tokio::test]
 async fn dedupe() {
     let (s, _dir) = store().await;
     testing::dedupe(&s).await;

@@ -109,8 +109,20 @@ async fn version_1_database_is_upgraded_in_place() {
     assert_eq!(session.expires_at, NOW.plus(Duration::from_secs(600)));
     assert_eq!(session.answer, None);
     assert!(session.is_live(NOW));
-    // An integration from before accounts were kept has none until its credentials are tested.
+    // It is listed until its conversation ends.
     let integration = v1_session_key().integration_id;
+    assert_eq!(
+        store.list_sessions(&integration, NOW, 10).await.expect("list sessions"),
+        vec![session.clone()]
+    );
+    assert_eq!(
+        store
+            .list_sessions(&integration, session.expires_at, 10)
+            .await
+            .expect("list sessions"),
+        vec![]
+    );
+    // An integration from before accounts were kept has none until its credentials are tested.
     let record = store
         .get_integration(&integration)
         .await

@@ -208,6 +208,16 @@ impl SessionStore for TimedStore {
             .time("store.delete_session", self.inner.delete_session(key))
             .await
     }
+    async fn list_sessions(
+        &self,
+        integration: &IntegrationId,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        self.stats
+            .time("store.list_sessions", self.inner.list_sessions(integration, now, limit))
+            .await
+    }
 }
 
 #[async_trait]

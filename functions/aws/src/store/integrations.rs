@@ -9,7 +9,7 @@ use imgate_core::keyring::SealedSecret;
 use imgate_core::ports::{IntegrationStore, StoreResult};
 use imgate_core::{ConnectionMode, IntegrationId, OrgId};
 
-use super::DynamoStore;
+use super::{DynamoStore, Order};
 use crate::item::{Fields, Item, ItemBuilder};
 use crate::schema::{GSI2, GSI2_PK, Key, LONG_CONNECTIONS, Listing, VERSION};
 
@@ -126,7 +126,7 @@ impl IntegrationStore for DynamoStore {
     }
 
     async fn list_long_connection_integrations(&self) -> StoreResult<Vec<IntegrationRecord>> {
-        self.query_index(GSI2, GSI2_PK, LONG_CONNECTIONS.to_owned())
+        self.query_index(GSI2, GSI2_PK, LONG_CONNECTIONS.to_owned(), Order::OldestFirst)
             .await?
             .iter()
             .map(from_item)

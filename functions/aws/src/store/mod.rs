@@ -52,6 +52,16 @@ pub struct DynamoStore {
     table: String,
 }
 
+/// Which way an index query walks the index's sort key (every index's sort key starts with a
+/// time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Oldest first (forward).
+    OldestFirst,
+    /// Newest first (backward).
+    NewestFirst,
+}
+
 /// A condition expression with its placeholders.
 #[derive(Debug, Default)]
 pub(crate) struct Condition {
@@ -262,17 +272,19 @@ impl DynamoStore {
     /// Global secondary indexes are eventually consistent: an item written a moment ago may be
     /// missing from the listing for a short while (moto is immediate).
     pub(crate) async fn list(&self, listing: Listing<'_>) -> StoreResult<Vec<Item>> {
-        self.query_index(GSI1, GSI1_PK, listing.partition()).await
+        self.query_index(GSI1, GSI1_PK, listing.partition(), Order::OldestFirst)
+            .await
     }
 
     /// Every item of partition `partition` (key attribute `pk_attribute`) of the global secondary
-    /// index `index`, oldest first, following `LastEvaluatedKey` to the end (eventually
-    /// consistent, like [`Self::list`]).
+    /// index `index`, in `order` of the index's sort key, following `LastEvaluatedKey` to the end
+    /// (eventually consistent, like [`Self::list`]).
     pub(crate) async fn query_index(
         &self,
         index: &'static str,
         pk_attribute: &'static str,
         partition: String,
+        order: Order,
     ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
@@ -285,7 +297,7 @@ impl DynamoStore {
                 .key_condition_expression("#gpk = :gpk")
                 .expression_attribute_names("#gpk", pk_attribute)
                 .expression_attribute_values(":gpk", AttributeValue::S(partition.clone()))
-                .scan_index_forward(true)
+                .scan_index_forward(matches!(order, Order::OldestFirst))
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -406,6 +406,86 @@ pub async fn sessions(store: &dyn Store) {
     assert_eq!(store.get_session(&key, NOW).await.expect("get deleted"), None);
 }
 
+/// A session of `integration` talking in `conversation`, active from `started` to `last_active`,
+/// its conversation ending at `ends`.
+fn session_at(integration: &IntegrationId, conversation: &str, started: u64, last_active: u64, ends: u64) -> Session {
+    let at = |secs: u64| NOW.plus(Duration::from_secs(secs));
+    Session {
+        key: SessionKey {
+            integration_id: integration.clone(),
+            conversation: conversation.into(),
+            sender: "user:1".into(),
+        },
+        id: SessionId::generate(),
+        agent_id: AgentId::generate(),
+        user_id: UserId::generate(),
+        started_at: at(started),
+        last_active_at: at(last_active),
+        expires_at: at(ends),
+        answer: None,
+    }
+}
+
+/// Listing an integration's live sessions: live ones only, most recently active first,
+/// following rewrites, new conversations and deletes.
+pub async fn session_listing(store: &dyn Store) {
+    let id = IntegrationId::generate();
+    let other = IntegrationId::generate();
+    let now = NOW.plus(Duration::from_secs(30));
+    // Started first but active last but one: the order is by activity, not by start.
+    let early = session_at(&id, "early", 0, 20, 3600);
+    let middle = session_at(&id, "middle", 1, 5, 3600);
+    let late = session_at(&id, "late", 2, 25, 3600);
+    // Ended before `now` but kept for its recorded answer: read, never listed.
+    let ended = Session {
+        answer: Some(RecordedAnswer {
+            event_key: "wecom:int:msg-1".into(),
+            text: "answer".into(),
+            at: NOW.plus(Duration::from_secs(10)),
+        }),
+        ..session_at(&id, "ended", 3, 10, 29)
+    };
+    let expired = session_at(&id, "expired", 4, 4, 30);
+    let foreign = session_at(&other, "foreign", 5, 28, 3600);
+    for s in [&early, &middle, &late, &ended, &expired, &foreign] {
+        store.put_session(s).await.expect("put session");
+    }
+    assert!(store.get_session(&ended.key, now).await.expect("get ended").is_some());
+    let list = |limit: usize, at: Timestamp| {
+        let id = id.clone();
+        async move { store.list_sessions(&id, at, limit).await.expect("list sessions") }
+    };
+    assert_eq!(
+        list(10, now).await,
+        vec![late.clone(), early.clone(), middle.clone()],
+        "live ones, most recently active first"
+    );
+    assert_eq!(list(2, now).await, vec![late.clone(), early.clone()], "at most `limit`");
+    assert_eq!(list(0, now).await, vec![]);
+    assert_eq!(
+        store.list_sessions(&other, now, 10).await.expect("list other"),
+        vec![foreign],
+        "each integration lists its own"
+    );
+
+    // An answer moves a session to the front; a new conversation under a known key replaces
+    // the old one; a deleted session is gone.
+    let answered = Session {
+        last_active_at: NOW.plus(Duration::from_secs(29)),
+        ..middle
+    };
+    store.put_session(&answered).await.expect("rewrite");
+    let restarted = session_at(&id, "late", 26, 27, 3600);
+    store.put_session(&restarted).await.expect("new conversation");
+    store.delete_session(&early.key).await.expect("delete");
+    assert_eq!(list(10, now).await, vec![answered.clone(), restarted.clone()]);
+    assert_eq!(
+        list(10, NOW.plus(Duration::from_secs(3600))).await,
+        vec![],
+        "nothing is live once every conversation ended"
+    );
+}
+
 /// Dedupe claims with TTL.
 pub async fn dedupe(store: &dyn Store) {
     let key = format!("wecom:{}:msg-1", IntegrationId::generate());
