@@ -150,6 +150,12 @@ async fn tokens() -> Result<()> {
 }
 
 #[tokio::test]
+async fn dead_letters() -> Result<()> {
+    testing::dead_letters(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn whole_store_contract_on_one_table() -> Result<()> {
     // The contracts generate their own ids, so they also pass side by side on one table.
     testing::store_contract(&fresh_store().await?).await;

@@ -63,6 +63,9 @@ pub const ENTITY: &str = "entity";
 /// verbatim in a partition key; longer ones are hashed (DynamoDB allows 2048 bytes per partition
 /// key).
 const MAX_VERBATIM_KEY: usize = 1024;
+/// Longest caller-chosen id (dead letter id) kept verbatim in a sort key; longer ones are hashed
+/// (DynamoDB allows 1024 bytes per sort key, and the id follows a prefix).
+const MAX_VERBATIM_SORT_KEY: usize = 1000;
 
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -137,6 +140,14 @@ impl Key {
         Self::new(format!("TOKEN#{}", key_part(key)), "TOKEN")
     }
 
+    /// An organization's dead letter; the caller's id is kept verbatim when it fits a sort key.
+    pub(crate) fn dead_letter(org: &OrgId, id: &str) -> Self {
+        Self {
+            pk: dead_letters_pk(org),
+            sk: format!("DL#{}", hashed_if_over(id, MAX_VERBATIM_SORT_KEY)),
+        }
+    }
+
     pub(crate) fn lease(id: &IntegrationId) -> Self {
         Self::new(format!("LEASE#{id}"), "LEASE")
     }
@@ -170,6 +181,11 @@ pub(crate) fn session_sort(key: &SessionKey, started: Timestamp) -> String {
 /// The partition holding a session's history.
 pub(crate) fn history_pk(session: &SessionId) -> String {
     format!("HISTORY#{session}")
+}
+
+/// The partition holding an organization's dead letters.
+pub(crate) fn dead_letters_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#DEADLETTERS")
 }
 
 /// A sort-key suffix for items that share a millisecond: the writer's wall clock in nanoseconds
@@ -226,7 +242,12 @@ pub(crate) fn ttl_seconds(t: Timestamp) -> i64 {
 /// A caller-chosen key as it appears in a partition key: verbatim when short, else
 /// `sha256:<hex>`.
 fn key_part(key: &str) -> String {
-    if key.len() <= MAX_VERBATIM_KEY {
+    hashed_if_over(key, MAX_VERBATIM_KEY)
+}
+
+/// `key` verbatim when it has at most `max` bytes, else `sha256:<hex>` of it.
+fn hashed_if_over(key: &str, max: usize) -> String {
+    if key.len() <= max {
         key.to_owned()
     } else {
         let digest = Sha256::digest(key.as_bytes());
@@ -361,6 +382,16 @@ mod tests {
         );
         assert_eq!(Listing::Orgs.partition(), "ORGS");
         assert_eq!(listing_sort(Timestamp::from_millis(42), "x"), "0000000000042#x");
+    }
+
+    #[test]
+    fn dead_letter_keys() {
+        let org = OrgId::generate();
+        let key = Key::dead_letter(&org, "dl_ab12");
+        assert_eq!(key.pk, format!("ORG#{org}#DEADLETTERS"));
+        assert_eq!(key.sk, "DL#dl_ab12");
+        let long = Key::dead_letter(&org, &"x".repeat(1001));
+        assert!(long.sk.starts_with("DL#sha256:") && long.sk.len() <= 1024);
     }
 
     #[test]

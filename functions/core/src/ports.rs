@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 mod agent;
 mod conversation;
+mod dead_letter;
 mod login;
 mod probe;
 mod registrar;
@@ -21,6 +22,7 @@ pub use conversation::{
     AggregationStore, CachedToken, HistoryEntry, HistoryStore, Role, StreamState, StreamStore, TokenCache,
     UserDirectory,
 };
+pub use dead_letter::{DeadLetter, DeadLetterStore};
 pub use login::{LoginFlow, LoginQr, LoginStatus, LoginStep};
 pub use probe::{CredentialProbe, ProbeFailure, ProbeFailureKind, ProbeReport};
 pub use registrar::WebhookRegistrar;
@@ -311,6 +313,7 @@ pub trait Store:
     + AggregationStore
     + StreamStore
     + TokenCache
+    + DeadLetterStore
 {
 }
 
@@ -328,6 +331,7 @@ impl<T> Store for T where
         + AggregationStore
         + StreamStore
         + TokenCache
+        + DeadLetterStore
 {
 }
 

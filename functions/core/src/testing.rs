@@ -36,6 +36,7 @@ pub async fn store_contract(store: &dyn Store) {
     aggregation(store).await;
     streams(store).await;
     tokens(store).await;
+    dead_letters(store).await;
 }
 
 /// Runs every queue contract; `fresh` must return a new, empty queue each call, with a

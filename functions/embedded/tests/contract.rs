@@ -170,6 +170,12 @@ async fn tokens() {
 }
 
 #[tokio::test]
+async fn dead_letters() {
+    let (s, _dir) = store().await;
+    testing::dead_letters(&s).await;
+}
+
+#[tokio::test]
 async fn queue_delayed() {
     let (q, _dir) = queue().await;
     testing::queue_delayed(&q).await;

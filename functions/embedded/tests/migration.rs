@@ -7,8 +7,8 @@ use std::time::Duration;
 use imgate_core::Timestamp;
 use imgate_core::ids::{IntegrationId, OrgId, UserId};
 use imgate_core::ports::{
-    CachedToken, EventLog, IntegrationStore, OrgStore, Queue, SessionStore, StreamState, StreamStore, TokenCache,
-    UserDirectory,
+    CachedToken, DeadLetter, DeadLetterStore, EventLog, IntegrationStore, OrgStore, Queue, SessionStore, StreamState,
+    StreamStore, TokenCache, UserDirectory,
 };
 use imgate_core::session::SessionKey;
 use imgate_embedded::{LocalBackend, QueueOptions};
@@ -165,6 +165,25 @@ async fn version_1_database_is_upgraded_in_place() {
         expires_at: NOW.plus(Duration::from_secs(60)),
     };
     assert!(store.create_stream(&stream).await.expect("create stream"));
+    let letter = DeadLetter {
+        id: "dl_1".into(),
+        org_id: org.clone(),
+        integration_id: id.clone(),
+        event_id: None,
+        group: String::new(),
+        body: "{}".into(),
+        reason: "failed".into(),
+        failed_at: NOW,
+        receive_count: 5,
+    };
+    store
+        .put_dead_letter(&letter, Duration::from_secs(60))
+        .await
+        .expect("put dead letter");
+    assert_eq!(
+        store.get_dead_letter(&org, "dl_1", NOW).await.expect("get dead letter"),
+        Some(letter)
+    );
     queue
         .enqueue_delayed("timer", Duration::ZERO)
         .await

@@ -6,6 +6,7 @@
 
 mod agents;
 mod aggregation;
+mod dead_letters;
 mod dedupe;
 mod events;
 mod history;

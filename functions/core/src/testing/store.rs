@@ -10,7 +10,7 @@ use crate::integration::{ConnectionState, IntegrationRecord, IntegrationStatus, 
 use crate::keyring::SealedSecret;
 use crate::org::Organization;
 use crate::platform::{ConnectionMode, Platform};
-use crate::ports::{Claim, EventLogEntry, LeaseOutcome, Store, StoreError};
+use crate::ports::{Claim, DeadLetter, EventLogEntry, LeaseOutcome, Store, StoreError};
 use crate::session::{RecordedAnswer, Session, SessionKey};
 use crate::time::Timestamp;
 use crate::trigger::{GroupPolicy, Trigger};
@@ -683,4 +683,104 @@ pub async fn event_log_keyed_sets(store: &dyn Store) {
         "newest first, once each"
     );
     assert_eq!(store.recent_events(&id, 3, NOW).await.expect("limit").len(), 3);
+}
+
+/// Dead letters: idempotent puts, newest first, expiry, and each organization sees only its own.
+pub async fn dead_letters(store: &dyn Store) {
+    let org_a = OrgId::generate();
+    let org_b = OrgId::generate();
+    let ttl = Duration::from_secs(3600);
+    let letter = |org: &OrgId, id: &str, secs: u64| DeadLetter {
+        id: id.into(),
+        org_id: org.clone(),
+        integration_id: IntegrationId::generate(),
+        event_id: Some(format!("msg-{id}")),
+        group: format!("int:{id}"),
+        body: format!("{{\"text\":\"消息 {id}\"}}"),
+        reason: "agent answered 500".into(),
+        failed_at: NOW.plus(Duration::from_secs(secs)),
+        receive_count: 5,
+    };
+    let first = letter(&org_a, "dl_1", 0);
+    let second = letter(&org_a, "dl_2", 1);
+    // A timer message: no event id, no group.
+    let timer = DeadLetter {
+        event_id: None,
+        group: String::new(),
+        ..letter(&org_a, "dl_3", 2)
+    };
+    // Another organization's letter under the same id.
+    let foreign = letter(&org_b, "dl_1", 3);
+    for l in [&first, &second, &timer, &foreign] {
+        store.put_dead_letter(l, ttl).await.expect("put dead letter");
+    }
+    // The same id again replaces the letter.
+    let first = DeadLetter {
+        reason: "agent timed out".into(),
+        receive_count: 6,
+        ..first
+    };
+    store.put_dead_letter(&first, ttl).await.expect("put again");
+    store.put_dead_letter(&first, ttl).await.expect("put is idempotent");
+
+    let list = |org: &OrgId, at: Timestamp, limit: usize| {
+        let org = org.clone();
+        async move {
+            store
+                .list_dead_letters(&org, at, limit)
+                .await
+                .expect("list dead letters")
+        }
+    };
+    assert_eq!(
+        list(&org_a, NOW, 10).await,
+        vec![timer.clone(), second.clone(), first.clone()],
+        "newest first, each once"
+    );
+    assert_eq!(
+        list(&org_a, NOW, 2).await,
+        vec![timer.clone(), second.clone()],
+        "at most `limit`"
+    );
+    assert_eq!(list(&org_b, NOW, 10).await, vec![foreign.clone()]);
+    assert_eq!(list(&OrgId::generate(), NOW, 10).await, vec![]);
+
+    let get = |org: &OrgId, id: &'static str, at: Timestamp| {
+        let org = org.clone();
+        async move { store.get_dead_letter(&org, id, at).await.expect("get dead letter") }
+    };
+    assert_eq!(get(&org_a, "dl_1", NOW).await, Some(first.clone()));
+    assert_eq!(
+        get(&org_b, "dl_1", NOW).await,
+        Some(foreign.clone()),
+        "same id, own letter"
+    );
+    assert_eq!(get(&org_b, "dl_2", NOW).await, None, "another organization's letter");
+    assert_eq!(get(&org_a, "dl_9", NOW).await, None);
+
+    // Each expires `ttl` after it failed.
+    let after_first = NOW.plus(ttl);
+    assert_eq!(get(&org_a, "dl_1", after_first).await, None, "expired");
+    assert_eq!(get(&org_a, "dl_2", after_first).await, Some(second.clone()));
+    assert_eq!(
+        list(&org_a, after_first, 10).await,
+        vec![timer.clone(), second.clone()],
+        "expired letters are not listed"
+    );
+
+    assert!(
+        !store.delete_dead_letter(&org_b, "dl_2").await.expect("delete foreign"),
+        "another organization's letter is not deleted"
+    );
+    assert_eq!(get(&org_a, "dl_2", NOW).await, Some(second.clone()));
+    assert!(store.delete_dead_letter(&org_a, "dl_2").await.expect("delete"));
+    assert!(!store.delete_dead_letter(&org_a, "dl_2").await.expect("delete again"));
+    assert_eq!(get(&org_a, "dl_2", NOW).await, None);
+    assert!(store.delete_dead_letter(&org_b, "dl_1").await.expect("delete b"));
+    assert_eq!(
+        get(&org_a, "dl_1", NOW).await,
+        Some(first.clone()),
+        "only b's letter went"
+    );
+    assert_eq!(list(&org_a, NOW, 10).await, vec![timer, first]);
 }
