@@ -60,6 +60,12 @@ async fn integrations() -> Result<()> {
 }
 
 #[tokio::test]
+async fn integration_statuses() -> Result<()> {
+    testing::integration_statuses(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn long_connection_integrations() -> Result<()> {
     testing::long_connection_integrations(&fresh_store().await?).await;
     Ok(())
@@ -80,6 +86,12 @@ async fn triggers() -> Result<()> {
 #[tokio::test]
 async fn sessions() -> Result<()> {
     testing::sessions(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn session_listing() -> Result<()> {
+    testing::session_listing(&fresh_store().await?).await;
     Ok(())
 }
 
@@ -134,6 +146,12 @@ async fn streams() -> Result<()> {
 #[tokio::test]
 async fn tokens() -> Result<()> {
     testing::tokens(&fresh_store().await?).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn dead_letters() -> Result<()> {
+    testing::dead_letters(&fresh_store().await?).await;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result, bail, ensure};
 use cfn::{code_queue, code_table, referenced, resource, template_queue, template_table, text, visit};
 use http_body_util::BodyExt;
-use imgate_aws::schema::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
+use imgate_aws::schema::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, GSI3, GSI3_PK, GSI3_SK, PK, SK, TTL};
 use imgate_aws::{
     AwsSettings, DELAY_DLQ_URL_VAR, DELAY_QUEUE_URL_VAR, DLQ_URL_VAR, KMS_KEY_ID_VAR, QUEUE_URL_VAR, TABLE_VAR,
 };
@@ -49,7 +49,11 @@ fn table_keys_indexes_and_ttl_use_the_schema_names() {
     assert_eq!(table.key, hash_range(PK, SK));
     assert_eq!(table.indexes[GSI1].0, hash_range(GSI1_PK, GSI1_SK));
     assert_eq!(table.indexes[GSI2].0, hash_range(GSI2_PK, GSI2_SK));
-    assert_eq!(table.indexes.len(), 2);
+    assert_eq!(
+        table.indexes[GSI3],
+        (hash_range(GSI3_PK, GSI3_SK), "KEYS_ONLY".to_owned())
+    );
+    assert_eq!(table.indexes.len(), 3);
     assert_eq!(table.ttl, TTL);
     let table = resource(&template, "Table");
     assert_eq!(

@@ -10,8 +10,11 @@ use imgate_core::time::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use imgate_core::session::SessionKey;
+
 use crate::schema::{
-    self, ENTITY, EXPIRES_MS, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, Key, LONG_CONNECTIONS, Listing, PK, SK, TTL,
+    self, ENTITY, EXPIRES_MS, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, GSI3_PK, GSI3_SK, Key, LONG_CONNECTIONS, Listing, PK,
+    SK, TTL,
 };
 
 /// A DynamoDB item.
@@ -52,6 +55,13 @@ impl ItemBuilder {
         } else {
             self
         }
+    }
+
+    /// Puts a session on its integration's partition of the keys-only `gsi3` index, by start
+    /// time: keys that stay the same while the session is rewritten.
+    pub(crate) fn session_listed(self, key: &SessionKey, started: Timestamp) -> Self {
+        self.s(GSI3_PK, schema::sessions_partition(&key.integration_id))
+            .s(GSI3_SK, schema::session_sort(key, started))
     }
 
     /// Sets the exact expiry and the TTL attribute.

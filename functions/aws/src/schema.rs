@@ -3,7 +3,8 @@
 //! Every item type lives in one table keyed by `pk` (partition) and `sk` (sort). Per-organization
 //! listings use the global secondary index `gsi1` (`gsi1pk` = the listing, `gsi1sk` = zero-padded
 //! creation millis + id, so a forward query is "oldest first"); the sparse index `gsi2` lists
-//! only long-connection integrations, across organizations. Items that expire carry the TTL
+//! only long-connection integrations, across organizations; the sparse, keys-only index `gsi3`
+//! lists each integration's sessions by start time. Items that expire carry the TTL
 //! attribute `expires_at` in epoch seconds (rounded up, so DynamoDB never removes an item before
 //! it expired) and the exact expiry in `expires_ms`; TTL deletion is lazy, so reads compare
 //! `expires_ms` with the caller's `now`. docs/dynamodb.md describes the whole layout.
@@ -41,6 +42,14 @@ pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
 /// The one [`GSI2`] partition: integrations in long-connection mode.
 pub const LONG_CONNECTIONS: &str = "LONG_CONNECTIONS";
+/// The sparse, keys-only global secondary index listing each integration's sessions. Its keys
+/// never change over a session's life, so rewriting a session (once per answer) does not write
+/// the index; only a new conversation does.
+pub const GSI3: &str = "gsi3";
+/// Partition key of [`GSI3`]: `INTEGRATION#<id>#SESSIONS`.
+pub const GSI3_PK: &str = "gsi3pk";
+/// Sort key of [`GSI3`]: `<13-digit started millis>#<session key digest>`.
+pub const GSI3_SK: &str = "gsi3sk";
 /// The TTL attribute (epoch seconds), enabled on the table.
 pub const TTL: &str = "expires_at";
 /// The exact expiry (epoch millis) that reads compare with `now`.
@@ -54,9 +63,12 @@ pub const ENTITY: &str = "entity";
 /// verbatim in a partition key; longer ones are hashed (DynamoDB allows 2048 bytes per partition
 /// key).
 const MAX_VERBATIM_KEY: usize = 1024;
+/// Longest caller-chosen id (dead letter id) kept verbatim in a sort key; longer ones are hashed
+/// (DynamoDB allows 1024 bytes per sort key, and the id follows a prefix).
+const MAX_VERBATIM_SORT_KEY: usize = 1000;
 
 /// The primary key of one item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) pk: String,
     pub(crate) sk: String,
@@ -128,6 +140,14 @@ impl Key {
         Self::new(format!("TOKEN#{}", key_part(key)), "TOKEN")
     }
 
+    /// An organization's dead letter; the caller's id is kept verbatim when it fits a sort key.
+    pub(crate) fn dead_letter(org: &OrgId, id: &str) -> Self {
+        Self {
+            pk: dead_letters_pk(org),
+            sk: format!("DL#{}", hashed_if_over(id, MAX_VERBATIM_SORT_KEY)),
+        }
+    }
+
     pub(crate) fn lease(id: &IntegrationId) -> Self {
         Self::new(format!("LEASE#{id}"), "LEASE")
     }
@@ -147,9 +167,25 @@ pub(crate) fn events_pk(id: &IntegrationId) -> String {
     format!("EVENTS#{id}")
 }
 
+/// The [`GSI3`] partition listing an integration's sessions.
+pub(crate) fn sessions_partition(integration: &IntegrationId) -> String {
+    format!("INTEGRATION#{integration}#SESSIONS")
+}
+
+/// The [`GSI3`] sort key of a session: when it started, then its key's digest (which also
+/// keeps sessions started in the same millisecond apart).
+pub(crate) fn session_sort(key: &SessionKey, started: Timestamp) -> String {
+    format!("{}#{}", sortable_millis(started), key.digest())
+}
+
 /// The partition holding a session's history.
 pub(crate) fn history_pk(session: &SessionId) -> String {
     format!("HISTORY#{session}")
+}
+
+/// The partition holding an organization's dead letters.
+pub(crate) fn dead_letters_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#DEADLETTERS")
 }
 
 /// A sort-key suffix for items that share a millisecond: the writer's wall clock in nanoseconds
@@ -206,7 +242,12 @@ pub(crate) fn ttl_seconds(t: Timestamp) -> i64 {
 /// A caller-chosen key as it appears in a partition key: verbatim when short, else
 /// `sha256:<hex>`.
 fn key_part(key: &str) -> String {
-    if key.len() <= MAX_VERBATIM_KEY {
+    hashed_if_over(key, MAX_VERBATIM_KEY)
+}
+
+/// `key` verbatim when it has at most `max` bytes, else `sha256:<hex>` of it.
+fn hashed_if_over(key: &str, max: usize) -> String {
+    if key.len() <= max {
         key.to_owned()
     } else {
         let digest = Sha256::digest(key.as_bytes());
@@ -219,8 +260,9 @@ fn key_part(key: &str) -> String {
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Creates the table with the schema above (on-demand billing, [`GSI1`] and [`GSI2`] projecting
-/// all attributes), waits until it is active and enables TTL on [`TTL`]. Used by tests and local
-/// bootstrap; production tables come from the SAM template with the same schema.
+/// all attributes, [`GSI3`] only the keys), waits until it is active and enables TTL on [`TTL`].
+/// Used by tests and local bootstrap; production tables come from the SAM template with the same
+/// schema.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), SetupError> {
     let string_attr = |name: &str| {
         AttributeDefinition::builder()
@@ -240,12 +282,12 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), SetupError>
             source: Box::new(err),
         }
     };
-    let gsi = |index: &str, pk: &str, sk: &str| {
+    let gsi = |index: &str, pk: &str, sk: &str, projection: ProjectionType| {
         GlobalSecondaryIndex::builder()
             .index_name(index)
             .key_schema(key(pk, KeyType::Hash).map_err(build("CreateTable"))?)
             .key_schema(key(sk, KeyType::Range).map_err(build("CreateTable"))?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(Projection::builder().projection_type(projection).build())
             .build()
             .map_err(build("CreateTable"))
     };
@@ -255,9 +297,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), SetupError>
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(PK, KeyType::Hash).map_err(build("CreateTable"))?)
         .key_schema(key(SK, KeyType::Range).map_err(build("CreateTable"))?)
-        .global_secondary_indexes(gsi(GSI1, GSI1_PK, GSI1_SK)?)
-        .global_secondary_indexes(gsi(GSI2, GSI2_PK, GSI2_SK)?);
-    for attr in [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK] {
+        .global_secondary_indexes(gsi(GSI1, GSI1_PK, GSI1_SK, ProjectionType::All)?)
+        .global_secondary_indexes(gsi(GSI2, GSI2_PK, GSI2_SK, ProjectionType::All)?)
+        .global_secondary_indexes(gsi(GSI3, GSI3_PK, GSI3_SK, ProjectionType::KeysOnly)?);
+    for attr in [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, GSI3_PK, GSI3_SK] {
         request = request.attribute_definitions(string_attr(attr).map_err(build("CreateTable"))?);
     }
     request.send().await.map_err(|e| SetupError::aws("CreateTable", e))?;
@@ -342,6 +385,16 @@ mod tests {
     }
 
     #[test]
+    fn dead_letter_keys() {
+        let org = OrgId::generate();
+        let key = Key::dead_letter(&org, "dl_ab12");
+        assert_eq!(key.pk, format!("ORG#{org}#DEADLETTERS"));
+        assert_eq!(key.sk, "DL#dl_ab12");
+        let long = Key::dead_letter(&org, &"x".repeat(1001));
+        assert!(long.sk.starts_with("DL#sha256:") && long.sk.len() <= 1024);
+    }
+
+    #[test]
     fn event_keys_sort_by_time() {
         let id = IntegrationId::generate();
         let early = Key::event(&id, Timestamp::from_millis(1_000), "ffff");
@@ -377,5 +430,23 @@ mod tests {
         assert!(early.sk < late.sk && same.sk < late.sk);
         assert_ne!(early.sk, same.sk);
         assert_eq!(tie_breaker().len(), 24);
+    }
+
+    #[test]
+    fn session_index_keys() {
+        let integration = IntegrationId::generate();
+        assert_eq!(
+            sessions_partition(&integration),
+            format!("INTEGRATION#{integration}#SESSIONS")
+        );
+        let session = SessionKey {
+            integration_id: integration,
+            conversation: "c".into(),
+            sender: "s".into(),
+        };
+        assert_eq!(
+            session_sort(&session, Timestamp::from_millis(42)),
+            format!("0000000000042#{}", session.digest())
+        );
     }
 }

@@ -30,6 +30,9 @@ pub struct IntegrationRecord {
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version, starting at 1.
     pub version: u64,
+    /// The bot's name on its platform (Telegram's `@username`, Lark's app name, …), learned
+    /// when its credentials were last tested, so the console can show which bot this is.
+    pub account: Option<String>,
 }
 
 /// The callback URL a platform console needs for a webhook integration.

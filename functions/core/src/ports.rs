@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 mod agent;
 mod conversation;
+mod dead_letter;
 mod login;
 mod probe;
 mod registrar;
@@ -21,6 +22,7 @@ pub use conversation::{
     AggregationStore, CachedToken, HistoryEntry, HistoryStore, Role, StreamState, StreamStore, TokenCache,
     UserDirectory,
 };
+pub use dead_letter::{DeadLetter, DeadLetterStore};
 pub use login::{LoginFlow, LoginQr, LoginStatus, LoginStep};
 pub use probe::{CredentialProbe, ProbeFailure, ProbeFailureKind, ProbeReport};
 pub use registrar::WebhookRegistrar;
@@ -100,6 +102,19 @@ pub trait IntegrationStore: Send + Sync {
     async fn put_status(&self, status: &IntegrationStatus) -> StoreResult<()>;
     /// Reads the runtime status.
     async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>>;
+    /// The runtime statuses of `ids` that exist, each once, in any order (an id without a
+    /// status is left out): the console lists a thousand integrations with a few reads instead
+    /// of one each. The default reads them one by one; backends with a batched read override it.
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut statuses = Vec::new();
+        for id in ids.iter().filter(|id| seen.insert(*id)) {
+            if let Some(status) = self.get_status(id).await? {
+                statuses.push(status);
+            }
+        }
+        Ok(statuses)
+    }
 }
 
 /// Agents.
@@ -142,6 +157,14 @@ pub trait SessionStore: Send + Sync {
     async fn put_session(&self, session: &Session) -> StoreResult<()>;
     /// Deletes a session; idempotent.
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<()>;
+    /// The integration's sessions whose conversation is live at `now` ([`Session::is_live`]),
+    /// most recently active first, at most `limit`: the console's "who is talking to this bot".
+    async fn list_sessions(
+        &self,
+        integration: &IntegrationId,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>>;
 }
 
 /// The outcome of a dedupe claim.
@@ -290,6 +313,7 @@ pub trait Store:
     + AggregationStore
     + StreamStore
     + TokenCache
+    + DeadLetterStore
 {
 }
 
@@ -307,6 +331,7 @@ impl<T> Store for T where
         + AggregationStore
         + StreamStore
         + TokenCache
+        + DeadLetterStore
 {
 }
 

@@ -22,10 +22,12 @@ pub const NOW: Timestamp = Timestamp::from_millis(1_795_244_400_000);
 pub async fn store_contract(store: &dyn Store) {
     orgs_and_api_keys(store).await;
     integrations(store).await;
+    integration_statuses(store).await;
     long_connection_integrations(store).await;
     agents(store).await;
     triggers(store).await;
     sessions(store).await;
+    session_listing(store).await;
     dedupe(store).await;
     leases(store).await;
     event_log(store).await;
@@ -34,6 +36,7 @@ pub async fn store_contract(store: &dyn Store) {
     aggregation(store).await;
     streams(store).await;
     tokens(store).await;
+    dead_letters(store).await;
 }
 
 /// Runs every queue contract; `fresh` must return a new, empty queue each call, with a

@@ -44,6 +44,12 @@ async fn integrations() {
 }
 
 #[tokio::test]
+async fn integration_statuses() {
+    let (s, _dir) = store().await;
+    testing::integration_statuses(&s).await;
+}
+
+#[tokio::test]
 async fn long_connection_integrations() {
     let (s, _dir) = store().await;
     testing::long_connection_integrations(&s).await;
@@ -65,6 +71,12 @@ async fn triggers() {
 async fn sessions() {
     let (s, _dir) = store().await;
     testing::sessions(&s).await;
+}
+
+#[tokio::test]
+async fn session_listing() {
+    let (s, _dir) = store().await;
+    testing::session_listing(&s).await;
 }
 
 #[tokio::test]
@@ -155,6 +167,12 @@ async fn streams() {
 async fn tokens() {
     let (s, _dir) = store().await;
     testing::tokens(&s).await;
+}
+
+#[tokio::test]
+async fn dead_letters() {
+    let (s, _dir) = store().await;
+    testing::dead_letters(&s).await;
 }
 
 #[tokio::test]

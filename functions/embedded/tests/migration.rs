@@ -7,7 +7,8 @@ use std::time::Duration;
 use imgate_core::Timestamp;
 use imgate_core::ids::{IntegrationId, OrgId, UserId};
 use imgate_core::ports::{
-    CachedToken, EventLog, OrgStore, Queue, SessionStore, StreamState, StreamStore, TokenCache, UserDirectory,
+    CachedToken, DeadLetter, DeadLetterStore, EventLog, IntegrationStore, OrgStore, Queue, SessionStore, StreamState,
+    StreamStore, TokenCache, UserDirectory,
 };
 use imgate_core::session::SessionKey;
 use imgate_embedded::{LocalBackend, QueueOptions};
@@ -36,6 +37,13 @@ fn write_v1(path: &Path, org: &OrgId) {
     .expect("queue message");
     conn.execute("INSERT INTO meta (key, value) VALUES ('bootstrap', 'hash')", [])
         .expect("meta");
+    conn.execute(
+        "INSERT INTO integrations (id, org_id, name, platform, mode, enabled, credentials, \
+         created_at, updated_at, version) \
+         VALUES (?1, ?2, 'bot', 'wecom', 'webhook', 1, 'v1.local.c2VhbGVk', ?3, ?3, 1)",
+        params![v1_session_key().integration_id.as_str(), org.as_str(), NOW.as_millis()],
+    )
+    .expect("integration");
     let session = v1_session_key();
     conn.execute(
         "INSERT INTO sessions (digest, integration_id, conversation, sender, id, agent_id, \
@@ -101,6 +109,36 @@ async fn version_1_database_is_upgraded_in_place() {
     assert_eq!(session.expires_at, NOW.plus(Duration::from_secs(600)));
     assert_eq!(session.answer, None);
     assert!(session.is_live(NOW));
+    // It is listed until its conversation ends.
+    let integration = v1_session_key().integration_id;
+    assert_eq!(
+        store.list_sessions(&integration, NOW, 10).await.expect("list sessions"),
+        vec![session.clone()]
+    );
+    assert_eq!(
+        store
+            .list_sessions(&integration, session.expires_at, 10)
+            .await
+            .expect("list sessions"),
+        vec![]
+    );
+    // An integration from before accounts were kept has none until its credentials are tested.
+    let record = store
+        .get_integration(&integration)
+        .await
+        .expect("get integration")
+        .expect("integration kept");
+    assert_eq!(record.account, None);
+    let tested = imgate_core::integration::IntegrationRecord {
+        account: Some("@bot".into()),
+        version: 2,
+        ..record
+    };
+    store.update_integration(&tested).await.expect("update integration");
+    assert_eq!(
+        store.get_integration(&integration).await.expect("get integration"),
+        Some(tested)
+    );
 
     // Old and new tables work side by side.
     let id = IntegrationId::generate();
@@ -127,6 +165,25 @@ async fn version_1_database_is_upgraded_in_place() {
         expires_at: NOW.plus(Duration::from_secs(60)),
     };
     assert!(store.create_stream(&stream).await.expect("create stream"));
+    let letter = DeadLetter {
+        id: "dl_1".into(),
+        org_id: org.clone(),
+        integration_id: id.clone(),
+        event_id: None,
+        group: String::new(),
+        body: "{}".into(),
+        reason: "failed".into(),
+        failed_at: NOW,
+        receive_count: 5,
+    };
+    store
+        .put_dead_letter(&letter, Duration::from_secs(60))
+        .await
+        .expect("put dead letter");
+    assert_eq!(
+        store.get_dead_letter(&org, "dl_1", NOW).await.expect("get dead letter"),
+        Some(letter)
+    );
     queue
         .enqueue_delayed("timer", Duration::ZERO)
         .await
@@ -136,7 +193,7 @@ async fn version_1_database_is_upgraded_in_place() {
     assert_eq!(timers[0].group, "");
     drop(backend);
 
-    assert_eq!(user_version(&path), 4, "migrated to the current schema");
+    assert_eq!(user_version(&path), 5, "migrated to the current schema");
     // Opening again leaves an up-to-date file alone.
     let backend = LocalBackend::open(&path, QueueOptions::default())
         .await

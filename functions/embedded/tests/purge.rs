@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use imgate_core::Timestamp;
 use imgate_core::event::{Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender};
-use imgate_core::ids::{AgentId, IntegrationId, SessionId, UserId};
+use imgate_core::ids::{AgentId, IntegrationId, OrgId, SessionId, UserId};
 use imgate_core::keyring::SealedSecret;
 use imgate_core::platform::Platform;
 use imgate_core::ports::{
-    AggregationStore, CachedToken, Claim, DedupeStore, EventLog, EventLogEntry, HistoryEntry, HistoryStore, LeaseStore,
-    Role, SessionStore, StreamState, StreamStore, TokenCache,
+    AggregationStore, CachedToken, Claim, DeadLetter, DeadLetterStore, DedupeStore, EventLog, EventLogEntry,
+    HistoryEntry, HistoryStore, LeaseStore, Role, SessionStore, StreamState, StreamStore, TokenCache,
 };
 use imgate_core::session::{Session, SessionKey};
 use imgate_embedded::{LocalBackend, PurgeReport, QueueOptions, SqliteStore};
@@ -91,6 +91,20 @@ async fn purge_deletes_only_expired_items() {
     store.create_stream(&stream("new", long)).await.expect("stream");
     store.put_token("old", &token(short)).await.expect("token");
     store.put_token("new", &token(long)).await.expect("token");
+    let org = OrgId::generate();
+    let letter = |letter_id: &str| DeadLetter {
+        id: letter_id.into(),
+        org_id: org.clone(),
+        integration_id: id.clone(),
+        event_id: None,
+        group: String::new(),
+        body: "{}".into(),
+        reason: "failed".into(),
+        failed_at: now,
+        receive_count: 5,
+    };
+    store.put_dead_letter(&letter("old"), short).await.expect("dead letter");
+    store.put_dead_letter(&letter("new"), long).await.expect("dead letter");
 
     let later = now.plus(short);
     let report = store.purge_expired(later).await.expect("purge");
@@ -105,9 +119,10 @@ async fn purge_deletes_only_expired_items() {
             aggregation_buffers: 1,
             streams: 1,
             tokens: 1,
+            dead_letters: 1,
         }
     );
-    assert_eq!(report.total(), 8);
+    assert_eq!(report.total(), 9);
     assert_eq!(store.purge_expired(later).await.expect("purge").total(), 0);
     assert_eq!(store.claim("new", later, long).await.expect("claim"), Claim::Duplicate);
     let events = store.recent_events(&id, 10, later).await.expect("events");
@@ -145,6 +160,10 @@ async fn purge_deletes_only_expired_items() {
     );
     assert!(store.get_stream(&id, "new", later).await.expect("stream").is_some());
     assert!(store.get_token("new", later).await.expect("token").is_some());
+    assert_eq!(
+        store.list_dead_letters(&org, later, 10).await.expect("dead letters"),
+        vec![letter("new")]
+    );
 }
 
 /// A message event with `text`, received at a fixed instant.

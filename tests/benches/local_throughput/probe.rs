@@ -16,9 +16,10 @@ use imgate_core::ids::{AgentId, ApiKeyId, IntegrationId, OrgId, SessionId, UserI
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
 use imgate_core::org::Organization;
 use imgate_core::ports::{
-    AgentStore, AggregationStore, CachedToken, Claim, DedupeStore, Delivery, EventLog, EventLogEntry, HistoryEntry,
-    HistoryStore, IntegrationStore, Lease, LeaseOutcome, LeaseStore, OrgStore, OutgoingMessage, Queue, QueueError,
-    SessionStore, Store, StoreResult, StreamState, StreamStore, TokenCache, TriggerStore, UserDirectory,
+    AgentStore, AggregationStore, CachedToken, Claim, DeadLetter, DeadLetterStore, DedupeStore, Delivery, EventLog,
+    EventLogEntry, HistoryEntry, HistoryStore, IntegrationStore, Lease, LeaseOutcome, LeaseStore, OrgStore,
+    OutgoingMessage, Queue, QueueError, SessionStore, Store, StoreResult, StreamState, StreamStore, TokenCache,
+    TriggerStore, UserDirectory,
 };
 use imgate_core::session::{Session, SessionKey};
 use imgate_core::trigger::Trigger;
@@ -137,6 +138,11 @@ impl IntegrationStore for TimedStore {
     async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>> {
         self.stats.time("store.get_status", self.inner.get_status(id)).await
     }
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        self.stats
+            .time("store.get_statuses", self.inner.get_statuses(ids))
+            .await
+    }
 }
 
 #[async_trait]
@@ -201,6 +207,16 @@ impl SessionStore for TimedStore {
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<()> {
         self.stats
             .time("store.delete_session", self.inner.delete_session(key))
+            .await
+    }
+    async fn list_sessions(
+        &self,
+        integration: &IntegrationId,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        self.stats
+            .time("store.list_sessions", self.inner.list_sessions(integration, now, limit))
             .await
     }
 }
@@ -402,6 +418,30 @@ impl TokenCache for TimedStore {
     async fn invalidate_token(&self, key: &str) -> StoreResult<()> {
         self.stats
             .time("store.invalidate_token", self.inner.invalidate_token(key))
+            .await
+    }
+}
+
+#[async_trait]
+impl DeadLetterStore for TimedStore {
+    async fn put_dead_letter(&self, letter: &DeadLetter, ttl: Duration) -> StoreResult<()> {
+        self.stats
+            .time("store.put_dead_letter", self.inner.put_dead_letter(letter, ttl))
+            .await
+    }
+    async fn list_dead_letters(&self, org: &OrgId, now: Timestamp, limit: usize) -> StoreResult<Vec<DeadLetter>> {
+        self.stats
+            .time("store.list_dead_letters", self.inner.list_dead_letters(org, now, limit))
+            .await
+    }
+    async fn get_dead_letter(&self, org: &OrgId, id: &str, now: Timestamp) -> StoreResult<Option<DeadLetter>> {
+        self.stats
+            .time("store.get_dead_letter", self.inner.get_dead_letter(org, id, now))
+            .await
+    }
+    async fn delete_dead_letter(&self, org: &OrgId, id: &str) -> StoreResult<bool> {
+        self.stats
+            .time("store.delete_dead_letter", self.inner.delete_dead_letter(org, id))
             .await
     }
 }

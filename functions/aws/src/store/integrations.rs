@@ -1,6 +1,7 @@
 //! Integrations (`INTEGRATION#<id>` / `INTEGRATION`, listed on `ORG#<org>#INTEGRATIONS`, and on
 //! the sparse `gsi2` partition `LONG_CONNECTIONS` while in long-connection mode; versioned) and
-//! their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins).
+//! their runtime status (`INTEGRATION#<id>` / `STATUS`, last writer wins; many are read with
+//! batched reads).
 
 use async_trait::async_trait;
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
@@ -8,7 +9,7 @@ use imgate_core::keyring::SealedSecret;
 use imgate_core::ports::{IntegrationStore, StoreResult};
 use imgate_core::{ConnectionMode, IntegrationId, OrgId};
 
-use super::DynamoStore;
+use super::{DynamoStore, Order};
 use crate::item::{Fields, Item, ItemBuilder};
 use crate::schema::{GSI2, GSI2_PK, Key, LONG_CONNECTIONS, Listing, VERSION};
 
@@ -39,6 +40,7 @@ fn to_item(record: &IntegrationRecord) -> StoreResult<Item> {
         .time("created_at", record.created_at)
         .time("updated_at", record.updated_at)
         .n(VERSION, record.version)
+        .opt_s("account", record.account.as_deref())
         .build())
 }
 
@@ -55,6 +57,7 @@ fn from_item(item: &Item) -> StoreResult<IntegrationRecord> {
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         version: f.number(VERSION)?,
+        account: f.opt_string("account")?,
     })
 }
 
@@ -123,7 +126,7 @@ impl IntegrationStore for DynamoStore {
     }
 
     async fn list_long_connection_integrations(&self) -> StoreResult<Vec<IntegrationRecord>> {
-        self.query_index(GSI2, GSI2_PK, LONG_CONNECTIONS.to_owned())
+        self.query_index(GSI2, GSI2_PK, LONG_CONNECTIONS.to_owned(), Order::OldestFirst)
             .await?
             .iter()
             .map(from_item)
@@ -136,5 +139,11 @@ impl IntegrationStore for DynamoStore {
 
     async fn get_status(&self, id: &IntegrationId) -> StoreResult<Option<IntegrationStatus>> {
         self.get(&Key::status(id)).await?.as_ref().map(status_from).transpose()
+    }
+
+    /// `BatchGetItem`, 100 statuses per call.
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        let keys: Vec<Key> = ids.iter().map(Key::status).collect();
+        self.batch_get(&keys).await?.iter().map(status_from).collect()
     }
 }

@@ -6,6 +6,7 @@
 
 mod agents;
 mod aggregation;
+mod dead_letters;
 mod dedupe;
 mod events;
 mod history;
@@ -18,11 +19,14 @@ mod tokens;
 mod triggers;
 mod users;
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use imgate_core::ports::{StoreError, StoreResult};
 use imgate_core::time::Timestamp;
 
@@ -34,11 +38,29 @@ use crate::schema::{EXPIRES_MS, GSI1, GSI1_PK, Key, Listing, PK, VERSION};
 /// found.
 const MAX_PAGE: usize = 100;
 
+/// Keys one `BatchGetItem` call takes (DynamoDB's limit).
+const MAX_BATCH_GET: usize = 100;
+/// Rounds of [`DynamoStore::batch_get`] in a row in which DynamoDB answers none of the keys
+/// asked for (throttling) before it gives up.
+const MAX_IDLE_BATCH_ROUNDS: u32 = 8;
+/// The first wait before asking again for unprocessed keys; it doubles every idle round.
+const BATCH_RETRY_BASE: Duration = Duration::from_millis(25);
+
 /// The DynamoDB implementation of every store port.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+}
+
+/// Which way an index query walks the index's sort key (every index's sort key starts with a
+/// time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Oldest first (forward).
+    OldestFirst,
+    /// Newest first (backward).
+    NewestFirst,
 }
 
 /// A condition expression with its placeholders.
@@ -251,17 +273,19 @@ impl DynamoStore {
     /// Global secondary indexes are eventually consistent: an item written a moment ago may be
     /// missing from the listing for a short while (moto is immediate).
     pub(crate) async fn list(&self, listing: Listing<'_>) -> StoreResult<Vec<Item>> {
-        self.query_index(GSI1, GSI1_PK, listing.partition()).await
+        self.query_index(GSI1, GSI1_PK, listing.partition(), Order::OldestFirst)
+            .await
     }
 
     /// Every item of partition `partition` (key attribute `pk_attribute`) of the global secondary
-    /// index `index`, oldest first, following `LastEvaluatedKey` to the end (eventually
-    /// consistent, like [`Self::list`]).
+    /// index `index`, in `order` of the index's sort key, following `LastEvaluatedKey` to the end
+    /// (eventually consistent, like [`Self::list`]).
     pub(crate) async fn query_index(
         &self,
         index: &'static str,
         pk_attribute: &'static str,
         partition: String,
+        order: Order,
     ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
@@ -274,7 +298,7 @@ impl DynamoStore {
                 .key_condition_expression("#gpk = :gpk")
                 .expression_attribute_names("#gpk", pk_attribute)
                 .expression_attribute_values(":gpk", AttributeValue::S(partition.clone()))
-                .scan_index_forward(true)
+                .scan_index_forward(matches!(order, Order::OldestFirst))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -327,6 +351,60 @@ impl DynamoStore {
             match out.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
                 _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// The items of `keys` that exist, in any order, with strongly consistent reads:
+    /// `BatchGetItem` calls of up to [`MAX_BATCH_GET`] distinct keys each, asking again (with a
+    /// growing wait) for the keys DynamoDB left unprocessed (throttling, or a response over
+    /// 16 MB). [`StoreError::Backend`] after [`MAX_IDLE_BATCH_ROUNDS`] rounds in a row without
+    /// progress.
+    pub(crate) async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
+        // DynamoDB refuses a request that names a key twice.
+        let mut seen = HashSet::with_capacity(keys.len());
+        let distinct: Vec<&Key> = keys.iter().filter(|key| seen.insert(*key)).collect();
+        let mut items = Vec::with_capacity(distinct.len());
+        for chunk in distinct.chunks(MAX_BATCH_GET) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|key| key_item(key)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Backend(Box::new(e)))?;
+            let mut idle_rounds = 0;
+            loop {
+                let asked = pending.keys().len();
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| store_backend("BatchGetItem", e))?;
+                let found = out
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default();
+                items.extend(found.into_iter().filter(|item| !item.is_empty()));
+                match out
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .filter(|left| !left.keys().is_empty())
+                {
+                    None => break,
+                    Some(left) => {
+                        // Progress is any key answered, found or not.
+                        idle_rounds = if left.keys().len() < asked { 0 } else { idle_rounds + 1 };
+                        if idle_rounds >= MAX_IDLE_BATCH_ROUNDS {
+                            return Err(StoreError::Backend(
+                                format!("BatchGetItem left {} keys unprocessed", left.keys().len()).into(),
+                            ));
+                        }
+                        tokio::time::sleep(BATCH_RETRY_BASE * 2u32.pow(idle_rounds.min(6))).await;
+                        pending = left;
+                    }
+                }
             }
         }
         Ok(items)

@@ -109,6 +109,7 @@ impl World {
             created_at: Timestamp::now(),
             updated_at: Timestamp::now(),
             version: 1,
+            account: None,
         }
     }
 

@@ -53,6 +53,7 @@ impl Admin {
             created_at: now,
             updated_at: now,
             version: 1,
+            account: None,
         };
         self.deps.store.create_integration(&record).await?;
         tracing::info!(org_id = %record.org_id, integration_id = %record.id, platform = %record.platform, "integration created");

@@ -130,6 +130,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_000),
             updated_at: Timestamp::from_millis(2_000),
             version: 1,
+            account: None,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::integration::{ConnectionState, IntegrationRecord, IntegrationStatus, 
 use crate::keyring::SealedSecret;
 use crate::org::Organization;
 use crate::platform::{ConnectionMode, Platform};
-use crate::ports::{Claim, EventLogEntry, LeaseOutcome, Store, StoreError};
+use crate::ports::{Claim, DeadLetter, EventLogEntry, LeaseOutcome, Store, StoreError};
 use crate::session::{RecordedAnswer, Session, SessionKey};
 use crate::time::Timestamp;
 use crate::trigger::{GroupPolicy, Trigger};
@@ -35,6 +35,7 @@ fn integration(org: &OrgId, name: &str) -> IntegrationRecord {
         created_at: NOW,
         updated_at: NOW,
         version: 1,
+        account: None,
     }
 }
 
@@ -91,6 +92,7 @@ pub async fn integrations(store: &dyn Store) {
     let first = integration(&org_a, "first");
     let mut second = integration(&org_a, "second");
     second.created_at = NOW.plus(Duration::from_millis(5));
+    second.account = Some("@acme_bot 机器人".into());
     let foreign = integration(&org_b, "foreign");
     for r in [&first, &second, &foreign] {
         store.create_integration(r).await.expect("create integration");
@@ -114,6 +116,7 @@ pub async fn integrations(store: &dyn Store) {
     updated.credentials = SealedSecret::from_stored("v1.local.bmV3");
     updated.updated_at = NOW.plus(Duration::from_secs(1));
     updated.version = 2;
+    updated.account = Some("@renamed_bot".into());
     store.update_integration(&updated).await.expect("update v2");
     assert_eq!(
         store.get_integration(&first.id).await.expect("get"),
@@ -164,6 +167,46 @@ pub async fn integrations(store: &dyn Store) {
         "delete removes the status"
     );
     assert_eq!(store.list_integrations(&org_a).await.expect("list"), vec![second]);
+}
+
+/// Batched status reads: the statuses that exist, each once, whatever the number of ids.
+pub async fn integration_statuses(store: &dyn Store) {
+    let status = |id: &IntegrationId, attempts: u32| IntegrationStatus {
+        integration_id: id.clone(),
+        state: ConnectionState::Connected,
+        reason: None,
+        connected_since: Some(NOW),
+        last_event_at: None,
+        last_error: None,
+        reconnect_attempts: attempts,
+        owner: Some("relay-1".into()),
+        updated_at: NOW,
+    };
+    // More ids than one batched read takes (DynamoDB: 100 keys), most without a status.
+    let ids: Vec<IntegrationId> = (0..250).map(|_| IntegrationId::generate()).collect();
+    let mut stored = Vec::new();
+    for (n, i) in [0, 120, 249].into_iter().enumerate() {
+        let s = status(&ids[i], u32::try_from(n).unwrap_or_default());
+        store.put_status(&s).await.expect("put status");
+        stored.push(s);
+    }
+    let sorted = |mut list: Vec<IntegrationStatus>| {
+        list.sort_by(|a, b| a.integration_id.cmp(&b.integration_id));
+        list
+    };
+    let mut asked = ids.clone();
+    asked.push(ids[120].clone());
+    assert_eq!(
+        sorted(store.get_statuses(&asked).await.expect("get statuses")),
+        sorted(stored.clone()),
+        "the statuses that exist, each once"
+    );
+    assert_eq!(
+        store.get_statuses(&ids[1..3]).await.expect("get missing"),
+        vec![],
+        "ids without a status are left out"
+    );
+    assert_eq!(store.get_statuses(&[]).await.expect("get none"), vec![]);
 }
 
 /// The relay's work list: long-connection integrations across organizations, following mode
@@ -363,6 +406,86 @@ pub async fn sessions(store: &dyn Store) {
     assert_eq!(store.get_session(&key, NOW).await.expect("get deleted"), None);
 }
 
+/// A session of `integration` talking in `conversation`, active from `started` to `last_active`,
+/// its conversation ending at `ends`.
+fn session_at(integration: &IntegrationId, conversation: &str, started: u64, last_active: u64, ends: u64) -> Session {
+    let at = |secs: u64| NOW.plus(Duration::from_secs(secs));
+    Session {
+        key: SessionKey {
+            integration_id: integration.clone(),
+            conversation: conversation.into(),
+            sender: "user:1".into(),
+        },
+        id: SessionId::generate(),
+        agent_id: AgentId::generate(),
+        user_id: UserId::generate(),
+        started_at: at(started),
+        last_active_at: at(last_active),
+        expires_at: at(ends),
+        answer: None,
+    }
+}
+
+/// Listing an integration's live sessions: live ones only, most recently active first,
+/// following rewrites, new conversations and deletes.
+pub async fn session_listing(store: &dyn Store) {
+    let id = IntegrationId::generate();
+    let other = IntegrationId::generate();
+    let now = NOW.plus(Duration::from_secs(30));
+    // Started first but active last but one: the order is by activity, not by start.
+    let early = session_at(&id, "early", 0, 20, 3600);
+    let middle = session_at(&id, "middle", 1, 5, 3600);
+    let late = session_at(&id, "late", 2, 25, 3600);
+    // Ended before `now` but kept for its recorded answer: read, never listed.
+    let ended = Session {
+        answer: Some(RecordedAnswer {
+            event_key: "wecom:int:msg-1".into(),
+            text: "answer".into(),
+            at: NOW.plus(Duration::from_secs(10)),
+        }),
+        ..session_at(&id, "ended", 3, 10, 29)
+    };
+    let expired = session_at(&id, "expired", 4, 4, 30);
+    let foreign = session_at(&other, "foreign", 5, 28, 3600);
+    for s in [&early, &middle, &late, &ended, &expired, &foreign] {
+        store.put_session(s).await.expect("put session");
+    }
+    assert!(store.get_session(&ended.key, now).await.expect("get ended").is_some());
+    let list = |limit: usize, at: Timestamp| {
+        let id = id.clone();
+        async move { store.list_sessions(&id, at, limit).await.expect("list sessions") }
+    };
+    assert_eq!(
+        list(10, now).await,
+        vec![late.clone(), early.clone(), middle.clone()],
+        "live ones, most recently active first"
+    );
+    assert_eq!(list(2, now).await, vec![late.clone(), early.clone()], "at most `limit`");
+    assert_eq!(list(0, now).await, vec![]);
+    assert_eq!(
+        store.list_sessions(&other, now, 10).await.expect("list other"),
+        vec![foreign],
+        "each integration lists its own"
+    );
+
+    // An answer moves a session to the front; a new conversation under a known key replaces
+    // the old one; a deleted session is gone.
+    let answered = Session {
+        last_active_at: NOW.plus(Duration::from_secs(29)),
+        ..middle
+    };
+    store.put_session(&answered).await.expect("rewrite");
+    let restarted = session_at(&id, "late", 26, 27, 3600);
+    store.put_session(&restarted).await.expect("new conversation");
+    store.delete_session(&early.key).await.expect("delete");
+    assert_eq!(list(10, now).await, vec![answered.clone(), restarted.clone()]);
+    assert_eq!(
+        list(10, NOW.plus(Duration::from_secs(3600))).await,
+        vec![],
+        "nothing is live once every conversation ended"
+    );
+}
+
 /// Dedupe claims with TTL.
 pub async fn dedupe(store: &dyn Store) {
     let key = format!("wecom:{}:msg-1", IntegrationId::generate());
@@ -560,4 +683,104 @@ pub async fn event_log_keyed_sets(store: &dyn Store) {
         "newest first, once each"
     );
     assert_eq!(store.recent_events(&id, 3, NOW).await.expect("limit").len(), 3);
+}
+
+/// Dead letters: idempotent puts, newest first, expiry, and each organization sees only its own.
+pub async fn dead_letters(store: &dyn Store) {
+    let org_a = OrgId::generate();
+    let org_b = OrgId::generate();
+    let ttl = Duration::from_secs(3600);
+    let letter = |org: &OrgId, id: &str, secs: u64| DeadLetter {
+        id: id.into(),
+        org_id: org.clone(),
+        integration_id: IntegrationId::generate(),
+        event_id: Some(format!("msg-{id}")),
+        group: format!("int:{id}"),
+        body: format!("{{\"text\":\"消息 {id}\"}}"),
+        reason: "agent answered 500".into(),
+        failed_at: NOW.plus(Duration::from_secs(secs)),
+        receive_count: 5,
+    };
+    let first = letter(&org_a, "dl_1", 0);
+    let second = letter(&org_a, "dl_2", 1);
+    // A timer message: no event id, no group.
+    let timer = DeadLetter {
+        event_id: None,
+        group: String::new(),
+        ..letter(&org_a, "dl_3", 2)
+    };
+    // Another organization's letter under the same id.
+    let foreign = letter(&org_b, "dl_1", 3);
+    for l in [&first, &second, &timer, &foreign] {
+        store.put_dead_letter(l, ttl).await.expect("put dead letter");
+    }
+    // The same id again replaces the letter.
+    let first = DeadLetter {
+        reason: "agent timed out".into(),
+        receive_count: 6,
+        ..first
+    };
+    store.put_dead_letter(&first, ttl).await.expect("put again");
+    store.put_dead_letter(&first, ttl).await.expect("put is idempotent");
+
+    let list = |org: &OrgId, at: Timestamp, limit: usize| {
+        let org = org.clone();
+        async move {
+            store
+                .list_dead_letters(&org, at, limit)
+                .await
+                .expect("list dead letters")
+        }
+    };
+    assert_eq!(
+        list(&org_a, NOW, 10).await,
+        vec![timer.clone(), second.clone(), first.clone()],
+        "newest first, each once"
+    );
+    assert_eq!(
+        list(&org_a, NOW, 2).await,
+        vec![timer.clone(), second.clone()],
+        "at most `limit`"
+    );
+    assert_eq!(list(&org_b, NOW, 10).await, vec![foreign.clone()]);
+    assert_eq!(list(&OrgId::generate(), NOW, 10).await, vec![]);
+
+    let get = |org: &OrgId, id: &'static str, at: Timestamp| {
+        let org = org.clone();
+        async move { store.get_dead_letter(&org, id, at).await.expect("get dead letter") }
+    };
+    assert_eq!(get(&org_a, "dl_1", NOW).await, Some(first.clone()));
+    assert_eq!(
+        get(&org_b, "dl_1", NOW).await,
+        Some(foreign.clone()),
+        "same id, own letter"
+    );
+    assert_eq!(get(&org_b, "dl_2", NOW).await, None, "another organization's letter");
+    assert_eq!(get(&org_a, "dl_9", NOW).await, None);
+
+    // Each expires `ttl` after it failed.
+    let after_first = NOW.plus(ttl);
+    assert_eq!(get(&org_a, "dl_1", after_first).await, None, "expired");
+    assert_eq!(get(&org_a, "dl_2", after_first).await, Some(second.clone()));
+    assert_eq!(
+        list(&org_a, after_first, 10).await,
+        vec![timer.clone(), second.clone()],
+        "expired letters are not listed"
+    );
+
+    assert!(
+        !store.delete_dead_letter(&org_b, "dl_2").await.expect("delete foreign"),
+        "another organization's letter is not deleted"
+    );
+    assert_eq!(get(&org_a, "dl_2", NOW).await, Some(second.clone()));
+    assert!(store.delete_dead_letter(&org_a, "dl_2").await.expect("delete"));
+    assert!(!store.delete_dead_letter(&org_a, "dl_2").await.expect("delete again"));
+    assert_eq!(get(&org_a, "dl_2", NOW).await, None);
+    assert!(store.delete_dead_letter(&org_b, "dl_1").await.expect("delete b"));
+    assert_eq!(
+        get(&org_a, "dl_1", NOW).await,
+        Some(first.clone()),
+        "only b's letter went"
+    );
+    assert_eq!(list(&org_a, NOW, 10).await, vec![timer, first]);
 }

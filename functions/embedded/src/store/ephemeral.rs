@@ -181,6 +181,32 @@ impl SessionStore for SqliteStore {
             })
             .await
     }
+
+    /// Walks `sessions_by_integration` backward; the conversation's end is `idle_until`, or
+    /// `expires_at` in rows from before it existed.
+    async fn list_sessions(
+        &self,
+        integration: &IntegrationId,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        let integration = integration.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .read(move |conn| {
+                query_all(
+                    conn,
+                    &format!(
+                        "SELECT {SESSION_COLUMNS} FROM sessions \
+                         WHERE integration_id = ?1 AND COALESCE(idle_until, expires_at) > ?2 \
+                         ORDER BY last_active_at DESC, digest LIMIT ?3"
+                    ),
+                    params![integration.as_str(), now.as_millis(), limit],
+                    decode_session,
+                )
+            })
+            .await
+    }
 }
 
 #[async_trait]

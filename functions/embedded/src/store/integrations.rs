@@ -1,7 +1,9 @@
 //! [`IntegrationStore`]: integrations (credentials stay sealed) and their runtime status.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
-use rusqlite::{Row, params};
+use rusqlite::{Row, params, params_from_iter};
 
 use imgate_core::ids::{IntegrationId, OrgId};
 use imgate_core::integration::{IntegrationRecord, IntegrationStatus};
@@ -15,7 +17,8 @@ use super::{
 };
 use crate::db::{CachedExecute, store_err, write_tx};
 
-const COLUMNS: &str = "id, org_id, name, platform, mode, enabled, credentials, created_at, updated_at, version";
+const COLUMNS: &str =
+    "id, org_id, name, platform, mode, enabled, credentials, created_at, updated_at, version, account";
 
 fn decode(row: &Row<'_>) -> StoreResult<IntegrationRecord> {
     Ok(IntegrationRecord {
@@ -29,6 +32,7 @@ fn decode(row: &Row<'_>) -> StoreResult<IntegrationRecord> {
         created_at: col_ts(row, 7)?,
         updated_at: col_ts(row, 8)?,
         version: version_col(row, 9)?,
+        account: col(row, 10)?,
     })
 }
 
@@ -44,6 +48,7 @@ struct Bound {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    account: Option<String>,
 }
 
 impl Bound {
@@ -59,9 +64,14 @@ impl Bound {
             created_at: r.created_at.as_millis(),
             updated_at: r.updated_at.as_millis(),
             version: version_sql(r.version)?,
+            account: r.account.clone(),
         })
     }
 }
+
+/// Ids per `IN (…)` list of [`IntegrationStore::get_statuses`] (well below SQLite's limit on
+/// bound parameters).
+const STATUS_CHUNK: usize = 500;
 
 fn decode_status(row: &Row<'_>) -> StoreResult<IntegrationStatus> {
     serde_json::from_str(&col::<String>(row, 0)?)
@@ -77,7 +87,7 @@ impl IntegrationStore for SqliteStore {
                 conn.exec(
                     &format!(
                         "INSERT INTO integrations ({COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                     ),
                     params![
                         b.id,
@@ -89,7 +99,8 @@ impl IntegrationStore for SqliteStore {
                         b.credentials,
                         b.created_at,
                         b.updated_at,
-                        b.version
+                        b.version,
+                        b.account
                     ],
                 )
                 .map_err(store_err)
@@ -139,7 +150,7 @@ impl IntegrationStore for SqliteStore {
                     conn,
                     "UPDATE integrations SET org_id = ?2, name = ?3, platform = ?4, mode = ?5, \
                      enabled = ?6, credentials = ?7, created_at = ?8, updated_at = ?9, \
-                     version = ?10 WHERE id = ?1 AND version = ?11",
+                     version = ?10, account = ?12 WHERE id = ?1 AND version = ?11",
                     params![
                         b.id,
                         b.org_id,
@@ -151,7 +162,8 @@ impl IntegrationStore for SqliteStore {
                         b.created_at,
                         b.updated_at,
                         b.version,
-                        expected
+                        expected,
+                        b.account
                     ],
                     "SELECT 1 FROM integrations WHERE id = ?1",
                     &b.id,
@@ -227,6 +239,35 @@ impl IntegrationStore for SqliteStore {
                     [id.as_str()],
                     decode_status,
                 )
+            })
+            .await
+    }
+
+    /// One query per [`STATUS_CHUNK`] distinct ids.
+    async fn get_statuses(&self, ids: &[IntegrationId]) -> StoreResult<Vec<IntegrationStatus>> {
+        let ids: Vec<String> = ids
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.db
+            .read(move |conn| {
+                let mut statuses = Vec::new();
+                for chunk in ids.chunks(STATUS_CHUNK) {
+                    let placeholders = vec!["?"; chunk.len()].join(", ");
+                    // Chunk lengths vary, so the statement is not worth caching.
+                    let mut stmt = conn
+                        .prepare(&format!(
+                            "SELECT data FROM integration_status WHERE integration_id IN ({placeholders})"
+                        ))
+                        .map_err(store_err)?;
+                    let mut rows = stmt.query(params_from_iter(chunk)).map_err(store_err)?;
+                    while let Some(row) = rows.next().map_err(store_err)? {
+                        statuses.push(decode_status(row)?);
+                    }
+                }
+                Ok(statuses)
             })
             .await
     }

@@ -8,6 +8,7 @@
 mod agents;
 mod aggregation;
 mod conversation;
+mod dead_letters;
 mod ephemeral;
 mod integrations;
 mod orgs;
@@ -52,6 +53,8 @@ pub struct PurgeReport {
     pub streams: usize,
     /// Expired cached tokens.
     pub tokens: usize,
+    /// Expired dead letters.
+    pub dead_letters: usize,
 }
 
 impl PurgeReport {
@@ -65,6 +68,7 @@ impl PurgeReport {
             + self.aggregation_buffers
             + self.streams
             + self.tokens
+            + self.dead_letters
     }
 }
 
@@ -95,7 +99,7 @@ impl SqliteStore {
     }
 
     /// Deletes dedupe claims, sessions, leases, event log entries, history turns, aggregation
-    /// buffers (with their events), stream buffers and cached tokens that expired at or before
+    /// buffers (with their events), stream buffers, cached tokens and dead letters that expired at or before
     /// `now`. Reads already hide them; this only reclaims space, so the server calls it now and
     /// then. An expired aggregation buffer is one nobody flushed: its events are dropped.
     ///
@@ -127,6 +131,7 @@ impl SqliteStore {
                     aggregation_buffers: delete("aggregation_buffers")?,
                     streams: delete("streams")?,
                     tokens: delete("tokens")?,
+                    dead_letters: delete("dead_letters")?,
                 };
                 tx.commit().map_err(store_err)?;
                 Ok::<_, StoreError>(report)
@@ -141,6 +146,7 @@ impl SqliteStore {
             aggregation_buffers = report.aggregation_buffers,
             streams = report.streams,
             tokens = report.tokens,
+            dead_letters = report.dead_letters,
             "purged expired items"
         );
         Ok(report)
