@@ -4,11 +4,19 @@
 //! `imgate-http` maps these operations onto routes and [`AdminError`] onto status codes.
 
 mod agents;
+pub mod catalog;
+pub mod conversations;
+pub mod credential_test;
+pub mod dead_letters;
+pub mod insight;
 mod integrations;
 mod login;
 mod orgs;
+pub mod overview;
 mod registration;
+pub mod signin;
 mod triggers;
+pub mod try_agent;
 pub mod views;
 
 use crate::apikey;
@@ -16,6 +24,13 @@ use crate::ids::{ApiKeyId, OrgId};
 use crate::keyring::KeyringError;
 use crate::ports::{Deps, StoreError};
 
+pub use catalog::{FieldView, ModeView, PlatformView};
+pub use conversations::{ConversationView, ImpactView};
+pub use credential_test::CredentialTestView;
+pub use dead_letters::DeadLetterView;
+pub use insight::{ExplainView, HourBucket, MetricsView};
+pub use overview::{Chip, IntegrationSummary};
+pub use try_agent::{PreparedTry, TryAgent};
 pub use views::*;
 
 /// Who is calling.
@@ -60,6 +75,9 @@ pub enum AdminError {
         /// For binding conflicts: the agent currently bound (the impact scope).
         current_agent: Option<AgentRef>,
     },
+    /// A backend the operation needs (the queue) is down; nothing changed.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// Storage failed.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -107,6 +125,8 @@ pub struct Admin {
     settings: AdminSettings,
     registrar: Option<std::sync::Arc<dyn crate::ports::WebhookRegistrar>>,
     logins: std::collections::HashMap<crate::platform::Platform, std::sync::Arc<dyn crate::ports::LoginFlow>>,
+    probe: Option<std::sync::Arc<dyn crate::ports::CredentialProbe>>,
+    agents: Option<std::sync::Arc<dyn crate::ports::AgentClient>>,
 }
 
 impl Admin {
@@ -117,7 +137,24 @@ impl Admin {
             settings,
             registrar: None,
             logins: std::collections::HashMap::new(),
+            probe: None,
+            agents: None,
         }
+    }
+
+    /// The same service, testing credentials with `probe` (see
+    /// [`crate::ports::CredentialProbe`]).
+    #[must_use]
+    pub fn with_probe(mut self, probe: std::sync::Arc<dyn crate::ports::CredentialProbe>) -> Self {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// The same service, calling agents with `agents` for the console's "try it".
+    #[must_use]
+    pub fn with_agents(mut self, agents: std::sync::Arc<dyn crate::ports::AgentClient>) -> Self {
+        self.agents = Some(agents);
+        self
     }
 
     /// The same service, registering webhook URLs with the platforms that need it when
@@ -137,6 +174,11 @@ impl Admin {
     ) -> Self {
         self.logins = logins;
         self
+    }
+
+    /// The service's settings.
+    pub fn settings(&self) -> &AdminSettings {
+        &self.settings
     }
 
     /// The backends this service uses.

@@ -1,7 +1,7 @@
 //! Integrations: create, read, update (write-only secrets), enable/disable, delete, status, restart.
 
 use super::{
-    Admin, AdminError, AdminResult, CreateIntegration, IntegrationView, Principal, Readiness, RestartView, StatusView,
+    Admin, AdminError, AdminResult, CreateIntegration, IntegrationView, Principal, RestartView, StatusView,
     UpdateIntegration, clean_name, org_of, parse_id,
 };
 use crate::credentials::Credentials;
@@ -162,30 +162,13 @@ impl Admin {
             Some(t) => Some(self.trigger_view(t).await?),
             None => None,
         };
-        let (readiness, summary) = match &trigger {
-            _ if !record.enabled => (
-                Readiness::Disabled,
-                "the integration is disabled; enable it to receive messages".to_owned(),
-            ),
-            None => (
-                Readiness::Unbound,
-                "no trigger binds this integration to an agent; publish one".to_owned(),
-            ),
-            Some(t) if !t.enabled => (
-                Readiness::TriggerDisabled,
-                "the trigger is disabled; messages are not routed".to_owned(),
-            ),
-            Some(_) => (
-                Readiness::Ready,
-                "enabled and bound; messages are routed to the agent".to_owned(),
-            ),
-        };
+        let (readiness, summary) = super::overview::readiness(&record, trigger.as_ref());
         Ok(StatusView {
             integration_id: record.id.to_string(),
             platform: record.platform,
             mode: record.mode,
             readiness,
-            summary,
+            summary: summary.to_owned(),
             trigger: trigger_view,
             runtime: store.get_status(&record.id).await?,
             recent_events: store.recent_events(&record.id, STATUS_EVENTS, Timestamp::now()).await?,
