@@ -3,25 +3,26 @@
 //! `#[utoipa::path]` annotation, so the two cannot drift apart.
 
 mod agents;
+pub mod auth;
+mod dead_letters;
 mod integrations;
+mod operations;
 mod orgs;
+mod session;
 mod triggers;
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
-use imgate_core::admin::{Admin, Principal};
+use imgate_core::admin::Admin;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiError;
+pub use auth::Caller;
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/admin/v1/openapi.json";
@@ -32,19 +33,10 @@ pub struct AdminState {
     admin: Admin,
 }
 
-/// The authenticated caller, from `Authorization: Bearer <key>`.
-pub struct Caller(pub Principal);
-
-impl FromRequestParts<AdminState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-        Ok(Self(state.admin.authenticate(token).await?))
+impl AdminState {
+    /// True when the gateway is reached over HTTPS, so cookies get `Secure`.
+    fn secure_cookies(&self) -> bool {
+        self.admin.settings().public_base_url.starts_with("https://")
     }
 }
 
@@ -98,10 +90,23 @@ struct ApiDoc;
 /// The admin routes and the OpenAPI document describing exactly them.
 pub fn router(admin: Admin) -> Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(session::sign_in, session::current, session::sign_out))
         .routes(routes!(orgs::create_org, orgs::list_orgs))
         .routes(routes!(orgs::get_org))
         .routes(routes!(orgs::create_api_key, orgs::list_api_keys))
         .routes(routes!(orgs::delete_api_key))
+        .routes(routes!(operations::platforms))
+        .routes(routes!(operations::overview))
+        .routes(routes!(operations::test_credentials))
+        .routes(routes!(operations::conversations))
+        .routes(routes!(operations::reset_conversation))
+        .routes(routes!(operations::impact))
+        .routes(routes!(operations::metrics))
+        .routes(routes!(operations::explain))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::redrive))
+        .routes(routes!(dead_letters::discard))
+        .routes(routes!(agents::try_it))
         .routes(routes!(integrations::create, integrations::list))
         .routes(routes!(integrations::get, integrations::update, integrations::delete))
         .routes(routes!(integrations::enable))

@@ -69,6 +69,7 @@ impl From<AdminError> for ApiError {
                 current_agent,
                 ..Self::new(StatusCode::CONFLICT, "conflict", message)
             },
+            AdminError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
             AdminError::Store(StoreError::Backend(source)) => {
                 tracing::error!(error = %source, "storage backend failed");
                 Self::new(

@@ -43,7 +43,8 @@ impl Harness {
                 public_base_url: "https://gw.example.com".into(),
                 bootstrap_key_hash: Some(imgate_core::apikey::hash(BOOTSTRAP)),
             },
-        );
+        )
+        .with_agents(std::sync::Arc::new(imgate_agents::Agents::new(reqwest::Client::new())));
         Self {
             app: imgate_http::app(admin.clone()),
             admin,

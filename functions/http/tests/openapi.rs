@@ -38,6 +38,24 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/admin/v1/triggers/{integrationId}"),
     ("put", "/api/admin/v1/triggers/{integrationId}"),
     ("delete", "/api/admin/v1/triggers/{integrationId}"),
+    ("post", "/api/admin/v1/session"),
+    ("get", "/api/admin/v1/session"),
+    ("delete", "/api/admin/v1/session"),
+    ("get", "/api/admin/v1/platforms"),
+    ("get", "/api/admin/v1/integrations/overview"),
+    ("post", "/api/admin/v1/integrations/{id}/test"),
+    ("get", "/api/admin/v1/integrations/{id}/conversations"),
+    (
+        "post",
+        "/api/admin/v1/integrations/{id}/conversations/{sessionId}/reset",
+    ),
+    ("get", "/api/admin/v1/integrations/{id}/impact"),
+    ("get", "/api/admin/v1/integrations/{id}/metrics"),
+    ("get", "/api/admin/v1/integrations/{id}/explain"),
+    ("post", "/api/admin/v1/agents/{id}/try"),
+    ("get", "/api/admin/v1/dead-letters"),
+    ("post", "/api/admin/v1/dead-letters/{id}/redrive"),
+    ("delete", "/api/admin/v1/dead-letters/{id}"),
 ];
 
 #[tokio::test]
@@ -73,6 +91,7 @@ async fn document_lists_exactly_the_routes_and_every_one_is_served() {
             .replace("{orgId}", "org_00000000000000000000000000000000")
             .replace("{keyId}", "key_00000000000000000000000000000000")
             .replace("{integrationId}", "int_00000000000000000000000000000000")
+            .replace("{sessionId}", "ses_00000000000000000000000000000000")
             .replace("{id}", "int_00000000000000000000000000000000");
         let method: Method = method.to_uppercase().parse().unwrap();
         let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
@@ -102,6 +121,18 @@ fn every_operation_documents_its_errors_and_auth() {
     for (path, item) in api["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
+            // Only the console's sign-in, session and sign-out are open to anyone (they carry
+            // no bearer key; sign-out answers 204 whoever asks).
+            let public = op["security"] == json!([{}]);
+            assert_eq!(
+                public,
+                path == "/api/admin/v1/session",
+                "{method} {path}: security {}",
+                op["security"]
+            );
+            if public && method == "delete" {
+                continue;
+            }
             assert!(responses.contains_key("401"), "{method} {path} lacks 401");
             assert!(
                 responses.keys().any(|k| k.starts_with('2')),

@@ -1,9 +1,14 @@
 //! `/agents`.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use imgate_core::admin::{AgentView, CreateAgent, UpdateAgent};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::Response;
+use imgate_core::admin::{AgentView, CreateAgent, TryAgent, UpdateAgent};
+use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::{AdminState, Caller, ErrorResponse};
 use crate::error::ApiError;
@@ -62,4 +67,53 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     s.admin.delete_agent(&p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send one message to the agent and stream its answer as it arrives, as NDJSON lines:
+/// `{"delta":"…"}` per piece of text, then `{"done":true,"text":"…"}` or
+/// `{"error":"…","retryable":bool}`. Behind API Gateway the lines arrive together at the end
+/// (the function's response is buffered).
+#[utoipa::path(post, path = "/api/admin/v1/agents/{id}/try", tag = "agents", params(("id" = String, Path)), request_body = TryAgent,
+    responses((status = 200, content_type = "application/x-ndjson", description = "the answer, streamed"),
+        (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+pub(super) async fn try_it(
+    State(s): State<AdminState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TryAgent>,
+) -> Result<Response, ApiError> {
+    let prepared = s.admin.prepare_try(&p, &id, body).await?;
+    let (lines, receiver) = mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let (deltas, mut delta_receiver) = mpsc::channel::<String>(64);
+        let forward_lines = lines.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(delta) = delta_receiver.recv().await {
+                if forward_lines.send(ndjson(&json!({ "delta": delta }))).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let outcome = prepared.run(&deltas).await;
+        drop(deltas);
+        let _ = forward.await;
+        let last = match outcome {
+            Ok(text) => json!({ "done": true, "text": text }),
+            Err(error) => json!({ "error": error.to_string(), "retryable": error.is_retryable() }),
+        };
+        let _ = lines.send(ndjson(&last)).await;
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let line = receiver.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(line), receiver))
+    });
+    Ok(Response::builder()
+        .header(CONTENT_TYPE, "application/x-ndjson")
+        .header(CACHE_CONTROL, "no-store")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default())
+}
+
+fn ndjson(value: &serde_json::Value) -> String {
+    format!("{value}\n")
 }
