@@ -14,9 +14,9 @@ use crate::error::ApiError;
 /// The largest request body accepted (admin bodies are small; platform callbacks are < 64 KiB).
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-/// Health check plus the admin API (what the `admin` Lambda serves).
+/// Health check, the admin API and the console (what the `admin` Lambda serves).
 pub fn app(admin: Admin) -> Router {
-    with_layers(crate::admin::router(admin))
+    with_layers(crate::admin::router(admin).merge(crate::console::router()))
 }
 
 /// Health check plus the platform webhooks (what the `webhook` Lambda serves).
@@ -24,9 +24,13 @@ pub fn webhook_app(webhooks: imgate_channels::Webhooks) -> Router {
     with_layers(crate::webhooks::router(webhooks))
 }
 
-/// Everything: admin API and webhooks (what `imgate serve` serves).
+/// Everything: admin API, console and webhooks (what `imgate serve` serves).
 pub fn gateway(admin: Admin, webhooks: imgate_channels::Webhooks) -> Router {
-    with_layers(crate::admin::router(admin).merge(crate::webhooks::router(webhooks)))
+    with_layers(
+        crate::admin::router(admin)
+            .merge(crate::console::router())
+            .merge(crate::webhooks::router(webhooks)),
+    )
 }
 
 /// Adds the health check, JSON 404/405 answers, the body limit, panic safety and request

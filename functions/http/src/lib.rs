@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod app;
+pub mod console;
 mod error;
 mod json;
 pub mod serve;
