@@ -78,9 +78,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut endpoints = endpoints::endpoints(&args.connections);
     endpoints.wecom.api = args.wecom_api_base.trim_end_matches('/').to_owned();
     let channels = Channels::new(&deps, &http, &endpoints);
+    let agents: Arc<Agents> = Arc::new(Agents::new(http.clone()));
     let dispatcher = Dispatcher::new(
         &deps,
-        Arc::new(Agents::new(http.clone())),
+        agents.clone(),
         channels.repliers(),
         DispatchSettings {
             max_receives: args.max_receives,
@@ -98,9 +99,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
     )
     .with_registrar(channels.registrar())
-    .with_logins(channels.logins());
+    .with_logins(channels.logins())
+    .with_probe(channels.probe())
+    .with_agents(agents);
     tracing::info!(address = %local, db = %args.db.display(), public_base_url = %public_base_url, "imgate serve listening");
-    println!("imgate is listening on http://{local} (admin API: http://{local}/api/admin/v1)");
+    println!(
+        "imgate is listening on http://{local} (console: http://{local}/console/, admin API: http://{local}/api/admin/v1)"
+    );
 
     let purge = tokio::spawn(purge_periodically(store));
     let (stop, stopped) = watch::channel(false);

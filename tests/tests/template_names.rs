@@ -290,14 +290,56 @@ fn policies_name_the_indexes_that_exist() {
     for (stack, names) in &named {
         assert!(names.is_subset(&indexes), "{stack} grants unknown indexes {names:?}");
     }
-    // The admin API lists through gsi1; the relay lists long connections through gsi2.
-    assert_eq!(named.get("template"), Some(&BTreeSet::from([GSI1.to_owned()])));
+    // The admin API lists through gsi1 (and an integration's conversations through gsi3); the
+    // relay lists long connections through gsi2.
+    assert_eq!(
+        named.get("template"),
+        Some(&BTreeSet::from([GSI1.to_owned(), GSI3.to_owned()]))
+    );
     assert_eq!(named.get("relay"), Some(&BTreeSet::from([GSI2.to_owned()])));
+}
+
+#[test]
+fn the_admin_function_serves_the_console_and_reaches_the_dead_letters() {
+    let template = sam();
+    let routes = function_routes(&template, "AdminFunction");
+    for route in [
+        ("ANY", "/api/admin/v1/{proxy+}"),
+        ("GET", "/console"),
+        ("GET", "/console/{proxy+}"),
+    ] {
+        assert!(
+            routes.contains(&(route.0.to_owned(), route.1.to_owned())),
+            "AdminFunction lacks {route:?}: {routes:?}"
+        );
+    }
+    let mut grants = Vec::new();
+    visit(resource(&template, "AdminFunction"), &mut |node| {
+        if let Some(text) = node.text() {
+            grants.push(text.to_owned());
+        }
+    });
+    for needed in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:SendMessage",
+        "dynamodb:BatchGetItem",
+    ] {
+        assert!(
+            grants.iter().any(|g| g == needed),
+            "AdminFunction is not granted {needed}"
+        );
+    }
 }
 
 /// `(method, path)` of the webhook function's HTTP API events.
 fn template_routes(template: &Node) -> BTreeSet<(String, String)> {
-    resource(template, "WebhookFunction")
+    function_routes(template, "WebhookFunction")
+}
+
+/// `(method, path)` of one function's HTTP API events.
+fn function_routes(template: &Node, function: &str) -> BTreeSet<(String, String)> {
+    resource(template, function)
         .get("Events")
         .map(Node::entries)
         .unwrap_or_default()

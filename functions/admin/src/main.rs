@@ -47,8 +47,8 @@ async fn main() -> Result<(), Error> {
     let deps = imgate_aws::deps_from_env().await?;
     // Platforms whose webhook URL is set through their API (Telegram) are told when an
     // integration starts or stops receiving.
-    let channels =
-        imgate_channels::Channels::new(&deps, &reqwest::Client::new(), &imgate_channels::Endpoints::default());
+    let http = reqwest::Client::new();
+    let channels = imgate_channels::Channels::new(&deps, &http, &imgate_channels::Endpoints::default());
     let admin = Admin::new(
         deps,
         AdminSettings {
@@ -57,6 +57,8 @@ async fn main() -> Result<(), Error> {
         },
     )
     .with_registrar(channels.registrar())
-    .with_logins(channels.logins());
+    .with_logins(channels.logins())
+    .with_probe(channels.probe())
+    .with_agents(std::sync::Arc::new(imgate_agents::Agents::new(http)));
     lambda_http::run(imgate_http::app(admin)).await
 }
