@@ -222,7 +222,6 @@ async fn an_operator_does_the_quick_start_by_clicking() {
         http: reqwest::Client::new(),
         base: server.base.clone(),
     };
-    let key = api.org(&server.bootstrap, "Acme").await;
     let other_key = api.org(&server.bootstrap, "Globex").await;
     api.call(
         reqwest::Method::POST,
@@ -234,14 +233,22 @@ async fn an_operator_does_the_quick_start_by_clicking() {
     .await;
 
     let b = open(DESKTOP, "en").await;
-    // A wrong key is refused in plain words; the right one signs in.
+    // A wrong key is refused in plain words; the key `imgate serve` printed signs in.
     b.goto(&format!("{}/console/", server.base)).await.unwrap();
     b.fill("#key", "key_wrong.nope").await.unwrap();
     b.click("#sign-in").await.unwrap();
     b.wait_for_text("That key is not valid.", WAIT).await.unwrap();
-    b.fill("#key", &key).await.unwrap();
+    b.fill("#key", &server.bootstrap).await.unwrap();
     b.click("#sign-in").await.unwrap();
+    // The bootstrap key creates the organization and goes on with its new key.
+    b.fill("#org-name", "Acme").await.unwrap();
+    b.click("#create-org").await.unwrap();
+    b.wait_for("#new-key", WAIT).await.unwrap();
+    let key = b.text("#new-key").await.unwrap();
+    assert!(key.starts_with("key_"), "{key}");
+    b.click_text("Sign in with this key").await.unwrap();
     b.wait_for_text("No integrations yet", WAIT).await.unwrap();
+    assert_eq!(b.text(".org").await.unwrap(), "Acme");
     assert!(
         b.eval("return document.cookie")
             .await
@@ -280,6 +287,10 @@ async fn an_operator_does_the_quick_start_by_clicking() {
         "a stored secret is never put back into the page"
     );
     b.wait_for_text("Not bound", WAIT).await.unwrap();
+    // A smart bot in callback mode has no secret to test: the page says why, in plain words.
+    b.click("#test-credentials").await.unwrap();
+    b.wait_for_text("Cannot be tested here.", WAIT).await.unwrap();
+    assert!(b.text("#test-result").await.unwrap().contains("WeCom"));
 
     // Two agents; try one.
     for name in ["Echo", "Backup echo"] {

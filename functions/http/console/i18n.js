@@ -116,7 +116,7 @@ const en = {
   'keys.revoked': 'Revoked.', 'keys.onceTitle': 'Your new key', 'keys.once': 'Copy it now: it cannot be shown again.',
   'keys.stored': 'I have stored it',
   'orgs.intro': 'Each organization has its own integrations, agents, triggers and keys.', 'orgs.name': 'New organization',
-  'orgs.create': 'Create',
+  'orgs.create': 'Create', 'orgs.signInAs': 'Sign in with this key',
 };
 
 const zh = {
@@ -231,7 +231,7 @@ const zh = {
   'keys.revoked': '已吊销。', 'keys.onceTitle': '新密钥', 'keys.once': '请立即复制：之后无法再次显示。',
   'keys.stored': '我已保存',
   'orgs.intro': '每个组织有自己的接入、智能体、触发器和密钥。', 'orgs.name': '新组织',
-  'orgs.create': '创建',
+  'orgs.create': '创建', 'orgs.signInAs': '用此密钥登录',
 };
 
 export const STRINGS = { en, zh };

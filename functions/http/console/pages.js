@@ -702,12 +702,19 @@ function keysSection(orgId) {
   return h('div', {}, form, box);
 }
 
-/** Shows a new key once, with a copy button. */
-function showOnce(token) {
-  dialog(t('keys.onceTitle'), h('div', {}, h('p', {}, t('keys.once')),
+/** Shows a new key once, with a copy button (and, for a new organization, a way in). */
+async function showOnce(token, offerSignIn) {
+  const buttons = [{ label: t('keys.stored'), value: false, class: offerSignIn ? '' : 'primary' }];
+  if (offerSignIn) buttons.push({ label: t('orgs.signInAs'), value: true, class: 'primary' });
+  const signIn = await dialog(t('keys.onceTitle'), h('div', {}, h('p', {}, t('keys.once')),
     h('div', { class: 'copy-row' }, h('code', { id: 'new-key' }, token),
       h('button', { type: 'button', class: 'small', onclick: () => copy(token) }, t('common.copy')))),
-  [{ label: t('keys.stored'), value: true, class: 'primary' }]);
+  buttons);
+  if (signIn) {
+    // The key goes straight into a new session; it is not kept in the page.
+    session.current = await api('POST', '/session', { key: token });
+    go('integrations');
+  }
 }
 
 async function keysPage(main) {
@@ -720,9 +727,9 @@ async function organizationsPage(main) {
   const form = h('form', { class: 'inline card', onsubmit: async (e) => {
     e.preventDefault();
     const created = await act(form.querySelector('button'), () => api('POST', '/organizations', { name: name.value }));
-    showOnce(created.apiKey.token);
     put(main);
-    organizationsPage(main);
+    await organizationsPage(main);
+    showOnce(created.apiKey.token, true);
   } }, h('label', { for: 'org-name' }, t('orgs.name')), name, h('button', { type: 'submit', class: 'primary', id: 'create-org' }, t('orgs.create')));
   add(main, title(t('nav.organizations')), h('p', { class: 'muted' }, t('orgs.intro')), form,
     orgs.map((o) => h('section', { class: 'card' }, h('h2', {}, o.name, h('span', { class: 'muted mono' }, ` ${o.id}`)),
