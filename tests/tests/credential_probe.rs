@@ -60,6 +60,7 @@ fn record(platform: Platform, mode: ConnectionMode) -> IntegrationRecord {
         platform,
         mode,
         enabled: true,
+        account: None,
         credentials: SealedSecret::from_stored("sealed"),
         created_at: Timestamp::now(),
         updated_at: Timestamp::now(),
