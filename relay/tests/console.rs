@@ -37,12 +37,17 @@ impl Drop for Server {
 }
 
 fn start_server() -> Server {
+    start_server_with(&[])
+}
+
+fn start_server_with(env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_imgate"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env_remove("IMGATE_BOOTSTRAP_KEY")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -381,6 +386,18 @@ async fn an_operator_does_the_quick_start_by_clicking() {
     b.close().await.unwrap();
 }
 
+/// A new organization "Acme", and a desktop browser signed in with its key.
+async fn signed_in_to_a_new_organization(server: &Server) -> (Api, String, Browser) {
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+    };
+    let key = api.org(&server.bootstrap, "Acme").await;
+    let b = open(DESKTOP, "en").await;
+    sign_in(&b, &server.base, &key).await;
+    (api, key, b)
+}
+
 /// Sets up one of everything, so each page has something to show.
 async fn furnish(server: &Server, api: &Api) -> (String, String, String) {
     let key = api.org(&server.bootstrap, "Acme").await;
@@ -481,13 +498,7 @@ async fn every_page_in_both_languages_at_desktop_and_phone_width() {
 #[tokio::test]
 async fn the_integrations_page_is_light_and_lists_a_thousand_bots() {
     let server = start_server();
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-    };
-    let key = api.org(&server.bootstrap, "Acme").await;
-    let b = open(DESKTOP, "en").await;
-    sign_in(&b, &server.base, &key).await;
+    let (api, key, b) = signed_in_to_a_new_organization(&server).await;
     // First load, cache empty: everything the integrations page transfers.
     let transferred = b
         .eval(
@@ -521,6 +532,28 @@ async fn the_integrations_page_is_light_and_lists_a_thousand_bots() {
     assert_eq!(b.count("#integrations tbody tr").await.unwrap(), 1000);
     b.select("#filter-state", "disabled").await.unwrap();
     b.wait_for_text("334 of 1000 integrations", WAIT).await.unwrap();
+    no_console_errors(&b).await;
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wechat_bot_is_connected_by_scanning_the_qr_code_on_its_page() {
+    use imgate_tests::fake_wechat::{FakeWechat, LoginStep};
+
+    let wechat = FakeWechat::start(None).await;
+    wechat.script_login(&[LoginStep::Wait, LoginStep::Scanned, LoginStep::Confirmed]);
+    let server = start_server_with(&[("IMGATE_WECHAT_API_BASE", wechat.base.as_str())]);
+    let (_, _, b) = signed_in_to_a_new_organization(&server).await;
+    b.click("#new-integration").await.unwrap();
+    b.fill("#name", "WeChat helper").await.unwrap();
+    b.select("#platform", "wechat").await.unwrap();
+    b.click("#create-integration").await.unwrap();
+    b.click("#start-login").await.unwrap();
+    b.wait_for("img.qr", WAIT).await.unwrap();
+    shot(&b, "wechat-login-en-desktop").await;
+    b.wait_for_text("Logged in.", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(wechat.tokens_issued(), 1, "the scan bound the bot");
+    b.wait_gone("img.qr", WAIT).await.unwrap();
     no_console_errors(&b).await;
     b.close().await.unwrap();
 }

@@ -561,7 +561,7 @@ function tryAgent(agent) {
       button.disabled = false;
     }
   } },
-  h('label', { for: 'try-text' }, t('try.message')), text,
+  h('div', { class: 'field' }, h('label', { for: 'try-text' }, t('try.message')), text),
   h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'try-send' }, t('try.send'))));
   return h('section', { class: 'card' }, h('h2', {}, t('try.title')), form, answer, meta);
 }
