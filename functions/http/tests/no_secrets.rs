@@ -94,6 +94,9 @@ async fn secrets_never_reach_responses_or_logs() {
         "/api/admin/v1/agents",
         "/api/admin/v1/triggers",
         "/api/admin/v1/organizations",
+        "/api/admin/v1/integrations/overview",
+        "/api/admin/v1/platforms",
+        "/api/admin/v1/dead-letters",
     ] {
         let k = if path.ends_with("organizations") {
             BOOTSTRAP
@@ -103,6 +106,10 @@ async fn secrets_never_reach_responses_or_logs() {
         responses.push_str(&h.call(Method::GET, path, Some(k), None).await.text);
     }
     for id in &ids {
+        for view in ["impact", "metrics", "conversations", "explain?eventId=e1"] {
+            let path = format!("/api/admin/v1/integrations/{id}/{view}");
+            responses.push_str(&h.call(Method::GET, &path, Some(&key), None).await.text);
+        }
         responses.push_str(
             &h.call(
                 Method::GET,
@@ -177,6 +184,19 @@ async fn secrets_never_reach_responses_or_logs() {
         .await
         .text,
     );
+
+    // Console sign-in: neither the key nor a secret sent in its place comes back.
+    for presented in [key.as_str(), "wecom-token-secret", BOOTSTRAP] {
+        let r = h
+            .call(
+                Method::POST,
+                "/api/admin/v1/session",
+                None,
+                Some(json!({ "key": presented })),
+            )
+            .await;
+        responses.push_str(&r.text);
+    }
 
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
