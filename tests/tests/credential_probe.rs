@@ -372,3 +372,62 @@ async fn credentials_of_another_platform_are_not_sent() {
     expect_failure(result, Unsupported, WRONG, &["not Telegram credentials"]);
     assert!(fake.calls().is_empty());
 }
+
+/// Through the admin API's operation: a passing test keeps the bot's name on the integration
+/// without moving its version (a live connection is not restarted), and the overview shows it.
+#[tokio::test]
+async fn the_admin_test_keeps_the_bot_name_without_a_new_version() {
+    use imgate_core::admin::{Admin, AdminSettings, CreateIntegration, Principal};
+
+    let telegram = FakeTelegram::start("123456:real-token").await;
+    let endpoints = Endpoints {
+        telegram: imgate_channels::telegram::Endpoints {
+            api: telegram.base.clone(),
+        },
+        ..Endpoints::default()
+    };
+    let deps = imgate_tests::world::embedded_deps(2).await;
+    let probe = Channels::new(&deps, &reqwest::Client::new(), &endpoints).probe();
+    let admin = Admin::new(
+        deps.clone(),
+        AdminSettings {
+            public_base_url: "https://gw.example.com".into(),
+            bootstrap_key_hash: None,
+        },
+    )
+    .with_probe(probe);
+    let org = imgate_core::org::Organization {
+        id: OrgId::generate(),
+        name: "Acme".into(),
+        created_at: Timestamp::now(),
+    };
+    deps.store.create_org(&org).await.unwrap();
+    let principal = Principal::Org {
+        org_id: org.id.clone(),
+        key_id: imgate_core::ApiKeyId::generate(),
+    };
+    let created = admin
+        .create_integration(
+            &principal,
+            CreateIntegration {
+                name: "tg".into(),
+                platform: Platform::Telegram,
+                mode: Some(LongConnection),
+                credentials: json!({"bot_token": "123456:real-token"}),
+                enabled: Some(true),
+            },
+        )
+        .await
+        .unwrap();
+    let id: IntegrationId = created.id.parse().unwrap();
+    let before = deps.store.get_integration(&id).await.unwrap().unwrap();
+
+    let tested = admin.test_credentials(&principal, &created.id).await.unwrap();
+    assert!(tested.ok, "{}", tested.message);
+    assert_eq!(tested.account.as_deref(), Some(format!("@{TELEGRAM_BOT}").as_str()));
+    let after = deps.store.get_integration(&id).await.unwrap().unwrap();
+    assert_eq!(after.account, tested.account);
+    assert_eq!((after.version, after.updated_at), (before.version, before.updated_at));
+    let overview = admin.integration_overview(&principal).await.unwrap();
+    assert_eq!(overview[0].account, tested.account);
+}

@@ -93,6 +93,11 @@ pub trait IntegrationStore: Send + Sync {
     /// is at least 2; a version without a predecessor is a stale write).
     /// [`StoreError::NotFound`] if it is gone, [`StoreError::Conflict`] if the version moved.
     async fn update_integration(&self, record: &IntegrationRecord) -> StoreResult<()>;
+    /// Records the bot's name on its platform ([`IntegrationRecord::account`]; `None` clears
+    /// it) without moving the integration's version or `updated_at`: the relay restarts a
+    /// connection when the version moves, and learning a name must not disconnect a live bot.
+    /// False if the integration does not exist.
+    async fn set_account(&self, id: &IntegrationId, account: Option<&str>) -> StoreResult<bool>;
     /// Deletes an integration and its status; false if it did not exist.
     async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool>;
     /// Every long-connection integration of every organization, enabled or not (the relay's

@@ -119,6 +119,12 @@ impl IntegrationStore for TimedStore {
             .time("store.update_integration", self.inner.update_integration(record))
             .await
     }
+    async fn set_account(&self, id: &IntegrationId, account: Option<&str>) -> StoreResult<bool> {
+        self.stats
+            .time("store.set_account", self.inner.set_account(id, account))
+            .await
+    }
+
     async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool> {
         self.stats
             .time("store.delete_integration", self.inner.delete_integration(id))

@@ -9,7 +9,9 @@ use imgate_core::keyring::SealedSecret;
 use imgate_core::ports::{IntegrationStore, StoreResult};
 use imgate_core::{ConnectionMode, IntegrationId, OrgId};
 
-use super::{DynamoStore, Order};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{Condition, DynamoStore, Order};
 use crate::item::{Fields, Item, ItemBuilder};
 use crate::schema::{GSI2, GSI2_PK, Key, LONG_CONNECTIONS, Listing, VERSION};
 
@@ -116,6 +118,18 @@ impl IntegrationStore for DynamoStore {
         let key = Key::integration(&record.id);
         self.put_versioned(to_item(record)?, &key, record.version, "integration")
             .await
+    }
+
+    async fn set_account(&self, id: &IntegrationId, account: Option<&str>) -> StoreResult<bool> {
+        let exists = Condition::new("attribute_exists(pk)");
+        match account {
+            Some(account) => {
+                let condition = exists.value(":account", AttributeValue::S(account.to_owned()));
+                self.update_if(&Key::integration(id), "SET account = :account", condition)
+                    .await
+            }
+            None => self.update_if(&Key::integration(id), "REMOVE account", exists).await,
+        }
     }
 
     async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool> {

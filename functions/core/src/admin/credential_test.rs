@@ -33,7 +33,7 @@ impl Admin {
     /// # Errors
     /// 404 when the integration is absent; 422 when this build cannot test credentials.
     pub async fn test_credentials(&self, principal: &Principal, id: &str) -> AdminResult<CredentialTestView> {
-        let mut record = self.owned_integration(principal, id).await?;
+        let record = self.owned_integration(principal, id).await?;
         let Some(probe) = &self.probe else {
             return Err(super::AdminError::Invalid("this server cannot test credentials".into()));
         };
@@ -43,12 +43,11 @@ impl Admin {
         Ok(match outcome {
             Ok(report) => {
                 if report.account.is_some() && report.account != record.account {
-                    record.account.clone_from(&report.account);
-                    match self.save_integration(&mut record).await {
-                        // A concurrent edit wins; the name is learned again on the next test.
-                        Ok(()) | Err(super::AdminError::Conflict { .. }) => {}
-                        Err(other) => return Err(other),
-                    }
+                    // Kept without a new version, so a live connection is not restarted.
+                    self.deps
+                        .store
+                        .set_account(&record.id, report.account.as_deref())
+                        .await?;
                 }
                 CredentialTestView {
                     ok: true,

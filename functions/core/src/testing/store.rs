@@ -126,7 +126,39 @@ pub async fn integrations(store: &dyn Store) {
         matches!(store.update_integration(&updated).await, Err(StoreError::Conflict(_))),
         "a stale version must conflict"
     );
+    // The account is set on its own, the version and update time unchanged.
+    assert!(
+        store
+            .set_account(&first.id, Some("@learned_bot"))
+            .await
+            .expect("set account")
+    );
+    let learned = store.get_integration(&first.id).await.expect("get").expect("present");
+    assert_eq!(learned.account.as_deref(), Some("@learned_bot"));
+    assert_eq!(
+        (learned.version, learned.updated_at),
+        (updated.version, updated.updated_at)
+    );
+    assert!(store.set_account(&first.id, None).await.expect("clear account"));
+    let cleared = store.get_integration(&first.id).await.expect("get").expect("present");
+    assert_eq!(cleared.account, None);
+    assert_eq!(cleared.version, updated.version);
     let mut missing = integration(&org_a, "ghost");
+    assert!(
+        !store
+            .set_account(&missing.id, Some("@nobody"))
+            .await
+            .expect("set on none")
+    );
+    assert_eq!(
+        store.get_integration(&missing.id).await.expect("get ghost"),
+        None,
+        "nothing created"
+    );
+    store
+        .set_account(&first.id, updated.account.as_deref())
+        .await
+        .expect("restore");
     missing.version = 2;
     assert!(matches!(
         store.update_integration(&missing).await,

@@ -174,6 +174,21 @@ impl IntegrationStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_account(&self, id: &IntegrationId, account: Option<&str>) -> StoreResult<bool> {
+        let id = id.as_str().to_owned();
+        let account = account.map(str::to_owned);
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE integrations SET account = ?2 WHERE id = ?1",
+                    params![id, account],
+                )
+                .map(|n| n > 0)
+                .map_err(store_err)
+            })
+            .await
+    }
+
     async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool> {
         let key = id.clone();
         let deleted = self
