@@ -630,3 +630,71 @@ async fn the_worker_keeps_a_slow_answer_hidden_past_its_visibility() {
         "acknowledged"
     );
 }
+
+#[tokio::test]
+async fn senders_outside_the_allowlist_are_refused_once_a_day_and_logged() {
+    let w = world(json!({"allowedUsers": ["lisi"]})).await;
+    for id in ["r1", "r2", "r3"] {
+        w.dispatcher
+            .handle(&body(message(&w, id, "hi", ConversationKind::Direct, false)), 1)
+            .await
+            .unwrap();
+    }
+    assert!(w.agent.calls.lock().unwrap().is_empty(), "the agent is not asked");
+    let told = w.replier.answers();
+    assert_eq!(told.len(), 1, "one refusal per conversation per day: {told:?}");
+    assert!(told[0].finished.as_ref().unwrap().contains("not on its list"));
+    let status = w
+        .admin
+        .integration_status(
+            &w.admin.authenticate(Some(&w.key)).await.unwrap(),
+            w.integration.as_str(),
+        )
+        .await
+        .unwrap();
+    let refused: Vec<_> = status
+        .recent_events
+        .iter()
+        .filter(|e| e.detail.starts_with("refused sender zhangsan in chat chat-1"))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        3,
+        "every refused message is logged: {:?}",
+        status.recent_events
+    );
+
+    // Silent: nobody is told, the log still says who.
+    let quiet = world(json!({"allowedUsers": ["lisi"], "refusal": "silent"})).await;
+    quiet
+        .dispatcher
+        .handle(&body(message(&quiet, "q1", "hi", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    assert!(quiet.replier.answers().is_empty() && quiet.agent.calls.lock().unwrap().is_empty());
+
+    // An allowed user is answered.
+    let allowed = world(json!({"allowedUsers": ["zhangsan"]})).await;
+    allowed
+        .dispatcher
+        .handle(&body(message(&allowed, "a1", "hi", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    assert_eq!(allowed.agent.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_chat_allowlist_limits_groups_and_leaves_direct_chats_alone() {
+    let w = world(json!({"allowedChats": ["ops-room"], "groupPolicy": "all_messages"})).await;
+    w.dispatcher
+        .handle(&body(message(&w, "g1", "hi all", ConversationKind::Group, false)), 1)
+        .await
+        .unwrap();
+    assert!(w.agent.calls.lock().unwrap().is_empty(), "chat-1 is not on the list");
+    assert_eq!(w.replier.answers().len(), 1, "the group is told once");
+    w.dispatcher
+        .handle(&body(message(&w, "d1", "hi", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    assert_eq!(w.agent.calls.lock().unwrap().len(), 1, "a direct chat is answered");
+}

@@ -661,3 +661,51 @@ async fn switching_mode_keeps_only_credentials_that_still_apply() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["credentials"], json!({"bot_id": "b1", "secret": "***"}));
 }
+
+#[tokio::test]
+async fn trigger_allowlists_are_cleaned_kept_and_bounded() {
+    let h = Harness::new().await;
+    let (_, key) = h.org("acme").await;
+    let integration = h.wecom_integration(&key).await;
+    let id = integration["id"].as_str().unwrap();
+    let agent = h.echo_agent(&key, "helper").await;
+    let path = format!("/api/admin/v1/triggers/{id}");
+    let body = json!({"agentId": agent["id"], "allowedUsers": [" alice ", "alice", "", "bob"],
+        "allowedChats": ["ops-room"], "refusal": "silent"});
+    let r = h.call(Method::PUT, &path, Some(&key), Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["access"]["allowedUsers"], json!(["alice", "bob"]));
+    assert_eq!(r.body["access"]["refusal"], "silent");
+    // Publishing again without the lists keeps them.
+    let r = h
+        .call(
+            Method::PUT,
+            &path,
+            Some(&key),
+            Some(json!({"agentId": agent["id"], "sessionTimeoutSeconds": 600})),
+        )
+        .await;
+    assert_eq!(r.body["access"]["allowedChats"], json!(["ops-room"]), "{}", r.text);
+    // Too long an entry, or a refusal that does not exist, changes nothing.
+    let r = h
+        .call(
+            Method::PUT,
+            &path,
+            Some(&key),
+            Some(json!({"agentId": agent["id"], "allowedUsers": ["x".repeat(300)]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let r = h
+        .call(
+            Method::PUT,
+            &path,
+            Some(&key),
+            Some(json!({"agentId": agent["id"], "refusal": "shout"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let r = h.call(Method::GET, &path, Some(&key), None).await;
+    assert_eq!(r.body["access"]["allowedUsers"], json!(["alice", "bob"]));
+    assert_eq!(r.body["sessionTimeoutSeconds"], 600);
+}

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use imgate_core::ports::{StoreError, StoreResult, TriggerStore};
-use imgate_core::trigger::Trigger;
+use imgate_core::trigger::{Access, Trigger};
 use imgate_core::{IntegrationId, OrgId};
 
 use super::{Condition, Conditional, DynamoStore};
@@ -22,6 +22,7 @@ fn to_item(t: &Trigger) -> StoreResult<Item> {
         .n("session_timeout_seconds", t.session_timeout_seconds)
         .n("summary_window_seconds", t.summary_window_seconds)
         .enumeration("group_policy", &t.group_policy)?
+        .opt_s("access", t.access.to_stored().as_deref())
         .time("created_at", t.created_at)
         .time("updated_at", t.updated_at)
         .n(VERSION, t.version)
@@ -38,6 +39,8 @@ fn from_item(item: &Item) -> StoreResult<Trigger> {
         session_timeout_seconds: f.number("session_timeout_seconds")?,
         summary_window_seconds: f.number("summary_window_seconds")?,
         group_policy: f.enumeration("group_policy")?,
+        access: Access::from_stored(f.opt_string("access")?.as_deref())
+            .map_err(|_| StoreError::Corrupt("trigger attribute access is not valid JSON".into()))?,
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         version: f.number(VERSION)?,

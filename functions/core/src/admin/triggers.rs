@@ -3,7 +3,7 @@
 use super::{Admin, AdminError, AdminResult, AgentRef, Principal, PublishTrigger, TriggerView, org_of};
 use crate::ports::StoreError;
 use crate::time::Timestamp;
-use crate::trigger::{DEFAULT_SESSION_TIMEOUT_SECONDS, SESSION_TIMEOUT_RANGE, SUMMARY_WINDOW_RANGE, Trigger};
+use crate::trigger::{Access, DEFAULT_SESSION_TIMEOUT_SECONDS, SESSION_TIMEOUT_RANGE, SUMMARY_WINDOW_RANGE, Trigger};
 
 impl Admin {
     /// Publishes (creates or replaces) the trigger of an integration.
@@ -56,6 +56,14 @@ impl Admin {
                 "summaryWindowSeconds must be between 0 and 900".into(),
             ));
         }
+        let current_access = current.as_ref().map(|t| t.access.clone()).unwrap_or_default();
+        let access = Access {
+            allowed_users: input.allowed_users.unwrap_or(current_access.allowed_users),
+            allowed_chats: input.allowed_chats.unwrap_or(current_access.allowed_chats),
+            refusal: input.refusal.unwrap_or(current_access.refusal),
+        }
+        .cleaned()
+        .map_err(AdminError::Invalid)?;
         let now = Timestamp::now();
         let trigger = Trigger {
             integration_id: integration.id.clone(),
@@ -68,6 +76,7 @@ impl Admin {
                 .group_policy
                 .or(current.as_ref().map(|t| t.group_policy))
                 .unwrap_or_default(),
+            access,
             created_at: current.as_ref().map_or(now, |t| t.created_at),
             updated_at: now,
             version: current.as_ref().map_or(1, |t| t.version + 1),
@@ -175,6 +184,7 @@ fn trigger_view_parts(trigger: &Trigger) -> TriggerView {
         session_timeout_seconds: trigger.session_timeout_seconds,
         summary_window_seconds: trigger.summary_window_seconds,
         group_policy: trigger.group_policy,
+        access: trigger.access.clone(),
         created_at: trigger.created_at,
         updated_at: trigger.updated_at,
     }

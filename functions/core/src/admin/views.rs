@@ -9,7 +9,7 @@ use crate::integration::IntegrationStatus;
 use crate::platform::{ConnectionMode, Platform};
 use crate::ports::EventLogEntry;
 use crate::time::Timestamp;
-use crate::trigger::GroupPolicy;
+use crate::trigger::{Access, GroupPolicy, Refusal};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -226,6 +226,16 @@ pub struct PublishTrigger {
     /// Group message policy (default `mention_only`).
     #[serde(default)]
     pub group_policy: Option<GroupPolicy>,
+    /// Platform user ids allowed to use the agent (empty: everyone). Absent keeps the list.
+    #[serde(default)]
+    pub allowed_users: Option<Vec<String>>,
+    /// Group chat ids in which the agent answers (empty: every group). Absent keeps the list.
+    #[serde(default)]
+    pub allowed_chats: Option<Vec<String>>,
+    /// What a refused sender is told: `reply_once` (default: one polite refusal per
+    /// conversation per day) or `silent`.
+    #[serde(default)]
+    pub refusal: Option<Refusal>,
     /// Replace an enabled binding to another agent instead of answering 409.
     #[serde(default)]
     pub takeover: bool,
@@ -248,6 +258,8 @@ pub struct TriggerView {
     pub summary_window_seconds: u32,
     /// Group message policy.
     pub group_policy: GroupPolicy,
+    /// Who may use the agent.
+    pub access: Access,
     /// Created.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,

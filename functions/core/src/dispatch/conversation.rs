@@ -11,16 +11,44 @@ use crate::envelope::Envelope;
 use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
 use crate::event_log::{EventKind, EventLines, record};
 use crate::ids::{SessionId, UserId};
-use crate::ports::{AgentError, AgentRequest, HistoryEntry, ReplyTarget, Role};
+use crate::ports::{AgentError, AgentRequest, Claim, HistoryEntry, ReplyTarget, Role};
 use crate::session::Session;
 use crate::task::AbortOnDrop;
 use crate::time::Timestamp;
-use crate::trigger::{GroupPolicy, Trigger};
+use crate::trigger::{GroupPolicy, Refusal, Trigger};
+
+/// How often a refused conversation is told so.
+const REFUSAL_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Extra life of an aggregation buffer beyond its window (covers a late flush).
 const AGGREGATION_GRACE: Duration = Duration::from_secs(900);
 
 impl Dispatcher {
+    /// Tells a sender outside the trigger's allowlists that the agent is not theirs to use,
+    /// at most once per conversation per day (or never, when the trigger says silent), and
+    /// logs who was refused and why.
+    async fn refuse(&self, target: ReplyTarget, trigger: &Trigger, why: &str) -> Result<Done, DispatchError> {
+        let event = &target.event;
+        let who = format!(
+            "refused sender {} in chat {}: {why}",
+            event.sender.id.chars().take(128).collect::<String>(),
+            event.conversation.id.chars().take(128).collect::<String>()
+        );
+        if trigger.access.refusal == Refusal::Silent {
+            return Ok(Done::new(EventKind::Dropped, who));
+        }
+        let key = format!("refused:{}", event.session_key().queue_group());
+        if self.store.claim(&key, Timestamp::now(), REFUSAL_EVERY).await? == Claim::Duplicate {
+            return Ok(Done::new(EventKind::Dropped, format!("{who} (told earlier today)")));
+        }
+        if let Err(error) = self.reply_text(target, texts::NOT_ALLOWED).await {
+            // Not told: give the claim back so the retry tells them.
+            self.store.release(&key).await?;
+            return Err(error);
+        }
+        Ok(Done::new(EventKind::Dropped, format!("{who} (told once)")))
+    }
+
     /// Handles a chat message; returns how it ended when it was answered (the line that marks
     /// it, so a redelivery is skipped), or `None` when it waits for an aggregation window.
     pub(super) async fn handle_message(
@@ -40,6 +68,13 @@ impl Dispatcher {
             && !message.mentions_bot
         {
             return Ok(Some(Done::new(EventKind::Dropped, "group message without a mention")));
+        }
+        let in_group = event.conversation.kind == ConversationKind::Group;
+        if let Some(why) = trigger
+            .access
+            .refuses(&event.sender.id, &event.conversation.id, in_group)
+        {
+            return self.refuse(target, trigger, why).await.map(Some);
         }
         let mut text = message.text.clone();
         if let Some(command) = &message.command {

@@ -6,6 +6,10 @@ use crate::ports::AgentError;
 pub(super) const NOT_BOUND: &str = "This integration is not bound to a trigger, so no agent can answer yet. \
 Ask your administrator to publish one.\n该机器人尚未绑定智能体（触发器），暂时无法回答，请联系管理员。";
 
+/// The sender (or the group chat) is not on the trigger's allowlist.
+pub(super) const NOT_ALLOWED: &str = "Sorry, this assistant is limited to certain people and chats, and you are not \
+on its list. Ask your administrator if you need it.\n抱歉，该助手仅对特定人员和群聊开放，你不在名单中。如需使用请联系管理员。";
+
 /// A new session was started.
 pub(super) const NEW_SESSION: &str = "Started a new conversation.\n已开始新的对话。";
 

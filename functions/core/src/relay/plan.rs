@@ -143,6 +143,7 @@ mod tests {
             session_timeout_seconds: 3600,
             summary_window_seconds: 0,
             group_policy: GroupPolicy::MentionOnly,
+            access: crate::trigger::Access::default(),
             created_at: Timestamp::from_millis(1_000),
             updated_at: Timestamp::from_millis(1_000),
             version: 1,

@@ -13,7 +13,7 @@ use crate::platform::{ConnectionMode, Platform};
 use crate::ports::{Claim, DeadLetter, EventLogEntry, LeaseOutcome, Store, StoreError};
 use crate::session::{RecordedAnswer, Session, SessionKey};
 use crate::time::Timestamp;
-use crate::trigger::{GroupPolicy, Trigger};
+use crate::trigger::{Access, GroupPolicy, Refusal, Trigger};
 
 fn org() -> Organization {
     Organization {
@@ -328,6 +328,7 @@ pub async fn triggers(store: &dyn Store) {
         session_timeout_seconds: 3600,
         summary_window_seconds: 0,
         group_policy: GroupPolicy::MentionOnly,
+        access: Access::default(),
         created_at: NOW,
         updated_at: NOW,
         version: 1,
@@ -346,10 +347,20 @@ pub async fn triggers(store: &dyn Store) {
         enabled: false,
         group_policy: GroupPolicy::AllMessages,
         summary_window_seconds: 30,
+        access: Access {
+            allowed_users: vec!["alice".into(), "用户 2".into()],
+            allowed_chats: vec!["ops-room".into()],
+            refusal: Refusal::Silent,
+        },
         version: 2,
         ..t.clone()
     };
     store.put_trigger(&t2).await.expect("replace v2");
+    assert_eq!(
+        store.get_trigger(&t.integration_id).await.expect("get v2"),
+        Some(t2.clone()),
+        "allowlists round-trip"
+    );
     assert!(
         matches!(store.put_trigger(&t2).await, Err(StoreError::Conflict(_))),
         "stale replace must conflict"
