@@ -102,6 +102,9 @@ const en = {
   'triggers.conflictTitle': 'This bot is taken', 'triggers.conflict': '“{integration}” is bound to agent “{agent}”. Take it over? That agent stops answering through this bot.',
   'triggers.takeover': 'Take over',
   'policy.mention_only': 'Only when mentioned', 'policy.all_messages': 'Every message',
+  'triggers.users': 'Allowed users', 'triggers.chats': 'Allowed group chats', 'triggers.refusal': 'Others',
+  'triggers.everyone': 'everyone (one user id per line)', 'triggers.everyGroup': 'every group (one chat id per line)',
+  'refusal.reply_once': 'Told once a day', 'refusal.silent': 'Ignored silently',
 
   'dead.intro': 'Messages that failed every delivery attempt. Redrive one once the cause is fixed.',
   'dead.none': 'No dead letters.', 'dead.timer': 'timer', 'dead.redrive': 'Redrive', 'dead.discard': 'Discard',
@@ -217,6 +220,9 @@ const zh = {
   'triggers.conflictTitle': '该机器人已被占用', 'triggers.conflict': '“{integration}”已绑定到智能体“{agent}”。要接管吗？接管后该智能体不再通过这个机器人回复。',
   'triggers.takeover': '接管',
   'policy.mention_only': '仅在被 @ 时', 'policy.all_messages': '所有消息',
+  'triggers.users': '允许的用户', 'triggers.chats': '允许的群聊', 'triggers.refusal': '其他人',
+  'triggers.everyone': '所有人（每行一个用户 ID）', 'triggers.everyGroup': '所有群（每行一个群 ID）',
+  'refusal.reply_once': '每天提示一次', 'refusal.silent': '静默忽略',
 
   'dead.intro': '所有投递尝试都失败的消息。排除原因后可以重新投递。',
   'dead.none': '没有死信。', 'dead.timer': '定时器', 'dead.redrive': '重新投递', 'dead.discard': '丢弃',

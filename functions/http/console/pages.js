@@ -592,6 +592,14 @@ function triggerCard(integration, agents, trigger) {
     value: trigger ? trigger.summaryWindowSeconds : 0 });
   const policy = h('select', { name: 'policy', id: `policy-${key}` }, ['mention_only', 'all_messages'].map((p) =>
     h('option', { value: p, selected: trigger && trigger.groupPolicy === p }, t(`policy.${p}`))));
+  const access = (trigger && trigger.access) || { allowedUsers: [], allowedChats: [], refusal: 'reply_once' };
+  const users = h('textarea', { id: `users-${key}`, name: 'users', rows: 2, spellcheck: 'false',
+    placeholder: t('triggers.everyone') }, access.allowedUsers.join('\n'));
+  const chats = h('textarea', { id: `chats-${key}`, name: 'chats', rows: 2, spellcheck: 'false',
+    placeholder: t('triggers.everyGroup') }, access.allowedChats.join('\n'));
+  const refusal = h('select', { id: `refusal-${key}`, name: 'refusal' }, ['reply_once', 'silent'].map((r) =>
+    h('option', { value: r, selected: access.refusal === r }, t(`refusal.${r}`))));
+  const lines = (el) => el.value.split('\n').map((l) => l.trim()).filter(Boolean);
   const state = h('p', { class: 'muted' }, trigger
     ? t(trigger.enabled ? 'triggers.published' : 'triggers.paused', { agent: trigger.agent.name })
     : t('triggers.unpublished'));
@@ -602,6 +610,9 @@ function triggerCard(integration, agents, trigger) {
       sessionTimeoutSeconds: Number(timeout.value),
       summaryWindowSeconds: Number(window_.value),
       groupPolicy: policy.value,
+      allowedUsers: lines(users),
+      allowedChats: lines(chats),
+      refusal: refusal.value,
       takeover,
     };
     try {
@@ -623,7 +634,10 @@ function triggerCard(integration, agents, trigger) {
       h('label', { for: `agent-${key}` }, t('triggers.agent')), agent,
       h('label', { for: `timeout-${key}` }, t('triggers.timeout')), timeout,
       h('label', { for: `window-${key}` }, t('triggers.window')), window_,
-      h('label', { for: `policy-${key}` }, t('triggers.policy')), policy),
+      h('label', { for: `policy-${key}` }, t('triggers.policy')), policy,
+      h('label', { for: `users-${key}` }, t('triggers.users')), users,
+      h('label', { for: `chats-${key}` }, t('triggers.chats')), chats,
+      h('label', { for: `refusal-${key}` }, t('triggers.refusal')), refusal),
     h('div', { class: 'actions' },
       trigger ? h('button', { type: 'button', class: 'unpublish', onclick: async (e) => {
         await act(e.target, () => api('DELETE', `/triggers/${encodeURIComponent(key)}`), t('triggers.removed'));
