@@ -698,3 +698,102 @@ async fn a_chat_allowlist_limits_groups_and_leaves_direct_chats_alone() {
         .unwrap();
     assert_eq!(w.agent.calls.lock().unwrap().len(), 1, "a direct chat is answered");
 }
+
+#[tokio::test]
+async fn switch_moves_a_conversation_to_another_allowed_agent() {
+    let w = world(json!({})).await;
+    let principal = w.admin.authenticate(Some(&w.key)).await.unwrap();
+    let other = w
+        .admin
+        .create_agent(
+            &principal,
+            serde_json::from_value::<CreateAgent>(json!({"name": "Backup", "kind": "echo", "config": {"prefix": "B"}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let default_agent = w.admin.list_triggers(&principal).await.unwrap()[0].agent.id.clone();
+    let say = |id: &'static str, text: &'static str| {
+        let (dispatcher, event) = (
+            &w.dispatcher,
+            body(message(&w, id, text, ConversationKind::Direct, false)),
+        );
+        async move { dispatcher.handle(&event, 1).await.unwrap() }
+    };
+
+    // Without other agents, /help has no /switch and /switch says there is one agent.
+    say("h1", "/help").await;
+    assert!(!w.replier.answers()[0].finished.as_ref().unwrap().contains("/switch"));
+    say("s0", "/switch Backup").await;
+    assert!(w.replier.answers()[1].finished.as_ref().unwrap().contains("one agent"));
+
+    let republish = |agents: serde_json::Value| {
+        let (admin, principal, integration) = (&w.admin, &principal, w.integration.as_str());
+        let body = json!({"agentId": default_agent, "agents": agents});
+        async move {
+            admin
+                .publish_trigger(
+                    principal,
+                    integration,
+                    serde_json::from_value::<PublishTrigger>(body).unwrap(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let view = republish(json!([other.id])).await;
+    assert_eq!(view.agents[0].name, "Backup");
+    say("h2", "/help").await;
+    assert!(w.replier.answers()[2].finished.as_ref().unwrap().contains("/switch"));
+    say("s1", "/switch").await;
+    let listed = w.replier.answers()[3].finished.clone().unwrap();
+    assert!(
+        listed.contains("1. echo ← current") && listed.contains("2. Backup"),
+        "{listed}"
+    );
+    say("s2", "/switch nobody").await;
+    assert!(
+        w.replier.answers()[4]
+            .finished
+            .as_ref()
+            .unwrap()
+            .contains("No agent is called")
+    );
+
+    say("m1", "before").await;
+    say("s3", "/switch 2").await;
+    assert!(
+        w.replier.answers()[6]
+            .finished
+            .as_ref()
+            .unwrap()
+            .contains("Now talking to Backup")
+    );
+    say("m2", "after").await;
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert_ne!(
+        calls[0].session_id, calls[1].session_id,
+        "the switch started a new session"
+    );
+    let prefix = |r: &AgentRequest| match &r.config {
+        imgate_core::agent::AgentConfig::Echo(c) => c.prefix.clone(),
+        _ => None,
+    };
+    assert_eq!(prefix(&calls[0]), None, "first the default agent");
+    assert_eq!(prefix(&calls[1]).as_deref(), Some("B"), "then the one switched to");
+    say("st", "/status").await;
+    assert!(
+        w.replier.answers()[8]
+            .finished
+            .as_ref()
+            .unwrap()
+            .contains("Agent: Backup")
+    );
+
+    // Taken off the trigger's list, the conversation goes back to the default agent.
+    republish(json!([])).await;
+    say("m3", "later").await;
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(prefix(&calls[2]), None);
+}

@@ -132,6 +132,10 @@ pub struct Trigger {
     /// Who may use the agent.
     #[serde(default)]
     pub access: Access,
+    /// Other agents a conversation may move to with `/switch` (the default agent is
+    /// `agent_id`; empty: no switching).
+    #[serde(default)]
+    pub agents: Vec<AgentId>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -140,10 +144,25 @@ pub struct Trigger {
     pub version: u64,
 }
 
+/// The most agents a conversation may switch between.
+pub const SWITCHABLE_AGENTS_MAX: usize = 20;
+
 impl Trigger {
     /// True when this trigger routes messages to its agent.
     pub fn is_active(&self) -> bool {
         self.enabled
+    }
+
+    /// True when a conversation may talk to `agent`: the default one or one of the others.
+    pub fn allows_agent(&self, agent: &AgentId) -> bool {
+        self.agent_id == *agent || self.agents.contains(agent)
+    }
+
+    /// Every agent a conversation may talk to, the default first.
+    pub fn all_agents(&self) -> Vec<AgentId> {
+        std::iter::once(self.agent_id.clone())
+            .chain(self.agents.iter().filter(|a| **a != self.agent_id).cloned())
+            .collect()
     }
 }
 

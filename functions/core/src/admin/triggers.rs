@@ -1,9 +1,13 @@
 //! Triggers: publish and unpublish the binding `integration -> agent`.
 
 use super::{Admin, AdminError, AdminResult, AgentRef, Principal, PublishTrigger, TriggerView, org_of};
+use crate::ids::AgentId;
 use crate::ports::StoreError;
 use crate::time::Timestamp;
-use crate::trigger::{Access, DEFAULT_SESSION_TIMEOUT_SECONDS, SESSION_TIMEOUT_RANGE, SUMMARY_WINDOW_RANGE, Trigger};
+use crate::trigger::{
+    Access, DEFAULT_SESSION_TIMEOUT_SECONDS, SESSION_TIMEOUT_RANGE, SUMMARY_WINDOW_RANGE, SWITCHABLE_AGENTS_MAX,
+    Trigger,
+};
 
 impl Admin {
     /// Publishes (creates or replaces) the trigger of an integration.
@@ -29,7 +33,7 @@ impl Admin {
             && current.agent_id != agent.id
             && !input.takeover
         {
-            let owner = self.agent_ref(current).await?;
+            let owner = self.agent_ref(&current.agent_id).await?;
             return Err(AdminError::Conflict {
                 message: format!(
                     "integration {} is bound to agent `{}` ({}); publish with \"takeover\": true to replace that binding",
@@ -64,6 +68,10 @@ impl Admin {
         }
         .cleaned()
         .map_err(AdminError::Invalid)?;
+        let agents = match input.agents {
+            Some(ids) => self.switchable_agents(principal, &agent.id, &ids).await?,
+            None => current.as_ref().map(|t| t.agents.clone()).unwrap_or_default(),
+        };
         let now = Timestamp::now();
         let trigger = Trigger {
             integration_id: integration.id.clone(),
@@ -77,6 +85,7 @@ impl Admin {
                 .or(current.as_ref().map(|t| t.group_policy))
                 .unwrap_or_default(),
             access,
+            agents,
             created_at: current.as_ref().map_or(now, |t| t.created_at),
             updated_at: now,
             version: current.as_ref().map_or(1, |t| t.version + 1),
@@ -101,13 +110,7 @@ impl Admin {
         }
         tracing::info!(integration_id = %trigger.integration_id, agent_id = %trigger.agent_id, enabled = trigger.enabled, "trigger published");
         self.sync_registration(&integration).await;
-        Ok(TriggerView {
-            agent: AgentRef {
-                id: agent.id.to_string(),
-                name: agent.name,
-            },
-            ..trigger_view_parts(&trigger)
-        })
+        self.trigger_view(&trigger).await
     }
 
     /// Removes the integration's trigger: messages stop being routed and its connection stops.
@@ -153,23 +156,51 @@ impl Admin {
     }
 
     pub(super) async fn trigger_view(&self, trigger: &Trigger) -> AdminResult<TriggerView> {
+        let mut agents = Vec::with_capacity(trigger.agents.len());
+        for id in &trigger.agents {
+            agents.push(self.agent_ref(id).await?);
+        }
         Ok(TriggerView {
-            agent: self.agent_ref(trigger).await?,
+            agent: self.agent_ref(&trigger.agent_id).await?,
+            agents,
             ..trigger_view_parts(trigger)
         })
     }
 
-    async fn agent_ref(&self, trigger: &Trigger) -> AdminResult<AgentRef> {
+    async fn agent_ref(&self, id: &AgentId) -> AdminResult<AgentRef> {
         let name = self
             .deps
             .store
-            .get_agent(&trigger.agent_id)
+            .get_agent(id)
             .await?
             .map_or_else(|| "(deleted)".to_owned(), |a| a.name);
         Ok(AgentRef {
-            id: trigger.agent_id.to_string(),
+            id: id.to_string(),
             name,
         })
+    }
+
+    /// The agents a publish names for `/switch`: the organization's own, without the default
+    /// agent or repeats, at most [`SWITCHABLE_AGENTS_MAX`].
+    async fn switchable_agents(
+        &self,
+        principal: &Principal,
+        default: &AgentId,
+        ids: &[String],
+    ) -> AdminResult<Vec<AgentId>> {
+        let mut agents: Vec<AgentId> = Vec::new();
+        for id in ids {
+            let agent = self.owned_agent(principal, id).await?;
+            if agent.id != *default && !agents.contains(&agent.id) {
+                agents.push(agent.id);
+            }
+        }
+        if agents.len() > SWITCHABLE_AGENTS_MAX {
+            return Err(AdminError::Invalid(format!(
+                "agents may name at most {SWITCHABLE_AGENTS_MAX} agents to switch to"
+            )));
+        }
+        Ok(agents)
     }
 }
 
@@ -185,6 +216,7 @@ fn trigger_view_parts(trigger: &Trigger) -> TriggerView {
         summary_window_seconds: trigger.summary_window_seconds,
         group_policy: trigger.group_policy,
         access: trigger.access.clone(),
+        agents: Vec::new(),
         created_at: trigger.created_at,
         updated_at: trigger.updated_at,
     }

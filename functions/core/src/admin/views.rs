@@ -236,6 +236,10 @@ pub struct PublishTrigger {
     /// conversation per day) or `silent`.
     #[serde(default)]
     pub refusal: Option<Refusal>,
+    /// Other agents a conversation may move to with `/switch` (agent ids, at most 20).
+    /// Absent keeps the list; `[]` clears it.
+    #[serde(default)]
+    pub agents: Option<Vec<String>>,
     /// Replace an enabled binding to another agent instead of answering 409.
     #[serde(default)]
     pub takeover: bool,
@@ -260,6 +264,8 @@ pub struct TriggerView {
     pub group_policy: GroupPolicy,
     /// Who may use the agent.
     pub access: Access,
+    /// Other agents a conversation may move to with `/switch`.
+    pub agents: Vec<AgentRef>,
     /// Created.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,

@@ -17,6 +17,15 @@ use crate::task::AbortOnDrop;
 use crate::time::Timestamp;
 use crate::trigger::{GroupPolicy, Refusal, Trigger};
 
+/// The agent a conversation talks to: the one its live session switched to while the trigger
+/// still allows it, else the trigger's default.
+fn conversation_agent(trigger: &Trigger, stored: Option<&Session>, now: Timestamp) -> crate::ids::AgentId {
+    stored
+        .filter(|s| s.is_live(now) && trigger.allows_agent(&s.agent_id))
+        .map_or(&trigger.agent_id, |s| &s.agent_id)
+        .clone()
+}
+
 /// How often a refused conversation is told so.
 const REFUSAL_EVERY: Duration = Duration::from_secs(24 * 3600);
 
@@ -24,6 +33,59 @@ const REFUSAL_EVERY: Duration = Duration::from_secs(24 * 3600);
 const AGGREGATION_GRACE: Duration = Duration::from_secs(900);
 
 impl Dispatcher {
+    /// `/switch`: lists the agents the trigger allows, or moves the conversation to one of them
+    /// (by name or number) in a new session. Returns the answer and the line that ends it.
+    async fn switch(
+        &self,
+        event: &InboundEvent,
+        trigger: &Trigger,
+        wanted: &str,
+    ) -> Result<(String, Done), DispatchError> {
+        let now = Timestamp::now();
+        let stored = self.store.get_session(&event.session_key(), now).await?;
+        let current = conversation_agent(trigger, stored.as_ref(), now);
+        let mut choices = Vec::new();
+        for id in trigger.all_agents() {
+            if let Some(agent) = self.store.get_agent(&id).await? {
+                choices.push((id, agent.name));
+            }
+        }
+        let listed = |note: &str| texts::switch_list(note, &choices, &current);
+        if wanted.is_empty() || choices.len() < 2 {
+            return Ok((listed(""), Done::new(EventKind::Replied, "/switch listed the agents")));
+        }
+        let by_number = wanted
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| choices.get(i));
+        let by_name = choices.iter().find(|(_, name)| name.eq_ignore_ascii_case(wanted));
+        let Some((chosen, name)) = by_number.or(by_name).cloned() else {
+            let note = format!("No agent is called “{}”.", wanted.chars().take(80).collect::<String>());
+            return Ok((
+                listed(&note),
+                Done::new(EventKind::Replied, "/switch named no allowed agent"),
+            ));
+        };
+        let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
+        let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
+        let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
+        self.store
+            .put_session(&Session {
+                key: event.session_key(),
+                id: SessionId::generate(),
+                agent_id: chosen.clone(),
+                user_id,
+                started_at: now,
+                last_active_at: now,
+                expires_at: now.plus(timeout),
+                answer: None,
+            })
+            .await?;
+        let detail = format!("switched to agent {chosen} (/switch); new session");
+        Ok((texts::switched(&name), Done::new(EventKind::Session, detail)))
+    }
+
     /// Tells a sender outside the trigger's allowlists that the agent is not theirs to use,
     /// at most once per conversation per day (or never, when the trigger says silent), and
     /// logs who was refused and why.
@@ -96,8 +158,14 @@ impl Dispatcher {
                     text.clone_from(&command.args);
                 }
                 "help" => {
-                    self.reply_text(target, texts::HELP).await?;
+                    self.reply_text(target, &texts::help(!trigger.agents.is_empty()))
+                        .await?;
                     return Ok(Some(Done::new(EventKind::Replied, "/help answered")));
+                }
+                "switch" => {
+                    let (answer, done) = self.switch(event, trigger, command.args.trim()).await?;
+                    self.reply_text(target, &answer).await?;
+                    return Ok(Some(done));
                 }
                 "status" => {
                     let status = self.status_text(event, trigger).await?;
@@ -186,13 +254,14 @@ impl Dispatcher {
 
     async fn status_text(&self, event: &InboundEvent, trigger: &Trigger) -> Result<String, DispatchError> {
         let now = Timestamp::now();
+        let session = self.store.get_session(&event.session_key(), now).await?;
+        let agent_id = conversation_agent(trigger, session.as_ref(), now);
+        let session = session.filter(|s| s.is_live(now) && s.agent_id == agent_id);
         let agent_name = self
             .store
-            .get_agent(&trigger.agent_id)
+            .get_agent(&agent_id)
             .await?
             .map_or_else(|| "(deleted)".to_owned(), |a| a.name);
-        let session = self.store.get_session(&event.session_key(), now).await?;
-        let session = session.filter(|s| s.is_live(now));
         Ok(texts::status(
             &agent_name,
             session.map(|s| (now.since(s.started_at), now.since(s.last_active_at))),
@@ -212,7 +281,7 @@ impl Dispatcher {
         now: Timestamp,
     ) -> Result<(Session, EventLines), DispatchError> {
         let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
-        if let Some(session) = stored.filter(|s| s.is_live(now) && s.agent_id == trigger.agent_id) {
+        if let Some(session) = stored.filter(|s| s.is_live(now) && trigger.allows_agent(&s.agent_id)) {
             let session = Session {
                 last_active_at: now,
                 expires_at: now.plus(timeout),
@@ -254,7 +323,9 @@ impl Dispatcher {
     ) -> Result<Option<Done>, DispatchError> {
         let now = Timestamp::now();
         let event = target.event.clone();
-        let Some(agent) = self.store.get_agent(&trigger.agent_id).await? else {
+        let stored = self.store.get_session(&event.session_key(), now).await?;
+        let agent_id = conversation_agent(trigger, stored.as_ref(), now);
+        let Some(agent) = self.store.get_agent(&agent_id).await? else {
             self.reply_text(target, texts::AGENT_MISSING).await?;
             let told = "the trigger's agent no longer exists; the sender was told";
             return Ok(Some(Done::new(EventKind::Error, told)));
@@ -264,7 +335,6 @@ impl Dispatcher {
             AgentConfig::OpenaiCompatible(c) => c.history_limit as usize,
             _ => 0,
         };
-        let stored = self.store.get_session(&event.session_key(), now).await?;
         let recorded = self.recorded_answer(&event, stored.as_ref(), receive_count).await?;
         let replier = self.repliers.get(target.integration.platform)?.clone();
         if let Some(answer) = recorded {

@@ -17,12 +17,56 @@ pub(super) const NEW_SESSION: &str = "Started a new conversation.\n已开始新�
 pub(super) const AGENT_MISSING: &str = "The agent this bot is bound to no longer exists. \
 Ask your administrator to publish a trigger.\n该机器人绑定的智能体已被删除，请联系管理员。";
 
-/// `/help`.
-pub(super) const HELP: &str = "Commands:\n\
-/new — start a new conversation (/new <text> starts one with that message)\n\
-/status — show the current conversation\n\
-/help — show this help\n\
-命令：/new 新对话（/new <内容> 以该内容开始），/status 当前对话状态，/help 帮助。";
+/// `/help`: exactly the commands that work here (`/switch` only when the trigger allows more
+/// than one agent).
+pub(super) fn help(with_switch: bool) -> String {
+    let switch_en = if with_switch {
+        "/switch — list the agents you can talk to (/switch <name or number> moves to one)\n"
+    } else {
+        ""
+    };
+    let switch_zh = if with_switch { "，/switch 切换智能体" } else { "" };
+    format!(
+        "Commands:\n\
+         /new — start a new conversation (/new <text> starts one with that message)\n\
+         /status — show the current conversation\n\
+         {switch_en}\
+         /help — show this help\n\
+         命令：/new 新对话（/new <内容> 以该内容开始），/status 当前对话状态{switch_zh}，/help 帮助。"
+    )
+}
+
+/// `/switch` without a choice (or a wrong one): the agents, the current one marked.
+pub(super) fn switch_list(
+    note: &str,
+    agents: &[(crate::ids::AgentId, String)],
+    current: &crate::ids::AgentId,
+) -> String {
+    let mut out = String::new();
+    if !note.is_empty() {
+        out.push_str(note);
+        out.push('\n');
+    }
+    if agents.len() < 2 {
+        let only = agents.first().map_or("(none)", |(_, name)| name.as_str());
+        out.push_str(&format!(
+            "This bot has one agent: {only}.\n该机器人只有一个智能体：{only}。"
+        ));
+        return out;
+    }
+    out.push_str("Agents you can talk to (/switch <name or number>):\n");
+    for (i, (id, name)) in agents.iter().enumerate() {
+        let mark = if id == current { " ← current / 当前" } else { "" };
+        out.push_str(&format!("{}. {name}{mark}\n", i + 1));
+    }
+    out.push_str("可切换的智能体见上，发送 /switch <名称或序号> 切换。");
+    out
+}
+
+/// `/switch <agent>` done.
+pub(super) fn switched(name: &str) -> String {
+    format!("Now talking to {name}; a new conversation started.\n已切换到 {name}，并开始新的对话。")
+}
 
 /// `/status`.
 pub(super) fn status(agent_name: &str, session: Option<(std::time::Duration, std::time::Duration)>) -> String {

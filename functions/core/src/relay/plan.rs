@@ -144,6 +144,7 @@ mod tests {
             summary_window_seconds: 0,
             group_policy: GroupPolicy::MentionOnly,
             access: crate::trigger::Access::default(),
+            agents: Vec::new(),
             created_at: Timestamp::from_millis(1_000),
             updated_at: Timestamp::from_millis(1_000),
             version: 1,

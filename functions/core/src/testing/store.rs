@@ -329,6 +329,7 @@ pub async fn triggers(store: &dyn Store) {
         summary_window_seconds: 0,
         group_policy: GroupPolicy::MentionOnly,
         access: Access::default(),
+        agents: Vec::new(),
         created_at: NOW,
         updated_at: NOW,
         version: 1,
@@ -352,6 +353,7 @@ pub async fn triggers(store: &dyn Store) {
             allowed_chats: vec!["ops-room".into()],
             refusal: Refusal::Silent,
         },
+        agents: vec![AgentId::generate(), AgentId::generate()],
         version: 2,
         ..t.clone()
     };

@@ -14,7 +14,7 @@ use super::{
 use crate::db::{CachedExecute, store_err};
 
 const COLUMNS: &str = "integration_id, org_id, agent_id, enabled, session_timeout_seconds, \
-                       summary_window_seconds, group_policy, created_at, updated_at, version, access";
+                       summary_window_seconds, group_policy, created_at, updated_at, version, access, agents";
 
 fn decode(row: &Row<'_>) -> StoreResult<Trigger> {
     Ok(Trigger {
@@ -30,6 +30,11 @@ fn decode(row: &Row<'_>) -> StoreResult<Trigger> {
         version: version_col(row, 9)?,
         access: Access::from_stored(col::<Option<String>>(row, 10)?.as_deref())
             .map_err(|_| StoreError::Corrupt("trigger access lists are not valid JSON".into()))?,
+        agents: match col::<Option<String>>(row, 11)? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|_| StoreError::Corrupt("trigger agents are not a JSON list of ids".into()))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -53,6 +58,10 @@ impl TriggerStore for SqliteStore {
         let t = trigger.clone();
         let policy = enum_text(&t.group_policy)?;
         let access = t.access.to_stored();
+        let agents = (!t.agents.is_empty())
+            .then(|| serde_json::to_string(&t.agents))
+            .transpose()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let version = version_sql(t.version)?;
         let expected = previous_version(t.version);
         self.db
@@ -69,19 +78,20 @@ impl TriggerStore for SqliteStore {
                     t.updated_at.as_millis(),
                     version,
                     expected,
-                    access
+                    access,
+                    agents
                 ];
                 // Version 1 creates (the primary key refuses a second one); later versions
                 // replace only the version right before them.
                 let sql = if t.version == 1 {
                     format!(
                         "INSERT INTO triggers ({COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12 WHERE ?11 = 0"
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13 WHERE ?11 = 0"
                     )
                 } else {
                     "UPDATE triggers SET org_id = ?2, agent_id = ?3, enabled = ?4, \
                      session_timeout_seconds = ?5, summary_window_seconds = ?6, \
-                     group_policy = ?7, created_at = ?8, updated_at = ?9, version = ?10, access = ?12 \
+                     group_policy = ?7, created_at = ?8, updated_at = ?9, version = ?10, access = ?12, agents = ?13 \
                      WHERE integration_id = ?1 AND version = ?11"
                         .to_owned()
                 };
