@@ -105,6 +105,7 @@ const en = {
   'triggers.users': 'Allowed users', 'triggers.chats': 'Allowed group chats', 'triggers.refusal': 'Others',
   'triggers.everyone': 'everyone (one user id per line)', 'triggers.everyGroup': 'every group (one chat id per line)',
   'refusal.reply_once': 'Told once a day', 'refusal.silent': 'Ignored silently',
+  'triggers.others': 'Also via /switch',
 
   'dead.intro': 'Messages that failed every delivery attempt. Redrive one once the cause is fixed.',
   'dead.none': 'No dead letters.', 'dead.timer': 'timer', 'dead.redrive': 'Redrive', 'dead.discard': 'Discard',
@@ -223,6 +224,7 @@ const zh = {
   'triggers.users': '允许的用户', 'triggers.chats': '允许的群聊', 'triggers.refusal': '其他人',
   'triggers.everyone': '所有人（每行一个用户 ID）', 'triggers.everyGroup': '所有群（每行一个群 ID）',
   'refusal.reply_once': '每天提示一次', 'refusal.silent': '静默忽略',
+  'triggers.others': '可用 /switch 切换到',
 
   'dead.intro': '所有投递尝试都失败的消息。排除原因后可以重新投递。',
   'dead.none': '没有死信。', 'dead.timer': '定时器', 'dead.redrive': '重新投递', 'dead.discard': '丢弃',

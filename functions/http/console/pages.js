@@ -600,6 +600,9 @@ function triggerCard(integration, agents, trigger) {
   const refusal = h('select', { id: `refusal-${key}`, name: 'refusal' }, ['reply_once', 'silent'].map((r) =>
     h('option', { value: r, selected: access.refusal === r }, t(`refusal.${r}`))));
   const lines = (el) => el.value.split('\n').map((l) => l.trim()).filter(Boolean);
+  const switchable = new Set(((trigger && trigger.agents) || []).map((a) => a.id));
+  const others = h('select', { id: `others-${key}`, name: 'others', multiple: true, size: Math.min(4, Math.max(2, agents.length)) },
+    agents.map((a) => h('option', { value: a.id, selected: switchable.has(a.id) }, a.name)));
   const state = h('p', { class: 'muted' }, trigger
     ? t(trigger.enabled ? 'triggers.published' : 'triggers.paused', { agent: trigger.agent.name })
     : t('triggers.unpublished'));
@@ -613,6 +616,7 @@ function triggerCard(integration, agents, trigger) {
       allowedUsers: lines(users),
       allowedChats: lines(chats),
       refusal: refusal.value,
+      agents: [...others.selectedOptions].map((o) => o.value).filter((id) => id !== agent.value),
       takeover,
     };
     try {
@@ -637,7 +641,8 @@ function triggerCard(integration, agents, trigger) {
       h('label', { for: `policy-${key}` }, t('triggers.policy')), policy,
       h('label', { for: `users-${key}` }, t('triggers.users')), users,
       h('label', { for: `chats-${key}` }, t('triggers.chats')), chats,
-      h('label', { for: `refusal-${key}` }, t('triggers.refusal')), refusal),
+      h('label', { for: `refusal-${key}` }, t('triggers.refusal')), refusal,
+      h('label', { for: `others-${key}` }, t('triggers.others')), others),
     h('div', { class: 'actions' },
       trigger ? h('button', { type: 'button', class: 'unpublish', onclick: async (e) => {
         await act(e.target, () => api('DELETE', `/triggers/${encodeURIComponent(key)}`), t('triggers.removed'));
