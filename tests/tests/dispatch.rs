@@ -15,6 +15,7 @@ use imgate_core::event::{
     Command, Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender,
 };
 use imgate_core::ids::IntegrationId;
+use imgate_core::ingress::Ingress;
 use imgate_core::ports::{AgentClient, AgentError, AgentRequest, Deps, Replier, ReplyError, ReplyStream, ReplyTarget};
 use imgate_core::{Platform, Timestamp};
 use serde_json::json;
@@ -90,6 +91,10 @@ struct ScriptedAgent {
     failing_texts: Arc<Mutex<Vec<String>>>,
     /// How long each answer takes.
     thinking: Arc<Mutex<Duration>>,
+    /// When set, the first word is streamed, then the agent stalls this long before the rest.
+    stall: Arc<Mutex<Option<Duration>>>,
+    /// Answers that ran to their end (an aborted call never gets here).
+    completed: Arc<Mutex<usize>>,
 }
 
 #[async_trait]
@@ -105,9 +110,14 @@ impl AgentClient for ScriptedAgent {
         let thinking = *self.thinking.lock().unwrap();
         tokio::time::sleep(thinking).await;
         let answer = format!("echo: {}", request.text);
-        for word in answer.split_inclusive(' ') {
+        let stall = *self.stall.lock().unwrap();
+        for (i, word) in answer.split_inclusive(' ').enumerate() {
             let _ = deltas.send(word.to_owned()).await;
+            if let (0, Some(stall)) = (i, stall) {
+                tokio::time::sleep(stall).await;
+            }
         }
+        *self.completed.lock().unwrap() += 1;
         Ok(answer)
     }
 }
@@ -136,6 +146,16 @@ async fn world(trigger: serde_json::Value) -> World {
     )
     .await
     .unwrap();
+    world_on(deps, dir, trigger).await
+}
+
+/// The same world on DynamoDB, SQS and KMS (moto's server).
+async fn world_on_moto(trigger: serde_json::Value) -> World {
+    let deps = imgate_tests::aws::fresh_deps(MAX_RECEIVES).await.unwrap();
+    world_on(deps, tempfile::tempdir().unwrap(), trigger).await
+}
+
+async fn world_on(deps: Deps, dir: tempfile::TempDir, trigger: serde_json::Value) -> World {
     let admin = Admin::new(
         deps.clone(),
         AdminSettings {
@@ -183,6 +203,7 @@ async fn world(trigger: serde_json::Value) -> World {
         DispatchSettings {
             max_receives: MAX_RECEIVES,
             update_interval: Duration::ZERO,
+            cancel_poll: Duration::from_millis(50),
             ..DispatchSettings::default()
         },
     );
@@ -796,4 +817,88 @@ async fn switch_moves_a_conversation_to_another_allowed_agent() {
     say("m3", "later").await;
     let calls = w.agent.calls.lock().unwrap().clone();
     assert_eq!(prefix(&calls[2]), None);
+}
+
+#[tokio::test]
+async fn cancel_stops_the_answer_in_progress_through_the_store() {
+    cancel_scenario(world(json!({})).await).await;
+}
+
+#[tokio::test]
+async fn cancel_stops_the_answer_in_progress_on_aws() {
+    cancel_scenario(world_on_moto(json!({})).await).await;
+}
+
+/// A stalled answer, `/cancel` accepted by an ingress, the answer stopped through the store.
+async fn cancel_scenario(w: World) {
+    *w.agent.stall.lock().unwrap() = Some(Duration::from_secs(60));
+    let running = {
+        let (dispatcher, event) = (
+            w.dispatcher.clone(),
+            body(message(&w, "m1", "a long question", ConversationKind::Direct, false)),
+        );
+        tokio::spawn(async move { dispatcher.handle(&event, 1).await })
+    };
+    // The first words are on screen; the agent is stalled mid-answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while w.replier.seen().first().is_none_or(|s| s.updates.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "no update came");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The user sends /cancel: the ingress (any instance) marks the conversation in the store.
+    let ingress = Ingress::new(w.deps.store.clone(), w.deps.queue.clone());
+    ingress
+        .accept(message(&w, "c1", "/cancel", ConversationKind::Direct, false))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the answer stopped within a few polls")
+        .unwrap()
+        .unwrap();
+    let seen = w.replier.seen();
+    let finished = seen[0].finished.clone().unwrap();
+    assert!(
+        finished.starts_with("echo: ") && finished.ends_with("(stopped / 已停止)"),
+        "{finished}"
+    );
+    assert_eq!(*w.agent.completed.lock().unwrap(), 0, "the agent call was aborted");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(w.replier.seen()[0], seen[0], "nothing is sent after the stop");
+
+    // The /cancel message, in its turn, says what it did and clears the mark.
+    w.dispatcher
+        .handle(&body(message(&w, "c1", "/cancel", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    assert!(
+        w.replier.answers()[1]
+            .finished
+            .as_ref()
+            .unwrap()
+            .starts_with("Stopped.")
+    );
+    // The conversation goes on: the next answer runs to its end.
+    *w.agent.stall.lock().unwrap() = None;
+    w.dispatcher
+        .handle(&body(message(&w, "m2", "again", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    assert_eq!(w.replier.answers()[2].finished.as_deref(), Some("echo: again"));
+    assert_eq!(*w.agent.completed.lock().unwrap(), 1);
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(calls[0].session_id, calls[1].session_id, "the session goes on");
+
+    // With nothing running, /cancel says so.
+    w.dispatcher
+        .handle(&body(message(&w, "c2", "/cancel", ConversationKind::Direct, false)), 1)
+        .await
+        .unwrap();
+    assert!(
+        w.replier.answers()[3]
+            .finished
+            .as_ref()
+            .unwrap()
+            .starts_with("Nothing was being answered")
+    );
 }

@@ -50,6 +50,9 @@ pub struct DispatchSettings {
     /// How long a received message stays hidden between two heartbeats of its handler (see
     /// [`heartbeat`]): the longest a dead handler blocks its conversation.
     pub visibility: Duration,
+    /// How often an answer being streamed looks for a `/cancel` of its conversation (one
+    /// store read each time; see [`crate::cancel`]).
+    pub cancel_poll: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -59,6 +62,7 @@ impl Default for DispatchSettings {
             update_interval: Duration::from_millis(500),
             history_ttl: Duration::from_secs(7 * 86400),
             visibility: heartbeat::VISIBILITY,
+            cancel_poll: Duration::from_secs(2),
         }
     }
 }

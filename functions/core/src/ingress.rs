@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::cancel::{CANCEL_TTL, cancel_key};
 use crate::crash;
 use crate::envelope::Envelope;
-use crate::event::InboundEvent;
+use crate::event::{InboundEvent, InboundKind};
 use crate::event_log::{EventKind, EventLines, record};
 use crate::ids::IntegrationId;
 use crate::ports::{OutgoingMessage, Queue, QueueError, Store, StoreError};
@@ -117,8 +118,11 @@ impl Ingress {
             }
         }
         crash::point("ingress.claimed").await;
+        let group = event.session_key().queue_group();
+        let is_cancel = matches!(&event.kind, InboundKind::Message(m)
+            if m.command.as_ref().is_some_and(|c| c.name == crate::cancel::COMMAND));
         let message = OutgoingMessage {
-            group: event.session_key().queue_group(),
+            group: group.clone(),
             dedupe_id: dedupe_id(&key),
             body: Envelope::inbound(event, now).to_body(),
         };
@@ -138,6 +142,13 @@ impl Ingress {
         // retry more than 5 minutes later is caught by the dispatcher instead of here.
         if let Err(error) = self.store.claim(&key, now, DEDUPE_TTL).await {
             tracing::warn!(integration_id = %integration, event_id = %event_id, %error, "recording the dedupe claim failed");
+        }
+        if is_cancel {
+            // Stops the conversation's answer in progress (see crate::cancel); the command
+            // itself is answered in its turn whether or not this mark could be written.
+            if let Err(error) = self.store.claim(&cancel_key(&group), now, CANCEL_TTL).await {
+                tracing::warn!(integration_id = %integration, event_id = %event_id, %error, "recording /cancel failed");
+            }
         }
         tracing::info!(integration_id = %integration, event_id = %event_id, "event enqueued");
         log.push(

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod agent;
 pub mod apikey;
+pub mod cancel;
 pub mod crash;
 pub mod credentials;
 pub mod dispatch;

@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 
 use super::{DispatchError, Dispatcher, Done, answers, texts};
 use crate::agent::AgentConfig;
+use crate::cancel::{CANCEL_TTL, cancel_key, stopped_key};
 use crate::crash;
 use crate::envelope::Envelope;
 use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
@@ -24,6 +25,11 @@ fn conversation_agent(trigger: &Trigger, stored: Option<&Session>, now: Timestam
         .filter(|s| s.is_live(now) && trigger.allows_agent(&s.agent_id))
         .map_or(&trigger.agent_id, |s| &s.agent_id)
         .clone()
+}
+
+/// The queue group (conversation) of `event`.
+fn group_of(event: &InboundEvent) -> String {
+    event.session_key().queue_group()
 }
 
 /// How often a refused conversation is told so.
@@ -161,6 +167,21 @@ impl Dispatcher {
                     self.reply_text(target, &texts::help(!trigger.agents.is_empty()))
                         .await?;
                     return Ok(Some(Done::new(EventKind::Replied, "/help answered")));
+                }
+                crate::cancel::COMMAND => {
+                    let stopped = self
+                        .store
+                        .is_claimed(&stopped_key(&group_of(event)), Timestamp::now())
+                        .await?;
+                    self.store.release(&cancel_key(&group_of(event))).await?;
+                    self.store.release(&stopped_key(&group_of(event))).await?;
+                    self.reply_text(target, texts::cancelled(stopped)).await?;
+                    let detail = if stopped {
+                        "/cancel stopped the answer in progress"
+                    } else {
+                        "/cancel found nothing to stop"
+                    };
+                    return Ok(Some(Done::new(EventKind::Replied, detail)));
                 }
                 "switch" => {
                     let (answer, done) = self.switch(event, trigger, command.args.trim()).await?;
@@ -403,14 +424,47 @@ impl Dispatcher {
         // The platform shows a "thinking" placeholder until the first update, so an answer that
         // completes within one update interval goes out once, as the finished reply.
         let mut last_update = Instant::now();
-        while let Some(delta) = rx.recv().await {
-            if so_far.is_empty() {
-                crash::point("dispatch.agent_streaming").await;
-            }
-            so_far.push_str(&delta);
-            if last_update.elapsed() >= self.settings.update_interval {
-                reply.update(&so_far).await?;
-                last_update = Instant::now();
+        // A `/cancel` of this conversation is looked for once per poll while the answer runs
+        // (an answer shorter than one poll costs no read).
+        let group = event.session_key().queue_group();
+        let mut poll = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.settings.cancel_poll,
+            self.settings.cancel_poll,
+        );
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                delta = rx.recv() => {
+                    let Some(delta) = delta else { break };
+                    if so_far.is_empty() {
+                        crash::point("dispatch.agent_streaming").await;
+                    }
+                    so_far.push_str(&delta);
+                    if last_update.elapsed() >= self.settings.update_interval {
+                        reply.update(&so_far).await?;
+                        last_update = Instant::now();
+                    }
+                }
+                _ = poll.tick() => {
+                    if self.store.is_claimed(&cancel_key(&group), Timestamp::now()).await? {
+                        // Dropping the run aborts the agent call; nothing more is sent.
+                        drop(run);
+                        let shown = texts::stopped(&so_far);
+                        let session = answers::with_answer(session, &event, &shown);
+                        self.store.put_session(&session).await?;
+                        reply.finish(&shown).await?;
+                        self.store.claim(&stopped_key(&group), Timestamp::now(), CANCEL_TTL).await?;
+                        let turn = Turn {
+                            history_limit,
+                            history: &history,
+                            question: text,
+                            answer: shown,
+                        };
+                        self.keep_turn(&session, turn).await?;
+                        let done = Done::new(EventKind::Replied, "the answer was stopped by /cancel");
+                        return Ok(Some(done.after(new_session)));
+                    }
+                }
             }
         }
         let result = match run.await {

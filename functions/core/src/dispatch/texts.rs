@@ -30,10 +30,29 @@ pub(super) fn help(with_switch: bool) -> String {
         "Commands:\n\
          /new — start a new conversation (/new <text> starts one with that message)\n\
          /status — show the current conversation\n\
+         /cancel — stop the answer in progress\n\
          {switch_en}\
          /help — show this help\n\
-         命令：/new 新对话（/new <内容> 以该内容开始），/status 当前对话状态{switch_zh}，/help 帮助。"
+         命令：/new 新对话（/new <内容> 以该内容开始），/status 当前对话状态，/cancel 停止当前回答{switch_zh}，/help 帮助。"
     )
+}
+
+/// What was shown of an answer `/cancel` stopped, finished with the stop mark.
+pub(super) fn stopped(so_far: &str) -> String {
+    if so_far.trim().is_empty() {
+        "(stopped / 已停止)".to_owned()
+    } else {
+        format!("{so_far}\n\n(stopped / 已停止)")
+    }
+}
+
+/// The answer to `/cancel`.
+pub(super) fn cancelled(stopped: bool) -> &'static str {
+    if stopped {
+        "Stopped. Ask again when you like; the conversation goes on.\n已停止。对话继续，可以接着提问。"
+    } else {
+        "Nothing was being answered.\n当前没有正在进行的回答。"
+    }
 }
 
 /// `/switch` without a choice (or a wrong one): the agents, the current one marked.
