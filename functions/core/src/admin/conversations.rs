@@ -68,17 +68,27 @@ impl Admin {
             .list_sessions(&record.id, Timestamp::now(), CONVERSATIONS_LISTED)
             .await?;
         let mut views = Vec::with_capacity(sessions.len());
+        // The sessions of one integration share a few agents: each is read once.
+        let mut agents: std::collections::HashMap<crate::ids::AgentId, AgentRef> = std::collections::HashMap::new();
         for session in sessions {
-            let agent = match self.deps.store.get_agent(&session.agent_id).await? {
-                Some(agent) => AgentRef {
-                    id: agent.id.to_string(),
-                    name: agent.name,
-                },
-                None => AgentRef {
+            if !agents.contains_key(&session.agent_id) {
+                let name = self
+                    .deps
+                    .store
+                    .get_agent(&session.agent_id)
+                    .await?
+                    .map(|agent| agent.name)
+                    .unwrap_or_default();
+                let agent = AgentRef {
                     id: session.agent_id.to_string(),
-                    name: String::new(),
-                },
-            };
+                    name,
+                };
+                agents.insert(session.agent_id.clone(), agent);
+            }
+            let agent = agents.get(&session.agent_id).cloned().unwrap_or_else(|| AgentRef {
+                id: session.agent_id.to_string(),
+                name: String::new(),
+            });
             views.push(ConversationView {
                 session_id: session.id.to_string(),
                 conversation: session.key.conversation,

@@ -71,14 +71,20 @@ impl Admin {
             .list_dead_letters(&org_id, Timestamp::now(), DEAD_LETTERS_LISTED)
             .await?;
         let mut views = Vec::with_capacity(letters.len());
+        // Letters of one integration share its name: each integration is read once.
+        let mut names: std::collections::HashMap<crate::ids::IntegrationId, String> = std::collections::HashMap::new();
         for letter in letters {
-            let name = self
-                .deps
-                .store
-                .get_integration(&letter.integration_id)
-                .await?
-                .map(|r| r.name)
-                .unwrap_or_default();
+            if !names.contains_key(&letter.integration_id) {
+                let name = self
+                    .deps
+                    .store
+                    .get_integration(&letter.integration_id)
+                    .await?
+                    .map(|r| r.name)
+                    .unwrap_or_default();
+                names.insert(letter.integration_id.clone(), name);
+            }
+            let name = names.get(&letter.integration_id).cloned().unwrap_or_default();
             views.push(view(letter, name));
         }
         Ok(views)

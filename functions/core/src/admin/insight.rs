@@ -93,14 +93,15 @@ impl Admin {
     /// # Errors
     /// 404 when the integration is absent or another organization's.
     pub async fn explain_event(&self, principal: &Principal, id: &str, event_id: &str) -> AdminResult<ExplainView> {
-        let status = self.integration_status(principal, id).await?;
         let record = self.owned_integration(principal, id).await?;
+        let trigger = self.deps.store.get_trigger(&record.id).await?;
+        let (readiness, summary) = super::overview::readiness(&record, trigger.as_ref());
         let events = self
             .deps
             .store
             .recent_events(&record.id, INSIGHT_EVENTS, Timestamp::now())
             .await?;
-        Ok(explain(event_id, &events, &status.summary, status.readiness))
+        Ok(explain(event_id, &events, summary, readiness))
     }
 }
 

@@ -20,6 +20,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{Admin, AdminError, AdminResult, Principal};
+use crate::apikey;
 use crate::ids::ApiKeyId;
 use crate::secret::Secret;
 use crate::time::Timestamp;
@@ -51,9 +52,16 @@ impl Admin {
     pub async fn sign_in(&self, key: &str, now: Timestamp) -> AdminResult<ConsoleSession> {
         let principal = self.authenticate(Some(key)).await?;
         let expires_at = now.plus(SESSION_LIFETIME);
-        let signer = match &principal {
-            Principal::Bootstrap => BOOTSTRAP.to_owned(),
-            Principal::Org { key_id, .. } => key_id.to_string(),
+        // The signing key is the stored hash of the key just checked: derived from the key
+        // itself, not read again.
+        let (signer, signing_key) = match &principal {
+            Principal::Bootstrap => (BOOTSTRAP.to_owned(), apikey::hash(key.trim())),
+            Principal::Org { key_id, .. } => {
+                let secret = apikey::split(key.trim())
+                    .map(|(_, secret)| secret)
+                    .ok_or(AdminError::Unauthorized)?;
+                (key_id.to_string(), apikey::hash(secret))
+            }
         };
         let nonce: [u8; 16] = rand::random();
         let body = format!(
@@ -61,7 +69,6 @@ impl Admin {
             expires_at.as_millis(),
             URL_SAFE_NO_PAD.encode(nonce)
         );
-        let (signing_key, _) = self.signer(&signer).await?;
         let token = format!("{body}.{}", mac(&signing_key, "session", &body));
         let csrf_token = mac(&signing_key, "csrf", &token);
         Ok(ConsoleSession {
