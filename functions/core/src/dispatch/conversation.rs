@@ -27,11 +27,6 @@ fn conversation_agent(trigger: &Trigger, stored: Option<&Session>, now: Timestam
         .clone()
 }
 
-/// The queue group (conversation) of `event`.
-fn group_of(event: &InboundEvent) -> String {
-    event.session_key().queue_group()
-}
-
 /// How often a refused conversation is told so.
 const REFUSAL_EVERY: Duration = Duration::from_secs(24 * 3600);
 
@@ -73,21 +68,8 @@ impl Dispatcher {
                 Done::new(EventKind::Replied, "/switch named no allowed agent"),
             ));
         };
-        let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
-        let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
-        let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
-        self.store
-            .put_session(&Session {
-                key: event.session_key(),
-                id: SessionId::generate(),
-                agent_id: chosen.clone(),
-                user_id,
-                started_at: now,
-                last_active_at: now,
-                expires_at: now.plus(timeout),
-                answer: None,
-            })
-            .await?;
+        let session = self.new_session(event, trigger, &chosen, now).await?;
+        self.store.put_session(&session).await?;
         let detail = format!("switched to agent {chosen} (/switch); new session");
         Ok((texts::switched(&name), Done::new(EventKind::Session, detail)))
     }
@@ -169,12 +151,10 @@ impl Dispatcher {
                     return Ok(Some(Done::new(EventKind::Replied, "/help answered")));
                 }
                 crate::cancel::COMMAND => {
-                    let stopped = self
-                        .store
-                        .is_claimed(&stopped_key(&group_of(event)), Timestamp::now())
-                        .await?;
-                    self.store.release(&cancel_key(&group_of(event))).await?;
-                    self.store.release(&stopped_key(&group_of(event))).await?;
+                    let group = event.session_key().queue_group();
+                    let stopped = self.store.is_claimed(&stopped_key(&group), Timestamp::now()).await?;
+                    self.store.release(&cancel_key(&group)).await?;
+                    self.store.release(&stopped_key(&group)).await?;
                     self.reply_text(target, texts::cancelled(stopped)).await?;
                     let detail = if stopped {
                         "/cancel stopped the answer in progress"
@@ -310,18 +290,7 @@ impl Dispatcher {
             };
             return Ok((session, EventLines::default()));
         }
-        let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
-        let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
-        let session = Session {
-            key: event.session_key(),
-            id: SessionId::generate(),
-            agent_id: trigger.agent_id.clone(),
-            user_id,
-            started_at: now,
-            last_active_at: now,
-            expires_at: now.plus(timeout),
-            answer: None,
-        };
+        let session = self.new_session(event, trigger, &trigger.agent_id, now).await?;
         let mut lines = EventLines::default();
         lines.push(
             &event.integration_id,
@@ -330,6 +299,30 @@ impl Dispatcher {
             "new session",
         );
         Ok((session, lines))
+    }
+
+    /// A new session of `event`'s conversation with `agent`, for the sender's stable user (not
+    /// written here).
+    async fn new_session(
+        &self,
+        event: &InboundEvent,
+        trigger: &Trigger,
+        agent: &crate::ids::AgentId,
+        now: Timestamp,
+    ) -> Result<Session, DispatchError> {
+        let identity = format!("{}:{}:{}", trigger.org_id, event.platform, event.sender.id);
+        let user_id = self.store.resolve_user(&identity, &UserId::generate(), now).await?;
+        let timeout = Duration::from_secs(u64::from(trigger.session_timeout_seconds));
+        Ok(Session {
+            key: event.session_key(),
+            id: SessionId::generate(),
+            agent_id: agent.clone(),
+            user_id,
+            started_at: now,
+            last_active_at: now,
+            expires_at: now.plus(timeout),
+            answer: None,
+        })
     }
 
     /// Calls the agent and streams its answer to the platform; or, when an earlier delivery of
