@@ -158,6 +158,20 @@ impl Trigger {
         self.agent_id == *agent || self.agents.contains(agent)
     }
 
+    /// The stored form of [`Trigger::agents`]: a JSON list of ids, or `None` when there are
+    /// none (stored as nothing).
+    pub fn agents_to_stored(&self) -> Option<String> {
+        (!self.agents.is_empty()).then(|| serde_json::to_string(&self.agents).unwrap_or_default())
+    }
+
+    /// Reads [`Trigger::agents_to_stored`] back (`None`: no other agents).
+    ///
+    /// # Errors
+    /// When the text is not a JSON list of agent ids.
+    pub fn agents_from_stored(text: Option<&str>) -> Result<Vec<AgentId>, serde_json::Error> {
+        text.map_or_else(|| Ok(Vec::new()), serde_json::from_str)
+    }
+
     /// Every agent a conversation may talk to, the default first.
     pub fn all_agents(&self) -> Vec<AgentId> {
         std::iter::once(self.agent_id.clone())

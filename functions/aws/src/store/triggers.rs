@@ -12,16 +12,6 @@ use crate::schema::{Key, Listing, VERSION};
 
 const TRIGGER: &str = "trigger";
 
-/// The other agents as stored: a JSON list of ids, absent when there are none.
-fn agents_text(agents: &[imgate_core::AgentId]) -> StoreResult<Option<String>> {
-    if agents.is_empty() {
-        return Ok(None);
-    }
-    serde_json::to_string(agents)
-        .map(Some)
-        .map_err(|e| StoreError::Backend(Box::new(e)))
-}
-
 fn to_item(t: &Trigger) -> StoreResult<Item> {
     Ok(ItemBuilder::new(&Key::trigger(&t.integration_id), TRIGGER)
         .listed(Listing::Triggers(&t.org_id), t.created_at, t.integration_id.as_str())
@@ -33,7 +23,7 @@ fn to_item(t: &Trigger) -> StoreResult<Item> {
         .n("summary_window_seconds", t.summary_window_seconds)
         .enumeration("group_policy", &t.group_policy)?
         .opt_s("access", t.access.to_stored().as_deref())
-        .opt_s("agents", agents_text(&t.agents)?.as_deref())
+        .opt_s("agents", t.agents_to_stored().as_deref())
         .time("created_at", t.created_at)
         .time("updated_at", t.updated_at)
         .n(VERSION, t.version)
@@ -52,11 +42,8 @@ fn from_item(item: &Item) -> StoreResult<Trigger> {
         group_policy: f.enumeration("group_policy")?,
         access: Access::from_stored(f.opt_string("access")?.as_deref())
             .map_err(|_| StoreError::Corrupt("trigger attribute access is not valid JSON".into()))?,
-        agents: match f.opt_string("agents")? {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|_| StoreError::Corrupt("trigger attribute agents is not a JSON list of ids".into()))?,
-            None => Vec::new(),
-        },
+        agents: Trigger::agents_from_stored(f.opt_string("agents")?.as_deref())
+            .map_err(|_| StoreError::Corrupt("trigger attribute agents is not a JSON list of ids".into()))?,
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         version: f.number(VERSION)?,

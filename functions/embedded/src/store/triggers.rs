@@ -30,11 +30,8 @@ fn decode(row: &Row<'_>) -> StoreResult<Trigger> {
         version: version_col(row, 9)?,
         access: Access::from_stored(col::<Option<String>>(row, 10)?.as_deref())
             .map_err(|_| StoreError::Corrupt("trigger access lists are not valid JSON".into()))?,
-        agents: match col::<Option<String>>(row, 11)? {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|_| StoreError::Corrupt("trigger agents are not a JSON list of ids".into()))?,
-            None => Vec::new(),
-        },
+        agents: Trigger::agents_from_stored(col::<Option<String>>(row, 11)?.as_deref())
+            .map_err(|_| StoreError::Corrupt("trigger agents are not a JSON list of ids".into()))?,
     })
 }
 
@@ -58,10 +55,7 @@ impl TriggerStore for SqliteStore {
         let t = trigger.clone();
         let policy = enum_text(&t.group_policy)?;
         let access = t.access.to_stored();
-        let agents = (!t.agents.is_empty())
-            .then(|| serde_json::to_string(&t.agents))
-            .transpose()
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let agents = t.agents_to_stored();
         let version = version_sql(t.version)?;
         let expected = previous_version(t.version);
         self.db
