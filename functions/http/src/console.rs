@@ -67,6 +67,10 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
+/// Each asset's ETag, in [`ASSETS`] order, computed once per process.
+static ETAGS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| ASSETS.iter().map(|a| etag(a.body)).collect());
+
 /// `/console` (redirects), `/console/` (the page), `/console/{file}`, and the icon at
 /// `/favicon.ico` (where browsers look for it, e.g. when showing an API answer).
 pub fn router() -> Router {
@@ -87,17 +91,18 @@ pub fn router() -> Router {
 }
 
 fn serve(name: &str, request: &HeaderMap) -> Response {
-    let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
+    let Some(index) = ASSETS.iter().position(|a| a.name == name) else {
         return ApiError::not_found("no such console file").into_response();
     };
-    let etag = etag(asset.body);
+    let asset = &ASSETS[index];
+    let etag = ETAGS[index].as_str();
     let headers = [
         (CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
         // Revalidate every time: a new build must never be mixed with old cached files.
         (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (
             ETAG,
-            HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+            HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"0\"")),
         ),
         (
             HeaderName::from_static("content-security-policy"),
