@@ -12,23 +12,13 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use imgate_tests::browser::{Browser, Launch};
+use imgate_tests::crash::serve::Serve;
 use serde_json::{Value, json};
 
 const ROUNDS: usize = 7;
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -46,27 +36,10 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imgate"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env_remove("IMGATE_BOOTSTRAP_KEY")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let serve = Serve(child);
-    let (mut base, mut bootstrap) = (String::new(), String::new());
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Some(key) = line.trim().strip_prefix("imgate-bootstrap-") {
-            bootstrap = format!("imgate-bootstrap-{key}");
-        }
-        if let Some(rest) = line.strip_prefix("imgate is listening on ") {
-            base = rest.split_whitespace().next().unwrap().to_owned();
-            break;
-        }
-    }
+    let (crashes, _) = tokio::sync::mpsc::unbounded_channel();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_imgate"));
+    let serve = Serve::start(binary, dir.path(), "warn", None, crashes).await.unwrap();
+    let (base, bootstrap) = (serve.base.clone(), serve.bootstrap.clone().unwrap());
     let http = reqwest::Client::new();
     let api = format!("{base}/api/admin/v1");
     let org: Value = http

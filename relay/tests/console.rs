@@ -7,14 +7,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use imgate_tests::browser::{Browser, Launch, screenshot_dir};
+use imgate_tests::crash::serve::Serve;
 use serde_json::{Value, json};
 
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
@@ -22,60 +22,30 @@ const WAIT: Duration = Duration::from_secs(15);
 const DESKTOP: (u32, u32) = (1280, 860);
 const PHONE: (u32, u32) = (390, 844);
 
+/// `imgate serve` on a fresh directory (killed on drop), with its address and bootstrap key.
 struct Server {
-    child: Child,
+    _serve: Serve,
     base: String,
     bootstrap: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn start_server() -> Server {
+    start_server_with(&[]).await
 }
 
-fn start_server() -> Server {
-    start_server_with(&[])
-}
-
-fn start_server_with(env: &[(&str, &str)]) -> Server {
+async fn start_server_with(env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_imgate"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env_remove("IMGATE_BOOTSTRAP_KEY")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    let (crashes, _) = tokio::sync::mpsc::unbounded_channel();
+    let binary = Path::new(env!("CARGO_BIN_EXE_imgate"));
+    let serve = Serve::start_with_env(binary, dir.path(), "warn", env, None, crashes)
+        .await
         .unwrap();
-    let mut server = Server {
-        child,
-        base: String::new(),
-        bootstrap: String::new(),
+    Server {
+        base: serve.base.clone(),
+        bootstrap: serve.bootstrap.clone().expect("the first start prints a bootstrap key"),
+        _serve: serve,
         _dir: dir,
-    };
-    let stdout = server.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("imgate serve started");
-        if let Some(key) = line.trim().strip_prefix("imgate-bootstrap-") {
-            server.bootstrap = format!("imgate-bootstrap-{key}");
-        }
-        if let Some(rest) = line.strip_prefix("imgate is listening on ") {
-            server.base = rest.split_whitespace().next().unwrap().to_owned();
-            return server;
-        }
     }
 }
 
@@ -222,7 +192,7 @@ fn simulate(server: &Server, integration: &str, text: &str) -> String {
 
 #[tokio::test]
 async fn an_operator_does_the_quick_start_by_clicking() {
-    let server = start_server();
+    let server = start_server().await;
     let api = Api {
         http: reqwest::Client::new(),
         base: server.base.clone(),
@@ -443,7 +413,7 @@ async fn furnish(server: &Server, api: &Api) -> (String, String, String) {
 
 #[tokio::test]
 async fn every_page_in_both_languages_at_desktop_and_phone_width() {
-    let server = start_server();
+    let server = start_server().await;
     let api = Api {
         http: reqwest::Client::new(),
         base: server.base.clone(),
@@ -497,7 +467,7 @@ async fn every_page_in_both_languages_at_desktop_and_phone_width() {
 
 #[tokio::test]
 async fn the_integrations_page_is_light_and_lists_a_thousand_bots() {
-    let server = start_server();
+    let server = start_server().await;
     let (api, key, b) = signed_in_to_a_new_organization(&server).await;
     // First load, cache empty: everything the integrations page transfers.
     let transferred = b
@@ -542,7 +512,7 @@ async fn a_wechat_bot_is_connected_by_scanning_the_qr_code_on_its_page() {
 
     let wechat = FakeWechat::start(None).await;
     wechat.script_login(&[LoginStep::Wait, LoginStep::Scanned, LoginStep::Confirmed]);
-    let server = start_server_with(&[("IMGATE_WECHAT_API_BASE", wechat.base.as_str())]);
+    let server = start_server_with(&[("IMGATE_WECHAT_API_BASE", wechat.base.as_str())]).await;
     let (_, _, b) = signed_in_to_a_new_organization(&server).await;
     b.click("#new-integration").await.unwrap();
     b.fill("#name", "WeChat helper").await.unwrap();

@@ -39,6 +39,7 @@ pub struct Serve {
     binary: PathBuf,
     dir: PathBuf,
     log_level: String,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     port: u16,
     generation: u32,
@@ -64,10 +65,27 @@ impl Serve {
         crash_at: Option<&str>,
         crashes: mpsc::UnboundedSender<CrashLine>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, dir, log_level, &[], crash_at, crashes).await
+    }
+
+    /// [`Serve::start`] with `env` set for this and every later start (e.g. a platform's API
+    /// pointed at a fake).
+    ///
+    /// # Errors
+    /// As [`Serve::start`].
+    pub async fn start_with_env(
+        binary: &Path,
+        dir: &Path,
+        log_level: &str,
+        env: &[(&str, &str)],
+        crash_at: Option<&str>,
+        crashes: mpsc::UnboundedSender<CrashLine>,
+    ) -> anyhow::Result<Self> {
         let mut serve = Self {
             binary: binary.to_owned(),
             dir: dir.to_owned(),
             log_level: log_level.to_owned(),
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             child: None,
             port: 0,
             generation: 0,
@@ -150,6 +168,7 @@ impl Serve {
                 command.env_remove(name);
             }
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(point) = crash_at {
             command.env("IMGATE_CRASH_AT", point);
         }
