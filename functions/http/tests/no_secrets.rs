@@ -35,7 +35,8 @@ async fn secrets_never_reach_responses_or_logs() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The global subscriber, so that lines logged on the store's own threads are seen too.
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
 
     let h = Harness::new().await;
     let mut responses = String::new();
