@@ -24,8 +24,11 @@ use imgate_channel_kit::webhook::WebhookEndpoint;
 use imgate_core::Platform;
 use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::Repliers;
+use imgate_core::event::MediaRef;
 use imgate_core::integration::IntegrationRecord;
-use imgate_core::ports::{CredentialProbe, Deps, LoginFlow, ProbeFailure, ProbeReport, WebhookRegistrar};
+use imgate_core::ports::{
+    CredentialProbe, Deps, Download, LoginFlow, MediaError, MediaFetcher, ProbeFailure, ProbeReport, WebhookRegistrar,
+};
 use imgate_core::relay::Connector;
 
 /// Where each platform's API lives (each platform's defaults are its public cloud).
@@ -111,6 +114,16 @@ impl Channels {
         Arc::new(Probes(self.iter().map(|c| (c.platform, c.probe.clone())).collect()))
     }
 
+    /// The media downloads, for the dispatcher: each integration's media fetched by its own
+    /// platform's fetcher.
+    pub fn media(&self) -> Arc<dyn MediaFetcher> {
+        Arc::new(MediaFetchers(
+            self.iter()
+                .filter_map(|c| Some((c.platform, c.media.clone()?)))
+                .collect(),
+        ))
+    }
+
     /// The webhook endpoints, for the platforms that have webhook mode.
     pub fn webhooks(&self) -> Webhooks {
         Webhooks(
@@ -160,6 +173,29 @@ impl CredentialProbe for Probes {
             None => Err(ProbeFailure::unsupported(format!(
                 "this build has no credential test for {}",
                 record.platform
+            ))),
+        }
+    }
+}
+
+/// Downloads media with the fetcher of the integration's platform.
+#[derive(Clone)]
+pub struct MediaFetchers(HashMap<Platform, Arc<dyn MediaFetcher>>);
+
+#[async_trait::async_trait]
+impl MediaFetcher for MediaFetchers {
+    async fn fetch(
+        &self,
+        integration: &IntegrationRecord,
+        credentials: &Credentials,
+        media: &MediaRef,
+        limit: u64,
+    ) -> Result<Download, MediaError> {
+        match self.0.get(&integration.platform) {
+            Some(fetcher) => fetcher.fetch(integration, credentials, media, limit).await,
+            None => Err(MediaError::Unsupported(format!(
+                "{} does not let bots download what users send",
+                integration.platform
             ))),
         }
     }

@@ -13,6 +13,7 @@ mod agent;
 mod conversation;
 mod dead_letter;
 mod login;
+mod media;
 mod probe;
 mod registrar;
 mod reply;
@@ -24,6 +25,7 @@ pub use conversation::{
 };
 pub use dead_letter::{DeadLetter, DeadLetterStore};
 pub use login::{LoginFlow, LoginQr, LoginStatus, LoginStep};
+pub use media::{Download, MediaError, MediaFetcher, MediaStore, StoredMedia};
 pub use probe::{CredentialProbe, ProbeFailure, ProbeFailureKind, ProbeReport};
 pub use registrar::WebhookRegistrar;
 pub use reply::{Replier, ReplyError, ReplyStream, ReplyTarget};

@@ -86,5 +86,6 @@ pub fn channel(
         connector: Some(connector(wiring.http.clone(), endpoints.clone())),
         registrar: None,
         probe: Arc::new(probe::Probe::new(robot_api(deps, wiring.http, endpoints))),
+        media: None,
     }
 }

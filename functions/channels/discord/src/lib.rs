@@ -55,5 +55,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         connector: Some(Arc::new(long::Connector::new(api.clone(), deps.store.clone()))),
         registrar: Some(Arc::new(register::Registrar::new(api.clone()))),
         probe: Arc::new(probe::Probe::new(api)),
+        media: None,
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use imgate_core::Platform;
-use imgate_core::ports::{CredentialProbe, Deps, Replier, WebhookRegistrar};
+use imgate_core::ports::{CredentialProbe, Deps, MediaFetcher, Replier, WebhookRegistrar};
 use imgate_core::relay::Connector;
 
 use crate::webhook::WebhookEndpoint;
@@ -34,4 +34,6 @@ pub struct Channel {
     /// Tests an integration's credentials against the platform (every platform has one; a mode
     /// that cannot be tested answers why).
     pub probe: Arc<dyn CredentialProbe>,
+    /// Downloads the media users send, where the platform lets bots download them.
+    pub media: Option<Arc<dyn MediaFetcher>>,
 }

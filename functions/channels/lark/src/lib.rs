@@ -126,5 +126,6 @@ pub fn channel(
         connector: Some(connector(wiring.http.clone(), endpoints.clone(), identity)),
         registrar: None,
         probe: Arc::new(probe::Probe::new(api)),
+        media: None,
     }
 }

@@ -86,5 +86,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         ))),
         registrar: None,
         probe: Arc::new(probe::Probe),
+        media: None,
     }
 }

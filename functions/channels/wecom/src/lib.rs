@@ -73,5 +73,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         ))),
         registrar: None,
         probe: Arc::new(probe::Probe::new(app)),
+        media: None,
     }
 }

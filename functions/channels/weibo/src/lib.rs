@@ -58,5 +58,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         ))),
         registrar: None,
         probe: Arc::new(probe::Probe::new(client)),
+        media: None,
     }
 }
