@@ -287,6 +287,12 @@ async fn an_operator_does_the_quick_start_by_clicking() {
     b.click(&format!("{card} .publish")).await.unwrap();
     b.wait_for_text("Published: answered by Echo.", WAIT).await.unwrap();
     b.select(&format!("#agent-{integration}"), "Backup echo").await.unwrap();
+    b.select(
+        &format!("#busy-{integration}"),
+        "New messages are answered together afterwards",
+    )
+    .await
+    .unwrap();
     b.click(&format!("{card} .publish")).await.unwrap();
     b.wait_for("#conflict-text", WAIT).await.unwrap();
     assert!(b.text("#conflict-text").await.unwrap().contains("“Echo”"));
@@ -294,6 +300,10 @@ async fn an_operator_does_the_quick_start_by_clicking() {
     b.wait_for_text("Published: answered by Backup echo.", WAIT)
         .await
         .unwrap();
+    let trigger = api
+        .call(reqwest::Method::GET, &format!("/triggers/{integration}"), &key, None)
+        .await;
+    assert_eq!(trigger["busyPolicy"], "collect", "{trigger}");
 
     // A WeCom user writes; the chip, the chart, the log and the conversations follow.
     b.goto(&format!("{}/console/#/integrations/{integration}", server.base))

@@ -902,3 +902,167 @@ async fn cancel_scenario(w: World) {
             .starts_with("Nothing was being answered")
     );
 }
+
+#[tokio::test]
+async fn busy_policy_queue_answers_each_message_in_turn() {
+    busy_scenario(world(json!({})).await, "queue").await;
+}
+
+#[tokio::test]
+async fn busy_policy_queue_on_aws() {
+    busy_scenario(world_on_moto(json!({"busyPolicy": "queue"})).await, "queue").await;
+}
+
+#[tokio::test]
+async fn busy_policy_collect_answers_what_arrived_meanwhile_together() {
+    busy_scenario(world(json!({"busyPolicy": "collect"})).await, "collect").await;
+}
+
+#[tokio::test]
+async fn busy_policy_collect_on_aws() {
+    busy_scenario(world_on_moto(json!({"busyPolicy": "collect"})).await, "collect").await;
+}
+
+#[tokio::test]
+async fn busy_policy_interrupt_stops_the_answer_and_answers_both() {
+    busy_scenario(world(json!({"busyPolicy": "interrupt"})).await, "interrupt").await;
+}
+
+#[tokio::test]
+async fn busy_policy_interrupt_on_aws() {
+    busy_scenario(world_on_moto(json!({"busyPolicy": "interrupt"})).await, "interrupt").await;
+}
+
+/// Messages sent in quick succession while the first answer streams, through the ingress, the
+/// queue and the worker, as on a live gateway.
+async fn busy_scenario(w: World, policy: &str) {
+    // The first answer shows its first word, then takes a while (under `interrupt`, longer
+    // than the test: only the interruption ends it).
+    let stall = if policy == "interrupt" { 60 } else { 1 };
+    *w.agent.stall.lock().unwrap() = Some(Duration::from_secs(stall));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(imgate_core::dispatch::worker::run(
+        w.deps.queue.clone(),
+        w.dispatcher.clone(),
+        stopped,
+    ));
+    let ingress = Ingress::new(w.deps.store.clone(), w.deps.queue.clone());
+    let say = |id: &'static str, text: &'static str| {
+        let ingress = ingress.clone();
+        let event = message(&w, id, text, ConversationKind::Direct, false);
+        async move { ingress.accept(event).await.unwrap() }
+    };
+    say("m1", "first question").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while w.replier.seen().first().is_none_or(|s| s.updates.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "the first answer did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // While it runs: one more message, or two under `collect` (to be answered as one).
+    say("m2", "second").await;
+    if policy == "collect" {
+        say("m3", "third").await;
+    }
+    // Later answers run at once (the running one read its stall when it started).
+    *w.agent.stall.lock().unwrap() = None;
+    let expected_calls = 2;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answered = w.replier.answers().len() >= expected_calls
+            && w.agent.calls.lock().unwrap().len() >= expected_calls
+            && *w.agent.completed.lock().unwrap() >= expected_calls - usize::from(policy == "interrupt");
+        if answered {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{policy}: not answered: {:?}",
+            w.replier.seen()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nothing more comes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop.send(true);
+    let _ = worker.await;
+
+    let texts: Vec<String> = w.agent.calls.lock().unwrap().iter().map(|c| c.text.clone()).collect();
+    let answers: Vec<(String, String)> = w
+        .replier
+        .answers()
+        .into_iter()
+        .map(|s| (s.event_id, s.finished.unwrap_or_default()))
+        .collect();
+    match policy {
+        "queue" => {
+            assert_eq!(texts, ["first question", "second"], "each message in its own call");
+            assert_eq!(
+                answers,
+                [
+                    ("m1".to_owned(), "echo: first question".to_owned()),
+                    ("m2".to_owned(), "echo: second".to_owned())
+                ]
+            );
+        }
+        "collect" => {
+            assert_eq!(
+                texts,
+                ["first question", "second\nthird"],
+                "what arrived meanwhile, in one call"
+            );
+            assert_eq!(
+                answers,
+                [
+                    ("m1".to_owned(), "echo: first question".to_owned()),
+                    ("merged:m3".to_owned(), "echo: second\nthird".to_owned())
+                ],
+                "the first answer ran to its end; the merged one answers the last message"
+            );
+        }
+        _ => {
+            assert_eq!(
+                texts,
+                ["first question", "first question\nsecond"],
+                "the interrupted question is asked again with the newer one"
+            );
+            assert_eq!(*w.agent.completed.lock().unwrap(), 1, "the first call was aborted");
+            assert_eq!(answers.len(), 2, "{answers:?}");
+            assert_eq!(answers[0].0, "m1");
+            assert!(
+                answers[0].1.starts_with("echo: ") && answers[0].1.ends_with("(stopped / 已停止)"),
+                "{answers:?}"
+            );
+            assert_eq!(
+                answers[1],
+                ("merged:m2".to_owned(), "echo: first question\nsecond".to_owned())
+            );
+            // The marks are gone: the next answer is not stopped.
+            let group = message(&w, "m9", "", ConversationKind::Direct, false)
+                .session_key()
+                .queue_group();
+            let now = Timestamp::now();
+            for key in [
+                imgate_core::cancel::cancel_key(&group),
+                imgate_core::cancel::interrupt_key(&group),
+                imgate_core::cancel::busy_key(&group),
+            ] {
+                assert!(!w.deps.store.is_claimed(&key, now).await.unwrap(), "{key} left behind");
+            }
+        }
+    }
+    let events = w
+        .admin
+        .integration_status(
+            &w.admin.authenticate(Some(&w.key)).await.unwrap(),
+            w.integration.as_str(),
+        )
+        .await
+        .unwrap()
+        .recent_events;
+    if policy != "queue" {
+        assert!(
+            events.iter().any(|e| e.kind == "aggregating"),
+            "the event log says the message was gathered: {events:?}"
+        );
+    }
+}

@@ -26,3 +26,22 @@ pub fn cancel_key(group: &str) -> String {
 pub fn stopped_key(group: &str) -> String {
     format!("cancelled:{group}")
 }
+
+/// How long an answer under the `interrupt` busy policy holds its busy mark at most (an answer
+/// that ends releases it at once; one whose handler died leaves it until then).
+pub const BUSY_TTL: Duration = Duration::from_secs(900);
+
+/// The mark an answer holds while it runs under the `interrupt` busy policy
+/// ([`crate::trigger::BusyPolicy::Interrupt`]): the ingress that accepts a newer message of the
+/// conversation finds it and asks the answer to stop, through [`cancel_key`] and
+/// [`interrupt_key`].
+pub fn busy_key(group: &str) -> String {
+    format!("busy:{group}")
+}
+
+/// Left beside the cancel mark by a newer message that interrupts the running answer, so the
+/// stopped answer knows its question is to be answered again together with the newer one
+/// (a `/cancel` leaves only the cancel mark).
+pub fn interrupt_key(group: &str) -> String {
+    format!("interrupt:{group}")
+}

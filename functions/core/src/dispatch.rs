@@ -11,6 +11,7 @@
 
 mod answers;
 mod batch;
+mod busy;
 mod conversation;
 pub mod heartbeat;
 mod texts;

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::cancel::{CANCEL_TTL, cancel_key};
+use crate::cancel::{CANCEL_TTL, busy_key, cancel_key, interrupt_key};
 use crate::crash;
 use crate::envelope::Envelope;
-use crate::event::{InboundEvent, InboundKind};
+use crate::event::{ConversationKind, InboundEvent, InboundKind};
 use crate::event_log::{EventKind, EventLines, record};
 use crate::ids::IntegrationId;
 use crate::ports::{OutgoingMessage, Queue, QueueError, Store, StoreError};
@@ -121,6 +121,10 @@ impl Ingress {
         let group = event.session_key().queue_group();
         let is_cancel = matches!(&event.kind, InboundKind::Message(m)
             if m.command.as_ref().is_some_and(|c| c.name == crate::cancel::COMMAND));
+        // A message addressed to the agent (not a command, and in a group only when it
+        // mentions the bot) may interrupt the conversation's running answer.
+        let addresses_agent = matches!(&event.kind, InboundKind::Message(m)
+            if m.command.is_none() && (m.mentions_bot || event.conversation.kind == ConversationKind::Direct));
         let message = OutgoingMessage {
             group: group.clone(),
             dedupe_id: dedupe_id(&key),
@@ -150,6 +154,9 @@ impl Ingress {
                 tracing::warn!(integration_id = %integration, event_id = %event_id, %error, "recording /cancel failed");
             }
         }
+        if addresses_agent {
+            self.interrupt_if_busy(&group, &integration, &event_id, now).await;
+        }
         tracing::info!(integration_id = %integration, event_id = %event_id, "event enqueued");
         log.push(
             &integration,
@@ -159,6 +166,30 @@ impl Ingress {
         );
         log.write(self.store.as_ref(), &integration).await;
         Ok(Accepted::Enqueued)
+    }
+
+    /// A newer message of a conversation whose answer runs under the `interrupt` busy policy
+    /// (the answer holds [`busy_key`]) asks that answer to stop: the interrupt mark first, so
+    /// the answer finds it when it sees the cancel mark. Failures are logged: the message is
+    /// queued already and is answered after the running answer instead.
+    async fn interrupt_if_busy(&self, group: &str, integration: &IntegrationId, event_id: &str, now: Timestamp) {
+        let marked = async {
+            if self.store.is_claimed(&busy_key(group), now).await? {
+                self.store.claim(&interrupt_key(group), now, CANCEL_TTL).await?;
+                self.store.claim(&cancel_key(group), now, CANCEL_TTL).await?;
+                return Ok(true);
+            }
+            Ok::<_, StoreError>(false)
+        };
+        match marked.await {
+            Ok(true) => {
+                tracing::info!(integration_id = %integration, event_id = %event_id, "the running answer is interrupted")
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(integration_id = %integration, event_id = %event_id, %error, "interrupting the running answer failed");
+            }
+        }
     }
 
     /// Records that a callback for `integration` was refused before it could be authenticated

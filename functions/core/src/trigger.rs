@@ -24,6 +24,47 @@ pub enum GroupPolicy {
     AllMessages,
 }
 
+/// What happens to a message that arrives while the conversation's answer is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BusyPolicy {
+    /// It waits its turn and is answered on its own after the running answer.
+    #[default]
+    Queue,
+    /// The running answer is stopped (finished with a "stopped" mark) and the new message is
+    /// answered together with the interrupted one.
+    Interrupt,
+    /// The running answer ends normally; the messages that arrived meanwhile are answered
+    /// together, in one agent call.
+    Collect,
+}
+
+impl BusyPolicy {
+    /// The stored form: `None` for the default (stored as nothing, like a trigger from before
+    /// busy policies).
+    pub fn to_stored(self) -> Option<&'static str> {
+        match self {
+            Self::Queue => None,
+            Self::Interrupt => Some("interrupt"),
+            Self::Collect => Some("collect"),
+        }
+    }
+
+    /// Reads [`BusyPolicy::to_stored`] back.
+    ///
+    /// # Errors
+    /// The text when it names no policy.
+    pub fn from_stored(text: Option<&str>) -> Result<Self, String> {
+        match text {
+            None | Some("queue") => Ok(Self::Queue),
+            Some("interrupt") => Ok(Self::Interrupt),
+            Some("collect") => Ok(Self::Collect),
+            Some(other) => Err(other.to_owned()),
+        }
+    }
+}
+
 /// The most entries one allowlist holds.
 pub const ALLOWLIST_MAX: usize = 1000;
 
@@ -136,6 +177,9 @@ pub struct Trigger {
     /// `agent_id`; empty: no switching).
     #[serde(default)]
     pub agents: Vec<AgentId>,
+    /// What a message that arrives while an answer runs does.
+    #[serde(default)]
+    pub busy: BusyPolicy,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.

@@ -43,18 +43,19 @@ use imgate_core::ports::{QueueError, StoreError};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema version this build writes ([`PRAGMA user_version`]).
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// Schema migrations: entry `i` takes the database from version `i` to `i + 1`. Released
 /// entries never change (a file at version `i` has run exactly entries `0..i`); a new schema is
 /// a new entry.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
+    include_str!("schema_v7.sql"),
 ];
 
 // One migration per version.

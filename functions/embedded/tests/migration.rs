@@ -193,7 +193,7 @@ async fn version_1_database_is_upgraded_in_place() {
     assert_eq!(timers[0].group, "");
     drop(backend);
 
-    assert_eq!(user_version(&path), 6, "migrated to the current schema");
+    assert_eq!(user_version(&path), 7, "migrated to the current schema");
     // Opening again leaves an up-to-date file alone.
     let backend = LocalBackend::open(&path, QueueOptions::default())
         .await

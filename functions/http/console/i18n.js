@@ -106,6 +106,8 @@ const en = {
   'triggers.everyone': 'everyone (one user id per line)', 'triggers.everyGroup': 'every group (one chat id per line)',
   'refusal.reply_once': 'Told once a day', 'refusal.silent': 'Ignored silently',
   'triggers.others': 'Also via /switch',
+  'triggers.busy': 'While answering', 'busy.queue': 'New messages wait their turn',
+  'busy.interrupt': 'A new message stops the answer; both are answered', 'busy.collect': 'New messages are answered together afterwards',
 
   'dead.intro': 'Messages that failed every delivery attempt. Redrive one once the cause is fixed.',
   'dead.none': 'No dead letters.', 'dead.timer': 'timer', 'dead.redrive': 'Redrive', 'dead.discard': 'Discard',
@@ -225,6 +227,8 @@ const zh = {
   'triggers.everyone': '所有人（每行一个用户 ID）', 'triggers.everyGroup': '所有群（每行一个群 ID）',
   'refusal.reply_once': '每天提示一次', 'refusal.silent': '静默忽略',
   'triggers.others': '可用 /switch 切换到',
+  'triggers.busy': '回答进行中时', 'busy.queue': '新消息依次排队回答',
+  'busy.interrupt': '新消息打断当前回答，两条一起回答', 'busy.collect': '新消息在当前回答后合并回答',
 
   'dead.intro': '所有投递尝试都失败的消息。排除原因后可以重新投递。',
   'dead.none': '没有死信。', 'dead.timer': '定时器', 'dead.redrive': '重新投递', 'dead.discard': '丢弃',

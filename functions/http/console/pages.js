@@ -592,6 +592,8 @@ function triggerCard(integration, agents, trigger) {
     value: trigger ? trigger.summaryWindowSeconds : 0 });
   const policy = h('select', { name: 'policy', id: `policy-${key}` }, ['mention_only', 'all_messages'].map((p) =>
     h('option', { value: p, selected: trigger && trigger.groupPolicy === p }, t(`policy.${p}`))));
+  const busy = h('select', { name: 'busy', id: `busy-${key}` }, ['queue', 'interrupt', 'collect'].map((b) =>
+    h('option', { value: b, selected: (trigger ? trigger.busyPolicy : 'queue') === b }, t(`busy.${b}`))));
   const access = (trigger && trigger.access) || { allowedUsers: [], allowedChats: [], refusal: 'reply_once' };
   const users = h('textarea', { id: `users-${key}`, name: 'users', rows: 2, spellcheck: 'false',
     placeholder: t('triggers.everyone') }, access.allowedUsers.join('\n'));
@@ -613,6 +615,7 @@ function triggerCard(integration, agents, trigger) {
       sessionTimeoutSeconds: Number(timeout.value),
       summaryWindowSeconds: Number(window_.value),
       groupPolicy: policy.value,
+      busyPolicy: busy.value,
       allowedUsers: lines(users),
       allowedChats: lines(chats),
       refusal: refusal.value,
@@ -639,6 +642,7 @@ function triggerCard(integration, agents, trigger) {
       h('label', { for: `timeout-${key}` }, t('triggers.timeout')), timeout,
       h('label', { for: `window-${key}` }, t('triggers.window')), window_,
       h('label', { for: `policy-${key}` }, t('triggers.policy')), policy,
+      h('label', { for: `busy-${key}` }, t('triggers.busy')), busy,
       h('label', { for: `users-${key}` }, t('triggers.users')), users,
       h('label', { for: `chats-${key}` }, t('triggers.chats')), chats,
       h('label', { for: `refusal-${key}` }, t('triggers.refusal')), refusal,

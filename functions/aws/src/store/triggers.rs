@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use imgate_core::ports::{StoreError, StoreResult, TriggerStore};
-use imgate_core::trigger::{Access, Trigger};
+use imgate_core::trigger::{Access, BusyPolicy, Trigger};
 use imgate_core::{IntegrationId, OrgId};
 
 use super::{Condition, Conditional, DynamoStore};
@@ -24,6 +24,7 @@ fn to_item(t: &Trigger) -> StoreResult<Item> {
         .enumeration("group_policy", &t.group_policy)?
         .opt_s("access", t.access.to_stored().as_deref())
         .opt_s("agents", t.agents_to_stored().as_deref())
+        .opt_s("busy", t.busy.to_stored())
         .time("created_at", t.created_at)
         .time("updated_at", t.updated_at)
         .n(VERSION, t.version)
@@ -44,6 +45,8 @@ fn from_item(item: &Item) -> StoreResult<Trigger> {
             .map_err(|_| StoreError::Corrupt("trigger attribute access is not valid JSON".into()))?,
         agents: Trigger::agents_from_stored(f.opt_string("agents")?.as_deref())
             .map_err(|_| StoreError::Corrupt("trigger attribute agents is not a JSON list of ids".into()))?,
+        busy: BusyPolicy::from_stored(f.opt_string("busy")?.as_deref())
+            .map_err(|value| StoreError::Corrupt(format!("trigger attribute busy names no policy: {value}")))?,
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         version: f.number(VERSION)?,

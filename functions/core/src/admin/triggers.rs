@@ -86,6 +86,10 @@ impl Admin {
                 .unwrap_or_default(),
             access,
             agents,
+            busy: input
+                .busy_policy
+                .or(current.as_ref().map(|t| t.busy))
+                .unwrap_or_default(),
             created_at: current.as_ref().map_or(now, |t| t.created_at),
             updated_at: now,
             version: current.as_ref().map_or(1, |t| t.version + 1),
@@ -217,6 +221,7 @@ fn trigger_view_parts(trigger: &Trigger) -> TriggerView {
         group_policy: trigger.group_policy,
         access: trigger.access.clone(),
         agents: Vec::new(),
+        busy_policy: trigger.busy,
         created_at: trigger.created_at,
         updated_at: trigger.updated_at,
     }

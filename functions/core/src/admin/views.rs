@@ -9,7 +9,7 @@ use crate::integration::IntegrationStatus;
 use crate::platform::{ConnectionMode, Platform};
 use crate::ports::EventLogEntry;
 use crate::time::Timestamp;
-use crate::trigger::{Access, GroupPolicy, Refusal};
+use crate::trigger::{Access, BusyPolicy, GroupPolicy, Refusal};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -240,6 +240,11 @@ pub struct PublishTrigger {
     /// Absent keeps the list; `[]` clears it.
     #[serde(default)]
     pub agents: Option<Vec<String>>,
+    /// What a message that arrives while an answer runs does: `queue` (default: it waits its
+    /// turn), `interrupt` (the running answer stops; both are answered together) or `collect`
+    /// (the messages that arrived meanwhile are answered together afterwards). Absent keeps it.
+    #[serde(default)]
+    pub busy_policy: Option<BusyPolicy>,
     /// Replace an enabled binding to another agent instead of answering 409.
     #[serde(default)]
     pub takeover: bool,
@@ -266,6 +271,8 @@ pub struct TriggerView {
     pub access: Access,
     /// Other agents a conversation may move to with `/switch`.
     pub agents: Vec<AgentRef>,
+    /// What a message that arrives while an answer runs does.
+    pub busy_policy: BusyPolicy,
     /// Created.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,

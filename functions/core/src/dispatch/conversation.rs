@@ -179,30 +179,43 @@ impl Dispatcher {
         if trigger.summary_window_seconds > 0 && message.command.is_none() && !aggregated {
             return self.aggregate(event, trigger).await.map(|()| None);
         }
-        self.converse(target, trigger, text, receive_count).await
+        if message.command.is_none() && !aggregated && self.arrived_while_busy(event, trigger).await? {
+            return self.collect(event).await.map(|()| None);
+        }
+        self.converse_interruptibly(target, trigger, text, receive_count).await
     }
 
     /// Adds the message to the conversation's aggregation buffer and schedules its flush.
     async fn aggregate(&self, event: &InboundEvent, trigger: &Trigger) -> Result<(), DispatchError> {
-        let now = Timestamp::now();
         let window = Duration::from_secs(u64::from(trigger.summary_window_seconds));
-        let key = event.session_key().queue_group();
-        let version = self
-            .store
-            .append_pending(&key, event, now, window + AGGREGATION_GRACE)
+        let (key, version) = self
+            .pend(event, window + AGGREGATION_GRACE, "waiting for more messages")
             .await?;
         self.queue
-            .enqueue_delayed(&Envelope::flush(key, version, now).to_body(), window)
+            .enqueue_delayed(&Envelope::flush(key, version, Timestamp::now()).to_body(), window)
             .await?;
+        Ok(())
+    }
+
+    /// Adds `event` to its conversation's pending buffer (kept for `ttl`) and says why in the
+    /// event log; returns the buffer's key and new version, for the flush that takes it.
+    pub(super) async fn pend(
+        &self,
+        event: &InboundEvent,
+        ttl: Duration,
+        why: &str,
+    ) -> Result<(String, u64), DispatchError> {
+        let key = event.session_key().queue_group();
+        let version = self.store.append_pending(&key, event, Timestamp::now(), ttl).await?;
         record(
             self.store.as_ref(),
             &event.integration_id,
             EventKind::Aggregating,
             Some(&event.event_id),
-            "waiting for more messages",
+            why,
         )
         .await;
-        Ok(())
+        Ok((key, version))
     }
 
     /// Ends an aggregation window: the buffered messages become one event on the queue.
@@ -213,8 +226,12 @@ impl Dispatcher {
         let mut seen = std::collections::HashSet::new();
         let events: Vec<InboundEvent> = events.into_iter().filter(|e| seen.insert(e.event_id.clone())).collect();
         let Some(merged) = merge(&events) else { return Ok(()) };
-        // Earlier messages' replies are closed without text; the merged answer goes to the last one.
+        // Earlier messages' replies are closed without text; the merged answer goes to the last
+        // one. A message answered already (an answer a newer message interrupted) keeps its reply.
         for earlier in &events[..events.len() - 1] {
+            if self.answered(earlier).await? {
+                continue;
+            }
             if let Err(error) = self.close_reply(earlier).await {
                 tracing::warn!(integration_id = %earlier.integration_id, %error, "closing an aggregated reply failed");
             }
@@ -328,7 +345,7 @@ impl Dispatcher {
     /// Calls the agent and streams its answer to the platform; or, when an earlier delivery of
     /// this event already has the agent's answer recorded, delivers that answer without asking
     /// the agent again.
-    async fn converse(
+    pub(super) async fn converse(
         &self,
         target: ReplyTarget,
         trigger: &Trigger,
@@ -445,6 +462,11 @@ impl Dispatcher {
                         let shown = texts::stopped(&so_far);
                         let session = answers::with_answer(session, &event, &shown);
                         self.store.put_session(&session).await?;
+                        if self.interrupted(&event, trigger).await? {
+                            reply.finish(&shown).await?;
+                            let why = "the answer was stopped by a newer message; both are answered together";
+                            return Ok(Some(Done::new(EventKind::Replied, why).after(new_session)));
+                        }
                         reply.finish(&shown).await?;
                         self.store.claim(&stopped_key(&group), Timestamp::now(), CANCEL_TTL).await?;
                         let turn = Turn {

@@ -116,7 +116,7 @@ mod tests {
     use crate::keyring::SealedSecret;
     use crate::platform::Platform;
     use crate::time::Timestamp;
-    use crate::trigger::GroupPolicy;
+    use crate::trigger::{BusyPolicy, GroupPolicy};
 
     fn record() -> IntegrationRecord {
         IntegrationRecord {
@@ -145,6 +145,7 @@ mod tests {
             group_policy: GroupPolicy::MentionOnly,
             access: crate::trigger::Access::default(),
             agents: Vec::new(),
+            busy: BusyPolicy::Queue,
             created_at: Timestamp::from_millis(1_000),
             updated_at: Timestamp::from_millis(1_000),
             version: 1,

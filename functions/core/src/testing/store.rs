@@ -13,7 +13,7 @@ use crate::platform::{ConnectionMode, Platform};
 use crate::ports::{Claim, DeadLetter, EventLogEntry, LeaseOutcome, Store, StoreError};
 use crate::session::{RecordedAnswer, Session, SessionKey};
 use crate::time::Timestamp;
-use crate::trigger::{Access, GroupPolicy, Refusal, Trigger};
+use crate::trigger::{Access, BusyPolicy, GroupPolicy, Refusal, Trigger};
 
 fn org() -> Organization {
     Organization {
@@ -330,6 +330,7 @@ pub async fn triggers(store: &dyn Store) {
         group_policy: GroupPolicy::MentionOnly,
         access: Access::default(),
         agents: Vec::new(),
+        busy: BusyPolicy::Queue,
         created_at: NOW,
         updated_at: NOW,
         version: 1,
@@ -354,6 +355,7 @@ pub async fn triggers(store: &dyn Store) {
             refusal: Refusal::Silent,
         },
         agents: vec![AgentId::generate(), AgentId::generate()],
+        busy: BusyPolicy::Collect,
         version: 2,
         ..t.clone()
     };

@@ -5,7 +5,7 @@ use rusqlite::{Row, params};
 
 use imgate_core::ids::{IntegrationId, OrgId};
 use imgate_core::ports::{StoreError, StoreResult, TriggerStore};
-use imgate_core::trigger::{Access, Trigger};
+use imgate_core::trigger::{Access, BusyPolicy, Trigger};
 
 use super::{
     SqliteStore, col, col_ts, enum_parse, enum_text, parse, previous_version, query_all, query_opt, version_col,
@@ -14,7 +14,7 @@ use super::{
 use crate::db::{CachedExecute, store_err};
 
 const COLUMNS: &str = "integration_id, org_id, agent_id, enabled, session_timeout_seconds, \
-                       summary_window_seconds, group_policy, created_at, updated_at, version, access, agents";
+                       summary_window_seconds, group_policy, created_at, updated_at, version, access, agents, busy";
 
 fn decode(row: &Row<'_>) -> StoreResult<Trigger> {
     Ok(Trigger {
@@ -32,6 +32,8 @@ fn decode(row: &Row<'_>) -> StoreResult<Trigger> {
             .map_err(|_| StoreError::Corrupt("trigger access lists are not valid JSON".into()))?,
         agents: Trigger::agents_from_stored(col::<Option<String>>(row, 11)?.as_deref())
             .map_err(|_| StoreError::Corrupt("trigger agents are not a JSON list of ids".into()))?,
+        busy: BusyPolicy::from_stored(col::<Option<String>>(row, 12)?.as_deref())
+            .map_err(|value| StoreError::Corrupt(format!("trigger busy policy {value} is not known")))?,
     })
 }
 
@@ -56,6 +58,7 @@ impl TriggerStore for SqliteStore {
         let policy = enum_text(&t.group_policy)?;
         let access = t.access.to_stored();
         let agents = t.agents_to_stored();
+        let busy = t.busy.to_stored();
         let version = version_sql(t.version)?;
         let expected = previous_version(t.version);
         self.db
@@ -73,19 +76,20 @@ impl TriggerStore for SqliteStore {
                     version,
                     expected,
                     access,
-                    agents
+                    agents,
+                    busy
                 ];
                 // Version 1 creates (the primary key refuses a second one); later versions
                 // replace only the version right before them.
                 let sql = if t.version == 1 {
                     format!(
                         "INSERT INTO triggers ({COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13 WHERE ?11 = 0"
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13, ?14 WHERE ?11 = 0"
                     )
                 } else {
                     "UPDATE triggers SET org_id = ?2, agent_id = ?3, enabled = ?4, \
                      session_timeout_seconds = ?5, summary_window_seconds = ?6, \
-                     group_policy = ?7, created_at = ?8, updated_at = ?9, version = ?10, access = ?12, agents = ?13 \
+                     group_policy = ?7, created_at = ?8, updated_at = ?9, version = ?10, access = ?12, agents = ?13, busy = ?14 \
                      WHERE integration_id = ?1 AND version = ?11"
                         .to_owned()
                 };
