@@ -74,6 +74,13 @@ pub trait ChatHarness: Send + Sync {
     /// What the chat shows as the answer to `said`: every message of it, joined; `None` before
     /// anything is shown.
     async fn answer(&self, said: &str) -> Option<String>;
+    /// Plays another direct message, `text`, from the sender of `said` (the same
+    /// conversation); returns what finds its answer. By default a direct message: modes whose
+    /// direct messages all come from one user.
+    async fn say_again_from(&self, gateway_base: &str, integration: &str, said: &str, text: &str) -> String {
+        let _ = said;
+        self.say(gateway_base, integration, Chat::Direct, text, false).await
+    }
     /// Delivers the message of `said` once more, as the platform does when it retries (the same
     /// message, a new delivery); returns what finds the answer from now on.
     async fn again(&self, gateway_base: &str, integration: &str, said: &str) -> String;
@@ -292,6 +299,45 @@ pub async fn commands_are_answered(deps: Deps, harness: &dyn ChatHarness) {
         let said = stage.say(harness, Chat::Direct, command, false).await;
         answered(harness, &said, command, |a| a.contains(expected)).await;
     }
+}
+
+/// `/cancel` stops the answer in progress: what was shown is finished as stopped, the rest of
+/// the agent's answer never arrives, and `/cancel` says it stopped something.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn cancel_stops_the_answer(deps: Deps, harness: &dyn ChatHarness) {
+    let mut chunks = vec!["Thinking it over"];
+    chunks.extend(std::iter::repeat_n(".", 40));
+    chunks.push(" THE END");
+    let agent = FakeAgent::start_paced(&chunks, Duration::from_millis(250)).await;
+    let mut body = agent_body("slow", &agent);
+    body["config"]["timeout_seconds"] = json!(60);
+    let setup = Setup {
+        agent: Some(body),
+        ..Setup::default()
+    };
+    let stage = Stage::with(deps, harness, setup).await;
+    let said = stage.say(harness, Chat::Direct, "a long question", false).await;
+    until(harness, "the agent to start answering", || async {
+        agent.timings().first().is_some_and(|t| t.first_chunk.is_some())
+    })
+    .await;
+    let cancel = harness
+        .say_again_from(&stage.gateway.base, &stage.integration, &said, "/cancel")
+        .await;
+    answered(harness, &said, "the answer finished as stopped", |a| {
+        a.contains("(stopped / 已停止)")
+    })
+    .await;
+    // (Where replies go to the user rather than to a message, this is both answers.)
+    answered(harness, &cancel, "/cancel's answer", |a| a.contains("Stopped.")).await;
+    let shown = harness.answer(&said).await.unwrap_or_default();
+    assert!(
+        shown.starts_with("Thinking it over") && !shown.contains("THE END"),
+        "{}: the rest of the answer never arrives: {shown}",
+        harness.name()
+    );
 }
 
 /// Another bot's message is never answered.

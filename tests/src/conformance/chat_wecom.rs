@@ -52,6 +52,8 @@ pub struct WecomChat {
     /// Each message as delivered, by msgid (callback mode: query and body; long connection:
     /// the callback's body).
     delivered: Mutex<HashMap<String, (String, String)>>,
+    /// Callback mode: the sender of each message, by msgid.
+    senders: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
     next: AtomicU64,
 }
@@ -95,6 +97,7 @@ impl WecomChat {
             streams: Mutex::default(),
             delivered: Mutex::default(),
             http: reqwest::Client::new(),
+            senders: Mutex::default(),
             next: AtomicU64::new(1),
         }
     }
@@ -136,6 +139,52 @@ impl WecomChat {
                     .map(str::to_owned)
             })
             .collect()
+    }
+
+    /// Plays `text` from `user` in `chat`; returns what finds its answer.
+    async fn say_from(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, user: String) -> String {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let msgid = format!("conformance-msg-{n}");
+        let group = (chat != Chat::Direct).then_some("conformance-group");
+        match self.receive {
+            Receive::Webhook => {
+                let response_url = format!("{}/cgi-bin/aibot/response?response_code={msgid}", self.sink);
+                let callback = self.sim.text(&msgid, &user, group, text, Some(&response_url));
+                self.delivered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(msgid.clone(), (callback.query.clone(), callback.body.clone()));
+                self.senders
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(msgid.clone(), user.clone());
+                let body = self
+                    .post(gateway_base, integration, &callback.query, callback.body)
+                    .await;
+                let first = self.sim.read_stream(&body).expect("the first stream frame");
+                let url = format!("{gateway_base}/api/wecom/webhook/{integration}");
+                self.streams
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(msgid.clone(), (first.id, url));
+            }
+            Receive::LongConnection => {
+                let mut body = json!({"msgid": msgid, "aibotid": BOT, "chattype": "single", "from": {"userid": user},
+                    "msgtype": "text", "text": {"content": text}});
+                if let Some(chatid) = group {
+                    body["chattype"] = json!("group");
+                    body["chatid"] = json!(chatid);
+                    body["text"]["content"] = json!(format!("@bot {text}"));
+                }
+                self.delivered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(user.clone(), (String::new(), body.to_string()));
+                let req_id = self.push(body).await;
+                return format!("{req_id} {user}");
+            }
+        }
+        msgid
     }
 }
 
@@ -180,45 +229,23 @@ impl ChatHarness for WecomChat {
     }
 
     async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, _from_bot: bool) -> String {
-        let n = self.next.fetch_add(1, Ordering::SeqCst);
-        let msgid = format!("conformance-msg-{n}");
-        let user = format!("user{n}");
-        let group = (chat != Chat::Direct).then_some("conformance-group");
-        match self.receive {
-            Receive::Webhook => {
-                let response_url = format!("{}/cgi-bin/aibot/response?response_code={msgid}", self.sink);
-                let callback = self.sim.text(&msgid, &user, group, text, Some(&response_url));
-                self.delivered
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(msgid.clone(), (callback.query.clone(), callback.body.clone()));
-                let body = self
-                    .post(gateway_base, integration, &callback.query, callback.body)
-                    .await;
-                let first = self.sim.read_stream(&body).expect("the first stream frame");
-                let url = format!("{gateway_base}/api/wecom/webhook/{integration}");
-                self.streams
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(msgid.clone(), (first.id, url));
-            }
-            Receive::LongConnection => {
-                let mut body = json!({"msgid": msgid, "aibotid": BOT, "chattype": "single", "from": {"userid": user},
-                    "msgtype": "text", "text": {"content": text}});
-                if let Some(chatid) = group {
-                    body["chattype"] = json!("group");
-                    body["chatid"] = json!(chatid);
-                    body["text"]["content"] = json!(format!("@bot {text}"));
-                }
-                self.delivered
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(user.clone(), (String::new(), body.to_string()));
-                let req_id = self.push(body).await;
-                return format!("{req_id} {user}");
-            }
-        }
-        msgid
+        let user = format!("user{}", self.next.load(Ordering::SeqCst));
+        self.say_from(gateway_base, integration, chat, text, user).await
+    }
+
+    /// The user of `said` writes again: the same conversation.
+    async fn say_again_from(&self, gateway_base: &str, integration: &str, said: &str, text: &str) -> String {
+        let user = match self.receive {
+            Receive::Webhook => self
+                .senders
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(said)
+                .cloned()
+                .expect("a message said"),
+            Receive::LongConnection => said.split_once(' ').expect("req_ids and user").1.to_owned(),
+        };
+        self.say_from(gateway_base, integration, Chat::Direct, text, user).await
     }
 
     /// Callback mode: the stream as a refresh shows it, then the `response_url` messages.

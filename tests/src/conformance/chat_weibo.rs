@@ -49,6 +49,20 @@ impl WeiboChat {
         }
         self.fake.push_payload(payload);
     }
+
+    /// Plays `text` as a private message from `user`; returns the user.
+    async fn say_from(&self, text: &str, user: String) -> String {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let payload = json!({"messageId": format!("msg_in_c{n}"), "fromUserId": user, "text": text,
+            "timestamp": 1_741_080_000_000_i64 + i64::try_from(n).unwrap_or_default(),
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}]});
+        self.said
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(user.clone(), payload.clone());
+        self.push(&payload).await;
+        user
+    }
 }
 
 #[async_trait]
@@ -86,17 +100,13 @@ impl ChatHarness for WeiboChat {
     }
 
     async fn say(&self, _gateway_base: &str, _integration: &str, _chat: Chat, text: &str, _from_bot: bool) -> String {
-        let n = self.next.fetch_add(1, Ordering::SeqCst);
-        let user = format!("{}", 2_000_000_000_u64 + n);
-        let payload = json!({"messageId": format!("msg_in_c{n}"), "fromUserId": user, "text": text,
-            "timestamp": 1_741_080_000_000_i64 + i64::try_from(n).unwrap_or_default(),
-            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}]});
-        self.said
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(user.clone(), payload.clone());
-        self.push(&payload).await;
-        user
+        let user = format!("{}", 2_000_000_000_u64 + self.next.load(Ordering::SeqCst));
+        self.say_from(text, user).await
+    }
+
+    /// Replies go to the user, so what finds the answer is the user: the answers to both.
+    async fn say_again_from(&self, _gateway_base: &str, _integration: &str, said: &str, text: &str) -> String {
+        self.say_from(text, said.to_owned()).await
     }
 
     /// Every frame so far held to §6 (deltas, chunk order, done, sizes), then the replies to
