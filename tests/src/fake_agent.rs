@@ -44,6 +44,8 @@ struct Shared {
     chunks: Arc<Vec<String>>,
     /// The wait before each chunk (zero: the whole answer at once).
     pace: std::time::Duration,
+    /// How many calls, the first ones, are paced (later ones answer at once).
+    paced_calls: usize,
     timings: Timings,
 }
 
@@ -55,12 +57,23 @@ impl FakeAgent {
 
     /// Starts a fake that streams `chunks` with `pace` before each, like a model writing.
     pub async fn start_paced(chunks: &[&str], pace: std::time::Duration) -> Self {
+        Self::start_with(chunks, pace, usize::MAX).await
+    }
+
+    /// Starts a fake whose first call streams `chunks` with `pace` before each and whose later
+    /// calls answer at once: an answer still running when the next message comes.
+    pub async fn start_slow_first(chunks: &[&str], pace: std::time::Duration) -> Self {
+        Self::start_with(chunks, pace, 1).await
+    }
+
+    async fn start_with(chunks: &[&str], pace: std::time::Duration, paced_calls: usize) -> Self {
         let shared = Shared {
             calls: Arc::default(),
             down: Arc::default(),
             last_request: Arc::default(),
             chunks: Arc::new(chunks.iter().map(|c| (*c).to_owned()).collect()),
             pace,
+            paced_calls,
             timings: Arc::default(),
         };
         let app = Router::new()
@@ -105,7 +118,7 @@ impl FakeAgent {
 
 async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Response {
     let arrived = std::time::Instant::now();
-    shared.calls.fetch_add(1, Ordering::SeqCst);
+    let call = shared.calls.fetch_add(1, Ordering::SeqCst);
     let text = body.0["messages"]
         .as_array()
         .and_then(|m| m.last())
@@ -142,7 +155,7 @@ async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Resp
         })
         .collect();
     events.push("data: [DONE]\n\n".to_owned());
-    if shared.pace.is_zero() {
+    if shared.pace.is_zero() || call >= shared.paced_calls {
         first_chunk(&shared.timings);
         return ([(header::CONTENT_TYPE, "text/event-stream")], events.concat()).into_response();
     }

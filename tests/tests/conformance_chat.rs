@@ -68,3 +68,5 @@ modes!(delivered_three_times_answered_once);
 modes!(taken_only_after_the_enqueue);
 modes!(two_relays_hold_one_connection);
 modes!(cancel_stops_the_answer);
+modes!(interrupt_answers_both_together);
+modes!(collect_answers_what_arrived_meanwhile);

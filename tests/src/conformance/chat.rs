@@ -117,6 +117,8 @@ struct Setup {
     relays: usize,
     /// The queue the relays enqueue to; the deps' queue when `None`.
     relay_queue: Option<Arc<dyn Queue>>,
+    /// The trigger's settings besides its agent.
+    trigger: Value,
 }
 
 impl Default for Setup {
@@ -125,6 +127,7 @@ impl Default for Setup {
             agent: None,
             relays: 1,
             relay_queue: None,
+            trigger: json!({}),
         }
     }
 }
@@ -142,7 +145,7 @@ impl Stage {
             Some(body) => org.agent(body).await,
             None => org.echo_agent_id.clone(),
         };
-        let integration = org.bot(harness.integration(), Some(&agent), json!({})).await;
+        let integration = org.bot(harness.integration(), Some(&agent), setup.trigger).await;
         let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
         let queue = setup.relay_queue.unwrap_or_else(|| deps.queue.clone());
         let relays = (0..setup.relays)
@@ -338,6 +341,82 @@ pub async fn cancel_stops_the_answer(deps: Deps, harness: &dyn ChatHarness) {
         "{}: the rest of the answer never arrives: {shown}",
         harness.name()
     );
+}
+
+/// Under the `interrupt` busy policy a second message stops the running answer, and the two
+/// are answered together: one agent call with both questions, its answer to the second.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn interrupt_answers_both_together(deps: Deps, harness: &dyn ChatHarness) {
+    let (agent, stage, first) = busy_stage(deps, harness, "interrupt").await;
+    let second = harness
+        .say_again_from(&stage.gateway.base, &stage.integration, &first, "and another thing")
+        .await;
+    answered(harness, &first, "the first answer finished as stopped", |a| {
+        a.contains("(stopped / 已停止)")
+    })
+    .await;
+    answered(harness, &second, "the answer to both", |a| a.contains("THE END")).await;
+    let asked: Vec<String> = agent.timings().into_iter().map(|t| t.text).collect();
+    assert_eq!(
+        asked,
+        ["a long question", "a long question\nand another thing"],
+        "{}: the interrupted question is asked again with the new one",
+        harness.name()
+    );
+}
+
+/// Under the `collect` busy policy the running answer ends normally, and the messages that
+/// arrived meanwhile are answered together in one agent call, as a reply to the last of them.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn collect_answers_what_arrived_meanwhile(deps: Deps, harness: &dyn ChatHarness) {
+    let (agent, stage, first) = busy_stage(deps, harness, "collect").await;
+    let mut last = String::new();
+    for text in ["second", "third"] {
+        last = harness
+            .say_again_from(&stage.gateway.base, &stage.integration, &first, text)
+            .await;
+    }
+    answered(harness, &first, "the first answer, whole", |a| a.contains("THE END")).await;
+    answered(harness, &last, "the answer to both, on the last", |a| a.contains("THE END")).await;
+    until(harness, "one more agent call with both messages", || async {
+        agent.timings().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(SILENCE).await;
+    let asked: Vec<String> = agent.timings().into_iter().map(|t| t.text).collect();
+    assert_eq!(
+        asked,
+        ["a long question", "second\nthird"],
+        "{}: what arrived meanwhile is asked in one call",
+        harness.name()
+    );
+}
+
+/// A stage whose trigger has busy policy `policy` and whose agent's first answer takes a few
+/// seconds (later ones come at once), with that first answer under way.
+async fn busy_stage(deps: Deps, harness: &dyn ChatHarness, policy: &str) -> (FakeAgent, Stage, String) {
+    let mut chunks = vec!["Thinking it over"];
+    chunks.extend(std::iter::repeat_n(".", 16));
+    chunks.push(" THE END");
+    let agent = FakeAgent::start_slow_first(&chunks, Duration::from_millis(250)).await;
+    let mut body = agent_body("slow", &agent);
+    body["config"]["timeout_seconds"] = json!(60);
+    let setup = Setup {
+        agent: Some(body),
+        trigger: json!({ "busyPolicy": policy }),
+        ..Setup::default()
+    };
+    let stage = Stage::with(deps, harness, setup).await;
+    let first = stage.say(harness, Chat::Direct, "a long question", false).await;
+    until(harness, "the agent to start answering", || async {
+        agent.timings().first().is_some_and(|t| t.first_chunk.is_some())
+    })
+    .await;
+    (agent, stage, first)
 }
 
 /// Another bot's message is never answered.
