@@ -70,3 +70,5 @@ modes!(two_relays_hold_one_connection);
 modes!(cancel_stops_the_answer);
 modes!(interrupt_answers_both_together);
 modes!(collect_answers_what_arrived_meanwhile);
+modes!(switch_moves_the_conversation);
+modes!(strangers_are_told_once);

@@ -119,6 +119,8 @@ struct Setup {
     relay_queue: Option<Arc<dyn Queue>>,
     /// The trigger's settings besides its agent.
     trigger: Value,
+    /// Agents (admin API bodies) a conversation may move to with `/switch`.
+    others: Vec<Value>,
 }
 
 impl Default for Setup {
@@ -128,6 +130,7 @@ impl Default for Setup {
             relays: 1,
             relay_queue: None,
             trigger: json!({}),
+            others: Vec::new(),
         }
     }
 }
@@ -145,7 +148,15 @@ impl Stage {
             Some(body) => org.agent(body).await,
             None => org.echo_agent_id.clone(),
         };
-        let integration = org.bot(harness.integration(), Some(&agent), setup.trigger).await;
+        let mut trigger = setup.trigger;
+        let mut others = Vec::new();
+        for body in setup.others {
+            others.push(org.agent(body).await);
+        }
+        if !others.is_empty() {
+            trigger["agents"] = json!(others);
+        }
+        let integration = org.bot(harness.integration(), Some(&agent), trigger).await;
         let gateway = Gateway::start_with(deps.clone(), 2, true, &endpoints).await;
         let queue = setup.relay_queue.unwrap_or_else(|| deps.queue.clone());
         let relays = (0..setup.relays)
@@ -381,7 +392,10 @@ pub async fn collect_answers_what_arrived_meanwhile(deps: Deps, harness: &dyn Ch
             .await;
     }
     answered(harness, &first, "the first answer, whole", |a| a.contains("THE END")).await;
-    answered(harness, &last, "the answer to both, on the last", |a| a.contains("THE END")).await;
+    answered(harness, &last, "the answer to both, on the last", |a| {
+        a.contains("THE END")
+    })
+    .await;
     until(harness, "one more agent call with both messages", || async {
         agent.timings().len() >= 2
     })
@@ -417,6 +431,60 @@ async fn busy_stage(deps: Deps, harness: &dyn ChatHarness, policy: &str) -> (Fak
     })
     .await;
     (agent, stage, first)
+}
+
+/// `/switch` lists the trigger's agents and moves the conversation to another one, which
+/// answers from then on.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn switch_moves_the_conversation(deps: Deps, harness: &dyn ChatHarness) {
+    let backup = FakeAgent::start(&["Backup here"]).await;
+    let setup = Setup {
+        others: vec![agent_body("backup", &backup)],
+        ..Setup::default()
+    };
+    let stage = Stage::with(deps, harness, setup).await;
+    let listed = stage.say(harness, Chat::Direct, "/switch", false).await;
+    answered(harness, &listed, "the agents listed", |a| {
+        a.contains("echo") && a.contains("backup")
+    })
+    .await;
+    let again = |text: &'static str| harness.say_again_from(&stage.gateway.base, &stage.integration, &listed, text);
+    let switched = again("/switch backup").await;
+    answered(harness, &switched, "the move", |a| a.contains("Now talking to backup")).await;
+    let asked = again("hello").await;
+    answered(harness, &asked, "the other agent's answer", |a| {
+        a.contains("Backup here")
+    })
+    .await;
+    assert_eq!(backup.calls(), 1, "{}: the backup agent answered", harness.name());
+}
+
+/// A sender outside the trigger's allowlist is told once, politely, and then not again.
+///
+/// # Panics
+/// When the mode does not conform.
+pub async fn strangers_are_told_once(deps: Deps, harness: &dyn ChatHarness) {
+    let setup = Setup {
+        trigger: json!({ "allowedUsers": ["only-the-boss"] }),
+        ..Setup::default()
+    };
+    let stage = Stage::with(deps, harness, setup).await;
+    let first = stage.say(harness, Chat::Direct, "hello", false).await;
+    answered(harness, &first, "the refusal", |a| a.contains("not on its list")).await;
+    let told = harness.answer(&first).await;
+    let second = harness
+        .say_again_from(&stage.gateway.base, &stage.integration, &first, "hello?")
+        .await;
+    tokio::time::sleep(SILENCE).await;
+    let shown = harness.answer(&second).await;
+    // Where replies go to the user rather than to a message, the chat still shows one refusal.
+    assert!(
+        shown.is_none() || shown == told,
+        "{}: told only once: {shown:?}",
+        harness.name()
+    );
 }
 
 /// Another bot's message is never answered.
