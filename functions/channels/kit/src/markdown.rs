@@ -85,6 +85,10 @@ fn map_images(text: &str, mut f: impl FnMut(&str, &str, &str) -> Option<String>)
     out
 }
 
+/// The most images one answer sends as images (WeCom's limit for one message; more would flood
+/// a chat): those past it stay links in the text.
+pub const MAX_IMAGES: usize = 10;
+
 /// An image of an answer: `![alt](url)` with an `http(s)` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -222,6 +226,22 @@ pub fn split_images(text: &str) -> (String, Vec<Image>) {
     (out.trim().to_owned(), images)
 }
 
+/// The images of a finished answer to send, at most `max` (those past it stay in the text as
+/// links), and the text without them.
+pub fn images_to_send(text: &str, max: usize) -> (String, Vec<Image>) {
+    let (body, mut images) = split_images(text);
+    if images.len() <= max {
+        return (body, images);
+    }
+    let rest = images.split_off(max);
+    (with_links(&body, &rest), images)
+}
+
+/// What the text of an answer that is only images says: their labels, one a line.
+pub fn labels(images: &[Image]) -> String {
+    images.iter().map(Image::label).collect::<Vec<_>>().join("\n")
+}
+
 /// An answer still being written, with its images shown as links (`[alt](url)`, the form they
 /// keep until the answer is finished and they are sent) and an image still arriving at its end
 /// (`![alt](https://exa`) left out, so no broken image syntax flashes by.
@@ -288,6 +308,14 @@ mod tests {
         );
         assert_eq!(streaming_images("a ![c"), "a ");
         assert_eq!(streaming_images("plain"), "plain");
+    }
+
+    #[test]
+    fn images_past_the_cap_stay_links() {
+        let (text, images) = images_to_send("![a](https://x/a.png) ![b](https://x/b.png) ![c](https://x/c.png)", 2);
+        assert_eq!(images, [image("a", "https://x/a.png"), image("b", "https://x/b.png")]);
+        assert_eq!(text, "[c](https://x/c.png)");
+        assert_eq!(labels(&images), "a\nb");
     }
 
     #[test]
