@@ -244,13 +244,14 @@ pub fn labels(images: &[Image]) -> String {
 
 /// An answer still being written, with its images shown as links (`[alt](url)`, the form they
 /// keep until the answer is finished and they are sent) and an image still arriving at its end
-/// (`![alt](https://exa`) left out, so no broken image syntax flashes by.
+/// (`![alt](https://exa`, or a last `!`) left out, so no broken image syntax flashes by. What
+/// is shown only grows as the answer does (a platform that streams deltas relies on that).
 pub fn streaming_images(text: &str) -> String {
-    let mut shown = text;
-    if let Some(at) = text.rfind("![") {
-        let after = &text[at + 2..];
+    let mut shown = text.strip_suffix('!').unwrap_or(text);
+    if let Some(at) = shown.rfind("![") {
+        let after = &shown[at + 2..];
         if image_after(after).is_none() && !after.contains('\n') {
-            shown = &text[..at];
+            shown = &shown[..at];
         }
     }
     images_to_links(shown)
@@ -308,6 +309,15 @@ mod tests {
         );
         assert_eq!(streaming_images("a ![c"), "a ");
         assert_eq!(streaming_images("plain"), "plain");
+        // Each step extends the last one.
+        let answer = "Look! ![c](https://x/c.png) done";
+        let mut last = String::new();
+        for end in 1..=answer.len() {
+            let shown = streaming_images(&answer[..end]);
+            assert!(shown.starts_with(&last), "{last:?} then {shown:?}");
+            last = shown;
+        }
+        assert_eq!(last, images_to_links(answer));
     }
 
     #[test]
