@@ -67,3 +67,4 @@ modes!(long_answers_arrive_whole);
 modes!(delivered_three_times_answered_once);
 modes!(taken_only_after_the_enqueue);
 modes!(two_relays_hold_one_connection);
+modes!(images_arrive_as_images);

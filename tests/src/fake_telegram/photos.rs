@@ -50,4 +50,26 @@ impl FakeTelegram {
     pub fn photos(&self) -> Vec<Photo> {
         self.state().photos.clone()
     }
+
+    /// The photos that continue the bot's answer to `message_id`: sent in its chat after the
+    /// reply and before the next reply there.
+    pub fn photos_answering(&self, message_id: i64) -> Vec<Photo> {
+        let state = self.state();
+        let Some(first) = state.messages.iter().find(|m| m.reply_to == Some(message_id)) else {
+            return Vec::new();
+        };
+        let next_reply = state
+            .messages
+            .iter()
+            .filter(|m| m.chat_id == first.chat_id && m.message_id > first.message_id && m.reply_to.is_some())
+            .map(|m| m.message_id)
+            .min()
+            .unwrap_or(i64::MAX);
+        state
+            .photos
+            .iter()
+            .filter(|p| p.chat_id == first.chat_id && p.message_id > first.message_id && p.message_id < next_reply)
+            .cloned()
+            .collect()
+    }
 }
