@@ -13,11 +13,11 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use base64::Engine;
 use imgate_core::credentials::{Credentials, WecomWebhook};
-use imgate_core::event::{Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender};
-use imgate_core::integration::IntegrationRecord;
+use imgate_core::event::ReplyContext;
 use imgate_core::ports::{Deps, Replier, ReplyTarget, StreamState, TokenCache};
 use imgate_core::secret::Secret;
-use imgate_core::{ConnectionMode, IntegrationId, OrgId, Platform, Timestamp};
+use imgate_core::testing::reply_target;
+use imgate_core::{IntegrationId, Platform, Timestamp};
 use imgate_wecom::api::AppClient;
 use imgate_wecom::format::MAX_CONTENT_BYTES;
 use imgate_wecom::reply::WecomReplier;
@@ -101,22 +101,6 @@ impl World {
         })
     }
 
-    fn record(&self) -> IntegrationRecord {
-        IntegrationRecord {
-            id: self.integration.clone(),
-            org_id: OrgId::generate(),
-            name: "bot".into(),
-            platform: Platform::Wecom,
-            mode: ConnectionMode::Webhook,
-            enabled: true,
-            credentials: imgate_core::keyring::SealedSecret::from_stored("unused"),
-            created_at: Timestamp::now(),
-            updated_at: Timestamp::now(),
-            version: 1,
-            account: None,
-        }
-    }
-
     /// A bot event whose stream exists (as the webhook creates it), received `age` ago.
     async fn bot_target(&self, id: &str, age: Duration, with_stream: bool) -> ReplyTarget {
         let stream_id = format!("s-{id}");
@@ -143,33 +127,14 @@ impl World {
     }
 
     fn target(&self, id: &str, reply: ReplyContext, received_at: Timestamp) -> ReplyTarget {
-        ReplyTarget {
-            integration: self.record(),
-            credentials: self.credentials(),
-            event: InboundEvent {
-                event_id: id.into(),
-                platform: Platform::Wecom,
-                integration_id: self.integration.clone(),
-                conversation: Conversation {
-                    id: "u1".into(),
-                    kind: ConversationKind::Direct,
-                    thread_id: None,
-                    name: None,
-                },
-                sender: Sender {
-                    id: "u1".into(),
-                    name: None,
-                    is_bot: false,
-                },
-                kind: InboundKind::Message(Message {
-                    text: "hi".into(),
-                    ..Message::default()
-                }),
-                reply,
-                occurred_at: None,
-                received_at,
-            },
-        }
+        reply_target(
+            Platform::Wecom,
+            &self.integration,
+            self.credentials(),
+            reply,
+            id,
+            received_at,
+        )
     }
 
     async fn stream(&self, id: &str) -> StreamState {
