@@ -289,10 +289,14 @@ impl ChatHarness for WecomChat {
     }
 
     /// Callback mode: the images of the finished stream's frame (`msg_item`), by MD5, each
-    /// checked against its base64.
+    /// checked against its base64. Long connection: the `image` messages pushed to the chat,
+    /// by `media_id` (uploaded over the socket first).
     async fn images(&self, said: &str) -> Vec<String> {
-        if self.receive != Receive::Webhook {
-            return Vec::new();
+        if self.receive == Receive::LongConnection {
+            let Some((_, user)) = said.split_once(' ') else {
+                return Vec::new();
+            };
+            return self.fake.images_to(user).into_iter().map(|i| i.media_id).collect();
         }
         let Some(frame) = self.refresh(said).await else {
             return Vec::new();
@@ -371,10 +375,6 @@ impl ChatHarness for WecomChat {
                 Support::No("WeCom delivers only group messages that @-mention the bot")
             }
             ChatScenario::FromAnotherBot => Support::No("WeCom smart bots receive messages from people only"),
-            ChatScenario::ImageOut if self.receive == Receive::LongConnection => Support::No(
-                "the long connection's aibot_respond_msg is documented without msg_item (wecom.md §3.7), and \
-                 the chunked media upload over the socket is not implemented: images go as links",
-            ),
             ChatScenario::LongAnswer
             | ChatScenario::Redelivery
             | ChatScenario::QueueOutage

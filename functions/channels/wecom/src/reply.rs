@@ -7,11 +7,12 @@
 //! message finds its stream already finished and shows nothing twice.
 //!
 //! Images (`![alt](https://…)`): a callback-mode answer finished within its stream carries them
-//! in its finishing frame as `msg_item` ([`images`]); a self-built app sends each after the text
-//! as an `image` message of an uploaded `media_id` (`media/upload`), or its link when it cannot
-//! be downloaded or uploaded. Everywhere else (the long connection, where `msg_item` is
-//! documented as unsupported, and answers that go through `response_url`, which takes Markdown
-//! only) images are links.
+//! in its finishing frame as `msg_item` ([`images`]); on the long connection the relay's pusher
+//! uploads the same stored images over the socket and sends each as an `image` message after
+//! the text ([`crate::long::uploads`]: `msg_item` is documented as unsupported there); a
+//! self-built app sends each after the text as an `image` message of an uploaded `media_id`
+//! (`media/upload`). An image that cannot be had, and every image of an answer that goes
+//! through `response_url` (which takes Markdown only), is a link.
 //!
 //! On the long connection there is no `response_url`: the stream buffer takes the whole answer
 //! and the relay's pusher ([`crate::long::pusher`]) cuts it into the stream and proactive
@@ -217,13 +218,12 @@ impl BotStream {
         Ok(())
     }
 
-    /// Whether the finishing frame can carry images with `text`: a callback-mode stream still
-    /// pulled, the text fitting one bubble.
+    /// Whether the finished stream can carry images with `text`: on the long connection (the
+    /// pusher sends them), or a callback-mode stream still pulled, the text fitting one bubble.
     fn carries_images(&self, text: &str) -> bool {
         matches!(self.mode, Mode::Streaming(_))
-            && !self.long_connection
-            && format::for_bot(text).len() <= MAX_CONTENT_BYTES
-            && Timestamp::now() < self.pulled_until
+            && (self.long_connection
+                || (format::for_bot(text).len() <= MAX_CONTENT_BYTES && Timestamp::now() < self.pulled_until))
     }
 
     /// Finishes the stream with `body` and `images` in its finishing frame (those that cannot
@@ -241,7 +241,7 @@ impl BotStream {
         let stream_id = state.id.clone();
         let (manifest, links) =
             images::keep(&self.store, &self.downloader, &self.integration_id, &stream_id, images).await?;
-        if Timestamp::now() >= self.pulled_until {
+        if !self.long_connection && Timestamp::now() >= self.pulled_until {
             return Box::pin(self.finish(&all)).await;
         }
         self.write(&format::for_bot(&with_links(&body, &links)), true, manifest)

@@ -9,6 +9,9 @@
 //! ([`frame`]). An answer's images together stay within [`TOTAL_BYTES`], so the encrypted frame
 //! (base64 of base64, about 1.8 times the images) fits a Lambda response (6 MB); an image past
 //! it, one that cannot be downloaded, or one that is not JPG or PNG stays a link in the text.
+//!
+//! On the long connection the same stored images are uploaded over the socket by the relay's
+//! pusher and sent as `image` messages ([`crate::long::uploads`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,10 +39,66 @@ pub const CHUNK_BYTES: usize = 240 * 1024;
 /// How long the stored images are kept (WeCom stops asking 6 minutes after the message).
 const TTL: Duration = Duration::from_secs(3600);
 
-/// An image kept for the finishing frame.
-struct Kept {
-    md5: String,
-    chunks: usize,
+/// An image kept for the finishing frame: an entry of the stream's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The hex MD5 of its bytes (its records are named by it).
+    pub md5: String,
+    /// How many records hold it.
+    pub chunks: usize,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Its file name (`image-<n>.png`).
+    pub name: String,
+    /// The image in the answer, for its link should it not be sent.
+    pub link: String,
+}
+
+impl Kept {
+    fn to_json(&self) -> Value {
+        json!({"md5": self.md5, "chunks": self.chunks, "size": self.size, "name": self.name, "link": self.link})
+    }
+
+    fn from_json(entry: &Value) -> Option<Self> {
+        Some(Self {
+            md5: entry["md5"].as_str()?.to_owned(),
+            chunks: usize::try_from(entry["chunks"].as_u64()?).ok()?,
+            size: usize::try_from(entry["size"].as_u64().unwrap_or_default()).unwrap_or_default(),
+            name: entry["name"].as_str().unwrap_or("image.png").to_owned(),
+            link: entry["link"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+/// The images a finished stream's `card` field lists.
+pub fn manifest(state: &StreamState) -> Vec<Kept> {
+    state
+        .card
+        .as_ref()
+        .and_then(|card| card.get(MANIFEST))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Kept::from_json)
+        .collect()
+}
+
+/// Record `n` of an image kept for `stream_id`: base64 of its bytes from `n * CHUNK_BYTES`;
+/// `None` when it expired.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn chunk(
+    store: &dyn Store,
+    integration_id: &IntegrationId,
+    stream_id: &str,
+    md5: &str,
+    n: usize,
+) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .get_stream(integration_id, &chunk_id(stream_id, md5, n), Timestamp::now())
+        .await?
+        .map(|record| record.content))
 }
 
 /// The images of an answer, downloaded and kept in the store for the finishing frame: the
@@ -78,16 +137,17 @@ pub async fn keep(
             }
         };
         budget -= downloaded.bytes.len() as u64;
-        kept.push(store_image(store, integration_id, stream_id, &downloaded).await?);
+        let name = downloaded.file_name(kept.len());
+        kept.push(store_image(store, integration_id, stream_id, &downloaded, name, image.link()).await?);
     }
     if kept.is_empty() {
         return Ok((None, links));
     }
-    let list: Vec<Value> = kept.iter().map(|k| json!({"md5": k.md5, "chunks": k.chunks})).collect();
+    let list: Vec<Value> = kept.iter().map(Kept::to_json).collect();
     Ok((Some(json!({ MANIFEST: list })), links))
 }
 
-fn chunk_id(stream_id: &str, md5: &str, n: usize) -> String {
+pub(crate) fn chunk_id(stream_id: &str, md5: &str, n: usize) -> String {
     format!("{stream_id}#image-{md5}-{n}")
 }
 
@@ -96,6 +156,8 @@ async fn store_image(
     integration_id: &IntegrationId,
     stream_id: &str,
     image: &Downloaded,
+    name: String,
+    link: String,
 ) -> Result<Kept, StoreError> {
     let md5 = image.md5_hex();
     let now = Timestamp::now();
@@ -118,6 +180,9 @@ async fn store_image(
     Ok(Kept {
         md5,
         chunks: chunks.len(),
+        size: image.bytes.len(),
+        name,
+        link,
     })
 }
 
@@ -128,35 +193,28 @@ async fn store_image(
 /// # Errors
 /// [`StoreError`] when the store fails.
 pub async fn frame(store: &dyn Store, state: &StreamState, now: Timestamp) -> Result<Value, StoreError> {
-    let manifest = state
-        .card
-        .as_ref()
-        .and_then(|card| card.get(MANIFEST))
-        .and_then(Value::as_array);
-    let (Some(manifest), true) = (manifest, state.finished) else {
+    let manifest = manifest(state);
+    if manifest.is_empty() || !state.finished {
         return Ok(payload::stream(
             &state.id,
             &state.content,
             state.finished,
             state.card.as_ref(),
         ));
-    };
+    }
     let mut items = Vec::new();
-    'images: for entry in manifest {
-        let (Some(md5), Some(chunks)) = (entry["md5"].as_str(), entry["chunks"].as_u64()) else {
-            continue;
-        };
+    'images: for kept in manifest {
         let mut base64 = String::new();
-        for n in 0..usize::try_from(chunks).unwrap_or_default() {
+        for n in 0..kept.chunks {
             match store
-                .get_stream(&state.integration_id, &chunk_id(&state.id, md5, n), now)
+                .get_stream(&state.integration_id, &chunk_id(&state.id, &kept.md5, n), now)
                 .await?
             {
                 Some(record) => base64.push_str(&record.content),
                 None => continue 'images,
             }
         }
-        items.push(json!({"msgtype": "image", "image": {"base64": base64, "md5": md5}}));
+        items.push(json!({"msgtype": "image", "image": {"base64": base64, "md5": kept.md5}}));
     }
     let mut frame = payload::stream(&state.id, &state.content, true, None);
     if !items.is_empty() {
