@@ -17,7 +17,8 @@
 //! Discord does; [`FakeDiscord::message_by_another_program`] plays a second program posting as
 //! the same bot.
 //!
-//! What a user would see is [`FakeDiscord::messages`]: each message's content after its edits.
+//! What a user would see is [`FakeDiscord::messages`]: each message's content after its edits;
+//! images shown in embeds are [`FakeDiscord::embedded_images`] ([`embeds`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +38,9 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+mod embeds;
+pub use embeds::Embedded;
 
 /// The bot user's id.
 pub const BOT_ID: &str = "1100000000000000001";
@@ -97,6 +101,7 @@ struct Inner {
     most_live: usize,
     /// The sequence number the client last reported (heartbeat or resume): what it has taken.
     client_seq: Option<u64>,
+    embedded: Vec<Embedded>,
 }
 
 enum Control {
@@ -527,7 +532,7 @@ fn content_of(body: &Value) -> Result<String, (i64, &'static str)> {
     if content.encode_utf16().count() > 2000 {
         return Err((50035, "Invalid Form Body"));
     }
-    if content.is_empty() {
+    if content.is_empty() && !embeds::has_embeds(body) {
         return Err((50006, "Cannot send an empty message"));
     }
     Ok(content.to_owned())
@@ -574,6 +579,7 @@ async fn create_message(
         };
         let id = fake.id();
         let reply_to = body["message_reference"]["message_id"].as_str().map(str::to_owned);
+        embeds::note(&fake, &channel, &id, &body);
         fake.state().messages.push(Shown {
             id: id.clone(),
             channel: channel.clone(),
@@ -673,6 +679,7 @@ async fn followup(
             Err((code, message)) => return refuse(StatusCode::BAD_REQUEST, code, message),
         };
         let id = fake.id();
+        embeds::note(&fake, &format!("interaction:{token}"), &id, &body);
         fake.state().messages.push(Shown {
             id: id.clone(),
             channel: format!("interaction:{token}"),

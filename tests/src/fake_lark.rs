@@ -4,7 +4,8 @@
 //!
 //! - HTTP ([`FakeLark::base`]): `tenant_access_token/internal` (§4.1; a wrong app id or secret is
 //!   answered HTTP 400 code 10014), `bot/v3/info`, message send and reply (§4.2–4.4), CardKit
-//!   (§5.1) and `POST /callback/ws/endpoint` (§3.2). Everything but the token and endpoint calls
+//!   (§5.1), image uploads and image messages ([`images`]) and `POST /callback/ws/endpoint`
+//!   (§3.2). Everything but the token and endpoint calls
 //!   needs a bearer token this fake issued, not expired and not invalidated (HTTP 400 code
 //!   99991663 otherwise). Every call is recorded ([`FakeLark::calls`]).
 //! - WebSocket ([`FakeLark::ws_base`]): a URL from the endpoint call is good for one handshake;
@@ -24,6 +25,7 @@
 
 mod cardkit;
 mod frame;
+mod images;
 mod long_conn;
 mod open_api;
 #[cfg(test)]
@@ -53,6 +55,7 @@ struct State {
     api: open_api::Api,
     cards: cardkit::Cards,
     long: long_conn::Long,
+    images: images::Images,
 }
 
 impl State {
@@ -93,6 +96,7 @@ impl FakeLark {
             api: open_api::Api::default(),
             cards: cardkit::Cards::default(),
             long: long_conn::Long::new(ws_base.clone()),
+            images: images::Images::default(),
         };
         let fake = Self {
             base,
@@ -106,7 +110,10 @@ impl FakeLark {
             }
         });
         tokio::spawn(fake.clone().redeliver());
-        let app = Router::new().fallback(open_api::dispatch).with_state(fake.clone());
+        let app = Router::new()
+            .route("/open-apis/im/v1/images", axum::routing::post(images::upload))
+            .fallback(open_api::dispatch)
+            .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(http, app).await;
         });

@@ -14,6 +14,7 @@
 //!   to the same text is 400 "message is not modified"; an unknown message 400 "message to edit
 //!   not found".
 //! - `sendMessageDraft` (§7.3): private chats only; `sendChatAction` (§7.2); `setMyCommands`.
+//! - `sendPhoto` by URL ([`photos`]).
 //! - [`FakeTelegram::fail_next`] makes the next call of a method answer a given error (429 with
 //!   `retry_after`, 400, …).
 //!
@@ -35,6 +36,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::in_progress::InProgress;
+
+mod photos;
+pub use photos::Photo;
 
 /// The bot's user id.
 pub const BOT_ID: i64 = 4242;
@@ -79,6 +83,7 @@ struct Inner {
     drafts: Vec<(i64, String)>,
     failures: HashMap<String, VecDeque<(u16, Value)>>,
     kicked: bool,
+    photos: Vec<Photo>,
 }
 
 /// The fake; clones share it.
@@ -304,6 +309,7 @@ async fn handle(
         "sendMessage" => send_message(&fake, &params),
         "editMessageText" => edit_message(&fake, &params),
         "sendMessageDraft" => send_draft(&fake, &params),
+        "sendPhoto" => photos::send_photo(&fake, &params).await,
         "sendChatAction" | "setMyCommands" => ok(json!(true)),
         _ => refuse(404, "Not Found: method not found"),
     }

@@ -19,11 +19,11 @@
 //!   `client_id`, a text item that is not empty (the real maximum is unknown, §12), and the
 //!   context token of one of that user's messages; each inbound message allows 10 sends with
 //!   its token, the 11th answers `ret -2`; [`FakeWechat::penalize`] makes sends answer `ret -2`
-//!   too.
+//!   too. An image item must name an image uploaded to the fake CDN ([`cdn`]).
 //! - **getconfig / sendtyping** (§4.4): a ticket per user; typing with a wrong ticket is
 //!   refused. `msg/notifystart` / `msg/notifystop` are recorded.
 //!
-//! What the user sees is [`FakeWechat::shown`].
+//! What the user sees is [`FakeWechat::shown`] and [`FakeWechat::images`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -40,6 +40,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+
+mod cdn;
+pub use cdn::SentImage;
 
 use crate::in_progress::InProgress;
 
@@ -108,6 +111,7 @@ struct Inner {
     spent: bool,
     redirected: bool,
     status_polls: Vec<(String, String)>,
+    cdn: cdn::Cdn,
 }
 
 /// The fake; clones share it.
@@ -156,6 +160,8 @@ impl FakeWechat {
                 .route("/ilink/bot/sendtyping", post(send_typing))
                 .route("/ilink/bot/msg/notifystart", post(notify))
                 .route("/ilink/bot/msg/notifystop", post(notify))
+                .route("/ilink/bot/getuploadurl", post(cdn::get_upload_url))
+                .route("/c2c/upload", post(cdn::upload))
                 .with_state(fake.clone());
             tokio::spawn(async move { axum::serve(listener, app).await });
         }
@@ -539,13 +545,17 @@ async fn send_message(State(fake): State<FakeWechat>, headers: HeaderMap, body: 
     let to = msg["to_user_id"].as_str().unwrap_or_default();
     let context = msg["context_token"].as_str().unwrap_or_default();
     let text = msg["item_list"][0]["text_item"]["text"].as_str().unwrap_or_default();
-    if client_id.is_empty() || msg["item_list"][0]["type"] != 1 {
-        return answer(json!({"ret": -1, "errmsg": "a text item and a client_id are required"}));
+    let image = msg["item_list"][0]["type"] == 2;
+    if client_id.is_empty() || !(msg["item_list"][0]["type"] == 1 || image) {
+        return answer(json!({"ret": -1, "errmsg": "a text or image item and a client_id are required"}));
     }
-    if text.is_empty() {
+    if text.is_empty() && !image {
         return answer(json!({"ret": -1, "errmsg": "empty text"}));
     }
     let mut state = fake.state();
+    if let (true, Err(why)) = (image, cdn::check_item(&state, &msg["item_list"][0])) {
+        return answer(json!({"ret": -1, "errmsg": why}));
+    }
     let Some((owner, used)) = state.budget.get(context).cloned() else {
         return answer(json!({"ret": -1, "errmsg": "invalid context_token"}));
     };
@@ -562,6 +572,10 @@ async fn send_message(State(fake): State<FakeWechat>, headers: HeaderMap, body: 
     }
     state.penalty.0 = state.penalty.0.saturating_sub(1);
     state.budget.insert(context.to_owned(), (owner, used + 1));
+    if image {
+        cdn::record(&mut state, to, context, &msg["item_list"][0]);
+        return answer(json!({"ret": 0, "errmsg": ""}));
+    }
     state.shown.push(Sent {
         to: to.to_owned(),
         text: text.to_owned(),

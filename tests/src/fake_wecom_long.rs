@@ -8,7 +8,8 @@
 //! `disconnected_event` to the old connection when a second one subscribes the same bot (§3.5).
 //! It records every frame, flags a second reply frame sent for a req_id whose previous frame is
 //! not acked yet (the one-in-flight rule the official SDKs keep, §3.7), and can push callbacks,
-//! bad frames and kicks, stop answering pings, and reset connections.
+//! bad frames and kicks, stop answering pings, and reset connections. Media uploads and image
+//! messages are in [`media`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,9 @@ use imgate_channels::wecom::long::Peer;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+mod media;
+pub use media::SentImage;
 
 /// How long the fake waits before acking a reply frame.
 const REPLY_ACK_DELAY: Duration = Duration::from_millis(20);
@@ -79,6 +83,7 @@ struct State {
     violations: Vec<String>,
     ignore_pings: bool,
     record: bool,
+    media: media::Media,
 }
 
 /// The running fake; its listener lives as long as the process.
@@ -339,6 +344,12 @@ fn on_frame(state: &Mutex<State>, id: u64, text: &str, control: &mpsc::Unbounded
     }
     match cmd.as_str() {
         "ping" if state.ignore_pings => Vec::new(),
+        upload if upload.starts_with("aibot_upload_media_") => {
+            vec![media::upload(&mut state, upload, &req_id, &frame["body"])]
+        }
+        "aibot_send_msg" if frame["body"]["msgtype"] == "image" => {
+            vec![media::send_image(&mut state, &req_id, &frame["body"])]
+        }
         "ping" | "aibot_send_msg" => vec![ack(&req_id, 0, "ok")],
         "aibot_respond_msg" | "aibot_respond_welcome_msg" | "aibot_respond_update_msg" => {
             let Some(conn) = state.conns.get_mut(&id) else {

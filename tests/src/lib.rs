@@ -17,6 +17,7 @@ pub mod fake_wecom_long;
 pub mod fake_weibo;
 pub mod flaky_queue;
 pub mod gateway;
+pub mod image_host;
 pub mod in_progress;
 pub mod moto;
 pub mod world;

@@ -72,3 +72,4 @@ modes!(interrupt_answers_both_together);
 modes!(collect_answers_what_arrived_meanwhile);
 modes!(switch_moves_the_conversation);
 modes!(strangers_are_told_once);
+modes!(images_arrive_as_images);

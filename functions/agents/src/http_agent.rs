@@ -12,6 +12,12 @@
 //! The answer is `application/json` `{"text": "…"}` (or `{"reply": "…"}`), a `text/event-stream`
 //! of deltas (`data: {"delta": "…"}` or plain `data: <text>`, ending at the end of the stream or
 //! `data: [DONE]`), or any `text/*` body taken as the whole answer.
+//!
+//! A JSON answer may also carry `"attachments": [{"url": "https://…", "name"?: "…",
+//! "mime_type"?: "image/png"}]`: each becomes a line of Markdown after the text, an image
+//! (`mime_type` `image/…`, or a URL ending in `.png`, `.jpg`, `.jpeg`, `.gif` or `.webp`) as
+//! `![name](url)`, which platforms that can show images send as an image, anything else as the
+//! link `[name](url)`. Attachments without an `http(s)` URL are left out.
 
 use imgate_core::agent::HttpConfig;
 use imgate_core::ports::{AgentError, AgentRequest};
@@ -52,11 +58,7 @@ pub(crate) async fn run(
     }
     if transport::is_json(&media_type) {
         let answer = transport::read_json(response).await?;
-        let text = ["text", "reply"]
-            .iter()
-            .find_map(|k| answer.get(*k).and_then(Value::as_str))
-            .ok_or_else(|| AgentError::Protocol("the JSON answer has no \"text\" or \"reply\" string".to_owned()))?;
-        sink.push(text).await;
+        sink.push(&answer_text(&answer)?).await;
         return Ok(());
     }
     if media_type.starts_with("text/") || response.status() == reqwest::StatusCode::NO_CONTENT {
@@ -68,6 +70,56 @@ pub(crate) async fn run(
         "unexpected answer content type `{}`",
         media_type.chars().take(64).collect::<String>()
     )))
+}
+
+/// The whole answer of a JSON answer: its `text` (or `reply`), then its attachments.
+fn answer_text(answer: &Value) -> Result<String, AgentError> {
+    let text = ["text", "reply"]
+        .iter()
+        .find_map(|k| answer.get(*k).and_then(Value::as_str));
+    let attachments = attachments(answer);
+    match (text, attachments.is_empty()) {
+        (Some(text), true) => Ok(text.to_owned()),
+        (Some(text), false) if !text.trim().is_empty() => Ok(format!("{}\n\n{attachments}", text.trim_end())),
+        (_, false) => Ok(attachments),
+        (None, true) => Err(AgentError::Protocol(
+            "the JSON answer has no \"text\" or \"reply\" string".to_owned(),
+        )),
+    }
+}
+
+/// The answer's `attachments` as Markdown lines: images as `![name](url)`, other files as
+/// links.
+fn attachments(answer: &Value) -> String {
+    let lines: Vec<String> = answer["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|attachment| {
+            let url = attachment["url"].as_str()?.trim();
+            let lower = url.to_ascii_lowercase();
+            if !(lower.starts_with("https://") || lower.starts_with("http://")) || url.contains(char::is_whitespace) {
+                return None;
+            }
+            let name = attachment["name"]
+                .as_str()
+                .map(|n| n.replace(['[', ']', '\n'], " "))
+                .filter(|n| !n.trim().is_empty());
+            let mime = attachment["mime_type"].as_str().unwrap_or_default();
+            let path = lower.split(['?', '#']).next().unwrap_or_default();
+            let image = mime.starts_with("image/")
+                || [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+                    .iter()
+                    .any(|ext| path.ends_with(ext));
+            let url = url.replace(')', "%29");
+            Some(if image {
+                format!("![{}]({url})", name.as_deref().unwrap_or("image").trim())
+            } else {
+                format!("[{}]({url})", name.as_deref().unwrap_or("file").trim())
+            })
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// Reads deltas until `[DONE]` or the end of the stream.
@@ -110,6 +162,33 @@ fn delta(data: &str) -> Result<Option<String>, AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachments_become_markdown_images_and_links() {
+        let answer = json!({"text": "Here", "attachments": [
+            {"url": "https://x/chart.png?sig=1"},
+            {"url": "https://x/a", "mime_type": "image/jpeg", "name": "photo [1]"},
+            {"url": "https://x/report.pdf", "name": "report"},
+            {"url": "file:///etc/passwd"},
+            {"name": "no url"},
+        ]});
+        assert_eq!(
+            attachments(&answer),
+            "![image](https://x/chart.png?sig=1)\n![photo  1](https://x/a)\n[report](https://x/report.pdf)"
+        );
+        assert_eq!(attachments(&json!({"text": "t"})), "");
+        let image = json!([{"url": "https://x/c.png", "name": "chart"}]);
+        assert_eq!(
+            answer_text(&json!({"text": "Here:", "attachments": image})),
+            Ok("Here:\n\n![chart](https://x/c.png)".to_owned())
+        );
+        assert_eq!(
+            answer_text(&json!({"attachments": image})),
+            Ok("![chart](https://x/c.png)".to_owned())
+        );
+        assert_eq!(answer_text(&json!({"reply": "r"})), Ok("r".to_owned()));
+        assert!(answer_text(&json!({"attachments": []})).is_err());
+    }
 
     #[test]
     fn reads_json_and_plain_deltas() {

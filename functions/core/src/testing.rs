@@ -2,13 +2,16 @@
 //! (on moto's server). Each function panics with a message on the first broken rule.
 //!
 //! All ids are generated per call, so the store functions can share one database or table; the
-//! queue functions each need a fresh, empty queue.
+//! queue functions each need a fresh, empty queue. [`reply_target`] is what repliers' tests
+//! answer.
 
 mod conversation;
+mod fixtures;
 mod queue;
 mod store;
 
 pub use conversation::*;
+pub use fixtures::reply_target;
 pub use queue::*;
 pub use store::*;
 

@@ -53,6 +53,8 @@ pub enum ChatScenario {
     QueueOutage,
     /// Two relays competing for one bot's connection.
     TwoRelays,
+    /// An image in the agent's answer, sent as an image message.
+    ImageOut,
 }
 
 /// One platform mode, as a user meets it.
@@ -99,7 +101,18 @@ pub trait ChatHarness: Send + Sync {
     fn supports(&self, _scenario: ChatScenario) -> Support {
         Support::Yes
     }
+    /// What identifies each image message the platform received as (part of) the answer to
+    /// `said` (its URL, key, handle or digest, as the platform names it), in order. Asked of
+    /// every mode by [`images_arrive_as_images`]; a mode that shows no images answers none.
+    async fn images(&self, _said: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
+
+// The outbound media scenarios live in their own file, with this module's stage.
+#[path = "chat_media_out.rs"]
+mod media_out;
+pub use media_out::images_arrive_as_images;
 
 /// A gateway with its worker, the bot bound to its agent, and the relays of connection modes.
 struct Stage {

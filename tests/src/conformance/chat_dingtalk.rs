@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use imgate_channels::dingtalk::verify;
+use imgate_channels::kit::markdown::split_images;
 use imgate_core::Platform;
 use imgate_core::ports::Deps;
 use imgate_core::relay::Connector;
@@ -165,6 +166,7 @@ impl ChatHarness for DingtalkChat {
         let posts = self.fake.session_posts(said);
         let parts: Vec<String> = posts
             .iter()
+            .filter(|post| image_of(post).is_none())
             .enumerate()
             .map(|(i, post)| {
                 let text = post["markdown"]["text"]
@@ -181,6 +183,12 @@ impl ChatHarness for DingtalkChat {
         (!parts.is_empty()).then(|| parts.concat())
     }
 
+    /// The session webhook's image messages (Markdown of only an image: it has no image
+    /// message), by URL.
+    async fn images(&self, said: &str) -> Vec<String> {
+        self.fake.session_posts(said).iter().filter_map(image_of).collect()
+    }
+
     fn supports(&self, scenario: ChatScenario) -> Support {
         match scenario {
             ChatScenario::FromAnotherBot => Support::No("DingTalk does not deliver other robots' messages to a robot"),
@@ -189,5 +197,15 @@ impl ChatHarness for DingtalkChat {
             }
             _ => Support::Yes,
         }
+    }
+}
+
+/// The URL of a session webhook post that is only an image.
+fn image_of(post: &Value) -> Option<String> {
+    let text = post["markdown"]["text"].as_str()?;
+    let (rest, images) = split_images(text);
+    match images.as_slice() {
+        [image] if rest.trim().is_empty() => Some(image.url.clone()),
+        _ => None,
     }
 }

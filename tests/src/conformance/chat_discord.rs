@@ -139,6 +139,20 @@ impl ChatHarness for DiscordChat {
         (!answer.is_empty() && !text.is_empty()).then_some(text)
     }
 
+    /// The image embeds of the answer's messages, by URL.
+    async fn images(&self, said: &str) -> Vec<String> {
+        let answer = match said.split_once(' ') {
+            Some((channel, id)) => self.fake.answer_to(channel, id),
+            None => self.fake.interaction_answer(said),
+        };
+        self.fake
+            .embedded_images()
+            .into_iter()
+            .filter(|e| answer.iter().any(|m| m.channel == e.channel && m.id == e.message_id))
+            .map(|e| e.url)
+            .collect()
+    }
+
     /// The gateway dispatches the message again (a replay after a resume can).
     async fn again(&self, _gateway_base: &str, _integration: &str, said: &str) -> String {
         if let Some((_, id)) = said.split_once(' ') {

@@ -197,4 +197,9 @@ impl ChatHarness for LarkChat {
             .collect();
         (!replies.is_empty()).then(|| replies.concat())
     }
+
+    /// The image replies to `said`, by image key.
+    async fn images(&self, said: &str) -> Vec<String> {
+        self.fake.images_replying_to(said)
+    }
 }

@@ -126,6 +126,13 @@ impl ChatHarness for TelegramChat {
         (!answer.is_empty()).then(|| answer.iter().map(|m| m.text.as_str()).collect())
     }
 
+    /// The photos that follow the answer, by URL.
+    async fn images(&self, said: &str) -> Vec<String> {
+        said.parse()
+            .map(|id| self.fake.photos_answering(id).into_iter().map(|p| p.url).collect())
+            .unwrap_or_default()
+    }
+
     /// The webhook gets the same update (same `update_id`) again, as Telegram retries it;
     /// a polled update is served again by itself until an offset confirms it.
     async fn again(&self, gateway_base: &str, integration: &str, said: &str) -> String {

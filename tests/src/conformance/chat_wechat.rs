@@ -66,6 +66,13 @@ impl ChatHarness for WechatChat {
         (!answer.is_empty()).then(|| answer.concat())
     }
 
+    /// The image items sent with the message's context token, by CDN handle.
+    async fn images(&self, said: &str) -> Vec<String> {
+        said.parse()
+            .map(|id| self.fake.images_answering(id).into_iter().map(|i| i.handle).collect())
+            .unwrap_or_default()
+    }
+
     /// iLink delivers at least once: the same message (same `message_id`) is served again.
     async fn again(&self, _gateway_base: &str, _integration: &str, said: &str) -> String {
         if let Some(message) = said.parse().ok().and_then(|id| self.fake.message(id)) {

@@ -9,11 +9,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use axum::Json;
 use axum::extract::Query;
-use imgate_channels::wecom::simulate::Simulator;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use imgate_channels::wecom::simulate::{Simulator, StreamFrame};
 use imgate_channels::wecom::webhook::THINKING;
 use imgate_core::Platform;
 use imgate_core::ports::Deps;
 use imgate_core::relay::Connector;
+use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
 use super::Support;
@@ -123,6 +126,29 @@ impl WecomChat {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         self.fake.push_message(BOT, body).expect("a long connection")
+    }
+
+    /// Callback mode: a refresh callback for the stream of `said`; the frame WeCom is answered.
+    async fn refresh(&self, said: &str) -> Option<Value> {
+        let (stream, url) = self
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(said)
+            .cloned()?;
+        let refresh = self.sim.refresh(
+            &format!("{said}-refresh-{}", self.next.fetch_add(1, Ordering::SeqCst)),
+            &stream,
+        );
+        let response = self
+            .http
+            .post(format!("{url}?{}", refresh.query))
+            .body(refresh.body)
+            .send()
+            .await
+            .ok()?;
+        let reply = self.sim.read_reply(&response.text().await.ok()?).ok()?;
+        reply.get("stream").is_some().then_some(reply)
     }
 
     fn response_posts(&self, code: &str) -> Vec<String> {
@@ -253,24 +279,13 @@ impl ChatHarness for WecomChat {
     async fn answer(&self, said: &str) -> Option<String> {
         match self.receive {
             Receive::Webhook => {
-                let (stream, url) = self
-                    .streams
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(said)
-                    .cloned()?;
-                let refresh = self.sim.refresh(
-                    &format!("{said}-refresh-{}", self.next.fetch_add(1, Ordering::SeqCst)),
-                    &stream,
-                );
-                let response = self
-                    .http
-                    .post(format!("{url}?{}", refresh.query))
-                    .body(refresh.body)
-                    .send()
-                    .await
-                    .ok()?;
-                let frame = self.sim.read_stream(&response.text().await.ok()?).ok()?;
+                let frame = self.refresh(said).await?;
+                let frame = StreamFrame {
+                    id: frame["stream"]["id"].as_str().unwrap_or_default().to_owned(),
+                    content: frame["stream"]["content"].as_str().unwrap_or_default().to_owned(),
+                    finished: frame["stream"]["finish"].as_bool().unwrap_or(false),
+                    card: frame.get("template_card").cloned(),
+                };
                 if !frame.finished && (frame.content.is_empty() || frame.content == THINKING) {
                     return None;
                 }
@@ -298,6 +313,35 @@ impl ChatHarness for WecomChat {
                 Some(text)
             }
         }
+    }
+
+    /// Callback mode: the images of the finished stream's frame (`msg_item`), by MD5, each
+    /// checked against its base64. Long connection: the `image` messages pushed to the chat,
+    /// by `media_id` (uploaded over the socket first).
+    async fn images(&self, said: &str) -> Vec<String> {
+        if self.receive == Receive::LongConnection {
+            let Some((_, user)) = said.split_once(' ') else {
+                return Vec::new();
+            };
+            return self.fake.images_to(user).into_iter().map(|i| i.media_id).collect();
+        }
+        let Some(frame) = self.refresh(said).await else {
+            return Vec::new();
+        };
+        frame["stream"]["msg_item"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|item| item["msgtype"] == "image")
+            .map(|item| {
+                let base64 = item["image"]["base64"].as_str().unwrap_or_default();
+                let md5 = item["image"]["md5"].as_str().unwrap_or_default().to_owned();
+                let bytes = STANDARD.decode(base64).expect("msg_item base64");
+                let digest: String = Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(digest, md5, "{}: msg_item md5 is the MD5 of its bytes", self.name());
+                md5
+            })
+            .collect()
     }
 
     /// The same callback (same msgid) once more: posted again in callback mode, pushed with
@@ -361,7 +405,8 @@ impl ChatHarness for WecomChat {
             ChatScenario::LongAnswer
             | ChatScenario::Redelivery
             | ChatScenario::QueueOutage
-            | ChatScenario::TwoRelays => Support::Yes,
+            | ChatScenario::TwoRelays
+            | ChatScenario::ImageOut => Support::Yes,
         }
     }
 }

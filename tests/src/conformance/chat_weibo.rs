@@ -152,6 +152,10 @@ impl ChatHarness for WeiboChat {
                  once it is queued; one that cannot be queued is named in the event log and the stream is \
                  reopened, and only a push of it again (none is documented) brings it back",
             ),
+            ChatScenario::ImageOut => Support::No(
+                "Weibo's socket carries text only and its file API (send_file) names no recipient: the token \
+                 decides who receives, so an image cannot answer the user who asked",
+            ),
             _ => Support::Yes,
         }
     }

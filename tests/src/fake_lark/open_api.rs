@@ -311,7 +311,7 @@ impl State {
         }
     }
 
-    fn authorized(&self, headers: &HeaderMap) -> bool {
+    pub(super) fn authorized(&self, headers: &HeaderMap) -> bool {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -393,8 +393,12 @@ impl State {
         };
         let limit = match msg_type {
             "text" => TEXT_LIMIT,
-            "post" | "interactive" => CARD_LIMIT,
-            other => return bad_param(format!("msg_type {other:?} is not one of text, post, interactive")),
+            "post" | "interactive" | "image" => CARD_LIMIT,
+            other => {
+                return bad_param(format!(
+                    "msg_type {other:?} is not one of text, post, interactive, image"
+                ));
+            }
         };
         if content.len() > limit {
             return Answer::rejected(230025, "The length of the message content reaches its limit.");
@@ -405,6 +409,9 @@ impl State {
         let card_id = match msg_type {
             "text" => validate_text(&parsed).map_err(bad_param).map(|()| None),
             "post" => validate_post(&parsed).map_err(bad_param).map(|()| None),
+            "image" => super::images::validate(&self.images, &parsed)
+                .map_err(bad_param)
+                .map(|()| None),
             _ if self.api.refuse_interactive => Err(Answer::rejected(230027, "Lack of necessary permissions.")),
             _ => card_reference(&parsed).map_err(|why| card_content_error(&why)),
         };

@@ -16,8 +16,13 @@
 //!   finished (or failed). Text beyond one card's budget continues in messages. Should the card
 //!   not be created (missing permission, bad template), the answer falls back to messages.
 //!   Answers that are never streamed (fixed texts, `/help`) are plain messages.
+//! - **Images**: while the card streams, the answer's images (`![alt](https://…)`) show as
+//!   links; when it is finished they are taken out of the text and each follows it as its own
+//!   message, at most [`MAX_IMAGES`]: through the `sessionWebhook` a Markdown message that is
+//!   only the image (it has no image message), through the robot OpenAPI a `sampleImageMsg`
+//!   with the URL as `photoURL`. DingTalk fetches the URL itself, so nothing is uploaded.
 //!
-//! Once only: every message part and each card step is claimed in the store (keyed by the
+//! Once only: every message part, image and card step is claimed in the store (keyed by the
 //! event) before it is sent and released if sending failed, so a retried queue message shows
 //! nothing twice; the card's `outTrackId` is derived from the event, so a retry streams into the
 //! card it already created.
@@ -37,6 +42,7 @@ use imgate_core::event::{ConversationKind, ReplyContext};
 use imgate_core::ports::{Claim, Replier, ReplyError, ReplyStream, ReplyTarget, Store};
 
 use crate::api::{RobotApi, SessionWebhook};
+use imgate_channel_kit::markdown::{Image, MAX_IMAGES, images_to_send, labels, streaming_images};
 use imgate_channel_kit::text::split;
 
 use card::Card;
@@ -135,7 +141,7 @@ struct Answer {
 impl ReplyStream for Answer {
     async fn update(&mut self, text: &str) -> Result<(), ReplyError> {
         if let Some(card) = &mut self.card
-            && !card.update(&self.sender, text).await?
+            && !card.update(&self.sender, &streaming_images(text)).await?
         {
             // The card could not be created: the answer goes out as messages at the end.
             self.card = None;
@@ -144,6 +150,12 @@ impl ReplyStream for Answer {
     }
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
+        let (body, images) = images_to_send(text, MAX_IMAGES);
+        let text = if body.trim().is_empty() && !images.is_empty() {
+            &labels(&images)
+        } else {
+            &body
+        };
         // An answer that came before the first update still goes into the card.
         if self.card.as_ref().is_some_and(|card| !card.is_live()) {
             self.update(text).await?;
@@ -152,7 +164,11 @@ impl ReplyStream for Answer {
             Some(card) if card.is_live() => card.finish(&self.sender, text).await?,
             _ => text.to_owned(),
         };
-        self.sender.send_all("answer", &rest).await
+        self.sender.send_all("answer", &rest).await?;
+        for (n, image) in images.iter().enumerate() {
+            self.sender.send_image(n, image).await?;
+        }
+        Ok(())
     }
 
     async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
@@ -199,6 +215,32 @@ impl Sender {
         Ok(())
     }
 
+    /// Sends image `n` of the answer, once: through the session webhook while valid, else the
+    /// OpenAPI.
+    async fn send_image(&self, n: usize, image: &Image) -> Result<(), ReplyError> {
+        let key = format!("{}:image:{n}", self.key);
+        if !self.claim(&key).await? {
+            return Ok(());
+        }
+        let sent = async {
+            if let Some(url) = &self.webhook
+                && SessionWebhook::is_usable(self.webhook_expires_at, Timestamp::now())
+            {
+                match SessionWebhook::send(&self.http, url, &payload::image(&image.alt, &image.url)).await {
+                    Err(ReplyError::Expired) => {}
+                    other => return other,
+                }
+            }
+            self.send_sample(&Sample::image(&image.url)).await
+        }
+        .await;
+        if let Err(error) = sent {
+            self.store.release(&key).await?;
+            return Err(error);
+        }
+        Ok(())
+    }
+
     /// Sends one Markdown message: session webhook while valid, else the OpenAPI.
     async fn send(&self, text: &str, first: bool) -> Result<(), ReplyError> {
         let title = payload::title_for(text);
@@ -216,17 +258,19 @@ impl Sender {
                 other => return other,
             }
         }
-        let sample = Sample::markdown(&title, text);
+        self.send_sample(&Sample::markdown(&title, text)).await
+    }
+
+    /// Sends one robot OpenAPI message: to the group, or to the sender (by staff id).
+    async fn send_sample(&self, sample: &Sample) -> Result<(), ReplyError> {
         if self.group {
-            self.api
-                .send_to_group(&self.app, &self.conversation_id, &sample)
-                .await?;
+            self.api.send_to_group(&self.app, &self.conversation_id, sample).await?;
         } else {
             let Some(staff_id) = self.staff_id.as_deref() else {
                 // A user outside the org has no staff id: only the session webhook reaches them.
                 return Err(ReplyError::Expired);
             };
-            self.api.send_to_user(&self.app, staff_id, &sample).await?;
+            self.api.send_to_user(&self.app, staff_id, sample).await?;
         }
         Ok(())
     }

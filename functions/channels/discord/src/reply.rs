@@ -12,17 +12,24 @@
 //!   message renders.
 //! - Mentions in agent text never ping anyone (`allowed_mentions` empty) and links do not
 //!   unfold into embeds.
+//! - **Images**: while the answer is written its images (`![alt](https://…)`) show as links;
+//!   when it is finished they are taken out of the text and each follows it as a message with
+//!   an image embed (Discord fetches the URL through its media proxy), at most [`MAX_IMAGES`].
+//!   An answer that is only images says their alt texts.
 //! - **Failure**: the error, with a "New conversation" button.
 //!
-//! Once only: the messages of an answer are recorded ([`imgate_channel_kit::parts`]), so a
-//! retried queue message edits them instead of sending them again.
+//! Once only: the messages of an answer are recorded ([`imgate_channel_kit::parts`]), its image
+//! messages after its text, so a retried queue message edits them instead of sending them again
+//! and sends only the images not recorded yet.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::markdown::{Image, MAX_IMAGES, images_to_send, labels, streaming_images};
 use imgate_channel_kit::parts::{PartSink, Parts};
+use imgate_channel_kit::patience::patiently;
 use imgate_channel_kit::text::split_utf16;
 use imgate_core::credentials::Credentials;
 use imgate_core::dispatch::NEW_SESSION_ACTION;
@@ -172,10 +179,10 @@ impl Sink {
     }
 }
 
-#[async_trait]
-impl PartSink for Sink {
-    async fn send(&self, index: usize, text: &str) -> Result<String, ReplyError> {
-        let mut body = self.body(index, text);
+impl Sink {
+    /// Posts message `index` of the answer: in the channel (the first one as a reply), or as
+    /// the interaction's deferred answer and then its follow-ups.
+    async fn post(&self, index: usize, mut body: Value) -> Result<String, ReplyError> {
         match &self.to {
             To::Channel { channel_id, reply_to } => {
                 if let (0, Some(reply_to)) = (index, reply_to) {
@@ -197,6 +204,18 @@ impl PartSink for Sink {
             }
             To::Interaction { application_id, token } => Ok(self.api.followup(application_id, token, &body).await?.id),
         }
+    }
+}
+
+/// A message showing `image` as an embed (without the flag that suppresses embeds).
+fn image_body(image: &Image) -> Value {
+    json!({"embeds": [{"image": {"url": image.url}}], "allowed_mentions": {"parse": []}})
+}
+
+#[async_trait]
+impl PartSink for Sink {
+    async fn send(&self, index: usize, text: &str) -> Result<String, ReplyError> {
+        self.post(index, self.body(index, text)).await
     }
 
     async fn edit(&self, index: usize, id: &str, text: &str) -> Result<(), ReplyError> {
@@ -243,10 +262,24 @@ impl Answer {
 
     async fn show_final(&mut self, text: &str) -> Result<(), ReplyError> {
         self.stop_typing();
-        let text = if text.trim().is_empty() { THINKING } else { text };
-        self.parts
-            .show(&self.sink, &split_utf16(text, MESSAGE_LIMIT), true)
-            .await
+        let (body, images) = images_to_send(text, MAX_IMAGES);
+        let body = match body.trim() {
+            "" if images.is_empty() => THINKING.to_owned(),
+            "" => labels(&images),
+            _ => body,
+        };
+        let text_parts = split_utf16(&body, MESSAGE_LIMIT);
+        self.parts.show(&self.sink, &text_parts, true).await?;
+        for (n, image) in images.iter().enumerate() {
+            let index = text_parts.len() + n;
+            if self.parts.sent().len() > index {
+                continue;
+            }
+            let body = image_body(image);
+            let id = patiently(|| self.sink.post(index, body.clone())).await?;
+            self.parts.remember(id).await?;
+        }
+        Ok(())
     }
 }
 
@@ -279,7 +312,7 @@ impl ReplyStream for Answer {
         self.last_op = Some(now);
         match self
             .parts
-            .show(&self.sink, &split_utf16(text, MESSAGE_LIMIT), false)
+            .show(&self.sink, &split_utf16(&streaming_images(text), MESSAGE_LIMIT), false)
             .await
         {
             Err(ReplyError::RateLimited { retry_after }) => {

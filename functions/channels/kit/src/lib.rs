@@ -2,7 +2,8 @@
 //!
 //! - [`text`]: splitting long answers into parts that fit a platform's limit, at paragraph,
 //!   line or word breaks, without breaking characters or code fences.
-//! - [`markdown`]: the small Markdown pieces platform formatters share.
+//! - [`markdown`]: the small Markdown pieces platform formatters share, and an answer's images.
+//! - [`download`]: an answer's images downloaded for upload, capped, timed and checked.
 //! - [`mention`]: mentions written into message text.
 //! - [`patience`]: waiting out rate limits for what must arrive.
 //! - [`parts`]: an answer as a run of messages edited as it grows, recorded against repeats.
@@ -23,6 +24,7 @@
 pub mod channel;
 pub mod cursor;
 pub mod dial;
+pub mod download;
 pub mod failure;
 pub mod markdown;
 pub mod mention;

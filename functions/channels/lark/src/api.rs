@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{BotIdentity, Endpoints};
+use imgate_channel_kit::download::Downloaded;
 use imgate_channel_kit::tokens::{Fetched, SealedTokens, cache_key};
 
 /// A cached token is not used within this margin of its expiry.
@@ -34,6 +35,9 @@ pub const TOKEN_MARGIN: Duration = Duration::from_secs(10 * 60);
 
 /// How long one API call may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an image upload may take.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a bot identity lookup may take (it sits on the webhook's 3 s path).
 const IDENTITY_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -115,6 +119,11 @@ impl LarkApi {
         }
     }
 
+    /// The HTTP client (for the replier's image downloads).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Sends a message; returns the new message's id.
     ///
     /// `content` is the message content object (serialized into Lark's `content` string here);
@@ -143,6 +152,36 @@ impl LarkApi {
         };
         let data = self.call(app, Method::POST, &path, Some(&body)).await?;
         Ok(data["message_id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Uploads an image for a message (`POST /open-apis/im/v1/images`, multipart `image_type`
+    /// `message` and `image`; at most 10 MB, scope `im:resource`); returns its `image_key`.
+    ///
+    /// # Errors
+    /// [`ReplyError`] per the module docs.
+    pub async fn upload_image(&self, app: &Lark, image: &Downloaded) -> Result<String, ReplyError> {
+        let form = || {
+            let part = reqwest::multipart::Part::bytes(image.bytes.clone())
+                .file_name(image.file_name(0))
+                .mime_str(image.kind.mime())
+                .unwrap_or_else(|_| reqwest::multipart::Part::bytes(image.bytes.clone()));
+            reqwest::multipart::Form::new()
+                .text("image_type", "message")
+                .part("image", part)
+        };
+        let data = self
+            .call_as(app, Method::POST, "/open-apis/im/v1/images", |request| {
+                request.timeout(UPLOAD_TIMEOUT).multipart(form())
+            })
+            .await?;
+        data["image_key"]
+            .as_str()
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| ReplyError::Platform {
+                code: 0,
+                message: "the upload answer carries no image_key".into(),
+            })
     }
 
     /// Creates a CardKit card entity from card JSON 2.0; returns its `card_id`.
@@ -238,6 +277,22 @@ impl LarkApi {
     /// Calls an API with the app's token, renewing it once if Lark says it is invalid. Returns
     /// `data` (or the whole answer when there is none).
     async fn call(&self, app: &Lark, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ReplyError> {
+        self.call_as(app, method, path, |request| match body {
+            Some(body) => request.json(body),
+            None => request,
+        })
+        .await
+    }
+
+    /// As [`LarkApi::call`], the request's body (and anything else) set by `build`.
+    async fn call_as(
+        &self,
+        app: &Lark,
+        method: Method,
+        path: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync,
+    ) -> Result<Value, ReplyError> {
+        let build = &build;
         self.tokens
             .with_token(
                 &self.token_key(app),
@@ -245,7 +300,7 @@ impl LarkApi {
                 || self.fetch_token(app),
                 |token| {
                     let method = method.clone();
-                    async move { self.call_with(app, &token, method, path, body).await }
+                    async move { self.call_with(app, &token, method, path, build).await }
                 },
                 |failure| matches!(failure, Failure::InvalidToken),
             )
@@ -259,18 +314,15 @@ impl LarkApi {
         token: &Secret,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<Value, Failure> {
         let url = format!("{}{path}", self.endpoints.base(app.domain));
-        let mut request = self
+        let request = self
             .http
             .request(method, url)
             .timeout(REQUEST_TIMEOUT)
             .bearer_auth(token.expose());
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(transport)?;
+        let response = build(request).send().await.map_err(transport)?;
         answer(response).await
     }
 

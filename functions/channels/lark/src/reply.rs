@@ -14,6 +14,12 @@
 //! - **Finish**: the card is replaced by its finished form (streaming off, the answer as chat
 //!   preview). This, creating and sending a card, and sending messages wait out rate-limit
 //!   answers (a few times, each at most 5 s) since they carry the answer.
+//! - **Images**: the answer's images (`![alt](https://…)`) show as links in the card while it
+//!   streams (a card image needs an uploaded key). When the answer is finished they are taken
+//!   out of the text, downloaded ([`imgate_channel_kit::download`], 10 MB at most), uploaded
+//!   (`im/v1/images`) and sent after it as `image` replies, at most [`MAX_IMAGES`]; one that
+//!   cannot be downloaded or uploaded stays a link in the text, and one Lark refuses to send
+//!   follows as its link.
 //! - **Failure**: the card (or a new card when none was started) shows the error and a
 //!   "new conversation" button whose callback starts a new session.
 //! - **Fallback**: when the app may not create or send cards (a platform refusal, e.g. the
@@ -31,6 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::download::Downloader;
+use imgate_channel_kit::markdown::{Image, MAX_IMAGES, images_to_send, labels, streaming_images, with_links};
 use imgate_channel_kit::patience::patiently;
 use imgate_channel_kit::text::{head_chars, split};
 use imgate_core::credentials::{Credentials, Lark};
@@ -67,6 +75,7 @@ const CONTINUED: &str = "\n\n…";
 pub struct LarkReplier {
     store: Arc<dyn Store>,
     api: LarkApi,
+    downloader: Downloader,
     interval: Duration,
     budget: usize,
 }
@@ -84,6 +93,7 @@ impl LarkReplier {
     pub fn new(store: Arc<dyn Store>, api: LarkApi) -> Self {
         Self {
             store,
+            downloader: Downloader::new(api.http().clone()),
             api,
             interval: UPDATE_INTERVAL,
             budget: CARD_TEXT_BUDGET,
@@ -120,6 +130,7 @@ impl Replier for LarkReplier {
         Ok(Box::new(Answer {
             store: self.store.clone(),
             api: self.api.clone(),
+            downloader: self.downloader.clone(),
             app: app.clone(),
             integration_id: target.event.integration_id.clone(),
             key: target.event.dedupe_key(),
@@ -171,6 +182,7 @@ impl LiveCard {
 struct Answer {
     store: Arc<dyn Store>,
     api: LarkApi,
+    downloader: Downloader,
     app: Lark,
     integration_id: IntegrationId,
     key: String,
@@ -205,7 +217,7 @@ impl ReplyStream for Answer {
         let Mode::Card(live) = &mut self.mode else {
             return Ok(());
         };
-        let shown = to_card_markdown(&tail(text, live.offset));
+        let shown = to_card_markdown(&streaming_images(&tail(text, live.offset)));
         let sequence = live.next_sequence();
         let card_id = live.card_id.clone();
         match self
@@ -225,19 +237,32 @@ impl ReplyStream for Answer {
     }
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
-        match self.mode {
-            Mode::Idle | Mode::Plain => self.send_posts("answer", text).await,
-            Mode::Card(_) => {
-                self.roll_over(text).await?;
-                let Mode::Card(live) = &mut self.mode else {
-                    return self.send_posts("answer", &tail(text, 0)).await;
-                };
-                let rest = tail(text, live.offset);
-                let shown = if rest.trim().is_empty() { "…".to_owned() } else { rest };
-                let final_card = card::finished(&to_card_markdown(&shown), &shown);
-                self.replace_card(&final_card).await
+        let (body, images) = images_to_send(text, MAX_IMAGES);
+        let mut uploaded = Vec::new();
+        let mut failed = Vec::new();
+        for (n, image) in images.into_iter().enumerate() {
+            match self.upload(&image).await {
+                Some(key) => uploaded.push((n, key, image)),
+                None => failed.push(image),
             }
         }
+        let body = with_links(&body, &failed);
+        let body = if body.trim().is_empty() && !uploaded.is_empty() {
+            labels(&uploaded.iter().map(|(_, _, image)| image.clone()).collect::<Vec<_>>())
+        } else {
+            body
+        };
+        self.finish_text(&body).await?;
+        for (n, key, image) in uploaded {
+            match self.send("image", n, "image", &json!({ "image_key": key })).await {
+                Err(ReplyError::Platform { code, message }) => {
+                    tracing::warn!(platform = "lark", code, %message, "the image message was refused; its link follows");
+                    self.send_posts(&format!("image-link-{n}"), &image.link()).await?;
+                }
+                other => drop(other?),
+            }
+        }
+        Ok(())
     }
 
     async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {
@@ -262,6 +287,42 @@ impl ReplyStream for Answer {
 }
 
 impl Answer {
+    /// Finishes the text of the answer: its card, or `post` replies.
+    async fn finish_text(&mut self, text: &str) -> Result<(), ReplyError> {
+        match self.mode {
+            Mode::Idle | Mode::Plain => self.send_posts("answer", text).await,
+            Mode::Card(_) => {
+                self.roll_over(text).await?;
+                let Mode::Card(live) = &mut self.mode else {
+                    return self.send_posts("answer", &tail(text, 0)).await;
+                };
+                let rest = tail(text, live.offset);
+                let shown = if rest.trim().is_empty() { "…".to_owned() } else { rest };
+                let final_card = card::finished(&to_card_markdown(&shown), &shown);
+                self.replace_card(&final_card).await
+            }
+        }
+    }
+
+    /// The image downloaded and uploaded for a message: its key, or `None` (logged) when it
+    /// cannot be had, and it stays a link.
+    async fn upload(&self, image: &Image) -> Option<String> {
+        let downloaded = match self.downloader.image(&image.url).await {
+            Ok(downloaded) => downloaded,
+            Err(error) => {
+                tracing::warn!(platform = "lark", %error, "an image of the answer could not be downloaded; it stays a link");
+                return None;
+            }
+        };
+        match patiently(|| self.api.upload_image(&self.app, &downloaded)).await {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::warn!(platform = "lark", %error, "an image of the answer could not be uploaded; it stays a link");
+                None
+            }
+        }
+    }
+
     /// Shows card `part` (holding the answer from character `offset`), resuming the one a
     /// previous attempt sent; falls back to [`Mode::Plain`] when Lark refuses cards.
     async fn open_card(&mut self, part: usize, offset: usize, text: &str) -> Result<(), ReplyError> {

@@ -29,6 +29,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";
 /// How long one call may take (long polls add their own `timeout`).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The time a `sendPhoto` by URL is given on top of [`REQUEST_TIMEOUT`]: Telegram downloads the
+/// photo before it answers.
+pub const PHOTO_FETCH_TIME: Duration = Duration::from_secs(30);
+
 /// Longest description kept in an error.
 pub const MAX_DESCRIPTION_CHARS: usize = 200;
 
@@ -197,6 +201,15 @@ impl BotApi {
     /// [`ApiError`].
     pub async fn send_message(&self, token: &Secret, params: &Value) -> Result<Message, ApiError> {
         self.call(token, "sendMessage", params, Duration::ZERO).await
+    }
+
+    /// `sendPhoto` with `params` (chat, `photo` as an HTTP URL Telegram downloads, at most 5 MB,
+    /// reply, thread); Telegram's download of the photo is given [`PHOTO_FETCH_TIME`] more.
+    ///
+    /// # Errors
+    /// [`ApiError`]: a 400 when Telegram cannot get or read the photo.
+    pub async fn send_photo(&self, token: &Secret, params: &Value) -> Result<Message, ApiError> {
+        self.call(token, "sendPhoto", params, PHOTO_FETCH_TIME).await
     }
 
     /// `editMessageText`; an edit to the same text is a success.

@@ -13,10 +13,16 @@
 //!   line or word break: never cut off.
 //! - **Formatting**: HTML parse mode ([`crate::format`]); a message Telegram refuses to parse is
 //!   sent again as plain text.
+//! - **Images**: while the answer is written its images (`![alt](https://…)`) show as links;
+//!   when it is finished they are taken out of the text and sent after it, each as a photo
+//!   (`sendPhoto` with the URL: Telegram downloads it, up to 5 MB), at most
+//!   [`MAX_IMAGES`]. A photo Telegram cannot get is sent as its link instead. An answer that is
+//!   only images says their alt texts.
 //! - **Failure**: the error is the answer, with how to start a new conversation.
 //!
-//! Once only: every message sent for an answer is recorded in the stream store under the event,
-//! so a retried queue message edits the messages it already sent instead of sending them again.
+//! Once only: every message sent for an answer is recorded in the stream store under the event
+//! (its photos after its text), so a retried queue message edits the messages it already sent
+//! instead of sending them again, and sends only the photos not recorded yet.
 //! (A crash between Telegram accepting a message and the record being written can still show
 //! that one message twice: the Bot API has no idempotency key.)
 
@@ -24,7 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::markdown::{Image, MAX_IMAGES, images_to_send, labels, streaming_images};
 use imgate_channel_kit::parts::{PartSink, Parts};
+use imgate_channel_kit::patience::patiently;
 use imgate_channel_kit::text::head_chars;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::{ConversationKind, ReplyContext};
@@ -274,6 +282,34 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// Sends the photos of the answer after its `after` text messages, those not recorded yet;
+    /// one Telegram cannot get goes as its link.
+    async fn send_photos(&mut self, after: usize, images: &[Image]) -> Result<(), ReplyError> {
+        for (n, image) in images.iter().enumerate() {
+            if self.parts.sent().len() > after + n {
+                continue;
+            }
+            let mut params = self.sink.base_params();
+            params["photo"] = json!(image.url);
+            let (api, token, params) = (&self.sink.api, &self.sink.token, &params);
+            let sent = match patiently(|| async move { api.send_photo(token, params).await.map_err(ReplyError::from) })
+                .await
+            {
+                Ok(message) => message.message_id.to_string(),
+                Err(ReplyError::Platform { code, message }) => {
+                    tracing::info!(platform = "telegram", code, %message, "the photo was refused; its link is sent instead");
+                    let link = image.link();
+                    patiently(|| self.sink.send(after + n, &link)).await?
+                }
+                Err(error) => return Err(error),
+            };
+            self.parts.remember(sent).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Calls `call` with `params` plus `text` as HTML; when Telegram cannot parse the entities,
 /// once more with `text` plain.
 async fn with_plain_fallback<T, F, Fut>(params: Value, text: &str, call: F) -> Result<T, ReplyError>
@@ -329,7 +365,7 @@ impl ReplyStream for Answer {
             return Ok(());
         }
         self.last_op = Some(now);
-        let parts = parts(text);
+        let parts = parts(&streaming_images(text));
         let result = if self.drafts {
             let current = parts.last().cloned().unwrap_or_else(|| THINKING.to_owned());
             self.draft(&current).await
@@ -341,8 +377,15 @@ impl ReplyStream for Answer {
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
         self.stop_typing();
-        let text = if text.trim().is_empty() { THINKING } else { text };
-        self.parts.show(&self.sink, &parts(text), true).await
+        let (body, images) = images_to_send(text, MAX_IMAGES);
+        let body = match body.trim() {
+            "" if images.is_empty() => THINKING.to_owned(),
+            "" => labels(&images),
+            _ => body,
+        };
+        let text_parts = parts(&body);
+        self.parts.show(&self.sink, &text_parts, true).await?;
+        self.send_photos(text_parts.len(), &images).await
     }
 
     /// The failure note follows what was already shown.

@@ -8,6 +8,10 @@
 //! - Errors never carry the token, a context token or a URL: reqwest errors are stripped of
 //!   theirs, and the server's `errmsg` is cut to [`MAX_MESSAGE_CHARS`].
 
+mod upload;
+
+pub use upload::{DEFAULT_CDN_URL, Uploaded};
+
 use std::time::Duration;
 
 use base64::Engine;
@@ -166,13 +170,48 @@ impl Client {
         client_id: &str,
         text: &str,
     ) -> Result<(), ApiError> {
+        let item = json!({"type": 1, "text_item": {"text": text}});
+        self.send_item(account, to_user, context_token, client_id, item).await
+    }
+
+    /// The HTTP client (for the replier's image downloads).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `sendmessage` of one image to `to_user` with `context_token` (§4.2): the image uploaded
+    /// with [`Client::upload_image`].
+    ///
+    /// # Errors
+    /// [`ApiError`]; `ret=-2` is [`ApiError::send_refused`].
+    pub async fn send_image(
+        &self,
+        account: &Account,
+        to_user: &str,
+        context_token: Option<&Secret>,
+        client_id: &str,
+        image: &Uploaded,
+    ) -> Result<(), ApiError> {
+        self.send_item(account, to_user, context_token, client_id, image.item())
+            .await
+    }
+
+    /// `sendmessage` of one `item_list` entry.
+    async fn send_item(
+        &self,
+        account: &Account,
+        to_user: &str,
+        context_token: Option<&Secret>,
+        client_id: &str,
+        item: Value,
+    ) -> Result<(), ApiError> {
         let mut msg = json!({
             "from_user_id": "",
             "to_user_id": to_user,
             "client_id": client_id,
             "message_type": 2,
             "message_state": 2,
-            "item_list": [{"type": 1, "text_item": {"text": text}}],
+            "item_list": [item],
         });
         if let Some(token) = context_token {
             msg["context_token"] = json!(token.expose());

@@ -25,32 +25,7 @@ pub const CUT_NOTE: &str =
     "\n\n(…回答过长，后面的部分没有发送 / the rest of this answer is longer than one WeChat reply may be)";
 
 /// `text` without Markdown images (`![alt](url)`), keeping everything else.
-pub fn strip_images(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("![") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 2..];
-        let image_end = after
-            .find("](")
-            .filter(|close| !after[..*close].contains('\n'))
-            .and_then(|close| {
-                let url = &after[close + 2..];
-                url.find(')')
-                    .filter(|end| !url[..*end].contains(char::is_whitespace) || url[..*end].contains('"'))
-                    .map(|end| close + 2 + end + 1)
-            });
-        match image_end {
-            Some(end) => rest = &after[end..],
-            None => {
-                out.push_str("![");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
+pub use imgate_channel_kit::markdown::remove_images as strip_images;
 
 /// The blocks `text` is sent in: at most `max_blocks` (at least one), each within
 /// [`BLOCK_CHARS`] when that many suffice, else within [`LONG_BLOCK_CHARS`]; past that the last

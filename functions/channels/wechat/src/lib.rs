@@ -33,6 +33,8 @@ pub struct Endpoints {
     pub api: String,
     /// The QR login host.
     pub login: String,
+    /// The media CDN images are uploaded to (§5.1).
+    pub cdn: String,
     /// How long a refused send waits before its one merged retry ([`reply::REFUSAL_BACKOFF`];
     /// tests shorten it).
     pub refusal_backoff: std::time::Duration,
@@ -43,17 +45,20 @@ impl Default for Endpoints {
         Self {
             api: api::DEFAULT_BASE_URL.to_owned(),
             login: api::DEFAULT_BASE_URL.to_owned(),
+            cdn: api::DEFAULT_CDN_URL.to_owned(),
             refusal_backoff: reply::REFUSAL_BACKOFF,
         }
     }
 }
 
 impl Endpoints {
-    /// Both the bot API and the QR login at `base` (tests, `--wechat-api-base`).
+    /// The bot API and the QR login at `base`, the CDN at `<base>/c2c` (tests,
+    /// `--wechat-api-base`).
     pub fn at(base: &str) -> Self {
         Self {
             api: base.to_owned(),
             login: base.to_owned(),
+            cdn: format!("{}/c2c", base.trim_end_matches('/')),
             ..Self::default()
         }
     }
@@ -77,7 +82,8 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         webhook: None,
         replier: Arc::new(
             reply::WechatReplier::new(deps.store.clone(), client.clone(), endpoints.api.clone())
-                .with_backoff(endpoints.refusal_backoff),
+                .with_backoff(endpoints.refusal_backoff)
+                .with_cdn(endpoints.cdn.clone()),
         ),
         connector: Some(Arc::new(long::Connector::new(
             client,

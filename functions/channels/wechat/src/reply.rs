@@ -16,16 +16,25 @@
 //!   note past it), once; the event log says so. A
 //!   second refusal is logged and the rest is dropped: only a new message from the user
 //!   reliably lifts the penalty, and every try during it reportedly lengthens it.
+//! - **Images** (`![alt](https://…)`): when the answer is finished they are taken out of the
+//!   text, downloaded ([`imgate_channel_kit::download`]), encrypted and uploaded to the media
+//!   CDN (§5.1) and each sent after the text as an image item (§4.2), at most as many as the
+//!   send budget leaves after the text's blocks; one that cannot be had, or has no room in the
+//!   budget, stays a link in the text. An image refused with `ret=-2` ends the answer there
+//!   (logged), as every further send would be refused too.
 //! - **Once only**: each delivered block is recorded in the stream store under the event
 //!   (`wechat_blocks:<event>`), so a retried queue message sends only the blocks not yet
 //!   delivered; a refusal is recorded before the back-off, so a retry after a crash goes
 //!   straight to the merged block; a merged last block, or a given-up answer, marks the answer
-//!   done.
+//!   done. Each sent image is recorded as well (`image:<n>`), so a retry sends only the images
+//!   not sent yet.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::download::Downloader;
+use imgate_channel_kit::markdown::{Image, MAX_IMAGES, images_to_send, labels, with_links};
 use imgate_channel_kit::parts::Parts;
 use imgate_core::IntegrationId;
 use imgate_core::credentials::Credentials;
@@ -35,7 +44,7 @@ use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store};
 use imgate_core::secret::Secret;
 use sha2::{Digest, Sha256};
 
-use crate::api::{Account, ApiError, Client};
+use crate::api::{Account, ApiError, Client, DEFAULT_CDN_URL, Uploaded};
 use crate::format::{LONG_BLOCK_CHARS, blocks, is_cut, merged};
 use crate::long::account;
 
@@ -64,6 +73,9 @@ const DONE_MARK: &str = "done:";
 /// A recorded id that marks a refused send (the next try is the merged block).
 const REFUSED_MARK: &str = "refused:";
 
+/// Recorded ids of sent images: `image:<n>`.
+const IMAGE_MARK: &str = "image:";
+
 /// Answers WeChat events.
 #[derive(Clone)]
 pub struct WechatReplier {
@@ -71,6 +83,8 @@ pub struct WechatReplier {
     client: Client,
     default_base: String,
     backoff: Duration,
+    cdn: String,
+    downloader: Downloader,
 }
 
 impl WechatReplier {
@@ -79,10 +93,19 @@ impl WechatReplier {
     pub fn new(store: Arc<dyn Store>, client: Client, default_base: String) -> Self {
         Self {
             store,
+            downloader: Downloader::new(client.http().clone()),
             client,
             default_base,
             backoff: REFUSAL_BACKOFF,
+            cdn: DEFAULT_CDN_URL.to_owned(),
         }
+    }
+
+    /// The same replier uploading images to the CDN at `cdn`.
+    #[must_use]
+    pub fn with_cdn(mut self, cdn: String) -> Self {
+        self.cdn = cdn;
+        self
     }
 
     /// The same replier with another back-off after a refused send (tests).
@@ -130,6 +153,8 @@ impl Replier for WechatReplier {
                 context_token: context_token.clone(),
             },
             store: self.store.clone(),
+            cdn: self.cdn.clone(),
+            downloader: self.downloader.clone(),
             integration_id: target.event.integration_id.clone(),
             event_id: target.event.event_id.clone(),
             client_ids: client_id_base(&key),
@@ -219,6 +244,8 @@ struct Typing {
 struct Answer {
     chat: Chat,
     store: Arc<dyn Store>,
+    cdn: String,
+    downloader: Downloader,
     integration_id: IntegrationId,
     event_id: String,
     client_ids: String,
@@ -270,7 +297,10 @@ impl Answer {
             return Ok(());
         }
         let refused_before = recorded.iter().any(|id| id.starts_with(REFUSED_MARK));
-        let delivered = recorded.iter().filter(|id| !id.starts_with(REFUSED_MARK)).count();
+        let delivered = recorded
+            .iter()
+            .filter(|id| !id.starts_with(REFUSED_MARK) && !id.starts_with(IMAGE_MARK))
+            .count();
         let blocks = blocks(text, MAX_BLOCKS);
         let total = blocks.len();
         if delivered >= total {
@@ -355,6 +385,81 @@ impl Answer {
     }
 }
 
+impl Answer {
+    fn image_sent(&self, n: usize) -> bool {
+        let mark = format!("{IMAGE_MARK}{n}");
+        self.parts.sent().contains(&mark)
+    }
+
+    /// `image` downloaded and uploaded to the CDN, or `None` (logged) when it cannot be had.
+    async fn upload(&self, image: &Image) -> Option<Uploaded> {
+        let downloaded = match self.downloader.image(&image.url).await {
+            Ok(downloaded) => downloaded,
+            Err(error) => {
+                tracing::warn!(platform = "wechat", %error, "an image of the answer could not be downloaded; it stays a link");
+                return None;
+            }
+        };
+        let chat = &self.chat;
+        match chat
+            .client
+            .upload_image(&chat.account, &self.cdn, &chat.to_user, &downloaded)
+            .await
+        {
+            Ok(uploaded) => Some(uploaded),
+            Err(error) => {
+                tracing::warn!(platform = "wechat", %error, "an image of the answer could not be uploaded; it stays a link");
+                None
+            }
+        }
+    }
+
+    /// Sends the uploaded images after the text, each once, unless the text's sends ended in a
+    /// refusal or were given up.
+    async fn send_images(&mut self, uploaded: Vec<(usize, Uploaded)>) -> Result<(), ReplyError> {
+        let stopped = self
+            .parts
+            .sent()
+            .iter()
+            .any(|id| id.starts_with(DONE_MARK) || id.starts_with(REFUSED_MARK));
+        if stopped {
+            return Ok(());
+        }
+        for (n, image) in uploaded {
+            tokio::time::sleep(BLOCK_GAP).await;
+            let client_id = format!("{}-image-{n}", self.client_ids);
+            let chat = &self.chat;
+            match chat
+                .client
+                .send_image(
+                    &chat.account,
+                    &chat.to_user,
+                    chat.context_token.as_ref(),
+                    &client_id,
+                    &image,
+                )
+                .await
+            {
+                Ok(()) => self.parts.remember(format!("{IMAGE_MARK}{n}")).await?,
+                Err(error) if error.send_refused() => {
+                    self.parts.remember(format!("{DONE_MARK}image-refused")).await?;
+                    self.log(
+                        EventKind::Error,
+                        &format!(
+                            "WeChat refused image {} of the answer (ret -2); it and the rest are not sent",
+                            n + 1
+                        ),
+                    )
+                    .await;
+                    return Ok(());
+                }
+                Err(error) => return Err(reply_error(error)),
+            }
+        }
+        Ok(())
+    }
+}
+
 fn reply_error(error: ApiError) -> ReplyError {
     match error {
         ApiError::Refused { code, message, .. } => {
@@ -384,8 +489,28 @@ impl ReplyStream for Answer {
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
         self.stop_typing().await;
-        let text = if text.trim().is_empty() { "…" } else { text };
-        self.deliver(text).await
+        let (body, mut images) = images_to_send(text, MAX_IMAGES);
+        // Images take sends from the budget the text's blocks leave.
+        let room = MAX_BLOCKS.saturating_sub(blocks(&with_links(&body, &images), MAX_BLOCKS).len());
+        let mut links = images.split_off(room.min(images.len()));
+        let mut uploaded = Vec::new();
+        for (n, image) in images.iter().enumerate() {
+            if self.image_sent(n) {
+                continue;
+            }
+            match self.upload(image).await {
+                Some(item) => uploaded.push((n, item)),
+                None => links.push(image.clone()),
+            }
+        }
+        let text = with_links(&body, &links);
+        let text = match text.trim() {
+            "" if images.is_empty() => "…".to_owned(),
+            "" => labels(&images),
+            _ => text,
+        };
+        self.deliver(&text).await?;
+        self.send_images(uploaded).await
     }
 
     /// The failure note follows what the agent had written.

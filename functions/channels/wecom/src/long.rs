@@ -6,7 +6,7 @@
 //!   clock by its caller.
 //! - [`driver`]: [`run`] one connection to its [`Outcome`]; [`connect`] opens the real socket.
 //! - [`pusher`]: carries the dispatcher's answers from the store's stream buffers onto the
-//!   connection.
+//!   connection; [`uploads`]: the answer's images after its text.
 //! - [`connector`]: all of it as the relay's [`imgate_core::relay::Connector`].
 //!
 //! Callback bodies are the same JSON as in callback mode, so they are parsed with
@@ -25,6 +25,7 @@ pub mod pusher;
 mod queue;
 pub mod session;
 mod socket;
+pub mod uploads;
 
 use imgate_core::event::{InboundEvent, ReplyContext};
 use imgate_core::{IntegrationId, Timestamp};

@@ -6,10 +6,19 @@
 //! second message through the single-use `response_url`, never silently cut. A retried queue
 //! message finds its stream already finished and shows nothing twice.
 //!
+//! Images (`![alt](https://…)`): a callback-mode answer finished within its stream carries them
+//! in its finishing frame as `msg_item` ([`images`]); on the long connection the relay's pusher
+//! uploads the same stored images over the socket and sends each as an `image` message after
+//! the text ([`crate::long::uploads`]: `msg_item` is documented as unsupported there); a
+//! self-built app sends each after the text as an `image` message of an uploaded `media_id`
+//! (`media/upload`). An image that cannot be had, and every image of an answer that goes
+//! through `response_url` (which takes Markdown only), is a link.
+//!
 //! On the long connection there is no `response_url`: the stream buffer takes the whole answer
 //! and the relay's pusher ([`crate::long::pusher`]) cuts it into the stream and proactive
 //! messages, and pushes it whole when the stream can no longer be updated.
 
+pub mod images;
 pub mod payload;
 
 use std::sync::Arc;
@@ -22,6 +31,10 @@ use imgate_core::event::ReplyContext;
 use imgate_core::ports::{Claim, Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
 
 use crate::api::{AppClient, ResponseUrl};
+use imgate_channel_kit::download::{Downloader, ImageKind};
+use imgate_channel_kit::markdown::{
+    Image, MAX_IMAGES, images_to_links, images_to_send, labels, streaming_images, with_links,
+};
 use imgate_channel_kit::text::split;
 
 use crate::format::{self, MAX_CONTENT_BYTES};
@@ -43,12 +56,18 @@ pub struct WecomReplier {
     store: Arc<dyn Store>,
     http: reqwest::Client,
     app: AppClient,
+    downloader: Downloader,
 }
 
 impl WecomReplier {
     /// A replier over the shared store, an HTTP client and the self-built app client.
     pub fn new(store: Arc<dyn Store>, http: reqwest::Client, app: AppClient) -> Self {
-        Self { store, http, app }
+        Self {
+            store,
+            downloader: Downloader::new(http.clone()),
+            http,
+            app,
+        }
     }
 }
 
@@ -84,6 +103,8 @@ impl Replier for WecomReplier {
                 };
                 let mut stream = BotStream {
                     store: self.store.clone(),
+                    downloader: self.downloader.clone(),
+                    integration_id: event.integration_id.clone(),
                     mode,
                     once,
                     deadline: event.received_at.plus(STREAM_DEADLINE),
@@ -112,6 +133,7 @@ impl Replier for WecomReplier {
                 };
                 Ok(Box::new(AppStream {
                     app: self.app.clone(),
+                    downloader: self.downloader.clone(),
                     store: self.store.clone(),
                     corp_id,
                     secret,
@@ -140,6 +162,8 @@ enum Mode {
 
 struct BotStream {
     store: Arc<dyn Store>,
+    downloader: Downloader,
+    integration_id: imgate_core::IntegrationId,
     mode: Mode,
     once: ResponseUrlOnce,
     /// When streaming stops and the stream is finished (before WeCom stops pulling).
@@ -193,6 +217,36 @@ impl BotStream {
         self.mode = Mode::Overflowed { shown: first };
         Ok(())
     }
+
+    /// Whether the finished stream can carry images with `text`: on the long connection (the
+    /// pusher sends them), or a callback-mode stream still pulled, the text fitting one bubble.
+    fn carries_images(&self, text: &str) -> bool {
+        matches!(self.mode, Mode::Streaming(_))
+            && (self.long_connection
+                || (format::for_bot(text).len() <= MAX_CONTENT_BYTES && Timestamp::now() < self.pulled_until))
+    }
+
+    /// Finishes the stream with `body` and `images` in its finishing frame (those that cannot
+    /// be had stay links); a download that outlasts the pull window leaves them all links.
+    async fn finish_with_images(&mut self, body: &str, images: Vec<Image>) -> Result<(), ReplyError> {
+        let Mode::Streaming(state) = &self.mode else {
+            return Ok(());
+        };
+        let all = with_links(body, &images);
+        let body = if body.trim().is_empty() {
+            labels(&images)
+        } else {
+            body.to_owned()
+        };
+        let stream_id = state.id.clone();
+        let (manifest, links) =
+            images::keep(&self.store, &self.downloader, &self.integration_id, &stream_id, images).await?;
+        if !self.long_connection && Timestamp::now() >= self.pulled_until {
+            return Box::pin(self.finish(&all)).await;
+        }
+        self.write(&format::for_bot(&with_links(&body, &links)), true, manifest)
+            .await
+    }
 }
 
 #[async_trait]
@@ -201,7 +255,7 @@ impl ReplyStream for BotStream {
         if !matches!(self.mode, Mode::Streaming(_)) {
             return Ok(());
         }
-        let content = format::for_bot(text);
+        let content = format::for_bot(&streaming_images(text));
         if self.long_connection {
             return self.write(&content, false, None).await;
         }
@@ -212,6 +266,12 @@ impl ReplyStream for BotStream {
     }
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
+        let (body, images) = images_to_send(text, MAX_IMAGES);
+        if !images.is_empty() && self.carries_images(&with_links(&body, &images)) {
+            return self.finish_with_images(&body, images).await;
+        }
+        // Elsewhere images are links.
+        let text = &images_to_links(text);
         let content = format::for_bot(text);
         match &self.mode {
             Mode::Done => Ok(()),
@@ -283,6 +343,7 @@ impl ResponseUrlOnce {
 /// in parts of at most 2,048 bytes.
 struct AppStream {
     app: AppClient,
+    downloader: Downloader,
     store: Arc<dyn Store>,
     corp_id: String,
     secret: imgate_core::secret::Secret,
@@ -298,21 +359,68 @@ impl AppStream {
         }
         let parts = split(&format::for_app(text), format::APP_MAX_CONTENT_BYTES);
         for (i, part) in parts.iter().enumerate() {
-            let key = format!("{}:{i}", self.key);
-            if self.store.claim(&key, Timestamp::now(), RESPONSE_URL_TTL * 24).await? == Claim::Duplicate {
-                continue;
-            }
-            let body = serde_json::json!({"msgtype": "markdown", "markdown": {"content": part}});
-            if let Err(error) = self
-                .app
-                .send(&self.corp_id, &self.secret, &self.agent_id, &self.to_user, &body)
-                .await
-            {
-                self.store.release(&key).await?;
-                return Err(error);
-            }
+            self.send_once(
+                &format!("{}:{i}", self.key),
+                async || serde_json::json!({"msgtype": "markdown", "markdown": {"content": part}}),
+            )
+            .await?;
         }
         Ok(())
+    }
+
+    /// Sends image `n` of the answer, once: an `image` message of its uploaded `media_id`, or
+    /// its link when it cannot be downloaded (or is not JPG or PNG) or uploaded.
+    async fn send_image(&self, n: usize, image: &Image) -> Result<(), ReplyError> {
+        self.send_once(&format!("{}:image:{n}", self.key), async || {
+            match self.upload(image).await {
+                Some(media_id) => serde_json::json!({"msgtype": "image", "image": {"media_id": media_id}}),
+                None => serde_json::json!({"msgtype": "markdown", "markdown": {"content": image.link()}}),
+            }
+        })
+        .await
+    }
+
+    /// Sends the message `body` makes, unless `key` was claimed before; the claim is released
+    /// when sending fails.
+    async fn send_once(&self, key: &str, body: impl AsyncFnOnce() -> serde_json::Value) -> Result<(), ReplyError> {
+        if self.store.claim(key, Timestamp::now(), RESPONSE_URL_TTL * 24).await? == Claim::Duplicate {
+            return Ok(());
+        }
+        let body = body().await;
+        if let Err(error) = self
+            .app
+            .send(&self.corp_id, &self.secret, &self.agent_id, &self.to_user, &body)
+            .await
+        {
+            self.store.release(key).await?;
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// The `media_id` of `image` uploaded, or `None` (logged) when it cannot be had.
+    async fn upload(&self, image: &Image) -> Option<String> {
+        let downloaded = match self.downloader.image(&image.url).await {
+            Ok(downloaded) if matches!(downloaded.kind, ImageKind::Png | ImageKind::Jpeg) => downloaded,
+            Ok(_) => {
+                tracing::info!(
+                    platform = "wecom",
+                    "WeCom apps show JPG and PNG only; the image goes as a link"
+                );
+                return None;
+            }
+            Err(error) => {
+                tracing::warn!(platform = "wecom", %error, "an image of the answer could not be downloaded; its link is sent");
+                return None;
+            }
+        };
+        match self.app.upload_image(&self.corp_id, &self.secret, &downloaded).await {
+            Ok(media_id) => Some(media_id),
+            Err(error) => {
+                tracing::warn!(platform = "wecom", %error, "an image of the answer could not be uploaded; its link is sent");
+                None
+            }
+        }
     }
 }
 
@@ -323,7 +431,13 @@ impl ReplyStream for AppStream {
     }
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
-        self.send(text).await
+        let (body, images) = images_to_send(text, MAX_IMAGES);
+        let body = if body.trim().is_empty() { labels(&images) } else { body };
+        self.send(&body).await?;
+        for (n, image) in images.iter().enumerate() {
+            self.send_image(n, image).await?;
+        }
+        Ok(())
     }
 
     async fn fail(&mut self, message: &str) -> Result<(), ReplyError> {

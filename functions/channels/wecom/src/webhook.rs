@@ -17,7 +17,7 @@ use imgate_core::integration::IntegrationRecord;
 use imgate_core::ports::StreamState;
 use imgate_core::{IntegrationId, Platform, Timestamp};
 
-use crate::reply::payload;
+use crate::reply::{images, payload};
 use crate::wire::{
     BotCallback, BotEventKind, parse_app_envelope, parse_app_message, parse_bot_callback, parse_bot_envelope,
 };
@@ -123,7 +123,7 @@ async fn receive_bot(
     let answer = match callback {
         BotCallback::StreamRefresh { stream_id, .. } => {
             let frame = match ctx.deps.store.get_stream(&record.id, &stream_id, now).await? {
-                Some(s) => payload::stream(&s.id, &s.content, s.finished, s.card.as_ref()),
+                Some(s) => images::frame(ctx.deps.store.as_ref(), &s, now).await?,
                 // Unknown or expired: finish it so WeCom stops asking.
                 None => payload::stream(&stream_id, "", true, None),
             };
@@ -144,12 +144,7 @@ async fn receive_bot(
                     .await?
                     .unwrap_or(placeholder),
             };
-            Some(payload::stream(
-                &current.id,
-                &current.content,
-                current.finished,
-                current.card.as_ref(),
-            ))
+            Some(images::frame(ctx.deps.store.as_ref(), &current, now).await?)
         }
         BotCallback::Event(event) => {
             ctx.deps

@@ -1,6 +1,7 @@
 //! The WeCom replier over the embedded store against a fake WeCom: stream buffer writes,
 //! rollover past 20,480 bytes and before the 6-minute window through the single-use
-//! `response_url`, failure cards, redeliveries, and self-built app replies.
+//! `response_url`, failure cards, redeliveries, and self-built app replies; an answer's images
+//! (uploaded and sent once by an app, in the finishing frame's `msg_item` of a callback stream).
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,12 +11,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::routing::{get, post};
+use base64::Engine;
 use imgate_core::credentials::{Credentials, WecomWebhook};
-use imgate_core::event::{Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender};
-use imgate_core::integration::IntegrationRecord;
+use imgate_core::event::ReplyContext;
 use imgate_core::ports::{Deps, Replier, ReplyTarget, StreamState, TokenCache};
 use imgate_core::secret::Secret;
-use imgate_core::{ConnectionMode, IntegrationId, OrgId, Platform, Timestamp};
+use imgate_core::testing::reply_target;
+use imgate_core::{IntegrationId, Platform, Timestamp};
 use imgate_wecom::api::AppClient;
 use imgate_wecom::format::MAX_CONTENT_BYTES;
 use imgate_wecom::reply::WecomReplier;
@@ -26,6 +28,7 @@ use serde_json::{Value, json};
 struct Fake {
     response_posts: Vec<Value>,
     app_sends: Vec<Value>,
+    uploads: Vec<(String, String, usize)>,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -51,6 +54,7 @@ async fn fake_wecom() -> (String, Shared) {
                 Json(json!({"errcode": 0, "errmsg": "ok"}))
             }),
         )
+        .merge(images::routes())
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -97,22 +101,6 @@ impl World {
         })
     }
 
-    fn record(&self) -> IntegrationRecord {
-        IntegrationRecord {
-            id: self.integration.clone(),
-            org_id: OrgId::generate(),
-            name: "bot".into(),
-            platform: Platform::Wecom,
-            mode: ConnectionMode::Webhook,
-            enabled: true,
-            credentials: imgate_core::keyring::SealedSecret::from_stored("unused"),
-            created_at: Timestamp::now(),
-            updated_at: Timestamp::now(),
-            version: 1,
-            account: None,
-        }
-    }
-
     /// A bot event whose stream exists (as the webhook creates it), received `age` ago.
     async fn bot_target(&self, id: &str, age: Duration, with_stream: bool) -> ReplyTarget {
         let stream_id = format!("s-{id}");
@@ -139,33 +127,14 @@ impl World {
     }
 
     fn target(&self, id: &str, reply: ReplyContext, received_at: Timestamp) -> ReplyTarget {
-        ReplyTarget {
-            integration: self.record(),
-            credentials: self.credentials(),
-            event: InboundEvent {
-                event_id: id.into(),
-                platform: Platform::Wecom,
-                integration_id: self.integration.clone(),
-                conversation: Conversation {
-                    id: "u1".into(),
-                    kind: ConversationKind::Direct,
-                    thread_id: None,
-                    name: None,
-                },
-                sender: Sender {
-                    id: "u1".into(),
-                    name: None,
-                    is_bot: false,
-                },
-                kind: InboundKind::Message(Message {
-                    text: "hi".into(),
-                    ..Message::default()
-                }),
-                reply,
-                occurred_at: None,
-                received_at,
-            },
-        }
+        reply_target(
+            Platform::Wecom,
+            &self.integration,
+            self.credentials(),
+            reply,
+            id,
+            received_at,
+        )
     }
 
     async fn stream(&self, id: &str) -> StreamState {
@@ -381,4 +350,134 @@ async fn app_replies_are_split_and_sent_once() {
     });
     let error = w.replier.open(no_secret).await.err().unwrap().to_string();
     assert!(error.contains("corp_secret"), "{error}");
+}
+
+#[tokio::test]
+async fn an_app_uploads_each_image_and_sends_it_once() {
+    let w = world().await;
+    let target = w.target(
+        "app-img-1",
+        ReplyContext::WecomApp {
+            agent_id: "1000002".into(),
+            to_user: "zhangsan".into(),
+        },
+        Timestamp::now(),
+    );
+    let answer = format!(
+        "Here:\n\n![chart]({0}/chart.png)\n\n![missing]({0}/gone.png)\n\nDone.",
+        w.base
+    );
+    // Finished twice, as a redelivered queue message would.
+    for _ in 0..2 {
+        let mut reply = w.replier.open(target.clone()).await.unwrap();
+        reply.finish(&answer).await.unwrap();
+    }
+    let sends = w.fake.lock().unwrap().app_sends.clone();
+    assert_eq!(sends.len(), 3, "{sends:#?}");
+    assert_eq!(sends[0]["msgtype"], "markdown");
+    assert_eq!(sends[0]["markdown"]["content"], "Here:\n\nDone.");
+    assert_eq!(
+        sends[1],
+        json!({"msgtype": "image", "image": {"media_id": "media-1"}, "touser": "zhangsan", "agentid": 1_000_002})
+    );
+    assert_eq!(sends[2]["msgtype"], "markdown");
+    assert_eq!(
+        sends[2]["markdown"]["content"],
+        format!("[missing]({}/gone.png)", w.base)
+    );
+    let uploads = w.fake.lock().unwrap().uploads.clone();
+    assert_eq!(
+        uploads,
+        [("image".to_owned(), "image-1.png".to_owned(), images::PNG.len())]
+    );
+}
+
+#[tokio::test]
+async fn a_callback_stream_finishes_with_its_images_as_msg_item() {
+    let w = world().await;
+    let target = w.bot_target("bot-img-1", Duration::ZERO, true).await;
+    let mut reply = w.replier.open(target.clone()).await.unwrap();
+    reply.update(&format!("Here: ![chart]({}/chart", w.base)).await.unwrap();
+    assert_eq!(
+        w.stream("bot-img-1").await.content,
+        "Here: ",
+        "an image still arriving is not shown half written"
+    );
+    reply
+        .finish(&format!(
+            "Here:\n\n![chart]({0}/chart.png)\n![missing]({0}/gone.png)",
+            w.base
+        ))
+        .await
+        .unwrap();
+    let finished = w.stream("bot-img-1").await;
+    assert!(finished.finished);
+    assert_eq!(finished.content, format!("Here:\n\n[missing]({}/gone.png)", w.base));
+    let frame = imgate_wecom::reply::images::frame(w.deps.store.as_ref(), &finished, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(frame["msgtype"], "stream");
+    assert!(frame.get("template_card").is_none());
+    let items = frame["stream"]["msg_item"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    let image = &items[0]["image"];
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(image["base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, images::PNG);
+    assert_eq!(image["md5"].as_str().unwrap().len(), 32);
+
+    // A redelivery finds the stream finished and changes nothing.
+    let mut again = w.replier.open(target).await.unwrap();
+    again.finish("something else").await.unwrap();
+    let after = w.stream("bot-img-1").await;
+    assert_eq!(after.version, finished.version);
+}
+
+/// The fake's image routes: `media/upload` (multipart `media`, more than 5 bytes), a PNG and a
+/// missing image.
+mod images {
+    use axum::Json;
+    use axum::extract::{Multipart, Query, State};
+    use axum::http::header;
+    use axum::routing::{get, post};
+    use serde_json::json;
+
+    use super::Shared;
+
+    /// A valid 1×1 PNG.
+    pub const PNG: &[u8] = &[
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+        0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00,
+        0x0B, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x60, 0x00, 0x02, 0x00, 0x00, 0x05, 0x00, 0x01, 0x7A, 0x5E,
+        0xAB, 0x3F, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ];
+
+    pub fn routes() -> axum::Router<Shared> {
+        axum::Router::new()
+            .route(
+                "/cgi-bin/media/upload",
+                post(
+                    |State(f): State<Shared>, Query(query): Query<Vec<(String, String)>>, mut form: Multipart| async move {
+                        let kind = query.iter().find(|(k, _)| k == "type").map(|(_, v)| v.clone()).unwrap_or_default();
+                        let mut file = None;
+                        while let Ok(Some(field)) = form.next_field().await {
+                            if field.name() == Some("media") {
+                                let name = field.file_name().unwrap_or_default().to_owned();
+                                file = Some((name, field.bytes().await.unwrap().len()));
+                            }
+                        }
+                        let Some((name, size)) = file.filter(|(_, size)| *size > 5) else {
+                            return Json(json!({"errcode": 40005, "errmsg": "invalid file type"}));
+                        };
+                        let mut fake = f.lock().unwrap();
+                        fake.uploads.push((kind.clone(), name, size));
+                        Json(json!({"errcode": 0, "errmsg": "", "type": kind,
+                            "media_id": format!("media-{}", fake.uploads.len()), "created_at": "1380000000"}))
+                    },
+                ),
+            )
+            .route("/chart.png", get(|| async { ([(header::CONTENT_TYPE, "image/png")], PNG) }))
+            .route("/gone.png", get(|| async { axum::http::StatusCode::NOT_FOUND }))
+    }
 }

@@ -7,6 +7,11 @@
 //! what is new as delta frames. A retried queue message finds the buffer where the last
 //! attempt left it and goes on; the pusher alone gives out `chunkId`s, so they keep rising.
 //!
+//! Images (`![alt](https://…)`) are sent as links: Weibo's socket carries text only, and its
+//! file API (`/open/dm/send_file`) names no recipient (the token decides who receives), so it
+//! cannot answer the user who asked. While the answer streams, an image still arriving is held
+//! back so the text only ever grows (the pusher sends deltas).
+//!
 //! A finished answer is reported delivered only once the pusher wrote its closing frame (the
 //! delivered mark): while the socket is down `finish` waits up to [`DELIVERY_WAIT`] and then
 //! fails, so the queue retries the message (the answer is recorded and is not asked for
@@ -16,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use imgate_channel_kit::markdown::{images_to_links, streaming_images};
 use imgate_core::event::ReplyContext;
 use imgate_core::ports::{Replier, ReplyError, ReplyStream, ReplyTarget, Store, StreamState};
 use imgate_core::{IntegrationId, Timestamp};
@@ -152,11 +158,11 @@ impl Stream {
 #[async_trait]
 impl ReplyStream for Stream {
     async fn update(&mut self, text: &str) -> Result<(), ReplyError> {
-        self.write(text, false).await
+        self.write(&streaming_images(text), false).await
     }
 
     async fn finish(&mut self, text: &str) -> Result<(), ReplyError> {
-        self.write(text, true).await?;
+        self.write(&images_to_links(text), true).await?;
         self.delivered().await
     }
 

@@ -33,6 +33,16 @@ pub fn markdown(title: &str, text: &str) -> Value {
     })
 }
 
+/// An image for `sessionWebhook`, which has no image message: a `markdown` message that is only
+/// the image (DingTalk's Markdown shows `![alt](url)`), titled with its alt text.
+pub fn image(alt: &str, url: &str) -> Value {
+    let title = if alt.trim().is_empty() { "image" } else { alt.trim() };
+    markdown(
+        &title.chars().take(MAX_TITLE_CHARS).collect::<String>(),
+        &format!("![{title}]({url})"),
+    )
+}
+
 /// Adds an @-mention of `staff_ids` to a [`text`] or [`markdown`] body: `at.atUserIds` plus
 /// `@<staffId>` appended to the text (DingTalk renders a mention only where the text names it;
 /// whether sessionWebhook honours `atUserIds` or `userIds` is UNVERIFIED, `atUserIds` is what
@@ -111,6 +121,14 @@ impl Sample {
         }
     }
 
+    /// `sampleImageMsg {"photoURL"}`: an image DingTalk fetches from `url`.
+    pub fn image(url: &str) -> Self {
+        Self {
+            msg_key: "sampleImageMsg",
+            msg_param: json!({ "photoURL": url }),
+        }
+    }
+
     /// `msgParam` as the string the API expects.
     pub fn param_string(&self) -> String {
         self.msg_param.to_string()
@@ -120,6 +138,18 @@ impl Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images() {
+        assert_eq!(
+            image("chart", "https://x/c.png"),
+            json!({"msgtype": "markdown", "markdown": {"title": "chart", "text": "![chart](https://x/c.png)"}})
+        );
+        assert_eq!(image(" ", "https://x/c.png")["markdown"]["title"], "image");
+        let sample = Sample::image("https://x/c.png");
+        assert_eq!(sample.msg_key, "sampleImageMsg");
+        assert_eq!(sample.param_string(), r#"{"photoURL":"https://x/c.png"}"#);
+    }
 
     #[test]
     fn bodies() {

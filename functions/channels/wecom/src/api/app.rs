@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{REQUEST_TIMEOUT, Status, success_body, transport};
+use imgate_channel_kit::download::Downloaded;
 use imgate_channel_kit::tokens::{Fetched, SealedTokens};
 
 /// WeCom's public API host.
@@ -27,6 +28,9 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// Errcodes meaning "this access token is not (or no longer) valid".
 const INVALID_TOKEN_CODES: [i64; 3] = [40014, 42001, 40001];
+
+/// How long an image upload may take.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Validity assumed when `gettoken` omits `expires_in`.
 const DEFAULT_EXPIRES_IN: u64 = 7200;
@@ -116,6 +120,29 @@ impl AppClient {
             .inspect(|()| tracing::debug!(platform = "wecom", corp_id, agent_id, "app message sent"))
     }
 
+    /// Uploads `image` as temporary media (`/cgi-bin/media/upload?type=image`, multipart field
+    /// `media` with its file name; JPG or PNG, more than 5 bytes and at most 10 MB, usable for
+    /// three days); returns its `media_id`.
+    ///
+    /// # Errors
+    /// As for [`AppClient::send`].
+    pub async fn upload_image(
+        &self,
+        corp_id: &str,
+        corp_secret: &Secret,
+        image: &Downloaded,
+    ) -> Result<String, ReplyError> {
+        self.tokens
+            .with_token(
+                &token_cache_key(corp_id, corp_secret),
+                REFRESH_MARGIN,
+                || self.fetch_token(corp_id, corp_secret),
+                |token| async move { self.post_upload(&token, image).await },
+                |error| matches!(error, ReplyError::Platform { code, .. } if INVALID_TOKEN_CODES.contains(code)),
+            )
+            .await
+    }
+
     /// A valid access token for the app, from the cache or `gettoken` (for other app APIs such
     /// as `media/get`).
     ///
@@ -166,6 +193,40 @@ impl AppClient {
         let status: Status = serde_json::from_slice(&body)
             .map_err(|_| ReplyError::Transport("message/send answered with something other than JSON".into()))?;
         status.check()
+    }
+}
+
+#[derive(Deserialize)]
+struct UploadResponse {
+    #[serde(flatten)]
+    status: Status,
+    #[serde(default)]
+    media_id: String,
+}
+
+impl AppClient {
+    async fn post_upload(&self, token: &Secret, image: &Downloaded) -> Result<String, ReplyError> {
+        let part = reqwest::multipart::Part::bytes(image.bytes.clone())
+            .file_name(image.file_name(0))
+            .mime_str(image.kind.mime())
+            .map_err(|_| ReplyError::Unsupported("an image without a MIME type".into()))?;
+        let response = self
+            .http
+            .post(format!("{}/cgi-bin/media/upload", self.base_url))
+            .query(&[("access_token", token.expose()), ("type", "image")])
+            .timeout(UPLOAD_TIMEOUT)
+            .multipart(reqwest::multipart::Form::new().part("media", part))
+            .send()
+            .await
+            .map_err(transport)?;
+        let body = success_body(response).await?;
+        let parsed: UploadResponse = serde_json::from_slice(&body)
+            .map_err(|_| ReplyError::Transport("media/upload answered with something other than JSON".into()))?;
+        parsed.status.check()?;
+        if parsed.media_id.is_empty() {
+            return Err(ReplyError::Transport("media/upload answered without a media_id".into()));
+        }
+        Ok(parsed.media_id)
     }
 }
 

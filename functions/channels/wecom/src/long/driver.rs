@@ -51,6 +51,8 @@ pub struct Delivery {
     pub cmd: String,
     /// What happened.
     pub status: DeliveryStatus,
+    /// What WeCom's ack carried (an upload's `upload_id` or `media_id`).
+    pub body: Option<serde_json::Value>,
 }
 
 /// How an outbox frame ended.
@@ -267,6 +269,7 @@ where
                 req_id,
                 errcode,
                 errmsg,
+                body,
             } => match self.queue.acked(&req_id) {
                 Some(route) => {
                     let status = if errcode == 0 {
@@ -275,7 +278,7 @@ where
                         tracing::warn!(platform = "wecom", req_id = %req_id, cmd = %route.cmd, errcode, "frame rejected");
                         DeliveryStatus::Rejected { errcode, errmsg }
                     };
-                    self.report(route, status).await;
+                    self.report_with(route, status, body).await;
                 }
                 None => tracing::debug!(platform = "wecom", req_id = %req_id, errcode, "ack for no frame in flight"),
             },
@@ -339,10 +342,15 @@ where
     }
 
     async fn report(&mut self, route: Route, status: DeliveryStatus) {
+        self.report_with(route, status, None).await;
+    }
+
+    async fn report_with(&mut self, route: Route, status: DeliveryStatus, body: Option<serde_json::Value>) {
         let delivery = Delivery {
             req_id: route.req_id,
             cmd: route.cmd,
             status,
+            body,
         };
         (self.inbound)(InboundFrame::Delivery(delivery)).await;
     }

@@ -29,6 +29,12 @@ pub mod cmd {
     pub const MSG_CALLBACK: &str = "aibot_msg_callback";
     /// An event, including `disconnected_event` (pushed by WeCom).
     pub const EVENT_CALLBACK: &str = "aibot_event_callback";
+    /// Starts a temporary media upload (§3.8); the ack carries `upload_id`.
+    pub const UPLOAD_INIT: &str = "aibot_upload_media_init";
+    /// One chunk of an upload.
+    pub const UPLOAD_CHUNK: &str = "aibot_upload_media_chunk";
+    /// Ends an upload; the ack carries `media_id`.
+    pub const UPLOAD_FINISH: &str = "aibot_upload_media_finish";
 }
 
 /// The errcodes of §3.9 this module acts on or reports.
@@ -153,6 +159,36 @@ pub fn respond_update(req_id: &str, update: &Value) -> Outgoing {
 pub fn send_markdown(req_id: &str, chatid: &str, content: &str) -> Outgoing {
     let mut body = payload::markdown(content);
     body["chatid"] = Value::String(chatid.to_owned());
+    Outgoing::new(cmd::SEND_MSG, req_id, Some(body))
+}
+
+/// `aibot_upload_media_init` of an image of `total_size` bytes in `total_chunks` chunks, with
+/// the hex MD5 of the whole file (§3.8).
+pub fn upload_init(req_id: &str, filename: &str, total_size: usize, total_chunks: usize, md5: &str) -> Outgoing {
+    let body = serde_json::json!({"type": "image", "filename": filename, "total_size": total_size,
+        "total_chunks": total_chunks, "md5": md5});
+    Outgoing::new(cmd::UPLOAD_INIT, req_id, Some(body))
+}
+
+/// `aibot_upload_media_chunk` number `index` (0-based, as the official SDK sends them) of
+/// upload `upload_id`: at most 512 KB before base64.
+pub fn upload_chunk(req_id: &str, upload_id: &str, index: usize, base64_data: &str) -> Outgoing {
+    let body = serde_json::json!({"upload_id": upload_id, "chunk_index": index, "base64_data": base64_data});
+    Outgoing::new(cmd::UPLOAD_CHUNK, req_id, Some(body))
+}
+
+/// `aibot_upload_media_finish` of upload `upload_id`.
+pub fn upload_finish(req_id: &str, upload_id: &str) -> Outgoing {
+    Outgoing::new(
+        cmd::UPLOAD_FINISH,
+        req_id,
+        Some(serde_json::json!({"upload_id": upload_id})),
+    )
+}
+
+/// A proactive `image` message of an uploaded `media_id` to `chatid` (§3.7).
+pub fn send_image(req_id: &str, chatid: &str, media_id: &str) -> Outgoing {
+    let body = serde_json::json!({"chatid": chatid, "msgtype": "image", "image": {"media_id": media_id}});
     Outgoing::new(cmd::SEND_MSG, req_id, Some(body))
 }
 

@@ -24,6 +24,10 @@
 //! once the answer is complete, as `aibot_send_msg` messages of at most 20,480 bytes each, one
 //! after another's ack, in order (callback mode has `response_url` for this; the long
 //! connection has proactive messages).
+//!
+//! An answer whose finished buffer lists images ([`crate::reply::images`]) goes on once its
+//! last text frame is acked: each image is uploaded over the socket and sent as an `image`
+//! message ([`super::uploads`]), one frame at a time like the text.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,8 +42,9 @@ use imgate_channel_kit::text::split;
 
 use super::driver::{Delivery, DeliveryStatus};
 use super::frame::{self, Outgoing, cmd};
+use super::uploads::{Next, Uploads};
 use crate::format::MAX_CONTENT_BYTES;
-use crate::reply::payload;
+use crate::reply::{images, payload};
 
 /// How often open answers are read from the store.
 pub const POLL_EVERY: Duration = Duration::from_millis(400);
@@ -81,6 +86,8 @@ enum Route {
     /// messages, part `next` next. `shown` is what a finished stream already shows (empty when
     /// the stream could not be finished: then the whole answer is pushed).
     Push { shown: String, next: usize },
+    /// The text is out; the answer's images follow ([`Answer::uploads`]).
+    Images,
 }
 
 impl Route {
@@ -119,6 +126,8 @@ pub struct Answer {
     in_flight: Option<String>,
     /// The frame in flight (or the last one sent) was the final one.
     final_sent: bool,
+    /// The images that follow the text, once its final frame is acked.
+    uploads: Option<Uploads>,
 }
 
 impl Answer {
@@ -131,6 +140,7 @@ impl Answer {
             sent_version: 0,
             in_flight: None,
             final_sent: false,
+            uploads: None,
         }
     }
 }
@@ -207,8 +217,14 @@ impl Pusher {
                         "the final frame's fate is unknown after the connection ended; not sent again");
                     return None;
                 }
-                if matches!(answer.route, Route::Stream { .. }) {
-                    answer.route = Route::push_all();
+                match &mut answer.route {
+                    Route::Stream { .. } => answer.route = Route::push_all(),
+                    Route::Images => {
+                        if let Some(uploads) = &mut answer.uploads {
+                            uploads.restart();
+                        }
+                    }
+                    Route::Push { .. } => {}
                 }
                 answer.in_flight = None;
                 Some((id, answer))
@@ -266,10 +282,29 @@ impl Pusher {
         };
         answer.in_flight = None;
         let id = answer.stream_id.clone();
+        if let (Route::Images, Some(uploads)) = (&answer.route, &mut answer.uploads) {
+            match delivery.status {
+                DeliveryStatus::Acked => uploads.acked(delivery.body.as_ref()),
+                DeliveryStatus::TimedOut => uploads.timed_out(),
+                DeliveryStatus::Rejected { .. } | DeliveryStatus::Refused(_) => {
+                    tracing::warn!(platform = "wecom", integration_id = %self.integration_id, stream_id = %id,
+                        cmd = %delivery.cmd, status = ?delivery.status, "an image of the answer was refused; its link follows");
+                    uploads.failed();
+                }
+                DeliveryStatus::QueueFull | DeliveryStatus::Cancelled => {}
+            }
+            if uploads.done() {
+                self.answers.remove(&id);
+            }
+            return;
+        }
         match delivery.status {
             // A frame without its ack within 5 s was written: counted as shown, never repeated.
             DeliveryStatus::Acked | DeliveryStatus::TimedOut => {
-                if answer.final_sent {
+                if answer.final_sent && answer.uploads.is_some() {
+                    answer.route = Route::Images;
+                    answer.final_sent = false;
+                } else if answer.final_sent {
                     self.answers.remove(&id);
                 } else if let (Route::Push { next, .. }, true) = (&mut answer.route, delivery.cmd == cmd::SEND_MSG) {
                     *next += 1;
@@ -347,6 +382,31 @@ impl Pusher {
                 let frame = frame::send_markdown(&frame::new_req_id(cmd::SEND_MSG), &answer.chatid, part);
                 (frame, answer.route.clone(), *next + 1 == parts.len())
             }
+            Route::Images => {
+                let Some(uploads) = answer.uploads.as_ref() else {
+                    self.answers.remove(stream_id);
+                    return;
+                };
+                match uploads
+                    .frame(self.store.as_ref(), &self.integration_id, stream_id, &answer.chatid)
+                    .await
+                {
+                    Next::Frame(frame) => (frame, Route::Images, false),
+                    Next::Missing => {
+                        tracing::warn!(platform = "wecom", integration_id = %self.integration_id, stream_id,
+                            "an image of the answer expired before it was sent; its link follows");
+                        if let Some(uploads) = self.answers.get_mut(stream_id).and_then(|a| a.uploads.as_mut()) {
+                            uploads.failed();
+                        }
+                        return;
+                    }
+                    Next::Wait => return,
+                    Next::Done => {
+                        self.answers.remove(stream_id);
+                        return;
+                    }
+                }
+            }
             Route::Stream { .. } | Route::Push { .. } => return,
         };
         if self.outbox.send(frame.to_text()).await.is_err() {
@@ -357,6 +417,9 @@ impl Pusher {
             answer.sent_version = state.version;
             answer.final_sent = last;
             answer.route = route;
+            if last && answer.uploads.is_none() {
+                answer.uploads = Uploads::new(images::manifest(&state));
+            }
         }
     }
 

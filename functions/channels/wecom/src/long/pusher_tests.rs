@@ -58,6 +58,7 @@ impl Bench {
             req_id: req_id.to_owned(),
             cmd: cmd::RESPOND_MSG.to_owned(),
             status,
+            body: None,
         });
     }
 
@@ -135,6 +136,7 @@ async fn a_stream_refused_by_wecom_finishes_as_one_proactive_message() {
         req_id,
         cmd: cmd::SEND_MSG.into(),
         status: DeliveryStatus::Acked,
+        body: None,
     });
     assert_eq!(b.pusher.open_answers(), 0);
 }
@@ -244,6 +246,7 @@ async fn an_answer_past_the_bubble_finishes_the_stream_and_follows_in_proactive_
             req_id,
             cmd: cmd::SEND_MSG.into(),
             status: DeliveryStatus::Acked,
+            body: None,
         });
     }
     assert_eq!(parts.len(), 2, "the rest in two messages");
@@ -251,5 +254,121 @@ async fn an_answer_past_the_bubble_finishes_the_stream_and_follows_in_proactive_
     let seen = format!("{}{}", shown.strip_suffix(CONTINUED).unwrap(), parts.concat());
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     assert_eq!(squash(&seen), squash(&answer), "the answer arrives whole, in order");
+    assert_eq!(b.pusher.open_answers(), 0);
+}
+
+impl Bench {
+    /// Finishes `stream_id` with `content` and one stored image of two records.
+    async fn finish_with_image(&self, stream_id: &str, content: &str, version: u64) {
+        let now = Timestamp::now();
+        for (n, data) in ["AAAA", "BBBB"].iter().enumerate() {
+            let record = StreamState {
+                integration_id: self.id.clone(),
+                id: crate::reply::images::chunk_id(stream_id, "md5hex", n),
+                content: (*data).to_owned(),
+                finished: true,
+                card: None,
+                version: 1,
+                created_at: now,
+                expires_at: now.plus(Duration::from_secs(600)),
+            };
+            assert!(self.store.create_stream(&record).await.unwrap());
+        }
+        let mut state = self.store.get_stream(&self.id, stream_id, now).await.unwrap().unwrap();
+        state.content = content.to_owned();
+        state.finished = true;
+        state.version = version;
+        state.card = Some(serde_json::json!({ crate::reply::images::MANIFEST: [
+            {"md5": "md5hex", "chunks": 2, "size": 6, "name": "image-1.png", "link": "[chart](https://x/c.png)"}
+        ]}));
+        assert!(self.store.update_stream(&state).await.unwrap());
+    }
+
+    /// Acks the frame `frame` with `body`.
+    fn ack(&mut self, frame: &Value, body: Option<Value>) {
+        self.pusher.delivered(Delivery {
+            req_id: frame["headers"]["req_id"].as_str().unwrap().to_owned(),
+            cmd: frame["cmd"].as_str().unwrap().to_owned(),
+            status: DeliveryStatus::Acked,
+            body,
+        });
+    }
+
+    /// The next frame, after a poll.
+    async fn next(&mut self) -> Value {
+        self.pusher.poll().await;
+        self.frame().expect("a frame")
+    }
+}
+
+/// An answer with one image streamed and finished, its final text frame acked: the bench and
+/// the first frame of the images.
+async fn past_the_text() -> (Bench, Value) {
+    let mut b = bench().await;
+    b.stream("S1", "thinking", 1, false).await;
+    b.open("R1", "S1").await;
+    b.frame().unwrap();
+    b.delivered("R1", DeliveryStatus::Acked);
+    b.finish_with_image("S1", "Here:", 2).await;
+    let last = b.next().await;
+    assert_eq!(last["body"]["stream"]["finish"], true);
+    assert_eq!(last["body"]["stream"]["content"], "Here:");
+    assert!(last["body"].get("template_card").is_none(), "the image list is no card");
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None, "the images wait for the text's ack");
+    b.delivered("R1", DeliveryStatus::Acked);
+    let init = b.next().await;
+    (b, init)
+}
+
+#[tokio::test]
+async fn images_are_uploaded_over_the_socket_and_sent_after_the_text() {
+    let (mut b, init) = past_the_text().await;
+    assert_eq!(init["cmd"], "aibot_upload_media_init");
+    assert_eq!(
+        init["body"],
+        serde_json::json!({"type": "image", "filename": "image-1.png", "total_size": 6, "total_chunks": 2, "md5": "md5hex"})
+    );
+    b.pusher.poll().await;
+    assert_eq!(b.frame(), None, "one frame in flight");
+    b.ack(&init, Some(serde_json::json!({"upload_id": "U1"})));
+    for (index, data) in ["AAAA", "BBBB"].iter().enumerate() {
+        let chunk = b.next().await;
+        assert_eq!(chunk["cmd"], "aibot_upload_media_chunk");
+        assert_eq!(
+            chunk["body"],
+            serde_json::json!({"upload_id": "U1", "chunk_index": index, "base64_data": data})
+        );
+        b.ack(&chunk, None);
+    }
+    let finish = b.next().await;
+    assert_eq!(finish["cmd"], "aibot_upload_media_finish");
+    b.ack(&finish, Some(serde_json::json!({"type": "image", "media_id": "M1"})));
+    let send = b.next().await;
+    assert_eq!(send["cmd"], "aibot_send_msg");
+    assert_eq!(
+        send["body"],
+        serde_json::json!({"chatid": "u1", "msgtype": "image", "image": {"media_id": "M1"}})
+    );
+    b.ack(&send, None);
+    assert_eq!(b.pusher.open_answers(), 0, "the answer is done");
+}
+
+#[tokio::test]
+async fn an_image_whose_upload_is_refused_goes_as_its_link() {
+    let (mut b, init) = past_the_text().await;
+    b.pusher.delivered(Delivery {
+        req_id: init["headers"]["req_id"].as_str().unwrap().to_owned(),
+        cmd: cmd::UPLOAD_INIT.to_owned(),
+        status: DeliveryStatus::Rejected {
+            errcode: 40_058,
+            errmsg: "invalid".into(),
+        },
+        body: None,
+    });
+    let link = b.next().await;
+    assert_eq!(link["cmd"], "aibot_send_msg");
+    assert_eq!(link["body"]["markdown"]["content"], "[chart](https://x/c.png)");
+    b.ack(&link, None);
     assert_eq!(b.pusher.open_answers(), 0);
 }

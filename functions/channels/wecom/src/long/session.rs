@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use imgate_core::secret::Secret;
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::frame::{self, DISCONNECTED_EVENT, Incoming, Outgoing, Route, cmd};
@@ -89,6 +90,8 @@ pub enum Action {
         errcode: i64,
         /// WeCom's message.
         errmsg: String,
+        /// What the ack carries (an upload's `upload_id`, `media_id`).
+        body: Option<Value>,
     },
     /// Nothing to do (ping acks, unknown or malformed frames, frames after close).
     Ignore,
@@ -204,8 +207,8 @@ impl Session {
                 req_id,
                 errcode,
                 errmsg,
-                ..
-            } => self.on_ack(req_id, errcode, errmsg, now),
+                body,
+            } => self.on_ack(req_id, errcode, errmsg, body, now),
             Incoming::EventCallback { eventtype, .. } if eventtype == DISCONNECTED_EVENT => {
                 self.close(CloseReason::Kicked);
                 Action::Kicked
@@ -301,7 +304,7 @@ impl Session {
             .map(|first| first + STREAM_WINDOW)
     }
 
-    fn on_ack(&mut self, req_id: String, errcode: i64, errmsg: String, now: Instant) -> Action {
+    fn on_ack(&mut self, req_id: String, errcode: i64, errmsg: String, body: Option<Value>, now: Instant) -> Action {
         if self.subscribe.as_ref().is_some_and(|(id, _)| *id == req_id) {
             if self.state != State::Subscribing {
                 return Action::Ignore;
@@ -329,6 +332,7 @@ impl Session {
             req_id,
             errcode,
             errmsg,
+            body,
         }
     }
 

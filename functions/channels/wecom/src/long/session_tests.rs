@@ -217,7 +217,8 @@ fn other_acks_are_reported() {
         Action::AckFor {
             req_id: "REQ-CB-1".into(),
             errcode: 846_608,
-            errmsg: "failed".into()
+            errmsg: "failed".into(),
+            body: None,
         }
     );
 }

@@ -22,6 +22,8 @@ pub const MAX_TASK_ID_BYTES: usize = 128;
 /// message). `content` over [`MAX_CONTENT_BYTES`] is cut at a character boundary; callers roll
 /// long answers over to a new message before that (see [`imgate_channel_kit::text::split`]).
 pub fn stream(stream_id: &str, content: &str, finish: bool, card: Option<&Value>) -> Value {
+    // A stream's list of images is no card (see [`super::images::frame`]).
+    let card = card.filter(|card| card.get(super::images::MANIFEST).is_none());
     let stream = json!({
         "id": stream_id,
         "finish": finish,

@@ -1,0 +1,223 @@
+//! Downloading an answer's images for the platforms that need the bytes (an upload, or the
+//! image inline in a message): `http(s)` only, a size cap checked against `Content-Length` and
+//! again while reading, a timeout for the whole download, and the bytes must be an image
+//! (PNG, JPEG, GIF or WebP by their first bytes, whatever the server calls them). An image that
+//! cannot be had stays a link in the answer; the error says why without the URL (it may carry
+//! a signature or a token).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use imgate_core::ports::MediaError;
+use md5::{Digest, Md5};
+
+/// The largest image downloaded by default (WeCom, Lark and Telegram uploads stop at 10 MB).
+pub const DEFAULT_LIMIT: u64 = 10 * 1024 * 1024;
+
+/// How long one image may take by default, from the request to the last byte.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An image format, known by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpeg,
+    /// GIF.
+    Gif,
+    /// WebP.
+    Webp,
+}
+
+impl ImageKind {
+    /// The format of `bytes`, if they start like an image of a known format.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Self::Png)
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(Self::Jpeg)
+        } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            Some(Self::Gif)
+        } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+            Some(Self::Webp)
+        } else {
+            None
+        }
+    }
+
+    /// Its MIME type.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Gif => "image/gif",
+            Self::Webp => "image/webp",
+        }
+    }
+
+    /// Its usual file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpg",
+            Self::Gif => "gif",
+            Self::Webp => "webp",
+        }
+    }
+}
+
+/// A downloaded image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its format.
+    pub kind: ImageKind,
+}
+
+impl Downloaded {
+    /// A file name for uploads: `image-<n>.<extension>`.
+    pub fn file_name(&self, n: usize) -> String {
+        format!("image-{}.{}", n + 1, self.kind.extension())
+    }
+
+    /// The lowercase hex MD5 of the bytes (WeCom and WeChat name a file by it).
+    pub fn md5_hex(&self) -> String {
+        Md5::digest(&self.bytes).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Downloads images with a size cap and a timeout.
+#[derive(Debug, Clone)]
+pub struct Downloader {
+    http: reqwest::Client,
+    limit: u64,
+    timeout: Duration,
+}
+
+impl Downloader {
+    /// A downloader over `http` with [`DEFAULT_LIMIT`] and [`DEFAULT_TIMEOUT`].
+    pub fn new(http: reqwest::Client) -> Self {
+        Self {
+            http,
+            limit: DEFAULT_LIMIT,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same downloader with another size cap.
+    #[must_use]
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The same downloader with another timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The size cap.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Downloads the image at `url`.
+    ///
+    /// # Errors
+    /// [`MediaError::Unsupported`] for a URL that is not `http(s)` or bytes that are not an
+    /// image, [`MediaError::TooLarge`] past the cap, [`MediaError::Transport`] when the host
+    /// cannot be reached, answers with an error status or takes longer than the timeout.
+    pub async fn image(&self, url: &str) -> Result<Downloaded, MediaError> {
+        let parsed = url::Url::parse(url).map_err(|_| MediaError::Unsupported("not a valid URL".into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(MediaError::Unsupported("only http(s) images are downloaded".into()));
+        }
+        tokio::time::timeout(self.timeout, self.read(parsed))
+            .await
+            .map_err(|_| MediaError::Transport(format!("took longer than {} s", self.timeout.as_secs())))?
+    }
+
+    async fn read(&self, url: url::Url) -> Result<Downloaded, MediaError> {
+        let transport = |error: reqwest::Error| MediaError::Transport(error.without_url().to_string());
+        let response = self.http.get(url).send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(MediaError::Transport(format!("the image host answered {status}")));
+        }
+        if let Some(size) = response.content_length()
+            && size > self.limit
+        {
+            return Err(MediaError::TooLarge {
+                size: Some(size),
+                limit: self.limit,
+            });
+        }
+        let declared = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if let Some(declared) = &declared
+            && !(declared.starts_with("image/")
+                || declared.starts_with("application/octet-stream")
+                || declared.starts_with("binary/octet-stream"))
+        {
+            return Err(MediaError::Unsupported(format!(
+                "the host says it is {}, not an image",
+                declared.split(';').next().unwrap_or_default()
+            )));
+        }
+        let mut bytes = Vec::new();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(transport)?;
+            if (bytes.len() + chunk.len()) as u64 > self.limit {
+                return Err(MediaError::TooLarge {
+                    size: None,
+                    limit: self.limit,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let kind = ImageKind::sniff(&bytes)
+            .ok_or_else(|| MediaError::Unsupported("the bytes are not a PNG, JPEG, GIF or WebP image".into()))?;
+        Ok(Downloaded { bytes, kind })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_known_by_their_first_bytes() {
+        assert_eq!(ImageKind::sniff(b"\x89PNG\r\n\x1a\n...."), Some(ImageKind::Png));
+        assert_eq!(ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(ImageKind::Jpeg));
+        assert_eq!(ImageKind::sniff(b"GIF89a.."), Some(ImageKind::Gif));
+        assert_eq!(ImageKind::sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(ImageKind::Webp));
+        assert_eq!(ImageKind::sniff(b"{\"json\": true}"), None);
+        assert_eq!(ImageKind::sniff(b""), None);
+    }
+
+    #[test]
+    fn md5_is_lowercase_hex() {
+        let image = Downloaded {
+            bytes: b"hello".to_vec(),
+            kind: ImageKind::Png,
+        };
+        assert_eq!(image.md5_hex(), "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(image.file_name(0), "image-1.png");
+    }
+
+    #[tokio::test]
+    async fn only_web_urls_are_fetched() {
+        let downloader = Downloader::new(reqwest::Client::new());
+        for url in ["file:///etc/passwd", "not a url", "ftp://x/y.png"] {
+            assert!(matches!(downloader.image(url).await, Err(MediaError::Unsupported(_))));
+        }
+    }
+}
