@@ -5,6 +5,7 @@
 //! cannot be had stays a link in the answer; the error says why without the URL (it may carry
 //! a signature or a token).
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -136,9 +137,12 @@ impl Downloader {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(MediaError::Unsupported("only http(s) images are downloaded".into()));
         }
-        tokio::time::timeout(self.timeout, self.read(parsed))
-            .await
-            .map_err(|_| MediaError::Transport(format!("took longer than {} s", self.timeout.as_secs())))?
+        tokio::time::timeout(self.timeout, async {
+            refuse_link_local(&parsed).await?;
+            self.read(parsed).await
+        })
+        .await
+        .map_err(|_| MediaError::Transport(format!("took longer than {} s", self.timeout.as_secs())))?
     }
 
     async fn read(&self, url: url::Url) -> Result<Downloaded, MediaError> {
@@ -189,6 +193,46 @@ impl Downloader {
     }
 }
 
+/// Refuses a URL whose host is, or resolves to, a link-local or unspecified address: where
+/// clouds serve instance metadata and credentials (`169.254.169.254`, `fd00:ec2::254`), which
+/// an answer must never make the gateway request. (Whatever such a host answered would not be
+/// passed on anyway unless it were an image.)
+async fn refuse_link_local(url: &url::Url) -> Result<(), MediaError> {
+    let refused = || MediaError::Unsupported("images are not fetched from link-local addresses".into());
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addresses: Vec<IpAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
+        Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
+        Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|_| MediaError::Transport("the image host's name did not resolve".into()))?
+            .map(|address| address.ip())
+            .collect(),
+        None => return Err(refused()),
+    };
+    if addresses.into_iter().any(is_link_local) {
+        return Err(refused());
+    }
+    Ok(())
+}
+
+/// Link-local (IPv4 `169.254/16`, IPv6 `fe80::/10`, and IPv4 in IPv6), unspecified, and AWS's
+/// IPv6 metadata address.
+fn is_link_local(ip: IpAddr) -> bool {
+    const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6 == AWS_METADATA_V6
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_link_local() || v4.is_unspecified())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +255,25 @@ mod tests {
         };
         assert_eq!(image.md5_hex(), "5d41402abc4b2a76b9719d911017c592");
         assert_eq!(image.file_name(0), "image-1.png");
+    }
+
+    #[tokio::test]
+    async fn instance_metadata_is_never_requested() {
+        let downloader = Downloader::new(reqwest::Client::new());
+        for url in [
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "http://[fd00:ec2::254]/latest/meta-data/",
+            "http://[fe80::1]/x.png",
+            "http://[::ffff:169.254.169.254]/x.png",
+            "http://0.0.0.0/x.png",
+        ] {
+            assert!(
+                matches!(downloader.image(url).await, Err(MediaError::Unsupported(_))),
+                "{url}"
+            );
+        }
+        assert!(!is_link_local("127.0.0.1".parse().unwrap()));
+        assert!(!is_link_local("93.184.216.34".parse().unwrap()));
     }
 
     #[tokio::test]
