@@ -69,6 +69,23 @@ pub fn stated(size: Option<u64>, limit: u64) -> Result<(), MediaError> {
     }
 }
 
+/// A field of the reference the download needs: its value when not empty, else
+/// [`MediaError::Unsupported`] saying `missing` (e.g. "the message names no Telegram file").
+///
+/// # Errors
+/// As above.
+pub fn needed<'a>(field: &'a Option<String>, missing: &str) -> Result<&'a str, MediaError> {
+    field
+        .as_deref()
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| MediaError::Unsupported(missing.to_owned()))
+}
+
+/// The answer to credentials that are not `platform`'s (a record and its credentials disagree).
+pub fn mismatch(platform: &str) -> MediaError {
+    MediaError::Unsupported(format!("these are not {platform} credentials"))
+}
+
 /// GETs `url`, which needs no credentials (a CDN or a signed temporary URL), and reads its body
 /// as [`read`] does.
 ///
