@@ -8,6 +8,7 @@
 //! - [`api`]: the iLink client (headers, `base_info`, `ret` / `errcode`);
 //! - [`long`]: `getupdates` long polling, the relay's connector;
 //! - [`login`]: the QR login, its state kept in the store;
+//! - [`media`]: downloading what users send from the media CDN (AES-128-ECB);
 //! - [`reply`]: answers in blocks, typing while the agent works, refusals not hammered;
 //! - [`probe`]: the credential test, which says why a login is not tried.
 
@@ -15,6 +16,7 @@ pub mod api;
 pub mod format;
 pub mod login;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod reply;
@@ -33,6 +35,9 @@ pub struct Endpoints {
     pub api: String,
     /// The QR login host.
     pub login: String,
+    /// The media CDN users' files are downloaded from (§5.2), e.g.
+    /// `https://novac2c.cdn.weixin.qq.com/c2c`.
+    pub cdn: String,
     /// How long a refused send waits before its one merged retry ([`reply::REFUSAL_BACKOFF`];
     /// tests shorten it).
     pub refusal_backoff: std::time::Duration,
@@ -43,13 +48,15 @@ impl Default for Endpoints {
         Self {
             api: api::DEFAULT_BASE_URL.to_owned(),
             login: api::DEFAULT_BASE_URL.to_owned(),
+            cdn: media::DEFAULT_CDN_URL.to_owned(),
             refusal_backoff: reply::REFUSAL_BACKOFF,
         }
     }
 }
 
 impl Endpoints {
-    /// Both the bot API and the QR login at `base` (tests, `--wechat-api-base`).
+    /// Both the bot API and the QR login at `base` (tests, `--wechat-api-base`); the media CDN
+    /// stays the public one.
     pub fn at(base: &str) -> Self {
         Self {
             api: base.to_owned(),
@@ -86,6 +93,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         ))),
         registrar: None,
         probe: Arc::new(probe::Probe),
-        media: None,
+        media: Some(Arc::new(media::Fetcher::new(wiring.http.clone(), &endpoints.cdn))),
     }
 }
