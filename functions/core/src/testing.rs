@@ -5,6 +5,7 @@
 //! queue functions each need a fresh, empty queue.
 
 mod conversation;
+pub mod media;
 mod queue;
 mod store;
 
