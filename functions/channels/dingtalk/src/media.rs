@@ -6,7 +6,7 @@
 //! transcript (`recognition`), which the normalizer already made the message's text.
 
 use async_trait::async_trait;
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::MediaRef;
 use imgate_core::integration::IntegrationRecord;
@@ -38,12 +38,12 @@ impl MediaFetcher for Fetcher {
         limit: u64,
     ) -> Result<Download, MediaError> {
         let Credentials::Dingtalk(app) = credentials else {
-            return Err(download::mismatch("DingTalk"));
+            return Err(fetch::mismatch("DingTalk"));
         };
-        let code = download::needed(&media.key, "the message has no DingTalk downloadCode")?;
-        download::stated(media.size, limit)?;
-        let url = self.api.download_url(app, code).await.map_err(download::from_reply)?;
-        let body = download::get(&self.http, &url, limit).await?;
+        let code = fetch::needed(&media.key, "the message has no DingTalk downloadCode")?;
+        fetch::stated(media.size, limit)?;
+        let url = self.api.download_url(app, code).await.map_err(fetch::from_reply)?;
+        let body = fetch::get(&self.http, &url, limit).await?;
         Ok(body.into_download(media))
     }
 }

@@ -3,7 +3,7 @@
 //! above the cap before the download; the URL's signature never reaches an error.
 
 use async_trait::async_trait;
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::MediaRef;
 use imgate_core::integration::IntegrationRecord;
@@ -32,11 +32,11 @@ impl MediaFetcher for Fetcher {
         limit: u64,
     ) -> Result<Download, MediaError> {
         if !matches!(credentials, Credentials::Discord(_)) {
-            return Err(download::mismatch("Discord"));
+            return Err(fetch::mismatch("Discord"));
         }
-        let url = download::needed(&media.url, "the attachment has no URL")?;
-        download::stated(media.size, limit)?;
-        let body = download::get(&self.http, url, limit).await?;
+        let url = fetch::needed(&media.url, "the attachment has no URL")?;
+        fetch::stated(media.size, limit)?;
+        let body = fetch::get(&self.http, url, limit).await?;
         Ok(body.into_download(media))
     }
 }

@@ -8,7 +8,7 @@
 //! its body streams.
 
 use async_trait::async_trait;
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::{MediaKind, MediaRef};
 use imgate_core::integration::IntegrationRecord;
@@ -50,7 +50,7 @@ impl MediaFetcher for Fetcher {
         limit: u64,
     ) -> Result<Download, MediaError> {
         let Credentials::Lark(app) = credentials else {
-            return Err(download::mismatch("Lark"));
+            return Err(fetch::mismatch("Lark"));
         };
         let kind = match media.kind {
             MediaKind::Image => "image",
@@ -63,8 +63,8 @@ impl MediaFetcher for Fetcher {
         };
         let missing = "the message names no Lark resource";
         let (message_id, file_key) =
-            split_key(download::needed(&media.key, missing)?).ok_or_else(|| MediaError::Unsupported(missing.into()))?;
-        download::stated(media.size, limit)?;
+            split_key(fetch::needed(&media.key, missing)?).ok_or_else(|| MediaError::Unsupported(missing.into()))?;
+        fetch::stated(media.size, limit)?;
         let body = self
             .api
             .message_resource(app, message_id, file_key, kind, limit)

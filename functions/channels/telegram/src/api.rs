@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::ports::{MediaError, ReplyError};
 use imgate_core::secret::Secret;
 use serde::Deserialize;
@@ -292,10 +292,10 @@ impl BotApi {
     pub async fn download(&self, token: &Secret, file_path: &str) -> Result<reqwest::Response, MediaError> {
         self.http
             .get(format!("{}/file/bot{}/{file_path}", self.base, token.expose()))
-            .timeout(download::TIMEOUT)
+            .timeout(fetch::TIMEOUT)
             .send()
             .await
-            .map_err(download::transport)
+            .map_err(fetch::transport)
     }
 
     /// `setMyCommands`: the command menu.

@@ -7,7 +7,7 @@
 //! any byte of it is read. The token is in both URLs; no error carries either.
 
 use async_trait::async_trait;
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::MediaRef;
 use imgate_core::integration::IntegrationRecord;
@@ -41,23 +41,23 @@ impl MediaFetcher for Fetcher {
         limit: u64,
     ) -> Result<Download, MediaError> {
         let Credentials::Telegram(bot) = credentials else {
-            return Err(download::mismatch("Telegram"));
+            return Err(fetch::mismatch("Telegram"));
         };
-        let file_id = download::needed(&media.key, "the message names no Telegram file")?;
+        let file_id = fetch::needed(&media.key, "the message names no Telegram file")?;
         let cap = limit.min(MAX_DOWNLOAD);
-        download::stated(media.size, cap)?;
+        fetch::stated(media.size, cap)?;
         let file = self
             .api
             .get_file(&bot.bot_token, file_id)
             .await
             .map_err(|error| refused(error, media.size, cap))?;
-        download::stated(file.file_size, cap)?;
+        fetch::stated(file.file_size, cap)?;
         let path = file
             .file_path
             .filter(|p| !p.is_empty())
             .ok_or_else(|| MediaError::Platform("getFile gave no file path".into()))?;
         let response = self.api.download(&bot.bot_token, &path).await?;
-        let body = download::read(response, cap, description).await?;
+        let body = fetch::read(response, cap, description).await?;
         Ok(body.into_download(media))
     }
 }

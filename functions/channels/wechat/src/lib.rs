@@ -35,8 +35,7 @@ pub struct Endpoints {
     pub api: String,
     /// The QR login host.
     pub login: String,
-    /// The media CDN users' files are downloaded from (§5.2), e.g.
-    /// `https://novac2c.cdn.weixin.qq.com/c2c`.
+    /// The media CDN users' files are downloaded from (§5.2).
     pub cdn: String,
     /// How long a refused send waits before its one merged retry ([`reply::REFUSAL_BACKOFF`];
     /// tests shorten it).
@@ -55,12 +54,13 @@ impl Default for Endpoints {
 }
 
 impl Endpoints {
-    /// Both the bot API and the QR login at `base` (tests, `--wechat-api-base`); the media CDN
-    /// stays the public one.
+    /// The bot API and the QR login at `base`, the CDN at `<base>/c2c` (tests,
+    /// `--wechat-api-base`).
     pub fn at(base: &str) -> Self {
         Self {
             api: base.to_owned(),
             login: base.to_owned(),
+            cdn: format!("{}/c2c", base.trim_end_matches('/')),
             ..Self::default()
         }
     }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::MediaRef;
 use imgate_core::integration::IntegrationRecord;
@@ -56,10 +56,10 @@ impl Fetcher {
     /// # Errors
     /// [`MediaError::Unsupported`] when the item has neither.
     pub fn url(&self, media: &MediaRef) -> Result<String, MediaError> {
-        if let Ok(url) = download::needed(&media.url, "") {
+        if let Ok(url) = fetch::needed(&media.url, "") {
             return Ok(url.to_owned());
         }
-        let handle = download::needed(&media.key, "the message names no WeChat media")?;
+        let handle = fetch::needed(&media.key, "the message names no WeChat media")?;
         let mut url = reqwest::Url::parse(&format!("{}/download", self.cdn))
             .map_err(|_| MediaError::Unsupported("the WeChat CDN address is not a URL".into()))?;
         url.query_pairs_mut().append_pair("encrypted_query_param", handle);
@@ -77,20 +77,20 @@ impl MediaFetcher for Fetcher {
         limit: u64,
     ) -> Result<Download, MediaError> {
         if !matches!(credentials, Credentials::Wechat(_)) {
-            return Err(download::mismatch("WeChat"));
+            return Err(fetch::mismatch("WeChat"));
         }
-        download::stated(media.size, limit)?;
+        fetch::stated(media.size, limit)?;
         let url = self.url(media)?;
         let key = match media.aes_key.as_deref().filter(|k| !k.is_empty()) {
             Some(encoded) => Some(key(encoded).ok_or(MediaError::Decrypt)?),
             None => None,
         };
         let Some(key) = key else {
-            return Ok(download::get(&self.http, &url, limit).await?.into_download(media));
+            return Ok(fetch::get(&self.http, &url, limit).await?.into_download(media));
         };
-        let body = download::get(&self.http, &url, limit.saturating_add(BLOCK as u64)).await?;
+        let body = fetch::get(&self.http, &url, limit.saturating_add(BLOCK as u64)).await?;
         let plain = open(&key, &body.bytes).ok_or(MediaError::Decrypt)?;
-        download::stated(Some(plain.len() as u64), limit)?;
+        fetch::stated(Some(plain.len() as u64), limit)?;
         Ok(body.with_bytes(plain).into_download(media))
     }
 }

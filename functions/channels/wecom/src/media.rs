@@ -15,7 +15,7 @@
 //! it turned on) already in the message's text.
 
 use async_trait::async_trait;
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::credentials::Credentials;
 use imgate_core::event::MediaRef;
 use imgate_core::integration::IntegrationRecord;
@@ -42,9 +42,9 @@ impl Fetcher {
 
     /// A smart-bot file: downloaded, then decrypted with `key`.
     async fn encrypted(&self, url: &str, key: &str, media: &MediaRef, limit: u64) -> Result<Download, MediaError> {
-        let body = download::get(&self.http, url, limit.saturating_add(PADDING)).await?;
+        let body = fetch::get(&self.http, url, limit.saturating_add(PADDING)).await?;
         let plain = verify::decrypt_media(key, &body.bytes).map_err(|_| MediaError::Decrypt)?;
-        download::stated(Some(plain.len() as u64), limit)?;
+        fetch::stated(Some(plain.len() as u64), limit)?;
         Ok(body.with_bytes(plain).into_download(media))
     }
 }
@@ -60,7 +60,7 @@ impl MediaFetcher for Fetcher {
     ) -> Result<Download, MediaError> {
         let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
         let (url, media_id, aes_key) = (non_empty(&media.url), non_empty(&media.key), non_empty(&media.aes_key));
-        download::stated(media.size, limit)?;
+        fetch::stated(media.size, limit)?;
         match credentials {
             Credentials::WecomLongConnection(_) => {
                 let url = url.ok_or_else(|| MediaError::Unsupported("the message has no media URL".into()))?;
@@ -77,7 +77,7 @@ impl MediaFetcher for Fetcher {
                             Ok(body.into_download(media))
                         }
                         (None, Some(pic_url)) => {
-                            Ok(download::get(&self.http, &pic_url, limit).await?.into_download(media))
+                            Ok(fetch::get(&self.http, &pic_url, limit).await?.into_download(media))
                         }
                         (None, None) => Err(MediaError::Unsupported(
                             "downloading a self-built app's media needs its corp id and Secret in the credentials"
@@ -91,7 +91,7 @@ impl MediaFetcher for Fetcher {
                 }
                 (None, None) => Err(MediaError::Unsupported("the message names no WeCom media".into())),
             },
-            _ => Err(download::mismatch("WeCom")),
+            _ => Err(fetch::mismatch("WeCom")),
         }
     }
 }

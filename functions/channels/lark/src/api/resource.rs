@@ -3,7 +3,7 @@
 //! tenant token. A success is the file itself (its type in `Content-Type`); a refusal is the
 //! usual `{"code","msg"}` answer, and an invalid token is renewed once as for every call.
 
-use imgate_channel_kit::download::{self, Body, Failure as DownloadFailure};
+use imgate_channel_kit::fetch::{self, Body, Failure as FetchFailure};
 use imgate_core::credentials::Lark;
 use imgate_core::ports::MediaError;
 
@@ -42,26 +42,26 @@ impl LarkApi {
                         .get(&url)
                         .query(&[("type", kind)])
                         .bearer_auth(token.expose())
-                        .timeout(download::TIMEOUT);
+                        .timeout(fetch::TIMEOUT);
                     async move {
-                        let response = request.send().await.map_err(download::transport)?;
+                        let response = request.send().await.map_err(fetch::transport)?;
                         if response.status().is_success() {
-                            return Ok(download::read(response, limit, |_| None).await?);
+                            return Ok(fetch::read(response, limit, |_| None).await?);
                         }
                         Err(refused(answer(response).await.err()))
                     }
                 },
-                |failure: &DownloadFailure| failure.token_rejected,
+                |failure: &FetchFailure| failure.token_rejected,
             )
             .await
             .map_err(|failure| failure.error)
     }
 }
 
-/// A refused download as a [`DownloadFailure`], marked when the token was the problem.
-fn refused(failure: Option<Failure>) -> DownloadFailure {
+/// A refused download as a [`FetchFailure`], marked when the token was the problem.
+fn refused(failure: Option<Failure>) -> FetchFailure {
     match failure {
-        Some(Failure::InvalidToken) => DownloadFailure {
+        Some(Failure::InvalidToken) => FetchFailure {
             error: MediaError::Platform("the tenant access token was refused".into()),
             token_rejected: true,
         },

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imgate_channel_kit::download;
+use imgate_channel_kit::fetch;
 use imgate_core::keyring::Keyring;
 use imgate_core::ports::{MediaError, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
@@ -151,7 +151,7 @@ impl AppClient {
         corp_secret: &Secret,
         media_id: &str,
         limit: u64,
-    ) -> Result<download::Body, MediaError> {
+    ) -> Result<fetch::Body, MediaError> {
         self.tokens
             .with_token(
                 &token_cache_key(corp_id, corp_secret),
@@ -162,14 +162,14 @@ impl AppClient {
                         .http
                         .get(format!("{}/cgi-bin/media/get", self.base_url))
                         .query(&[("access_token", token.expose()), ("media_id", media_id)])
-                        .timeout(download::TIMEOUT)
+                        .timeout(fetch::TIMEOUT)
                         .send()
                         .await
-                        .map_err(download::transport)?;
-                    let body = download::read(response, limit, |_| None).await?;
+                        .map_err(fetch::transport)?;
+                    let body = fetch::read(response, limit, |_| None).await?;
                     media_answer(body, limit)
                 },
-                |failure: &download::Failure| failure.token_rejected,
+                |failure: &fetch::Failure| failure.token_rejected,
             )
             .await
             .map_err(|failure| failure.error)
@@ -217,7 +217,7 @@ impl AppClient {
 
 /// A `media/get` answer: the file, or WeCom's JSON refusal (sent with HTTP 200 and no
 /// `Content-Disposition`).
-fn media_answer(body: download::Body, limit: u64) -> Result<download::Body, download::Failure> {
+fn media_answer(body: fetch::Body, limit: u64) -> Result<fetch::Body, fetch::Failure> {
     let json = body
         .content_type
         .as_deref()
@@ -235,12 +235,12 @@ fn media_answer(body: download::Body, limit: u64) -> Result<download::Body, down
             size: None,
             limit: limit.min(MAX_MEDIA_GET),
         },
-        code => download::from_reply(ReplyError::Platform {
+        code => fetch::from_reply(ReplyError::Platform {
             code,
             message: status.errmsg,
         }),
     };
-    Err(download::Failure { error, token_rejected })
+    Err(fetch::Failure { error, token_rejected })
 }
 
 /// The [`TokenCache`] key of an app: corp id plus a digest of its secret (never the secret).

@@ -280,5 +280,5 @@ fn clip(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "download_tests.rs"]
+#[path = "fetch_tests.rs"]
 mod tests;
