@@ -67,3 +67,5 @@ modes!(long_answers_arrive_whole);
 modes!(delivered_three_times_answered_once);
 modes!(taken_only_after_the_enqueue);
 modes!(two_relays_hold_one_connection);
+modes!(sent_images_reach_the_agent);
+modes!(oversized_images_are_described_not_fetched);

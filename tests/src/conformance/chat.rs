@@ -53,6 +53,19 @@ pub enum ChatScenario {
     QueueOutage,
     /// Two relays competing for one bot's connection.
     TwoRelays,
+    /// A picture the user sends, fetched for the agent.
+    ImageIn,
+    /// A picture the platform says is larger than the gateway's cap.
+    OversizedImageIn,
+}
+
+/// A picture a user sends ([`ChatHarness::say_image`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Picture {
+    /// The test PNG ([`crate::fake_media::PNG`]), which the platform's fake serves.
+    Small,
+    /// One the platform states is [`crate::fake_media::OVERSIZED`], above the gateway's cap.
+    Oversized,
 }
 
 /// One platform mode, as a user meets it.
@@ -91,6 +104,19 @@ pub trait ChatHarness: Send + Sync {
     /// Whether the mode can do `scenario`.
     fn supports(&self, _scenario: ChatScenario) -> Support {
         Support::Yes
+    }
+    /// Plays a user sending `picture` in a direct chat, without text; returns what finds its
+    /// answer. Asked only of modes that support [`ChatScenario::ImageIn`] (or
+    /// [`ChatScenario::OversizedImageIn`]); a mode that cannot send pictures declares it there.
+    async fn say_image(&self, _gateway_base: &str, _integration: &str, _picture: Picture) -> String {
+        panic!(
+            "{} sends no pictures: its harness must declare ImageIn unsupported",
+            self.name()
+        )
+    }
+    /// How many times the platform's fake served a picture's file (its download endpoint).
+    fn downloads(&self) -> usize {
+        0
     }
 }
 
@@ -448,3 +474,8 @@ pub async fn two_relays_hold_one_connection(deps: Deps, harness: &dyn ChatHarnes
     })
     .await;
 }
+
+// The inbound media scenarios live in their own file, with this module's stage.
+#[path = "chat_media_in.rs"]
+mod media_in;
+pub use media_in::{oversized_images_are_described_not_fetched, sent_images_reach_the_agent};
