@@ -15,6 +15,7 @@
 //!   check the `x-acs-dingtalk-access-token` it issued (401 `InvalidAuthentication` otherwise)
 //!   and record what they received.
 //! - `POST /robot/sendBySession?session=…` (§4.1): records the posts per session.
+//! - The files users send: `messageFiles/download` and the temporary URLs it gives ([`media`]).
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -34,6 +35,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+
+use crate::fake_media::Library;
+
+mod media;
 
 /// How long the fake waits after `disconnect` before it closes the socket.
 const DISCONNECT_DRAIN: Duration = Duration::from_millis(200);
@@ -85,6 +90,8 @@ pub struct FakeDingtalk {
     pub base: String,
     shared: Arc<Mutex<Shared>>,
     next: Arc<AtomicU64>,
+    /// The files users send, by `downloadCode` ([`media`]).
+    pub media: Library,
 }
 
 impl FakeDingtalk {
@@ -105,6 +112,7 @@ impl FakeDingtalk {
             base: String::new(),
             shared,
             next: Arc::new(AtomicU64::new(1)),
+            media: Library::default(),
         };
         let accepting = fake.clone();
         tokio::spawn(async move {
@@ -122,6 +130,7 @@ impl FakeDingtalk {
             .route("/v1.0/card/instances/deliver", post(api_call))
             .route("/v1.0/card/streaming", put(api_call))
             .route("/robot/sendBySession", post(session_post))
+            .merge(media::routes())
             .with_state(fake.clone());
         let http = TcpListener::bind("127.0.0.1:0").await.expect("bind fake DingTalk API");
         let base = format!("http://{}", http.local_addr().expect("API address"));

@@ -712,3 +712,5 @@ async fn set_commands(State(fake): State<FakeDiscord>, headers: HeaderMap, Json(
 
 /// How long tests wait for the fake's heartbeat-based behaviour.
 pub const DEAD_LINK_WAIT: Duration = Duration::from_millis(HEARTBEAT_MS * 3);
+
+mod attachments;

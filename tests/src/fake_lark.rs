@@ -7,7 +7,8 @@
 //!   (§5.1), image uploads and image messages ([`images`]) and `POST /callback/ws/endpoint`
 //!   (§3.2). Everything but the token and endpoint calls
 //!   needs a bearer token this fake issued, not expired and not invalidated (HTTP 400 code
-//!   99991663 otherwise). Every call is recorded ([`FakeLark::calls`]).
+//!   99991663 otherwise). Every call is recorded ([`FakeLark::calls`]), except the downloads of
+//!   the files users send ([`media`]), which are counted.
 //! - WebSocket ([`FakeLark::ws_base`]): a URL from the endpoint call is good for one handshake;
 //!   binary `pbbp2` frames ([`Frame`]) only. Client pings get pongs carrying the current
 //!   [`ClientConfig`]; events are pushed as data frames, whole or in fragments, and re-pushed on
@@ -27,6 +28,7 @@ mod cardkit;
 mod frame;
 mod images;
 mod long_conn;
+mod media;
 mod open_api;
 #[cfg(test)]
 mod self_tests;
@@ -36,6 +38,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use tokio::net::TcpListener;
+
+use crate::fake_media::Library;
 
 pub use cardkit::{CardOp, CardRateViolation, CardRecord, ElementRecord};
 pub use frame::{Decoded, Frame, FrameError, METHOD_CONTROL, METHOD_DATA};
@@ -77,6 +81,8 @@ pub struct FakeLark {
     /// `ws://127.0.0.1:<port>`: the WebSocket listener the endpoint URLs point at.
     pub ws_base: String,
     state: Arc<Mutex<State>>,
+    /// The files users send, by `<message_id>/<file_key>` ([`media`]).
+    pub media: Library,
 }
 
 impl FakeLark {
@@ -102,6 +108,7 @@ impl FakeLark {
             base,
             ws_base,
             state: Arc::new(Mutex::new(state)),
+            media: Library::default(),
         };
         let accepting = fake.clone();
         tokio::spawn(async move {
@@ -112,6 +119,7 @@ impl FakeLark {
         tokio::spawn(fake.clone().redeliver());
         let app = Router::new()
             .route("/open-apis/im/v1/images", axum::routing::post(images::upload))
+            .merge(media::routes())
             .fallback(open_api::dispatch)
             .with_state(fake.clone());
         tokio::spawn(async move {

@@ -15,6 +15,7 @@
 //!   not found".
 //! - `sendMessageDraft` (§7.3): private chats only; `sendChatAction` (§7.2); `setMyCommands`.
 //! - `sendPhoto` by URL ([`photos`]).
+//! - `getFile` and the file server for the photos users send ([`media`]).
 //! - [`FakeTelegram::fail_next`] makes the next call of a method answer a given error (429 with
 //!   `retry_after`, 400, …).
 //!
@@ -35,6 +36,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::fake_media::Library;
 use crate::in_progress::InProgress;
 
 mod photos;
@@ -94,6 +96,8 @@ pub struct FakeTelegram {
     polling: InProgress,
     /// `http://127.0.0.1:<port>`: the Bot API base.
     pub base: String,
+    /// The files users send, by `file_id` ([`media`]).
+    pub media: Library,
 }
 
 impl FakeTelegram {
@@ -114,9 +118,11 @@ impl FakeTelegram {
             arrived: Arc::new(Notify::new()),
             polling: InProgress::default(),
             base,
+            media: Library::default(),
         };
         let app = Router::new()
             .route("/{bot}/{method}", post(handle))
+            .merge(media::routes())
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
@@ -528,6 +534,8 @@ fn parse_html(html: &str) -> Result<String, String> {
     }
     Ok(out)
 }
+
+mod media;
 
 #[cfg(test)]
 mod tests {

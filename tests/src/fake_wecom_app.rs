@@ -2,6 +2,7 @@
 //! `GET /cgi-bin/gettoken?corpid=…&corpsecret=…` answers a token (`expires_in` 7200) for the
 //! corp ID and Secret it knows, errcode 40013 "invalid corpid" for another corp ID and 40001
 //! "invalid credential" for another Secret, as WeCom does. Every token request is counted.
+//! `GET /cgi-bin/media/get` serves the files users send ([`media`]).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -11,6 +12,10 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+use crate::fake_media::Library;
+
+mod media;
 
 #[derive(Default)]
 struct Inner {
@@ -25,6 +30,8 @@ pub struct FakeWecomApp {
     inner: Arc<Mutex<Inner>>,
     /// `http://127.0.0.1:<port>`: the API base.
     pub base: String,
+    /// The files users send, by `media_id` ([`media`]).
+    pub media: Library,
 }
 
 impl FakeWecomApp {
@@ -41,9 +48,11 @@ impl FakeWecomApp {
                 token_requests: 0,
             })),
             base: format!("http://{}", listener.local_addr().expect("fake WeCom address")),
+            media: Library::default(),
         };
         let app = Router::new()
             .route("/cgi-bin/gettoken", get(gettoken))
+            .merge(media::routes())
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake

@@ -1,12 +1,14 @@
 //! The whole gateway in-process over any backend: admin API + webhooks on 127.0.0.1:0 and the
-//! queue worker, wired exactly as `imgate serve` wires them.
+//! queue worker, wired as `imgate serve` wires them (the media a user sends are kept in memory).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use imgate_core::admin::{Admin, AdminSettings};
 use imgate_core::dispatch::{DispatchSettings, Dispatcher};
+use imgate_core::media::MediaSettings;
 use imgate_core::ports::Deps;
+use imgate_core::testing::media::MemoryMediaStore;
 use tokio::sync::watch;
 
 /// The bootstrap key of test gateways.
@@ -68,6 +70,12 @@ impl Gateway {
                 update_interval: Duration::from_millis(50),
                 ..DispatchSettings::default()
             },
+        )
+        // The files users send, fetched by each platform's fetcher and kept in memory.
+        .with_media(
+            channels.media(),
+            Arc::new(MemoryMediaStore::default()),
+            MediaSettings::default(),
         );
         let app = imgate_http::gateway(admin.clone(), channels.webhooks());
         let (stop, stopped) = watch::channel(false);

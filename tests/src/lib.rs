@@ -10,6 +10,7 @@ pub mod fake_agent;
 pub mod fake_dingtalk;
 pub mod fake_discord;
 pub mod fake_lark;
+pub mod fake_media;
 pub mod fake_telegram;
 pub mod fake_wechat;
 pub mod fake_wecom_app;

@@ -73,3 +73,5 @@ modes!(collect_answers_what_arrived_meanwhile);
 modes!(switch_moves_the_conversation);
 modes!(strangers_are_told_once);
 modes!(images_arrive_as_images);
+modes!(sent_images_reach_the_agent);
+modes!(oversized_images_are_described_not_fetched);

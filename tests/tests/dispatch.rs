@@ -12,11 +12,14 @@ use imgate_core::admin::{Admin, AdminSettings, CreateAgent, CreateIntegration, P
 use imgate_core::dispatch::{BatchRecord, DispatchSettings, Dispatcher, Repliers};
 use imgate_core::envelope::Envelope;
 use imgate_core::event::{
-    Command, Conversation, ConversationKind, InboundEvent, InboundKind, Message, ReplyContext, Sender,
+    Command, Conversation, ConversationKind, InboundEvent, InboundKind, MediaKind, MediaRef, Message, ReplyContext,
+    Sender,
 };
 use imgate_core::ids::IntegrationId;
 use imgate_core::ingress::Ingress;
+use imgate_core::media::MediaSettings;
 use imgate_core::ports::{AgentClient, AgentError, AgentRequest, Deps, Replier, ReplyError, ReplyStream, ReplyTarget};
+use imgate_core::testing::media::{FakeMediaFetcher, MemoryMediaStore, PNG, media_ref};
 use imgate_core::{Platform, Timestamp};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -1065,4 +1068,93 @@ async fn busy_scenario(w: World, policy: &str) {
             "the event log says the message was gathered: {events:?}"
         );
     }
+}
+
+/// `text` with `media`, as WeCom would have sent it.
+fn with_media(mut event: InboundEvent, media: Vec<MediaRef>) -> InboundEvent {
+    if let InboundKind::Message(message) = &mut event.kind {
+        message.media = media;
+    }
+    event
+}
+
+#[tokio::test]
+async fn media_are_fetched_kept_and_handed_to_the_agent_once_per_file() {
+    let mut w = world(json!({})).await;
+    let fetcher = FakeMediaFetcher::default().with("photo", PNG, None);
+    let store = MemoryMediaStore::default();
+    w.dispatcher = w.dispatcher.clone().with_media(
+        Arc::new(fetcher.clone()),
+        Arc::new(store.clone()),
+        MediaSettings::default(),
+    );
+    let event = with_media(
+        message(&w, "m1", "what is this?", ConversationKind::Direct, false),
+        vec![
+            media_ref(MediaKind::Image, "photo", None),
+            media_ref(MediaKind::Video, "video", Some(40 * 1024 * 1024)),
+        ],
+    );
+    // The first attempt's agent call fails; the redelivery fetches and stores again, under the
+    // same names.
+    w.agent
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(AgentError::Status { status: 503 });
+    let b = body(event);
+    assert!(w.dispatcher.handle(&b, 1).await.is_err());
+    w.dispatcher.handle(&b, 2).await.unwrap();
+
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    let request = &calls[1];
+    assert_eq!(
+        request.text,
+        "what is this?\n\n(the user sent a 40 MB video that was not fetched: larger than the 20 MB limit)"
+    );
+    assert_eq!(request.attachments.len(), 1);
+    let image = &request.attachments[0];
+    assert_eq!((image.kind, image.mime.as_str()), (MediaKind::Image, "image/png"));
+    assert_eq!(image.bytes.as_deref(), Some(PNG));
+    assert!(image.url.starts_with("memory://"));
+    assert_eq!(calls[0].attachments[0].url, image.url, "the same link both times");
+    assert_eq!(fetcher.fetched(), ["photo", "photo"], "the video was never downloaded");
+    assert_eq!((store.puts(), store.files().len()), (2, 1), "stored twice, kept once");
+
+    let events = w
+        .deps
+        .store
+        .recent_events(&w.integration, 100, Timestamp::now())
+        .await
+        .unwrap();
+    let media: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "media")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert!(
+        media.contains(&"video 2 of 2 (40 MB) not fetched: larger than the 20 MB limit"),
+        "{media:?}"
+    );
+    assert!(media.iter().any(|d| d.starts_with("image 1 of 2 kept for the agent")));
+    assert!(media.iter().all(|d| !d.contains("memory://")), "no link in the log");
+    assert_eq!(w.replier.answers().len(), 1);
+}
+
+#[tokio::test]
+async fn without_a_media_store_the_agent_is_told_what_was_sent() {
+    let w = world(json!({})).await;
+    let event = with_media(
+        message(&w, "m1", "", ConversationKind::Direct, false),
+        vec![media_ref(MediaKind::Image, "photo", Some(2048))],
+    );
+    w.dispatcher.handle(&body(event), 1).await.unwrap();
+    let calls = w.agent.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls[0].text,
+        "(the user sent a 2 KB image that was not fetched: this gateway keeps no media)"
+    );
+    assert!(calls[0].attachments.is_empty());
+    assert_eq!(w.replier.answers().len(), 1, "answered all the same");
 }

@@ -5,9 +5,12 @@
 //! ```text
 //! POST {url}
 //! Authorization: Bearer <token>            (when configured)
-//! {"session_id", "user_id", "text", "attachments": [MediaRef…], "platform",
-//!  "conversation_id", "sender_name"}
+//! {"session_id", "user_id", "text", "attachments": [{"kind", "name", "mime_type", "size",
+//!  "url", "expires_at"}…], "platform", "conversation_id", "sender_name"}
 //! ```
+//!
+//! Each attachment is a file the user sent, readable at `url` without credentials until
+//! `expires_at`; files that could not be fetched are described in `text` instead.
 //!
 //! The answer is `application/json` `{"text": "…"}` (or `{"reply": "…"}`), a `text/event-stream`
 //! of deltas (`data: {"delta": "…"}` or plain `data: <text>`, ending at the end of the stream or
@@ -23,6 +26,7 @@ use imgate_core::agent::HttpConfig;
 use imgate_core::ports::{AgentError, AgentRequest};
 use serde_json::{Value, json};
 
+use crate::attachments;
 use crate::transport::{self, Events, Sink};
 
 const AGENT: &str = "http";
@@ -38,7 +42,7 @@ pub(crate) async fn run(
         "session_id": request.session_id,
         "user_id": request.user_id,
         "text": request.text,
-        "attachments": request.attachments,
+        "attachments": attachments::objects(request),
         "platform": request.platform,
         "conversation_id": request.conversation_id,
         "sender_name": request.sender_name,

@@ -8,7 +8,9 @@
 //!    instance finds the same thread without storing anything.
 //! 2. `POST {base}/threads/{thread_id}/runs/stream` with
 //!    `{"assistant_id", "input": {"messages": [{"role": "user", "content": text}]},
-//!    "stream_mode": ["messages-tuple"]}`.
+//!    "stream_mode": ["messages-tuple"]}`. When the user sent files, `input` also has
+//!    `"attachments": [{"kind", "name", "mime_type", "size", "url", "expires_at"}…]` (links
+//!    that work without credentials until `expires_at`).
 //!
 //! The run streams SSE events. With `messages-tuple` the server sends `event: metadata`
 //! (`{"run_id", "attempt"}`) first, then `event: messages` whose data is the two-element array
@@ -25,6 +27,7 @@ use imgate_core::ports::{AgentError, AgentRequest};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::attachments;
 use crate::transport::{self, Events, Sink};
 
 const AGENT: &str = "langgraph";
@@ -65,7 +68,7 @@ pub(crate) async fn run(
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .json(&json!({
             "assistant_id": config.assistant_id,
-            "input": {"messages": [{"role": "user", "content": request.text}]},
+            "input": input(request),
             "stream_mode": ["messages-tuple"],
         }));
     let response = transport::send(AGENT, with_key(run)).await?;
@@ -107,6 +110,19 @@ pub(crate) async fn run(
         }
     }
     Ok(())
+}
+
+/// The run's input: the user's message, and the files they sent as `attachments` (only when
+/// there are some, so graphs whose state has no such key see nothing new).
+fn input(request: &AgentRequest) -> Value {
+    let mut input = json!({"messages": [{"role": "user", "content": request.text}]});
+    let attachments = attachments::objects(request);
+    if !attachments.is_empty()
+        && let Some(object) = input.as_object_mut()
+    {
+        object.insert("attachments".to_owned(), Value::Array(attachments));
+    }
+    input
 }
 
 /// The id and text of the AI message in a `messages` event's `[message, metadata]`; `None` for

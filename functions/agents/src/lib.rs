@@ -12,6 +12,7 @@
 //! Logs carry the agent kind, session id, attempt, HTTP status and timings; never URLs, keys,
 //! prompts or answers.
 
+mod attachments;
 mod echo;
 mod http_agent;
 mod langgraph;

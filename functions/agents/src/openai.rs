@@ -9,6 +9,7 @@ use imgate_core::agent::OpenaiCompatibleConfig;
 use imgate_core::ports::{AgentError, AgentRequest, Role};
 use serde_json::{Value, json};
 
+use crate::attachments;
 use crate::transport::{self, Events, Sink};
 
 const AGENT: &str = "openai_compatible";
@@ -67,7 +68,8 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// The request body: system prompt, the last `history_limit` turns, then the new input.
+/// The request body: system prompt, the last `history_limit` turns, then the new input (with
+/// its images as content parts, see [`attachments::openai_content`]).
 fn body(config: &OpenaiCompatibleConfig, request: &AgentRequest) -> Value {
     let limit = usize::try_from(config.history_limit).unwrap_or(usize::MAX);
     let skip = request.history.len().saturating_sub(limit);
@@ -82,7 +84,7 @@ fn body(config: &OpenaiCompatibleConfig, request: &AgentRequest) -> Value {
         };
         messages.push(json!({"role": role, "content": entry.content}));
     }
-    messages.push(json!({"role": "user", "content": request.text}));
+    messages.push(json!({"role": "user", "content": attachments::openai_content(request)}));
     json!({"model": config.model, "stream": true, "messages": messages})
 }
 

@@ -28,8 +28,11 @@ use crate::event::{InboundEvent, InboundKind};
 use crate::event_log::{EventKind, EventLines, record};
 use crate::integration::OpenRecordError;
 use crate::keyring::Keyring;
+use crate::media::{MediaPipeline, MediaSettings};
 use crate::platform::Platform;
-use crate::ports::{AgentClient, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError};
+use crate::ports::{
+    AgentClient, MediaFetcher, MediaStore, Queue, QueueError, Replier, ReplyError, ReplyTarget, Store, StoreError,
+};
 use crate::time::Timestamp;
 
 /// The card action that starts a new conversation (the button on failure cards).
@@ -125,6 +128,9 @@ pub struct Dispatcher {
     agents: Arc<dyn AgentClient>,
     repliers: Repliers,
     settings: DispatchSettings,
+    /// Where the media users send are fetched and kept; `None`: they are described to the
+    /// agent as not kept.
+    media: Option<MediaPipeline>,
 }
 
 impl Dispatcher {
@@ -142,7 +148,22 @@ impl Dispatcher {
             agents,
             repliers,
             settings,
+            media: None,
         }
+    }
+
+    /// The same dispatcher, fetching the media users send with `fetcher` (one per platform,
+    /// e.g. `imgate_channels::Channels::media`) and keeping them in `store` for the agent.
+    /// Without this, the agent is told about each file but not given it.
+    #[must_use]
+    pub fn with_media(
+        mut self,
+        fetcher: Arc<dyn MediaFetcher>,
+        store: Arc<dyn MediaStore>,
+        settings: MediaSettings,
+    ) -> Self {
+        self.media = Some(MediaPipeline::new(fetcher, store, settings));
+        self
     }
 
     /// Handles one queue message received `receive_count` times (1 on the first delivery).

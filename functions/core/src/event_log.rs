@@ -43,6 +43,9 @@ pub enum EventKind {
     Feedback,
     /// `aggregating`: a message was held to be sent to the agent together with the next ones.
     Aggregating,
+    /// `media`: a file the user sent was fetched and kept for the agent, or was not (too
+    /// large, failed, no media store), or a voice note's transcript stood in for it.
+    Media,
     /// `replied`: the agent's answer was delivered to the platform.
     Replied,
     /// `error`: something failed (enqueue, agent, reply, an unreadable frame, a connection).
@@ -62,7 +65,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::Received,
         Self::Verified,
         Self::Duplicate,
@@ -73,6 +76,7 @@ impl EventKind {
         Self::Session,
         Self::Feedback,
         Self::Aggregating,
+        Self::Media,
         Self::Replied,
         Self::Error,
         Self::Connecting,
@@ -95,6 +99,7 @@ impl EventKind {
             Self::Session => "session",
             Self::Feedback => "feedback",
             Self::Aggregating => "aggregating",
+            Self::Media => "media",
             Self::Replied => "replied",
             Self::Error => "error",
             Self::Connecting => "connecting",

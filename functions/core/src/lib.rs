@@ -19,6 +19,7 @@ pub mod ids;
 pub mod ingress;
 pub mod integration;
 pub mod keyring;
+pub mod media;
 pub mod org;
 pub mod platform;
 pub mod ports;
@@ -29,7 +30,7 @@ mod task;
 pub mod time;
 pub mod trigger;
 
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use ids::{AgentId, ApiKeyId, IntegrationId, OrgId, SessionId, UserId};

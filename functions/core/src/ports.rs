@@ -18,14 +18,14 @@ mod probe;
 mod registrar;
 mod reply;
 
-pub use agent::{AgentClient, AgentError, AgentRequest};
+pub use agent::{AgentClient, AgentError, AgentRequest, Attachment};
 pub use conversation::{
     AggregationStore, CachedToken, HistoryEntry, HistoryStore, Role, StreamState, StreamStore, TokenCache,
     UserDirectory,
 };
 pub use dead_letter::{DeadLetter, DeadLetterStore};
 pub use login::{LoginFlow, LoginQr, LoginStatus, LoginStep};
-pub use media::{Download, MediaError, MediaFetcher, MediaStore, StoredMedia};
+pub use media::{Download, MediaError, MediaFetcher, MediaFile, MediaFiles, MediaLinkError, MediaStore, StoredMedia};
 pub use probe::{CredentialProbe, ProbeFailure, ProbeFailureKind, ProbeReport};
 pub use registrar::WebhookRegistrar;
 pub use reply::{Replier, ReplyError, ReplyStream, ReplyTarget};
@@ -248,7 +248,7 @@ pub struct EventLogEntry {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     /// What: `received`, `duplicate`, `enqueued`, `rejected`, `dropped`, `session`, `replied`,
-    /// `retrying`, `error`; for long connections `connecting`, `connected`, `stopped`, …
+    /// `retrying`, `error`, `media`; for long connections `connecting`, `connected`, `stopped`, …
     pub kind: String,
     /// The platform event id, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@
 
 mod conversation;
 mod fixtures;
+pub mod media;
 mod queue;
 mod store;
 

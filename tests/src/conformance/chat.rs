@@ -55,6 +55,19 @@ pub enum ChatScenario {
     TwoRelays,
     /// An image in the agent's answer, sent as an image message.
     ImageOut,
+    /// A picture the user sends, fetched for the agent.
+    ImageIn,
+    /// A picture the platform says is larger than the gateway's cap.
+    OversizedImageIn,
+}
+
+/// A picture a user sends ([`ChatHarness::say_image`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Picture {
+    /// The test PNG ([`crate::fake_media::PNG`]), which the platform's fake serves.
+    Small,
+    /// One the platform states is [`crate::fake_media::OVERSIZED`], above the gateway's cap.
+    Oversized,
 }
 
 /// One platform mode, as a user meets it.
@@ -106,6 +119,19 @@ pub trait ChatHarness: Send + Sync {
     /// every mode by [`images_arrive_as_images`]; a mode that shows no images answers none.
     async fn images(&self, _said: &str) -> Vec<String> {
         Vec::new()
+    }
+    /// Plays a user sending `picture` in a direct chat, without text; returns what finds its
+    /// answer. Asked only of modes that support [`ChatScenario::ImageIn`] (or
+    /// [`ChatScenario::OversizedImageIn`]); a mode that cannot send pictures declares it there.
+    async fn say_image(&self, _gateway_base: &str, _integration: &str, _picture: Picture) -> String {
+        panic!(
+            "{} sends no pictures: its harness must declare ImageIn unsupported",
+            self.name()
+        )
+    }
+    /// How many times the platform's fake served a picture's file (its download endpoint).
+    fn downloads(&self) -> usize {
+        0
     }
 }
 
@@ -654,3 +680,8 @@ pub async fn two_relays_hold_one_connection(deps: Deps, harness: &dyn ChatHarnes
     })
     .await;
 }
+
+// The inbound media scenarios live in their own file, with this module's stage.
+#[path = "chat_media_in.rs"]
+mod media_in;
+pub use media_in::{oversized_images_are_described_not_fetched, sent_images_reach_the_agent};

@@ -14,8 +14,9 @@ use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 
 use super::Support;
-use super::chat::{Chat, ChatHarness, ChatScenario};
+use super::chat::{Chat, ChatHarness, ChatScenario, Picture};
 use crate::fake_dingtalk::FakeDingtalk;
+use crate::fake_media::File;
 
 const CLIENT_ID: &str = "dingconformancechat";
 const SECRET: &str = "conformance-chat-secret";
@@ -53,6 +54,25 @@ impl DingtalkChat {
 
     fn delivered(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Value, Vec<String>)>> {
         self.delivered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A robot message with `text` and a session webhook of its own; returns the session too.
+    fn robot_message(&self, text: &str, group: bool) -> (String, Value) {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let session = format!("conformance-session-{n}");
+        let expires = imgate_core::Timestamp::now().as_millis() + 3_600_000;
+        let message = self
+            .fake
+            .robot_message(&format!("msgC{n}"), text, &session, expires, group);
+        (session, message)
+    }
+
+    /// Delivers `message` and keeps it under its `session`, which it returns.
+    async fn send(&self, gateway_base: &str, integration: &str, session: String, message: Value) -> String {
+        let frame = self.deliver(gateway_base, integration, &message).await;
+        self.delivered()
+            .insert(session.clone(), (message, frame.into_iter().collect()));
+        session
     }
 
     /// Delivers `message` as the mode receives it; returns the Stream frame's id.
@@ -120,19 +140,11 @@ impl ChatHarness for DingtalkChat {
     }
 
     async fn say(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, _from_bot: bool) -> String {
-        let n = self.next.fetch_add(1, Ordering::SeqCst);
-        let session = format!("conformance-session-{n}");
-        let expires = imgate_core::Timestamp::now().as_millis() + 3_600_000;
-        let mut message = self
-            .fake
-            .robot_message(&format!("msgC{n}"), text, &session, expires, chat != Chat::Direct);
+        let (session, mut message) = self.robot_message(text, chat != Chat::Direct);
         if chat == (Chat::Group { mention: false }) {
             message["isInAtList"] = json!(false);
         }
-        let frame = self.deliver(gateway_base, integration, &message).await;
-        self.delivered()
-            .insert(session.clone(), (message, frame.into_iter().collect()));
-        session
+        self.send(gateway_base, integration, session, message).await
     }
 
     /// The same robot message (same `msgId`) once more, in a new frame or callback.
@@ -192,11 +204,32 @@ impl ChatHarness for DingtalkChat {
     fn supports(&self, scenario: ChatScenario) -> Support {
         match scenario {
             ChatScenario::FromAnotherBot => Support::No("DingTalk does not deliver other robots' messages to a robot"),
+            ChatScenario::OversizedImageIn => Support::No(
+                "a DingTalk message states no file size: a file past the cap is refused on its download's \
+                 length or cut off as it streams (the fetcher tests in tests/tests/media_in.rs)",
+            ),
             ChatScenario::QueueOutage | ChatScenario::TwoRelays if self.receive == Receive::Http => {
                 Support::No("HTTP mode holds no connection: DingTalk retries on the HTTP status")
             }
             _ => Support::Yes,
         }
+    }
+    /// A `picture` message whose `downloadCode` the fake's `messageFiles/download` knows.
+    async fn say_image(&self, gateway_base: &str, integration: &str, _picture: Picture) -> String {
+        let (session, mut message) = self.robot_message("", false);
+        let code = format!("code-{session}");
+        self.fake.media.add(&code, File::png());
+        if let Some(fields) = message.as_object_mut() {
+            fields.remove("text");
+        }
+        message["msgtype"] = json!("picture");
+        message["content"] = json!({"downloadCode": code, "pictureDownloadCode": format!("p-{code}")});
+        self.send(gateway_base, integration, session, message).await
+    }
+
+    /// Downloads of the temporary URLs.
+    fn downloads(&self) -> usize {
+        self.fake.media.all_downloads()
     }
 }
 

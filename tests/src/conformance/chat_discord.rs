@@ -12,8 +12,9 @@ use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 
 use super::Support;
-use super::chat::{Chat, ChatHarness, ChatScenario};
+use super::chat::{Chat, ChatHarness, ChatScenario, Picture};
 use crate::fake_discord::{APP_PUBLIC_KEY, BOT_ID, FakeDiscord, sign_interaction};
+use crate::fake_media::{Cdn, File, OVERSIZED, PNG};
 
 const TOKEN: &str = "conformance-discord-token";
 
@@ -32,6 +33,8 @@ pub struct DiscordChat {
     receive: Receive,
     http: reqwest::Client,
     next: AtomicU64,
+    /// Discord's CDN, serving the attachments users send.
+    cdn: Cdn,
 }
 
 impl DiscordChat {
@@ -42,6 +45,17 @@ impl DiscordChat {
             receive,
             http: reqwest::Client::new(),
             next: AtomicU64::new(1),
+            cdn: Cdn::start().await,
+        }
+    }
+
+    /// Waits for the gateway session, so a message is not replayed as history of a new one.
+    async fn session(&self) {
+        for _ in 0..200 {
+            if self.fake.sessions().0 > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
@@ -115,13 +129,7 @@ impl ChatHarness for DiscordChat {
             Chat::Group { mention: true } => ("guild-c", Some("g-c"), format!("<@{BOT_ID}> {text}"), true),
             Chat::Group { mention: false } => ("guild-c", Some("g-c"), text.to_owned(), false),
         };
-        // Wait for the session, so the message is not replayed as history of a new one.
-        for _ in 0..200 {
-            if self.fake.sessions().0 > 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        self.session().await;
         let id = if from_bot {
             self.fake.bot_message(channel, guild, &content, mention)
         } else {
@@ -180,10 +188,30 @@ impl ChatHarness for DiscordChat {
             (Receive::Interactions, ChatScenario::Redelivery) => {
                 Support::No("Discord sends an interaction once and never retries it")
             }
+            (Receive::Interactions, ChatScenario::ImageIn | ChatScenario::OversizedImageIn) => Support::No(
+                "imgate's slash command takes text only; pictures arrive as message attachments on the gateway",
+            ),
             (Receive::Interactions, ChatScenario::QueueOutage | ChatScenario::TwoRelays) => Support::No(
                 "the interactions endpoint holds no connection: Discord shows its own failure when the answer is not 2xx",
             ),
             _ => Support::Yes,
         }
+    }
+    /// A direct message with the picture attached: its URL on the fake CDN, its size stated.
+    async fn say_image(&self, _gateway_base: &str, _integration: &str, picture: Picture) -> String {
+        let key = format!("attachment-{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let (file, size) = match picture {
+            Picture::Small => (File::png(), PNG.len() as u64),
+            Picture::Oversized => (File::oversized(), OVERSIZED),
+        };
+        let url = self.cdn.add(&key, file);
+        self.session().await;
+        let id = self.fake.user_attachment("dm-c", "", &url, "image/png", size);
+        format!("dm-c {id}")
+    }
+
+    /// Downloads from the fake CDN.
+    fn downloads(&self) -> usize {
+        self.cdn.library.all_downloads()
     }
 }

@@ -14,8 +14,9 @@ use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 
 use super::Support;
-use super::chat::{Chat, ChatHarness, ChatScenario};
+use super::chat::{Chat, ChatHarness, ChatScenario, Picture};
 use crate::fake_lark::FakeLark;
+use crate::fake_media::File;
 
 const APP_ID: &str = "cli_conformance_chat";
 const APP_SECRET: &str = "conformance-app-secret";
@@ -55,6 +56,14 @@ impl LarkChat {
 
     fn delivered(&self) -> MutexGuard<'_, HashMap<String, (Value, Vec<String>)>> {
         self.delivered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Delivers `event` and keeps it under its `message_id`, which it returns.
+    async fn send(&self, gateway_base: &str, integration: &str, message_id: String, event: Value) -> String {
+        let push = self.deliver(gateway_base, integration, &event).await;
+        self.delivered()
+            .insert(message_id.clone(), (event, push.into_iter().collect()));
+        message_id
     }
 
     /// Delivers `event` as the mode receives it; returns the push's id on the long connection.
@@ -136,10 +145,7 @@ impl ChatHarness for LarkChat {
         if from_bot {
             event["event"]["sender"]["sender_type"] = json!("app");
         }
-        let push = self.deliver(gateway_base, integration, &event).await;
-        self.delivered()
-            .insert(message_id.clone(), (event, push.into_iter().collect()));
-        message_id
+        self.send(gateway_base, integration, message_id, event).await
     }
 
     /// The same event (same `event_id`) once more.
@@ -175,6 +181,10 @@ impl ChatHarness for LarkChat {
             (Receive::Webhook, ChatScenario::QueueOutage | ChatScenario::TwoRelays) => {
                 Support::No("a webhook holds no connection: Lark retries on the HTTP status")
             }
+            (_, ChatScenario::OversizedImageIn) => Support::No(
+                "a Lark message states no file size: a file past the cap is refused on the download's length or \
+                 cut off as it streams (the fetcher tests in tests/tests/media_in.rs)",
+            ),
             _ => Support::Yes,
         }
     }
@@ -201,5 +211,22 @@ impl ChatHarness for LarkChat {
     /// The image replies to `said`, by image key.
     async fn images(&self, said: &str) -> Vec<String> {
         self.fake.images_replying_to(said)
+    }
+
+    /// An `image` message whose `image_key` the fake's message-resource API serves.
+    async fn say_image(&self, gateway_base: &str, integration: &str, _picture: Picture) -> String {
+        let message_id = format!("om_conformance_{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let image_key = format!("img_v2_{message_id}");
+        self.fake.media.add(&format!("{message_id}/{image_key}"), File::png());
+        let mut event = self.fake.message_event(&message_id, "oc_p2p_conformance", false, "");
+        event["header"]["token"] = json!(TOKEN);
+        event["event"]["message"]["message_type"] = json!("image");
+        event["event"]["message"]["content"] = json!(json!({ "image_key": image_key }).to_string());
+        self.send(gateway_base, integration, message_id, event).await
+    }
+
+    /// Downloads of message resources.
+    fn downloads(&self) -> usize {
+        self.fake.media.all_downloads()
     }
 }

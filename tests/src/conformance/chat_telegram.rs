@@ -1,6 +1,7 @@
 //! Telegram as a user meets it: updates to the webhook, or polled by the relay.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -12,11 +13,15 @@ use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 
 use super::Support;
-use super::chat::{Chat, ChatHarness, ChatScenario};
+use super::chat::{Chat, ChatHarness, ChatScenario, Picture};
+use crate::fake_media::File;
 use crate::fake_telegram::{BOT_USERNAME, FakeTelegram};
 
 const TOKEN: &str = "77:conformance-telegram-token";
 const SECRET: &str = "conformance-secret";
+
+/// The next photo's `file_id` number.
+static NEXT_PHOTO: AtomicU64 = AtomicU64::new(1);
 
 /// How updates reach the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +62,25 @@ impl TelegramChat {
             .await
             .expect("the gateway answers");
         assert_eq!(response.status(), 200, "{}: the update is accepted", self.name());
+    }
+
+    /// Delivers `update` as the mode receives it; returns its message id.
+    async fn deliver(&self, gateway_base: &str, integration: &str, mut update: Value) -> String {
+        let message_id = update["message"]["message_id"].clone();
+        match self.receive {
+            Receive::Polling => {
+                self.fake.push_update(update);
+            }
+            Receive::Webhook => {
+                update["update_id"] = json!(message_id.as_i64().unwrap_or(0) + 700_000);
+                self.post(gateway_base, integration, &update).await;
+                self.posted
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(message_id.to_string(), update);
+            }
+        }
+        message_id.to_string()
     }
 }
 
@@ -104,21 +128,7 @@ impl ChatHarness for TelegramChat {
         if from_bot {
             update["message"]["from"]["is_bot"] = json!(true);
         }
-        let message_id = update["message"]["message_id"].clone();
-        match self.receive {
-            Receive::Polling => {
-                self.fake.push_update(update);
-            }
-            Receive::Webhook => {
-                update["update_id"] = json!(message_id.as_i64().unwrap_or(0) + 700_000);
-                self.post(gateway_base, integration, &update).await;
-                self.posted
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(message_id.to_string(), update);
-            }
-        }
-        message_id.to_string()
+        self.deliver(gateway_base, integration, update).await
     }
 
     async fn answer(&self, said: &str) -> Option<String> {
@@ -170,5 +180,21 @@ impl ChatHarness for TelegramChat {
             }
             _ => Support::Yes,
         }
+    }
+    /// A photo message whose largest size is the picture (its `file_size` stated).
+    async fn say_image(&self, gateway_base: &str, integration: &str, picture: Picture) -> String {
+        let file_id = format!("photo-{}", NEXT_PHOTO.fetch_add(1, Ordering::SeqCst));
+        let file = match picture {
+            Picture::Small => File::png(),
+            Picture::Oversized => File::oversized(),
+        };
+        self.fake.add_photo(&file_id, file);
+        let update = self.fake.photo_update(4001, 4001, &file_id, "");
+        self.deliver(gateway_base, integration, update).await
+    }
+
+    /// Downloads from the file server.
+    fn downloads(&self) -> usize {
+        self.fake.media.all_downloads()
     }
 }

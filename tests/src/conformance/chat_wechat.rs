@@ -1,6 +1,7 @@
 //! WeChat (iLink) as a user meets it: private messages polled by the relay's `getupdates`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use imgate_core::Platform;
@@ -9,15 +10,27 @@ use imgate_core::relay::Connector;
 use serde_json::{Value, json};
 
 use super::Support;
-use super::chat::{Chat, ChatHarness, ChatScenario};
-use crate::fake_wechat::FakeWechat;
+use super::chat::{Chat, ChatHarness, ChatScenario, Picture};
+use crate::fake_media::{Cdn, File, OVERSIZED, PNG};
+use crate::fake_wechat::{BOT_ID, FakeWechat};
+use imgate_channels::wechat::media::seal;
 
 const TOKEN: &str = "conformance-wechat-bot-token";
 const USER: &str = "o9cq80conformance@im.wechat";
+/// The AES key of the pictures users send, as `image_item.aeskey` writes it.
+const HEX_KEY: &str = "00112233445566778899aabbccddeeff";
+const KEY: [u8; 16] = [
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+];
+
+/// The next picture message's id (far from the fake's own).
+static NEXT_PICTURE: AtomicU64 = AtomicU64::new(900_000);
 
 /// The harness.
 pub struct WechatChat {
     fake: FakeWechat,
+    /// The media CDN, serving the pictures users send.
+    cdn: Cdn,
 }
 
 impl WechatChat {
@@ -25,6 +38,7 @@ impl WechatChat {
     pub async fn start() -> Self {
         Self {
             fake: FakeWechat::start(Some(TOKEN)).await,
+            cdn: Cdn::start().await,
         }
     }
 }
@@ -46,6 +60,7 @@ impl ChatHarness for WechatChat {
 
     fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints) {
         endpoints.wechat = imgate_channels::wechat::Endpoints::at(&self.fake.base);
+        endpoints.wechat.cdn = self.cdn.base.clone();
     }
 
     fn connector(&self, deps: &Deps) -> Option<Arc<dyn Connector>> {
@@ -103,5 +118,36 @@ impl ChatHarness for WechatChat {
             ),
             _ => Support::Yes,
         }
+    }
+    /// An image item on the fake CDN, AES-128-ECB encrypted under its own `aeskey`; the
+    /// oversized picture is a file item whose `len` states its size.
+    async fn say_image(&self, _gateway_base: &str, _integration: &str, picture: Picture) -> String {
+        let id = NEXT_PICTURE.fetch_add(1, Ordering::SeqCst);
+        let handle = format!("handle+/={id}");
+        let item = match picture {
+            Picture::Small => {
+                let sealed = seal(&KEY, PNG);
+                let size = sealed.len();
+                self.cdn.library.add(&handle, File::new(&[], None).serving(sealed));
+                json!({"type": 2, "msg_id": format!("v1:{id}"), "image_item": {"aeskey": HEX_KEY,
+                    "media": {"encrypt_query_param": handle, "encrypt_type": 1}, "mid_size": size}})
+            }
+            Picture::Oversized => {
+                self.cdn.library.add(&handle, File::oversized());
+                json!({"type": 4, "msg_id": format!("v1:{id}"), "file_item": {"file_name": "huge.png",
+                    "len": OVERSIZED.to_string(), "media": {"encrypt_query_param": handle, "encrypt_type": 1}}})
+            }
+        };
+        self.fake.push_raw(
+            json!({"seq": id, "message_id": id, "from_user_id": USER, "to_user_id": BOT_ID,
+            "create_time_ms": 1_789_481_963_761_u64, "message_type": 1, "message_state": 2,
+            "context_token": format!("ctx-{id}"), "item_list": [item]}),
+        );
+        id.to_string()
+    }
+
+    /// Downloads from the fake CDN.
+    fn downloads(&self) -> usize {
+        self.cdn.library.all_downloads()
     }
 }

@@ -11,7 +11,8 @@ use axum::Json;
 use axum::extract::Query;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use imgate_channels::wecom::simulate::{Simulator, StreamFrame};
+use imgate_channels::wecom::simulate::{SignedCallback, Simulator, StreamFrame};
+use imgate_channels::wecom::verify::encrypt_media;
 use imgate_channels::wecom::webhook::THINKING;
 use imgate_core::Platform;
 use imgate_core::ports::Deps;
@@ -20,13 +21,16 @@ use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
 use super::Support;
-use super::chat::{Chat, ChatHarness, ChatScenario};
+use super::chat::{Chat, ChatHarness, ChatScenario, Picture};
+use crate::fake_media::{Cdn, File, PNG};
 use crate::fake_wecom_long::FakeWecom;
 
 const TOKEN: &str = "conformanceChatToken";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const BOT: &str = "conformance-bot";
 const BOT_SECRET: &str = "conformance-bot-secret";
+/// A long-connection image's own `aeskey` (vector V5's key).
+const FILE_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 /// The continuation mark a stream ends with when the answer goes on elsewhere.
 const CONTINUED: &str = "\n\n…";
 
@@ -59,6 +63,8 @@ pub struct WecomChat {
     senders: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
     next: AtomicU64,
+    /// Where the pictures users send are served, encrypted.
+    cdn: Cdn,
 }
 
 impl WecomChat {
@@ -102,6 +108,7 @@ impl WecomChat {
             http: reqwest::Client::new(),
             senders: Mutex::default(),
             next: AtomicU64::new(1),
+            cdn: Cdn::start().await,
         }
     }
 
@@ -128,6 +135,38 @@ impl WecomChat {
         self.fake.push_message(BOT, body).expect("a long connection")
     }
 
+    /// The `response_url` of callback `msgid`.
+    fn response_url(&self, msgid: &str) -> String {
+        format!("{}/cgi-bin/aibot/response?response_code={msgid}", self.sink)
+    }
+
+    /// Callback mode: posts `callback` (message `msgid`) and notes its stream.
+    async fn call_back(&self, gateway_base: &str, integration: &str, msgid: &str, callback: SignedCallback) {
+        self.delivered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(msgid.to_owned(), (callback.query.clone(), callback.body.clone()));
+        let body = self
+            .post(gateway_base, integration, &callback.query, callback.body)
+            .await;
+        let first = self.sim.read_stream(&body).expect("the first stream frame");
+        let url = format!("{gateway_base}/api/wecom/webhook/{integration}");
+        self.streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(msgid.to_owned(), (first.id, url));
+    }
+
+    /// Long connection: pushes callback `body` from `user`; returns what finds its answer.
+    async fn push_from(&self, user: &str, body: Value) -> String {
+        self.delivered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(user.to_owned(), (String::new(), body.to_string()));
+        let req_id = self.push(body).await;
+        format!("{req_id} {user}")
+    }
+
     /// Callback mode: a refresh callback for the stream of `said`; the frame WeCom is answered.
     async fn refresh(&self, said: &str) -> Option<Value> {
         let (stream, url) = self
@@ -151,6 +190,36 @@ impl WecomChat {
         reply.get("stream").is_some().then_some(reply)
     }
 
+    /// Plays `text` from `user` in `chat`; returns what finds its answer.
+    async fn say_from(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, user: String) -> String {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let msgid = format!("conformance-msg-{n}");
+        let group = (chat != Chat::Direct).then_some("conformance-group");
+        match self.receive {
+            Receive::Webhook => {
+                self.senders
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(msgid.clone(), user.clone());
+                let callback = self
+                    .sim
+                    .text(&msgid, &user, group, text, Some(&self.response_url(&msgid)));
+                self.call_back(gateway_base, integration, &msgid, callback).await;
+            }
+            Receive::LongConnection => {
+                let mut body = json!({"msgid": msgid, "aibotid": BOT, "chattype": "single", "from": {"userid": user},
+                    "msgtype": "text", "text": {"content": text}});
+                if let Some(chatid) = group {
+                    body["chattype"] = json!("group");
+                    body["chatid"] = json!(chatid);
+                    body["text"]["content"] = json!(format!("@bot {text}"));
+                }
+                return self.push_from(&user, body).await;
+            }
+        }
+        msgid
+    }
+
     fn response_posts(&self, code: &str) -> Vec<String> {
         self.posts
             .lock()
@@ -165,52 +234,6 @@ impl WecomChat {
                     .map(str::to_owned)
             })
             .collect()
-    }
-
-    /// Plays `text` from `user` in `chat`; returns what finds its answer.
-    async fn say_from(&self, gateway_base: &str, integration: &str, chat: Chat, text: &str, user: String) -> String {
-        let n = self.next.fetch_add(1, Ordering::SeqCst);
-        let msgid = format!("conformance-msg-{n}");
-        let group = (chat != Chat::Direct).then_some("conformance-group");
-        match self.receive {
-            Receive::Webhook => {
-                let response_url = format!("{}/cgi-bin/aibot/response?response_code={msgid}", self.sink);
-                let callback = self.sim.text(&msgid, &user, group, text, Some(&response_url));
-                self.delivered
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(msgid.clone(), (callback.query.clone(), callback.body.clone()));
-                self.senders
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(msgid.clone(), user.clone());
-                let body = self
-                    .post(gateway_base, integration, &callback.query, callback.body)
-                    .await;
-                let first = self.sim.read_stream(&body).expect("the first stream frame");
-                let url = format!("{gateway_base}/api/wecom/webhook/{integration}");
-                self.streams
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(msgid.clone(), (first.id, url));
-            }
-            Receive::LongConnection => {
-                let mut body = json!({"msgid": msgid, "aibotid": BOT, "chattype": "single", "from": {"userid": user},
-                    "msgtype": "text", "text": {"content": text}});
-                if let Some(chatid) = group {
-                    body["chattype"] = json!("group");
-                    body["chatid"] = json!(chatid);
-                    body["text"]["content"] = json!(format!("@bot {text}"));
-                }
-                self.delivered
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(user.clone(), (String::new(), body.to_string()));
-                let req_id = self.push(body).await;
-                return format!("{req_id} {user}");
-            }
-        }
-        msgid
     }
 }
 
@@ -402,11 +425,50 @@ impl ChatHarness for WecomChat {
                 Support::No("WeCom delivers only group messages that @-mention the bot")
             }
             ChatScenario::FromAnotherBot => Support::No("WeCom smart bots receive messages from people only"),
+            ChatScenario::OversizedImageIn => Support::No(
+                "WeCom states no size for a smart bot's media: a file past the cap is cut off as it downloads \
+                 (the fetcher tests in tests/tests/media_in.rs)",
+            ),
             ChatScenario::LongAnswer
             | ChatScenario::Redelivery
             | ChatScenario::QueueOutage
             | ChatScenario::TwoRelays
+            | ChatScenario::ImageIn
             | ChatScenario::ImageOut => Support::Yes,
         }
+    }
+    /// An image message in a direct chat: its URL on the fake CDN serves the picture encrypted
+    /// with the bot's EncodingAESKey (callback mode) or with the URL's own `aeskey` (long
+    /// connection).
+    async fn say_image(&self, gateway_base: &str, integration: &str, _picture: Picture) -> String {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let msgid = format!("conformance-image-{n}");
+        let user = format!("user{n}");
+        let body = json!({"msgid": msgid, "aibotid": BOT, "chattype": "single", "from": {"userid": user},
+            "msgtype": "image"});
+        match self.receive {
+            Receive::Webhook => {
+                let sealed = encrypt_media(AES_KEY, PNG).expect("the bot key");
+                let url = self.cdn.add(&msgid, File::png().serving(sealed));
+                let mut body = body;
+                body["image"] = json!({"url": url});
+                body["response_url"] = json!(self.response_url(&msgid));
+                self.call_back(gateway_base, integration, &msgid, self.sim.sign(&body))
+                    .await;
+                msgid
+            }
+            Receive::LongConnection => {
+                let sealed = encrypt_media(FILE_KEY, PNG).expect("the file key");
+                let url = self.cdn.add(&msgid, File::png().serving(sealed));
+                let mut body = body;
+                body["image"] = json!({"url": url, "aeskey": FILE_KEY});
+                self.push_from(&user, body).await
+            }
+        }
+    }
+
+    /// Downloads from the fake CDN.
+    fn downloads(&self) -> usize {
+        self.cdn.library.all_downloads()
     }
 }

@@ -144,6 +144,9 @@ impl ChatHarness for WeiboChat {
     fn supports(&self, scenario: ChatScenario) -> Support {
         match scenario {
             ChatScenario::GroupWithoutMention => Support::No("Weibo's Open IM has private chats only"),
+            ChatScenario::ImageIn | ChatScenario::OversizedImageIn => {
+                Support::No(imgate_channels::weibo::media::UNSUPPORTED)
+            }
             ChatScenario::FromAnotherBot => {
                 Support::No("Weibo delivers private messages to the app's owner account and marks no sender as a bot")
             }

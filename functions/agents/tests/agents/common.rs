@@ -11,8 +11,9 @@ use futures_util::StreamExt as _;
 use futures_util::stream;
 use imgate_agents::{Agents, RetryPolicy};
 use imgate_core::agent::AgentConfig;
-use imgate_core::ports::{AgentClient, AgentError, AgentRequest};
-use imgate_core::{Platform, SessionId, UserId};
+use imgate_core::event::MediaKind;
+use imgate_core::ports::{AgentClient, AgentError, AgentRequest, Attachment};
+use imgate_core::{Platform, SessionId, Timestamp, UserId};
 use tokio::sync::mpsc;
 
 /// Serves `router` on an ephemeral port; returns `http://127.0.0.1:port`.
@@ -46,6 +47,20 @@ pub fn request(config: AgentConfig, text: &str) -> AgentRequest {
         conversation_id: "chat-1".to_owned(),
         sender_name: Some("Ada".to_owned()),
         history: Vec::new(),
+    }
+}
+
+/// A kept file of `kind` and `mime`, linked at `https://media.example/<name>` until
+/// 2026-11-24T12:00:00Z; `inline` bytes as an image's.
+pub fn attachment(kind: MediaKind, name: &str, mime: &str, inline: Option<&[u8]>) -> Attachment {
+    Attachment {
+        kind,
+        name: Some(name.to_owned()),
+        mime: mime.to_owned(),
+        size: 42,
+        url: format!("https://media.example/{name}"),
+        expires_at: Timestamp::parse_rfc3339("2026-11-24T12:00:00Z").unwrap(),
+        bytes: inline.map(<[u8]>::to_vec),
     }
 }
 

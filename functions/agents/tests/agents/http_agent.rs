@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use imgate_core::agent::{AgentConfig, HttpConfig};
-use imgate_core::event::{MediaKind, MediaRef};
+use imgate_core::event::MediaKind;
 use imgate_core::ports::AgentError;
 use imgate_core::secret::Secret;
 use serde_json::{Value, json};
 
-use crate::common::{agents, call, event_stream, header_value, json_response, request, serve};
+use crate::common::{agents, attachment, call, event_stream, header_value, json_response, request, serve};
 
 type Seen = Arc<Mutex<Vec<Value>>>;
 
@@ -87,15 +87,7 @@ fn config(url: String, token: Option<&str>) -> AgentConfig {
 async fn json_answer_with_bearer_token_and_the_documented_request() {
     let (base, seen) = fake().await;
     let mut req = request(config(format!("{base}/json"), Some("agent-token")), "hello");
-    req.attachments = vec![MediaRef {
-        kind: MediaKind::Image,
-        url: Some("https://files.example/1.png".to_owned()),
-        key: None,
-        name: Some("1.png".to_owned()),
-        mime: Some("image/png".to_owned()),
-        size: Some(42),
-        aes_key: None,
-    }];
+    req.attachments = vec![attachment(MediaKind::Image, "1.png", "image/png", Some(b"png"))];
 
     let (outcome, deltas) = call(&agents(), &req).await;
 
@@ -108,8 +100,8 @@ async fn json_answer_with_bearer_token_and_the_documented_request() {
             "session_id": req.session_id.as_str(),
             "user_id": req.user_id.as_str(),
             "text": "hello",
-            "attachments": [{"kind": "image", "url": "https://files.example/1.png", "name": "1.png",
-                             "mime": "image/png", "size": 42}],
+            "attachments": [{"kind": "image", "name": "1.png", "mime_type": "image/png", "size": 42,
+                             "url": "https://media.example/1.png", "expires_at": "2026-11-24T12:00:00Z"}],
             "platform": "telegram",
             "conversation_id": "chat-1",
             "sender_name": "Ada",

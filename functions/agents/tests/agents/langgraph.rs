@@ -13,11 +13,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use imgate_agents::langgraph_thread_id;
 use imgate_core::agent::{AgentConfig, LanggraphConfig};
+use imgate_core::event::MediaKind;
 use imgate_core::ports::AgentError;
 use imgate_core::secret::Secret;
 use serde_json::{Value, json};
 
-use crate::common::{agents, call, event_stream, header_value, json_response, request, serve};
+use crate::common::{agents, attachment, call, event_stream, header_value, json_response, request, serve};
 
 #[derive(Default)]
 struct Server {
@@ -135,6 +136,26 @@ async fn creates_the_session_thread_and_streams_ai_message_text() {
     assert_eq!(server.threads.lock().unwrap().get(&thread), Some(&2));
     assert_eq!(server.threads.lock().unwrap().len(), 1);
     assert!(server.runs.lock().unwrap().iter().all(|(t, _)| *t == thread));
+}
+
+#[tokio::test]
+async fn the_files_the_user_sent_travel_in_the_input() {
+    let (base, server) = fake(false).await;
+    let mut req = request(config(base), "summarize this");
+    req.attachments = vec![attachment(MediaKind::File, "report.pdf", "application/pdf", None)];
+
+    let (outcome, _) = call(&agents(), &req).await;
+
+    assert!(outcome.is_ok());
+    let runs = server.runs.lock().unwrap().clone();
+    assert_eq!(
+        runs[0].1["input"],
+        json!({
+            "messages": [{"role": "user", "content": "summarize this"}],
+            "attachments": [{"kind": "file", "name": "report.pdf", "mime_type": "application/pdf", "size": 42,
+                             "url": "https://media.example/report.pdf", "expires_at": "2026-11-24T12:00:00Z"}],
+        })
+    );
 }
 
 #[tokio::test]

@@ -12,11 +12,12 @@ use axum::{Json, Router};
 use imgate_agents::RetryPolicy;
 use imgate_core::Timestamp;
 use imgate_core::agent::{AgentConfig, OpenaiCompatibleConfig};
+use imgate_core::event::MediaKind;
 use imgate_core::ports::{AgentError, HistoryEntry, Role};
 use imgate_core::secret::Secret;
 use serde_json::{Value, json};
 
-use crate::common::{self, agents, call, event_stream, header_value, json_response, request, serve};
+use crate::common::{self, agents, attachment, call, event_stream, header_value, json_response, request, serve};
 
 fn config(base_url: &str) -> OpenaiCompatibleConfig {
     OpenaiCompatibleConfig {
@@ -125,6 +126,29 @@ async fn streams_deltas_and_sends_model_key_prompt_and_limited_history() {
             {"role": "assistant", "content": "two"},
             {"role": "user", "content": "and now?"},
         ])
+    );
+}
+
+#[tokio::test]
+async fn images_arrive_inline_after_the_text_and_files_as_links() {
+    let (base, seen) = fake(streamed_answer).await;
+    let mut req = request(AgentConfig::OpenaiCompatible(config(&base)), "what is on it?");
+    req.attachments = vec![
+        attachment(MediaKind::Image, "cat.png", "image/png", Some(b"\x89PNG")),
+        attachment(MediaKind::File, "notes.txt", "text/plain", None),
+    ];
+
+    let (outcome, _) = call(&agents(), &req).await;
+
+    assert!(outcome.is_ok());
+    let requests = seen.requests.lock().unwrap();
+    assert_eq!(
+        requests[0].1["messages"],
+        json!([{"role": "user", "content": [
+            {"type": "text", "text": "what is on it?\n\n(the user sent a 42-byte file “notes.txt” (text/plain), \
+                kept at https://media.example/notes.txt until 2026-11-24T12:00:00Z)"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}},
+        ]}])
     );
 }
 

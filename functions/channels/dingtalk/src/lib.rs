@@ -8,12 +8,14 @@
 //! - [`reply`]: answering an event (session webhook, else OpenAPI; AI card streaming), with
 //!   [`reply::payload`] (session webhook bodies, robot OpenAPI `msgKey`/`msgParam`).
 //! - [`webhook`]: the HTTP-mode endpoint.
+//! - [`media`]: downloading what users send (a `downloadCode` exchanged for a temporary URL).
 //! - [`probe`]: the credential test (an access token).
 //!
 //! Protocol reference: `protocols/dingtalk.md`; section numbers in doc comments point there.
 
 pub mod api;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod reply;
@@ -86,6 +88,9 @@ pub fn channel(
         connector: Some(connector(wiring.http.clone(), endpoints.clone())),
         registrar: None,
         probe: Arc::new(probe::Probe::new(robot_api(deps, wiring.http, endpoints))),
-        media: None,
+        media: Some(Arc::new(media::Fetcher::new(
+            robot_api(deps, wiring.http, endpoints),
+            wiring.http.clone(),
+        ))),
     }
 }

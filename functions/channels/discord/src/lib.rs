@@ -6,12 +6,14 @@
 //! - [`api`]: the REST client, within Discord's rate-limit buckets;
 //! - [`webhook`]: the interactions endpoint (`/api/discord/interactions/{id}`);
 //! - [`long`]: the gateway, the relay's connector;
+//! - [`media`]: downloading attachments from Discord's CDN;
 //! - [`reply`]: answers streamed by edits, continued past 2,000 characters;
 //! - [`register`]: the slash commands;
 //! - [`probe`]: the credential test (`GET /users/@me`).
 
 pub mod api;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod register;
@@ -55,6 +57,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         connector: Some(Arc::new(long::Connector::new(api.clone(), deps.store.clone()))),
         registrar: Some(Arc::new(register::Registrar::new(api.clone()))),
         probe: Arc::new(probe::Probe::new(api)),
-        media: None,
+        media: Some(Arc::new(media::Fetcher::new(wiring.http.clone()))),
     }
 }

@@ -10,6 +10,8 @@
 //! - [`tokens`]: platform access tokens cached through the store, fetched once under
 //!   concurrency and dropped when the platform says they are invalid.
 //! - [`cursor`]: a long poll's cursor kept in the store across relays.
+//! - [`fetch`]: fetching what users send: capped, timed, typed and named, errors without
+//!   URLs.
 //! - [`failure`]: the answer shown when the agent failed, with the way to start over.
 //! - [`dial`]: opening a platform's WebSocket (rustls, timeouts, proxy-free direct dial).
 //! - [`probe`]: the operator's words for credential tests that could not reach an answer.
@@ -26,6 +28,7 @@ pub mod cursor;
 pub mod dial;
 pub mod download;
 pub mod failure;
+pub mod fetch;
 pub mod markdown;
 pub mod mention;
 pub mod parts;

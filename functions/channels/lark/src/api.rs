@@ -1,5 +1,6 @@
 //! The Lark / Feishu Open API client of the replier: tenant access tokens (§4.1), the bot's
-//! identity and name (§2.9), message reply and send (§4.2–4.3) and CardKit streaming cards (§5.1).
+//! identity and name (§2.9), message reply and send (§4.2–4.3), CardKit streaming cards (§5.1)
+//! and the files users send ([`LarkApi::message_resource`]).
 //!
 //! - Tokens: `POST /open-apis/auth/v3/tenant_access_token/internal`, cached sealed in the store
 //!   (shared by every instance) and used until [`TOKEN_MARGIN`] before they expire, which is
@@ -28,6 +29,8 @@ use serde_json::{Value, json};
 
 use crate::{BotIdentity, Endpoints};
 use imgate_channel_kit::download::Downloaded;
+
+mod resource;
 use imgate_channel_kit::tokens::{Fetched, SealedTokens, cache_key};
 
 /// A cached token is not used within this margin of its expiry.

@@ -9,11 +9,13 @@
 //! - [`format`]: agent Markdown as card Markdown;
 //! - [`reply`]: answering with a streaming card, built by [`reply::card`];
 //! - [`long`]: the long connection (the relay's connector);
+//! - [`media`]: downloading what users send (the message-resource API);
 //! - [`probe`]: the credential test (a tenant access token, then the bot's name).
 
 pub mod api;
 pub mod format;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod reply;
@@ -125,7 +127,7 @@ pub fn channel(
         replier: replier(deps, wiring.http, endpoints),
         connector: Some(connector(wiring.http.clone(), endpoints.clone(), identity)),
         registrar: None,
-        probe: Arc::new(probe::Probe::new(api)),
-        media: None,
+        probe: Arc::new(probe::Probe::new(api.clone())),
+        media: Some(Arc::new(media::Fetcher::new(api))),
     }
 }

@@ -16,8 +16,9 @@
 //!   other users' placeholders become `@Name`. Without a known bot open_id, a mention typed
 //!   `bot` counts as the bot's, and group messages are assumed to mention the bot, since groups
 //!   only deliver @-mentions by default (§2.9).
-//! - Media: [`MediaRef::key`] holds the `image_key` / `file_key`, downloaded later through the
-//!   message-resource API, never a URL.
+//! - Media: [`MediaRef::key`] holds the message id and the `image_key` / `file_key`
+//!   ([`crate::media::resource_key`]: the message-resource API needs both), downloaded later
+//!   through that API, never a URL.
 
 use imgate_core::event::{
     Command, Conversation, ConversationKind, InboundEvent, InboundKind, MediaKind, MediaRef, Mention, Message, Quote,
@@ -125,7 +126,7 @@ pub fn message_receive(
             },
         }
     } else {
-        let (text, media) = text_and_media(&m.content);
+        let (text, media) = text_and_media(&m.message_id, &m.content);
         let text = replace_mentions(&text, &m.mentions, is_bot);
         InboundKind::Message(Message {
             command: Command::parse(&text),
@@ -204,7 +205,18 @@ pub fn replace_mentions(text: &str, mentions: &[MentionEvent], is_bot: impl Fn(&
     out.trim().to_owned()
 }
 
-fn text_and_media(content: &Content) -> (String, Vec<MediaRef>) {
+fn text_and_media(message_id: &str, content: &Content) -> (String, Vec<MediaRef>) {
+    let media_ref = |kind, key: &str, name: Option<&str>| MediaRef {
+        kind,
+        url: None,
+        key: Some(key)
+            .filter(|k| !k.is_empty())
+            .map(|k| crate::media::resource_key(message_id, k)),
+        name: name.filter(|n| !n.is_empty()).map(str::to_owned),
+        mime: None,
+        size: None,
+        aes_key: None,
+    };
     match content {
         Content::Text(text) => (text.clone(), Vec::new()),
         Content::Post { text, image_keys } => (
@@ -226,18 +238,6 @@ fn text_and_media(content: &Content) -> (String, Vec<MediaRef>) {
         ),
         Content::Sticker { file_key } => (String::new(), vec![media_ref(MediaKind::Sticker, file_key, None)]),
         Content::Unsupported => (String::new(), Vec::new()),
-    }
-}
-
-fn media_ref(kind: MediaKind, key: &str, name: Option<&str>) -> MediaRef {
-    MediaRef {
-        kind,
-        url: None,
-        key: Some(key.to_owned()).filter(|k| !k.is_empty()),
-        name: name.filter(|n| !n.is_empty()).map(str::to_owned),
-        mime: None,
-        size: None,
-        aes_key: None,
     }
 }
 

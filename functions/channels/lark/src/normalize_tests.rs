@@ -150,7 +150,7 @@ fn post_with_mention_and_image() {
     assert!(m.mentions_bot);
     assert_eq!(m.media.len(), 1);
     assert_eq!(m.media[0].kind, MediaKind::Image);
-    assert_eq!(m.media[0].key.as_deref(), Some("img_1"));
+    assert_eq!(m.media[0].key.as_deref(), Some("om_p/img_1"));
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn media_messages_and_quotes() {
     let m = message_of(&event);
     assert_eq!(m.text, "");
     assert_eq!(m.media[0].kind, MediaKind::File);
-    assert_eq!(m.media[0].key.as_deref(), Some("file_1"));
+    assert_eq!(m.media[0].key.as_deref(), Some("om_f/file_1"));
     assert_eq!(m.media[0].name.as_deref(), Some("a.pdf"));
     assert_eq!(
         m.quoted,

@@ -14,14 +14,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use imgate_core::ports::ReplyError;
+use imgate_channel_kit::fetch;
+use imgate_core::ports::{MediaError, ReplyError};
 use imgate_core::secret::Secret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::normalize::Bot;
-use crate::wire::{Message, User};
+use crate::wire::{FilePath, Message, User};
 
 /// Telegram's public Bot API.
 pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";
@@ -284,6 +285,30 @@ impl BotApi {
     pub async fn get_updates(&self, token: &Secret, offset: i64, timeout: Duration) -> Result<Vec<Value>, ApiError> {
         let params = json!({"offset": offset, "timeout": timeout.as_secs(), "allowed_updates": ALLOWED_UPDATES});
         self.call(token, "getUpdates", &params, timeout).await
+    }
+
+    /// `getFile`: where a file the bot received is on the file server (Bot API "getFile"; the
+    /// path stays valid for at least an hour).
+    ///
+    /// # Errors
+    /// [`ApiError`]; Telegram refuses files over 20 MB with 400 "file is too big".
+    pub async fn get_file(&self, token: &Secret, file_id: &str) -> Result<FilePath, ApiError> {
+        self.call(token, "getFile", &json!({"file_id": file_id}), Duration::ZERO)
+            .await
+    }
+
+    /// Starts downloading `file_path` (from [`BotApi::get_file`]) from the file server,
+    /// `<base>/file/bot<token>/<file_path>`, within the kit's download timeout.
+    ///
+    /// # Errors
+    /// The request error, without its URL (which carries the token).
+    pub async fn download(&self, token: &Secret, file_path: &str) -> Result<reqwest::Response, MediaError> {
+        self.http
+            .get(format!("{}/file/bot{}/{file_path}", self.base, token.expose()))
+            .timeout(fetch::TIMEOUT)
+            .send()
+            .await
+            .map_err(fetch::transport)
     }
 
     /// `setMyCommands`: the command menu.

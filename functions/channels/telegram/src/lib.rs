@@ -8,6 +8,7 @@
 //! - [`api`]: the Bot API client and the bots' identities (`getMe`);
 //! - [`webhook`]: the webhook endpoint;
 //! - [`long`]: long polling, the relay's connector;
+//! - [`media`]: downloading what users send (`getFile`, then the file server; 20 MB at most);
 //! - [`probe`]: the credential test (`getMe`);
 //! - [`register`]: `setWebhook` / `deleteWebhook` as integrations start and stop receiving;
 //! - [`reply`]: answers streamed as drafts (private chats) or edits (groups).
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod format;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod register;
@@ -58,7 +60,7 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         replier: Arc::new(reply::TelegramReplier::new(deps.store.clone(), api.clone())),
         connector: Some(Arc::new(long::Connector::new(api.clone(), deps.store.clone()))),
         registrar: Some(Arc::new(register::Registrar::new(api.clone()))),
-        probe: Arc::new(probe::Probe::new(api)),
-        media: None,
+        probe: Arc::new(probe::Probe::new(api.clone())),
+        media: Some(Arc::new(media::Fetcher::new(api))),
     }
 }

@@ -144,6 +144,18 @@ pub struct File {
     pub file_size: Option<u64>,
 }
 
+/// `getFile`'s answer: a file the bot received, as the file server has it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FilePath {
+    /// Bytes, when known.
+    #[serde(default)]
+    pub file_size: Option<u64>,
+    /// Its path on the file server (`https://api.telegram.org/file/bot<token>/<file_path>`);
+    /// Telegram guarantees it for at least an hour.
+    #[serde(default)]
+    pub file_path: Option<String>,
+}
+
 /// A message.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Message {

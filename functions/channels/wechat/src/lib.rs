@@ -8,6 +8,7 @@
 //! - [`api`]: the iLink client (headers, `base_info`, `ret` / `errcode`);
 //! - [`long`]: `getupdates` long polling, the relay's connector;
 //! - [`login`]: the QR login, its state kept in the store;
+//! - [`media`]: downloading what users send from the media CDN (AES-128-ECB);
 //! - [`reply`]: answers in blocks, typing while the agent works, refusals not hammered;
 //! - [`probe`]: the credential test, which says why a login is not tried.
 
@@ -15,6 +16,7 @@ pub mod api;
 pub mod format;
 pub mod login;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod reply;
@@ -33,7 +35,7 @@ pub struct Endpoints {
     pub api: String,
     /// The QR login host.
     pub login: String,
-    /// The media CDN images are uploaded to (§5.1).
+    /// The media CDN: images are uploaded to it (§5.1) and users' files downloaded from it (§5.2).
     pub cdn: String,
     /// How long a refused send waits before its one merged retry ([`reply::REFUSAL_BACKOFF`];
     /// tests shorten it).
@@ -92,6 +94,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         ))),
         registrar: None,
         probe: Arc::new(probe::Probe),
-        media: None,
+        media: Some(Arc::new(media::Fetcher::new(wiring.http.clone(), &endpoints.cdn))),
     }
 }

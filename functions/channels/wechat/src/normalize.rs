@@ -117,7 +117,12 @@ fn media(i: &Item) -> Option<MediaRef> {
             serde_json::Value::String(s) => s.parse().ok(),
             other => other.as_u64(),
         }),
-        aes_key: cdn.and_then(|m| m.aes_key.clone()),
+        // §5.3: an image's own `aeskey` (hex) wins over `media.aes_key`; the fetcher reads both.
+        aes_key: payload
+            .aeskey
+            .clone()
+            .filter(|k| !k.is_empty())
+            .or_else(|| cdn.and_then(|m| m.aes_key.clone())),
     })
 }
 

@@ -50,7 +50,7 @@ fn voice_gives_its_transcript_and_media_become_references() {
     let m = message(
         r#"{"message_id":"9","from_user_id":"o@im.wechat","message_type":1,"item_list":[
         {"type":3,"voice_item":{"media":{"encrypt_query_param":"q1","aes_key":"k1"},"encode_type":6,"text":"语音转文字"}},
-        {"type":2,"image_item":{"media":{"encrypt_query_param":"q2","full_url":"https://cdn/x"}}},
+        {"type":2,"image_item":{"aeskey":"00112233445566778899aabbccddeeff","media":{"encrypt_query_param":"q2","aes_key":"ABEiM0RVZneImaq7zN3u/w==","full_url":"https://cdn/x"}}},
         {"type":4,"file_item":{"media":{"encrypt_query_param":"q3"},"file_name":"a.pdf","len":"1234"}}]}"#,
     );
     let event = normalize(&m, &id(), Timestamp::now()).unwrap();
@@ -61,6 +61,12 @@ fn voice_gives_its_transcript_and_media_become_references() {
     let kinds: Vec<_> = body.media.iter().map(|m| m.kind).collect();
     assert_eq!(kinds, [MediaKind::Voice, MediaKind::Image, MediaKind::File]);
     assert_eq!(body.media[1].url.as_deref(), Some("https://cdn/x"));
+    assert_eq!(
+        body.media[1].aes_key.as_deref(),
+        Some("00112233445566778899aabbccddeeff"),
+        "an image's own aeskey wins"
+    );
+    assert_eq!(body.media[0].aes_key.as_deref(), Some("k1"));
     assert_eq!(body.media[2].name.as_deref(), Some("a.pdf"));
     assert_eq!(body.media[2].size, Some(1234));
 }

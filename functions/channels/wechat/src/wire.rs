@@ -157,6 +157,9 @@ pub struct MediaItem {
     /// A file's plaintext size, as a string (§10.2).
     #[serde(default)]
     pub len: Option<Value>,
+    /// An image's AES key as 32 hex characters, preferred over `media.aes_key` (§3.3, §5.3).
+    #[serde(default)]
+    pub aeskey: Option<String>,
 }
 
 /// `CDNMedia`.

@@ -10,6 +10,7 @@
 //! - [`reply`]: the dispatcher's answers (stream buffer, `response_url`, `message/send`), and
 //!   [`reply::payload`], the plaintext JSON of passive replies, `response_url` posts and
 //!   template cards.
+//! - [`media`]: downloading what users send (app `media/get`; smart-bot files decrypted).
 //! - [`probe`]: the credential test (a self-built app's access token; smart bots say why not).
 //! - [`simulate`]: a signed, encrypted callback as WeCom would send it, for trying a bot
 //!   without WeCom.
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod format;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod reply;
@@ -72,7 +74,7 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
             endpoints.long_connection.clone(),
         ))),
         registrar: None,
-        probe: Arc::new(probe::Probe::new(app)),
-        media: None,
+        probe: Arc::new(probe::Probe::new(app.clone())),
+        media: Some(Arc::new(media::Fetcher::new(app, wiring.http.clone()))),
     }
 }

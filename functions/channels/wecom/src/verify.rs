@@ -287,6 +287,21 @@ pub fn decrypt_media(aeskey_b64: &str, data: &[u8]) -> Result<Vec<u8>, CryptoErr
     Ok(buf)
 }
 
+/// Encrypts a media file as WeCom serves it under `aeskey_b64` (a per-URL `aeskey` or the
+/// bot's EncodingAESKey): the inverse of [`decrypt_media`], for the simulator and test fakes.
+///
+/// # Errors
+/// [`CryptoError::BadKey`].
+pub fn encrypt_media(aeskey_b64: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let key = decode_key(aeskey_b64.trim())?;
+    let mut iv = [0u8; AES_BLOCK];
+    iv.copy_from_slice(&key[..AES_BLOCK]);
+    let mut buf = plaintext.to_vec();
+    pad32(&mut buf);
+    let encryptor = cbc::Encryptor::<Aes256>::inner_iv_init(Aes256::new(&key.into()), (&iv).into());
+    Ok(encryptor.encrypt_padded_vec_mut::<NoPadding>(&buf))
+}
+
 fn decode_key(text: &str) -> Result<[u8; 32], CryptoError> {
     let bytes = LENIENT_KEY.decode(text.as_bytes()).map_err(|_| CryptoError::BadKey)?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| CryptoError::BadKey)

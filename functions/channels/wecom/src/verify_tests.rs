@@ -201,6 +201,17 @@ fn v5_media_decryption() {
 }
 
 #[test]
+fn v5_media_encryption_round_trips() {
+    let data = STANDARD.decode(V5_CIPHERTEXT).unwrap();
+    assert_eq!(encrypt_media(V5_KEY, V5_PLAIN).unwrap(), data);
+    let blocks = [7u8; 64];
+    let sealed = encrypt_media(V5_KEY, &blocks).unwrap();
+    assert_eq!(sealed.len(), 96, "whole blocks get a whole block of padding");
+    assert_eq!(decrypt_media(V5_KEY, &sealed).unwrap(), blocks);
+    assert_eq!(encrypt_media("c2hvcnQ=", &blocks), Err(CryptoError::BadKey));
+}
+
+#[test]
 fn bot_media_uses_the_bot_key() {
     // Build a media blob the way WeCom does: AES with the bot key, PKCS#7 to 32, no header.
     let c = bot();

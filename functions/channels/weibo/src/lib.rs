@@ -5,6 +5,7 @@
 //! - [`normalize`]: `message` frames → [`imgate_core::event::InboundEvent`];
 //! - [`api`]: the token endpoint (cached sealed, retried per §2) and the stream's address;
 //! - [`long`]: the stream in the relay: heartbeat, messages in, answers out as delta frames;
+//! - [`media`]: why attachments cannot be downloaded (they arrive inline; no download API);
 //! - [`reply`]: the dispatcher's replier, writing answers to the stream buffer the relay sends;
 //! - [`probe`]: the credential test (a stream token).
 //!
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod long;
+pub mod media;
 pub mod normalize;
 pub mod probe;
 pub mod reply;
@@ -58,6 +60,6 @@ pub fn channel(wiring: Wiring<'_>, endpoints: &Endpoints) -> Channel {
         ))),
         registrar: None,
         probe: Arc::new(probe::Probe::new(client)),
-        media: None,
+        media: Some(Arc::new(media::Fetcher)),
     }
 }

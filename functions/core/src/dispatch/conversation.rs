@@ -12,6 +12,7 @@ use crate::envelope::Envelope;
 use crate::event::{ConversationKind, InboundEvent, InboundKind, Message};
 use crate::event_log::{EventKind, EventLines, record};
 use crate::ids::{SessionId, UserId};
+use crate::media;
 use crate::ports::{AgentError, AgentRequest, Claim, HistoryEntry, ReplyTarget, Role};
 use crate::session::Session;
 use crate::task::AbortOnDrop;
@@ -401,35 +402,49 @@ impl Dispatcher {
                 .await?
                 .map(|done| done.after(new_session)));
         }
-        let (session, new_session) = self.session_for(&event, trigger, stored, now).await?;
+        // The lines of the session's start and of the media, stored with the event's last line.
+        let (session, mut lines) = self.session_for(&event, trigger, stored, now).await?;
         // A session that starts now has no history.
-        let history = if new_session.is_empty() {
+        let history = if lines.is_empty() {
             self.history(&session, history_limit, now).await?
         } else {
             Vec::new()
         };
-        let attachments = match &event.kind {
-            InboundKind::Message(m) => m.media.clone(),
-            _ => Vec::new(),
+        let media = match &event.kind {
+            InboundKind::Message(m) => m.media.as_slice(),
+            _ => &[],
         };
+        // With media the platform is told the agent is at work before they are fetched (which
+        // can take a while); without, the agent starts first and the platform is told after.
+        let started = !media.is_empty();
+        let (mut reply, prepared) = if started {
+            let mut reply = replier.open(target.clone()).await?;
+            reply.start().await?;
+            let prepared = media::prepare(self.media.as_ref(), &target, media, &text, &mut lines).await;
+            (reply, prepared)
+        } else {
+            (replier.open(target).await?, media::ForAgent::default())
+        };
+        let text = prepared.input(&text);
         let request = AgentRequest {
             config,
             session_id: session.id.clone(),
             user_id: session.user_id.clone(),
             text: text.clone(),
-            attachments,
+            attachments: prepared.attachments,
             platform: event.platform,
             conversation_id: event.conversation.id.clone(),
             sender_name: event.sender.name.clone(),
             history: history.clone(),
         };
-        let mut reply = replier.open(target).await?;
         let (tx, mut rx) = mpsc::channel::<String>(64);
         let agents = self.agents.clone();
         // Aborted if the reply fails midway, instead of being left running.
         let run = AbortOnDrop::spawn(async move { agents.run(&request, &tx).await });
         // The agent is already working while the platform is told it is.
-        reply.start().await?;
+        if !started {
+            reply.start().await?;
+        }
         let mut so_far = String::new();
         // The platform shows a "thinking" placeholder until the first update, so an answer that
         // completes within one update interval goes out once, as the finished reply.
@@ -465,7 +480,7 @@ impl Dispatcher {
                         if self.interrupted(&event, trigger).await? {
                             reply.finish(&shown).await?;
                             let why = "the answer was stopped by a newer message; both are answered together";
-                            return Ok(Some(Done::new(EventKind::Replied, why).after(new_session)));
+                            return Ok(Some(Done::new(EventKind::Replied, why).after(lines)));
                         }
                         reply.finish(&shown).await?;
                         self.store.claim(&stopped_key(&group), Timestamp::now(), CANCEL_TTL).await?;
@@ -477,7 +492,7 @@ impl Dispatcher {
                         };
                         self.keep_turn(&session, turn).await?;
                         let done = Done::new(EventKind::Replied, "the answer was stopped by /cancel");
-                        return Ok(Some(done.after(new_session)));
+                        return Ok(Some(done.after(lines)));
                     }
                 }
             }
@@ -503,13 +518,9 @@ impl Dispatcher {
                     question: text,
                     answer,
                 };
-                Ok(self
-                    .keep_turn(&session, turn)
-                    .await?
-                    .map(|done| done.after(new_session)))
+                Ok(self.keep_turn(&session, turn).await?.map(|done| done.after(lines)))
             }
             Err(error) => {
-                let mut lines = new_session;
                 let last_attempt = !error.is_retryable() || receive_count >= self.settings.max_receives;
                 if last_attempt {
                     let failed_key = format!("failed:{}", event.dedupe_key());

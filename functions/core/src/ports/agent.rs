@@ -7,9 +7,10 @@ use tokio::sync::mpsc;
 
 use super::HistoryEntry;
 use crate::agent::AgentConfig;
-use crate::event::MediaRef;
+use crate::event::MediaKind;
 use crate::ids::{SessionId, UserId};
 use crate::platform::Platform;
+use crate::time::Timestamp;
 
 /// One call of an agent.
 #[derive(Debug, Clone)]
@@ -22,8 +23,9 @@ pub struct AgentRequest {
     pub user_id: UserId,
     /// The user's input (several messages joined when aggregated).
     pub text: String,
-    /// Attachments referenced by the input.
-    pub attachments: Vec<MediaRef>,
+    /// The files the user sent that were fetched and kept for the agent (what could not be
+    /// fetched is described in `text` instead).
+    pub attachments: Vec<Attachment>,
     /// Where the input came from.
     pub platform: Platform,
     /// The platform's conversation id.
@@ -32,6 +34,43 @@ pub struct AgentRequest {
     pub sender_name: Option<String>,
     /// Earlier turns of the session, oldest first (for agents that take history).
     pub history: Vec<HistoryEntry>,
+}
+
+/// A file the user sent, kept where the agent can read it until `expires_at`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// What it is (an image, a voice note, …).
+    pub kind: MediaKind,
+    /// Its file name, where the platform gives one.
+    pub name: Option<String>,
+    /// Its MIME type (`application/octet-stream` when neither the platform nor the bytes say).
+    pub mime: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// A URL that serves the file without other credentials until `expires_at`. A capability:
+    /// never logged.
+    pub url: String,
+    /// When `url` stops working.
+    pub expires_at: Timestamp,
+    /// The bytes themselves, for images in a format vision models read (PNG, JPEG, GIF, WebP),
+    /// so agents that take images inline (OpenAI-compatible ones) need not fetch `url`;
+    /// `None` for every other file.
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Attachment {
+    /// Everything but the URL (a capability) and the bytes (only their length).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("mime", &self.mime)
+            .field("size", &self.size)
+            .field("url", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("inline_bytes", &self.bytes.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 /// An agent call failed.

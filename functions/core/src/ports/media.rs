@@ -83,3 +83,40 @@ pub trait MediaStore: Send + Sync {
     /// `mime`; returns a URL readable for `ttl`.
     async fn put(&self, key: &str, bytes: &[u8], mime: &str, ttl: Duration) -> Result<StoredMedia, MediaError>;
 }
+
+/// A kept file, read back for the link that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaFile {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The content type it was stored with.
+    pub mime: String,
+}
+
+/// A media link was refused. The texts are shown to whoever holds the link, so they say what
+/// is wrong with it and nothing about the file or the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaLinkError {
+    /// The link was not made by this gateway (or was changed): its signature does not match.
+    #[error("this media link is not valid")]
+    Forged,
+    /// The link was made by this gateway but its time is up.
+    #[error("this media link has expired")]
+    Expired,
+    /// The link is valid but the file is no longer kept.
+    #[error("this file is no longer kept")]
+    Gone,
+    /// The file is there but could not be read.
+    #[error("the file could not be read")]
+    Unreadable,
+}
+
+/// Serves the files a [`MediaStore`] keeps on this machine, for the links it handed out
+/// (`imgate serve`'s media directory, served at `GET /media/{token}`; on AWS the bucket serves
+/// its own presigned URLs and nothing implements this).
+#[async_trait]
+pub trait MediaFiles: Send + Sync {
+    /// The file `token` (the last segment of a link) names, if the link is genuine and its
+    /// time is not up at `now`.
+    async fn open(&self, token: &str, now: Timestamp) -> Result<MediaFile, MediaLinkError>;
+}

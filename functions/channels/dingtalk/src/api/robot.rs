@@ -146,6 +146,24 @@ impl RobotApi {
             .to_owned())
     }
 
+    /// The temporary URL of a file a user sent the robot, from its message's `downloadCode`
+    /// (`/v1.0/robot/messageFiles/download`, §2).
+    ///
+    /// # Errors
+    /// As for [`RobotApi::send_to_user`]; [`ReplyError::Transport`] for an answer without a URL.
+    pub async fn download_url(&self, app: &Dingtalk, download_code: &str) -> Result<String, ReplyError> {
+        let body = json!({ "downloadCode": download_code, "robotCode": app.robot_code });
+        let answer = self
+            .call(app, reqwest::Method::POST, "/v1.0/robot/messageFiles/download", &body)
+            .await?;
+        answer
+            .get("downloadUrl")
+            .and_then(Value::as_str)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| ReplyError::Transport("messageFiles/download answered without a downloadUrl".into()))
+    }
+
     /// A valid access token for the app, from the cache or the token endpoint (for other
     /// api.dingtalk.com calls such as file downloads and cards).
     ///

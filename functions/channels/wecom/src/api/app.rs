@@ -1,4 +1,4 @@
-//! The self-built app `message/send` API with cached access tokens (§4).
+//! The self-built app `message/send` and `media/get` APIs with cached access tokens (§4).
 //!
 //! Access tokens (`/cgi-bin/gettoken`, valid `expires_in` seconds, rate-limited) are shared by
 //! every instance through the [`TokenCache`] port, sealed with the [`Keyring`] so the store never
@@ -10,8 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use imgate_channel_kit::fetch;
 use imgate_core::keyring::Keyring;
-use imgate_core::ports::{ReplyError, TokenCache};
+use imgate_core::ports::{MediaError, ReplyError, TokenCache};
 use imgate_core::secret::Secret;
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,6 +32,11 @@ const INVALID_TOKEN_CODES: [i64; 3] = [40014, 42001, 40001];
 
 /// How long an image upload may take.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// `media/get`'s errcode for a file larger than one request serves.
+const MEDIA_TOO_LARGE: i64 = 830_002;
+
+/// The most one `media/get` request serves (larger files need ranges).
+const MAX_MEDIA_GET: u64 = 20 * 1024 * 1024;
 
 /// Validity assumed when `gettoken` omits `expires_in`.
 const DEFAULT_EXPIRES_IN: u64 = 7200;
@@ -156,6 +162,45 @@ impl AppClient {
             .await
     }
 
+    /// Downloads the temporary media `media_id` a user sent the app (`GET /cgi-bin/media/get`),
+    /// reading at most `limit` bytes. A success is the file with its `Content-Type` and
+    /// `Content-Disposition`; a refusal is `{"errcode","errmsg"}` JSON (with HTTP 200), and a
+    /// token WeCom rejects is fetched again once.
+    ///
+    /// # Errors
+    /// [`MediaError::Platform`] for WeCom's errcodes (an expired `media_id` is 40007),
+    /// [`MediaError::TooLarge`] (also for errcode 830002: one request serves at most 20 MB),
+    /// [`MediaError::Transport`].
+    pub async fn media(
+        &self,
+        corp_id: &str,
+        corp_secret: &Secret,
+        media_id: &str,
+        limit: u64,
+    ) -> Result<fetch::Body, MediaError> {
+        self.tokens
+            .with_token(
+                &token_cache_key(corp_id, corp_secret),
+                REFRESH_MARGIN,
+                || self.fetch_token(corp_id, corp_secret),
+                |token| async move {
+                    let response = self
+                        .http
+                        .get(format!("{}/cgi-bin/media/get", self.base_url))
+                        .query(&[("access_token", token.expose()), ("media_id", media_id)])
+                        .timeout(fetch::TIMEOUT)
+                        .send()
+                        .await
+                        .map_err(fetch::transport)?;
+                    let body = fetch::read(response, limit, |_| None).await?;
+                    media_answer(body, limit)
+                },
+                |failure: &fetch::Failure| failure.token_rejected,
+            )
+            .await
+            .map_err(|failure| failure.error)
+    }
+
     async fn fetch_token(&self, corp_id: &str, secret: &Secret) -> Result<Fetched, ReplyError> {
         tracing::info!(platform = "wecom", corp_id, "fetching an app access token");
         let response = self
@@ -228,6 +273,34 @@ impl AppClient {
         }
         Ok(parsed.media_id)
     }
+}
+
+/// A `media/get` answer: the file, or WeCom's JSON refusal (sent with HTTP 200 and no
+/// `Content-Disposition`).
+fn media_answer(body: fetch::Body, limit: u64) -> Result<fetch::Body, fetch::Failure> {
+    let json = body
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.contains("json") || t == "text/plain");
+    if !json || body.file_name.is_some() {
+        return Ok(body);
+    }
+    let Ok(status) = serde_json::from_slice::<Status>(&body.bytes) else {
+        return Ok(body);
+    };
+    let token_rejected = INVALID_TOKEN_CODES.contains(&status.errcode);
+    let error = match status.errcode {
+        0 => MediaError::Platform("media/get answered without the file".into()),
+        MEDIA_TOO_LARGE => MediaError::TooLarge {
+            size: None,
+            limit: limit.min(MAX_MEDIA_GET),
+        },
+        code => fetch::from_reply(ReplyError::Platform {
+            code,
+            message: status.errmsg,
+        }),
+    };
+    Err(fetch::Failure { error, token_rejected })
 }
 
 /// The [`TokenCache`] key of an app: corp id plus a digest of its secret (never the secret).
