@@ -237,6 +237,16 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGATE_MAX_RECEIVES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_receives: u32,
 
+    /// Largest file a user sends that is fetched for the agent, in bytes (default 20 MiB);
+    /// larger ones are described to the agent instead.
+    #[arg(long, env = "IMGATE_MEDIA_MAX_BYTES", default_value_t = imgate_core::media::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..=imgate_core::media::MAX_MAX_BYTES))]
+    pub media_max_bytes: u64,
+
+    /// Directory of the files kept for agents (owner-only; each removed when its link
+    /// expires). Defaults to `media/` beside the database.
+    #[arg(long, env = "IMGATE_MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
+
     /// HTTP connections served at once; past it a new connection is answered 503 `overloaded`
     /// and closed (slow and idle clients are also cut off after 10 s without a request head, and
     /// requests after 30 s). Lowered to half the open-file limit (`ulimit -n`) when above it.
@@ -404,5 +414,13 @@ mod tests {
             "a cap of 0 would refuse everything"
         );
         assert!(Cli::try_parse_from(["imgate", "serve", "--header-read-timeout-ms", "5"]).is_err());
+    }
+
+    #[test]
+    fn the_media_cap_defaults_to_20_mib_and_is_bounded() {
+        assert_eq!(serve_args(&[]).media_max_bytes, 20 * 1024 * 1024);
+        assert_eq!(serve_args(&["--media-max-bytes", "1024"]).media_max_bytes, 1024);
+        assert!(Cli::try_parse_from(["imgate", "serve", "--media-max-bytes", "0"]).is_err());
+        assert!(Cli::try_parse_from(["imgate", "serve", "--media-max-bytes", "20MB"]).is_err());
     }
 }

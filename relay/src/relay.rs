@@ -57,10 +57,15 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
         DispatcherPlacement::Lambda => None,
         DispatcherPlacement::Relay => {
             let settings = imgate_dispatcher_fn::Settings::from_env().context("reading the dispatcher settings")?;
-            let dispatcher =
-                imgate_dispatcher_fn::dispatcher_at(&deps, &settings, &endpoints).context("building the dispatcher")?;
+            let media = imgate_aws::media_store_from_env()
+                .await
+                .context("reading the media bucket setting")?;
+            let keeps_media = media.is_some();
+            let dispatcher = imgate_dispatcher_fn::dispatcher_at(&deps, &settings, &endpoints, media)
+                .context("building the dispatcher")?;
             tracing::info!(
                 max_receives = settings.max_receives,
+                keeps_media,
                 "the dispatcher runs in this relay"
             );
             Some(tokio::spawn(imgate_core::dispatch::worker::run(

@@ -1,6 +1,7 @@
 //! `imgate serve`: the admin API, the platform webhooks, the dispatcher and the relay (long
 //! connections) in one process over a SQLite database (its queue is durable: what is queued
-//! survives a restart).
+//! survives a restart), with the files users send kept for the agents in a directory beside
+//! it and served at `/media/{token}`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,8 @@ use imgate_core::Timestamp;
 use imgate_core::admin::{Admin, AdminSettings};
 use imgate_core::apikey;
 use imgate_core::dispatch::{DispatchSettings, Dispatcher};
-use imgate_embedded::{QueueOptions, SqliteStore};
+use imgate_core::media::MediaSettings;
+use imgate_embedded::{MediaDir, QueueOptions, SqliteStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -23,7 +25,7 @@ use crate::{endpoints, supervise};
 
 /// Where the hash of the generated bootstrap key is remembered.
 const BOOTSTRAP_META_KEY: &str = "bootstrap_key_sha256";
-/// How often expired dedupe claims, sessions, leases and log lines are deleted.
+/// How often expired dedupe claims, sessions, leases, log lines and media files are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Runs until Ctrl-C or SIGTERM.
@@ -79,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     endpoints.wecom.api = args.wecom_api_base.trim_end_matches('/').to_owned();
     let channels = Channels::new(&deps, &http, &endpoints);
     let agents: Arc<Agents> = Arc::new(Agents::new(http.clone()));
+    let media = media_dir(&args, &public_base_url)?;
     let dispatcher = Dispatcher::new(
         &deps,
         agents.clone(),
@@ -86,6 +89,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         DispatchSettings {
             max_receives: args.max_receives,
             ..DispatchSettings::default()
+        },
+    )
+    .with_media(
+        channels.media(),
+        Arc::new(media.clone()),
+        MediaSettings {
+            max_bytes: args.media_max_bytes,
+            ..MediaSettings::default()
         },
     );
     let webhooks = channels.webhooks();
@@ -107,12 +118,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "imgate is listening on http://{local} (console: http://{local}/console/, admin API: http://{local}/api/admin/v1)"
     );
 
-    let purge = tokio::spawn(purge_periodically(store));
+    let purge = tokio::spawn(purge_periodically(store, media.clone()));
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(imgate_core::dispatch::worker::run(queue, dispatcher, stopped));
     imgate_http::serve::serve(
         listener,
-        imgate_http::gateway(admin, webhooks),
+        imgate_http::gateway_with_media(admin, webhooks, Arc::new(media)),
         args.http_limits(),
         shutdown_signal(),
     )
@@ -168,12 +179,29 @@ async fn bootstrap_key_hash(args: &ServeArgs, store: &SqliteStore) -> anyhow::Re
     }
 }
 
-async fn purge_periodically(store: Arc<SqliteStore>) {
+/// The media directory (`--media-dir`, or `media/` beside the database), its links under the
+/// public base URL and signed with a key derived from the key file's.
+fn media_dir(args: &ServeArgs, public_base_url: &str) -> anyhow::Result<MediaDir> {
+    // The key file exists by now: opening the backend created it if it was missing.
+    let secret = imgate_embedded::load_or_create_key(&args.key_file).context("reading the key file")?;
+    let media = match &args.media_dir {
+        Some(dir) => MediaDir::open(dir, &secret, public_base_url),
+        None => MediaDir::beside(&args.db, &secret, public_base_url),
+    }
+    .context("opening the media directory")?;
+    tracing::info!(media_dir = %media.path().display(), max_bytes = args.media_max_bytes, "media kept for agents");
+    Ok(media)
+}
+
+async fn purge_periodically(store: Arc<SqliteStore>, media: MediaDir) {
     let mut tick = tokio::time::interval(PURGE_INTERVAL);
     loop {
         tick.tick().await;
         if let Err(error) = store.purge_expired(Timestamp::now()).await {
             tracing::warn!(%error, "purging expired items failed");
+        }
+        if let Err(error) = media.sweep(Timestamp::now()).await {
+            tracing::warn!(%error, "removing expired media failed");
         }
     }
 }

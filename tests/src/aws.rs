@@ -1,5 +1,5 @@
-//! A fresh AWS backend (table, FIFO queue + DLQ, delay queue + DLQ, KMS key) on the shared moto
-//! server.
+//! A fresh AWS backend (table, FIFO queue + DLQ, delay queue + DLQ, KMS key, media bucket) on
+//! the shared moto server.
 
 use anyhow::{Context, Result};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -16,6 +16,13 @@ pub async fn fresh_deps(max_receives: u32) -> Result<Deps> {
 /// As [`fresh_deps`], through `config` (e.g. the shared server's, pointed at a counting proxy).
 pub async fn fresh_deps_with(config: &aws_config::SdkConfig, max_receives: u32) -> Result<Deps> {
     Ok(fresh_backend_with(config, max_receives).await?.deps)
+}
+
+/// A fresh media bucket on the shared moto server, as the store the dispatcher keeps media in.
+pub async fn fresh_media_store() -> Result<imgate_aws::S3MediaStore> {
+    let store = imgate_aws::S3MediaStore::from_config(&MotoServer::shared().sdk_config(), unique_name("imgate-media"));
+    store.create_bucket().await.context("create media bucket")?;
+    Ok(store)
 }
 
 /// A fresh AWS backend with the names of its resources, for code that plays an AWS service

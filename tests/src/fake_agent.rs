@@ -1,5 +1,5 @@
 //! A fake OpenAI-compatible chat completions server that streams its answer over SSE, counts
-//! calls, and can be told to fail. It notes when each request arrived and when its first
+//! and records calls (images included: [`FakeAgent::images`]), and can be told to fail. It notes when each request arrived and when its first
 //! chunk left ([`FakeAgent::timings`]), for latency measurements.
 
 use std::sync::Arc;
@@ -33,6 +33,7 @@ pub struct FakeAgent {
     calls: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
     last_request: Arc<std::sync::Mutex<Option<Value>>>,
+    requests: Arc<std::sync::Mutex<Vec<Value>>>,
     timings: Timings,
 }
 
@@ -41,6 +42,7 @@ struct Shared {
     calls: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
     last_request: Arc<std::sync::Mutex<Option<Value>>>,
+    requests: Arc<std::sync::Mutex<Vec<Value>>>,
     chunks: Arc<Vec<String>>,
     /// The wait before each chunk (zero: the whole answer at once).
     pace: std::time::Duration,
@@ -71,6 +73,7 @@ impl FakeAgent {
             calls: Arc::default(),
             down: Arc::default(),
             last_request: Arc::default(),
+            requests: Arc::default(),
             chunks: Arc::new(chunks.iter().map(|c| (*c).to_owned()).collect()),
             pace,
             paced_calls,
@@ -91,6 +94,7 @@ impl FakeAgent {
             calls: shared.calls,
             down: shared.down,
             last_request: shared.last_request,
+            requests: shared.requests,
             timings: shared.timings,
         }
     }
@@ -114,6 +118,36 @@ impl FakeAgent {
     pub fn last_request(&self) -> Option<Value> {
         self.last_request.lock().ok().and_then(|r| r.clone())
     }
+
+    /// The JSON bodies of every call, in arrival order.
+    pub fn requests(&self) -> Vec<Value> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The `image_url` parts of the last user message of every call: each image's data URL.
+    pub fn images(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter_map(|r| r["messages"].as_array()?.last()?["content"].as_array().cloned())
+            .flatten()
+            .filter(|part| part["type"] == "image_url")
+            .filter_map(|part| part["image_url"]["url"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// The text of a user message's `content`: the string itself, or its `text` parts joined.
+pub fn user_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|part| part["type"] == "text")
+            .filter_map(|part| part["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
 }
 
 async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Response {
@@ -122,9 +156,8 @@ async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Resp
     let text = body.0["messages"]
         .as_array()
         .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+        .map(|m| user_text(&m["content"]))
+        .unwrap_or_default();
     let index = shared.timings.lock().map_or(0, |mut t| {
         t.push(Timing {
             text,
@@ -140,6 +173,9 @@ async fn complete(State(shared): State<Shared>, body: axum::Json<Value>) -> Resp
             timing.first_chunk.get_or_insert_with(std::time::Instant::now);
         }
     };
+    if let Ok(mut requests) = shared.requests.lock() {
+        requests.push(body.0.clone());
+    }
     if let Ok(mut last) = shared.last_request.lock() {
         *last = Some(body.0);
     }

@@ -1,5 +1,5 @@
-//! The whole gateway in-process over any backend: admin API + webhooks on 127.0.0.1:0 and the
-//! queue worker, wired as `imgate serve` wires them (the media a user sends are kept in memory).
+//! The whole gateway in-process over any backend: admin API + webhooks + media links on
+//! 127.0.0.1:0 and the queue worker, wired exactly as `imgate serve` wires them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +7,20 @@ use std::time::Duration;
 use imgate_core::admin::{Admin, AdminSettings};
 use imgate_core::dispatch::{DispatchSettings, Dispatcher};
 use imgate_core::media::MediaSettings;
-use imgate_core::ports::Deps;
-use imgate_core::testing::media::MemoryMediaStore;
+use imgate_core::ports::{Deps, MediaFetcher, MediaStore};
+use imgate_embedded::MediaDir;
 use tokio::sync::watch;
+
+/// How a test gateway fetches and keeps media.
+#[derive(Default)]
+pub struct Media {
+    /// Downloads media; `None`: the platforms' own fetchers (`Channels::media`).
+    pub fetcher: Option<Arc<dyn MediaFetcher>>,
+    /// Keeps them; `None`: a fresh media directory, served by the gateway at `/media/{token}`.
+    pub store: Option<Arc<dyn MediaStore>>,
+    /// The cap and timeouts.
+    pub settings: MediaSettings,
+}
 
 /// The bootstrap key of test gateways.
 pub const BOOTSTRAP: &str = "test-gateway-bootstrap-key";
@@ -39,12 +50,24 @@ impl Gateway {
         Self::start_with(deps, max_receives, worker, &endpoints).await
     }
 
-    /// Starts the gateway with every platform's API at `endpoints`.
+    /// Starts the gateway with every platform's API at `endpoints`; media are fetched by the
+    /// platforms' own fetchers and kept in a media directory the gateway serves.
     pub async fn start_with(
         deps: Deps,
         max_receives: u32,
         worker: bool,
         endpoints: &imgate_channels::Endpoints,
+    ) -> Self {
+        Self::start_with_media(deps, max_receives, worker, endpoints, Media::default()).await
+    }
+
+    /// As [`Gateway::start_with`], fetching and keeping media as `media` says.
+    pub async fn start_with_media(
+        deps: Deps,
+        max_receives: u32,
+        worker: bool,
+        endpoints: &imgate_channels::Endpoints,
+        media: Media,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -61,6 +84,13 @@ impl Gateway {
         )
         .with_registrar(channels.registrar())
         .with_logins(channels.logins());
+        let directory = MediaDir::open(
+            &tempfile::tempdir().expect("media directory").keep().join("media"),
+            &imgate_core::keyring::LocalKeyring::generate_key(),
+            &base,
+        )
+        .expect("open the media directory");
+        let store = media.store.unwrap_or_else(|| Arc::new(directory.clone()));
         let dispatcher = Dispatcher::new(
             &deps,
             Arc::new(imgate_agents::Agents::new(http.clone()).with_retry(imgate_agents::RetryPolicy::none())),
@@ -71,13 +101,8 @@ impl Gateway {
                 ..DispatchSettings::default()
             },
         )
-        // The files users send, fetched by each platform's fetcher and kept in memory.
-        .with_media(
-            channels.media(),
-            Arc::new(MemoryMediaStore::default()),
-            MediaSettings::default(),
-        );
-        let app = imgate_http::gateway(admin.clone(), channels.webhooks());
+        .with_media(media.fetcher.unwrap_or_else(|| channels.media()), store, media.settings);
+        let app = imgate_http::gateway_with_media(admin.clone(), channels.webhooks(), Arc::new(directory));
         let (stop, stopped) = watch::channel(false);
         let mut server_stop = stopped.clone();
         tokio::spawn(async move {

@@ -476,3 +476,37 @@ async fn a_long_polling_queue_reads_timers_once_per_wait_while_the_fifo_queue_is
     assert!(started.elapsed() < Duration::from_secs(5), "at most one wait late");
     Ok(())
 }
+
+#[tokio::test]
+async fn media_are_kept_behind_presigned_urls() -> Result<()> {
+    use imgate_core::ports::MediaStore;
+    let store = imgate_tests::aws::fresh_media_store().await?;
+    let ttl = Duration::from_secs(3600);
+    let before = imgate_core::Timestamp::now();
+    let stored = store.put("abc-0.png", b"first", "image/png", ttl).await?;
+    let url = url::Url::parse(&stored.url)?;
+    let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(query.get("X-Amz-Expires").map(String::as_str), Some("3600"));
+    assert!(query.contains_key("X-Amz-Signature"));
+    assert!(url.path().ends_with("/media/abc-0.png"), "{}", url.path());
+    let expires = stored.expires_at.as_millis() - before.as_millis();
+    assert!((3_600_000..3_605_000).contains(&expires), "{expires}");
+
+    // The URL alone (no credentials) serves the bytes with their type.
+    let http = reqwest::Client::new();
+    let answer = http.get(&stored.url).send().await?;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["content-type"], "image/png");
+    assert_eq!(answer.bytes().await?.as_ref(), b"first");
+
+    // A second put (a redelivery) replaces the object; the earlier link reads the new bytes.
+    let again = store.put("abc-0.png", b"second", "image/png", ttl).await?;
+    assert_eq!(http.get(&again.url).send().await?.bytes().await?.as_ref(), b"second");
+    assert_eq!(http.get(&stored.url).send().await?.bytes().await?.as_ref(), b"second");
+
+    // A link is no key to the bucket: the unsigned address is refused.
+    let mut unsigned = url.clone();
+    unsigned.set_query(None);
+    assert_eq!(http.get(unsigned).send().await?.status(), 403);
+    Ok(())
+}

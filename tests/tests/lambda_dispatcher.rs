@@ -211,6 +211,7 @@ fn dispatcher(b: &Backend) -> Result<imgate_core::dispatch::Dispatcher> {
         &Settings {
             max_receives: MAX_RECEIVES,
             wecom_api_base: "http://127.0.0.1:9".into(),
+            ..Settings::default()
         },
     )?)
 }

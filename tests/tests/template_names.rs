@@ -273,6 +273,115 @@ fn relay_health_check_asks_the_address_it_listens_on() -> Result<()> {
     Ok(())
 }
 
+/// Every scalar below `node`.
+fn scalars(node: &Node) -> Vec<String> {
+    let mut found = Vec::new();
+    visit(node, &mut |n| {
+        if let Node::Scalar(text) = n {
+            found.push(text.clone());
+        }
+    });
+    found
+}
+
+#[test]
+fn the_media_bucket_is_private_expires_its_objects_and_only_the_dispatcher_reaches_it() -> Result<()> {
+    let template = sam();
+    let bucket = resource(&template, "MediaBucket");
+    for block in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            text(bucket, &["PublicAccessBlockConfiguration", block]),
+            "true",
+            "{block}"
+        );
+    }
+    let encryption = bucket
+        .at(&["BucketEncryption", "ServerSideEncryptionConfiguration"])
+        .context("encryption")?
+        .items();
+    ensure!(!encryption.is_empty(), "the bucket is encrypted");
+    let rules = bucket
+        .at(&["LifecycleConfiguration", "Rules"])
+        .context("lifecycle")?
+        .items();
+    let expiry = rules
+        .iter()
+        .find(|rule| rule.get("ExpirationInDays").is_some())
+        .context("a rule expiring objects")?;
+    assert_eq!(text(expiry, &["Status"]), "Enabled");
+    assert_eq!(text(expiry, &["Prefix"]), imgate_aws::MEDIA_PREFIX);
+    let days: u64 = text(expiry, &["ExpirationInDays"]).parse()?;
+    ensure!((1..=2).contains(&days), "objects expire within 1-2 days, not {days}");
+    // The links the dispatcher hands out end before their objects do.
+    ensure!(imgate_core::media::DEFAULT_LINK_TTL.as_secs() < days * 86_400);
+
+    // The dispatcher is told the bucket and the cap, and may only put and get its objects.
+    let dispatcher = resource(&template, "DispatcherFunction");
+    let variables = dispatcher.at(&["Environment", "Variables"]).context("variables")?;
+    assert_eq!(
+        variables.get(imgate_aws::MEDIA_BUCKET_VAR).and_then(referenced),
+        Some("MediaBucket")
+    );
+    let cap = imgate_dispatcher_fn::config::MEDIA_MAX_BYTES_VAR;
+    assert_eq!(variables.get(cap).and_then(referenced), Some("MediaMaxBytes"));
+    let default = text(&template, &["Parameters", "MediaMaxBytes", "Default"]);
+    let settings = imgate_dispatcher_fn::Settings::from_lookup(|name| (name == cap).then(|| default.into()))?;
+    assert_eq!(settings.media_max_bytes, imgate_core::media::DEFAULT_MAX_BYTES);
+    let statements = dispatcher.at(&["Policies"]).context("policies")?.items()[0]
+        .get("Statement")
+        .context("statements")?
+        .items();
+    let s3: Vec<&Node> = statements
+        .iter()
+        .filter(|statement| scalars(statement).iter().any(|s| s.starts_with("s3:")))
+        .collect();
+    ensure!(s3.len() == 1, "one statement grants S3");
+    let actions: BTreeSet<String> = scalars(s3[0].get("Action").context("Action")?).into_iter().collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from(["s3:GetObject".to_owned(), "s3:PutObject".to_owned()])
+    );
+    let objects = s3[0]
+        .get("Resource")
+        .and_then(|r| r.tagged("!Sub"))
+        .and_then(Node::text);
+    assert_eq!(
+        objects,
+        Some(format!("${{MediaBucket.Arn}}/{}*", imgate_aws::MEDIA_PREFIX).as_str())
+    );
+    for function in ["AdminFunction", "WebhookFunction"] {
+        ensure!(
+            !scalars(resource(&template, function))
+                .iter()
+                .any(|s| s.starts_with("s3:")),
+            "{function} has no S3 access"
+        );
+    }
+
+    // The relay running the dispatcher is told the same bucket, through the stack's export.
+    let relay = relay();
+    let environment = resource(&relay, "TaskDefinition")
+        .get("ContainerDefinitions")
+        .context("containers")?
+        .items()[0]
+        .get("Environment")
+        .context("Environment")?
+        .items();
+    let bucket_value = environment
+        .iter()
+        .find(|pair| pair.get("Name").and_then(Node::text) == Some(imgate_aws::MEDIA_BUCKET_VAR))
+        .and_then(|pair| pair.get("Value"))
+        .context("the relay's media bucket")?;
+    let suffix = imported(bucket_value).context("imported")?;
+    assert_eq!(exports(&template).get(suffix).and_then(referenced), Some("MediaBucket"));
+    Ok(())
+}
+
 #[test]
 fn policies_name_the_indexes_that_exist() {
     let indexes: BTreeSet<String> = template_table(&sam()).indexes.into_keys().collect();

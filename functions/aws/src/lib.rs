@@ -1,4 +1,4 @@
-#![doc = r#"DynamoDB, SQS and KMS implementations of the imgate ports.
+#![doc = r#"DynamoDB, SQS, KMS and S3 implementations of the imgate ports.
 
 - [`DynamoStore`]: every store port (organizations, integrations, agents, triggers, sessions,
   dedupe, leases, event log, user directory, history, aggregation buffers, stream buffers,
@@ -7,6 +7,8 @@
   platform message id) with a FIFO dead-letter queue, plus a standard delay queue (with its own
   dead-letter queue) for timer messages.
 - [`KmsKeyring`]: secrets at rest sealed with a per-process data key wrapped by KMS.
+- [`S3MediaStore`]: the files users send, kept for agents in an S3 bucket behind presigned
+  URLs ([`media_store_from_env`] builds it from `IMGATE_MEDIA_BUCKET`).
 - [`deps_from_env`] builds all three from `IMGATE_TABLE`, `IMGATE_QUEUE_URL`, `IMGATE_DLQ_URL`,
   `IMGATE_DELAY_QUEUE_URL`, `IMGATE_KMS_KEY_ID` (and the optional `IMGATE_DELAY_DLQ_URL`) and the
   standard AWS SDK environment.
@@ -18,6 +20,7 @@ mod config;
 mod error;
 mod item;
 mod keyring;
+mod media;
 mod queue;
 pub mod schema;
 mod store;
@@ -28,6 +31,7 @@ pub use config::{
 };
 pub use error::SetupError;
 pub use keyring::KmsKeyring;
+pub use media::{MAX_LINK_TTL, MEDIA_BUCKET_VAR, MEDIA_PREFIX, S3MediaStore, bucket_from_lookup, media_store_from_env};
 pub use queue::{SqsQueue, create_delay_queue_with_dlq, create_fifo_queue_with_dlq};
 pub use schema::create_table;
 pub use store::DynamoStore;

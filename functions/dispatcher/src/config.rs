@@ -9,6 +9,8 @@
 pub const MAX_RECEIVES_VAR: &str = "IMGATE_MAX_RECEIVES";
 /// Environment variable: base URL of the WeCom API (private deployments and tests).
 pub const WECOM_API_BASE_VAR: &str = "IMGATE_WECOM_API_BASE";
+/// Environment variable: the largest file a user sends that is fetched for the agent, in bytes.
+pub const MEDIA_MAX_BYTES_VAR: &str = imgate_core::media::MAX_BYTES_VAR;
 /// Default of [`MAX_RECEIVES_VAR`] (the template's default `maxReceiveCount`).
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 /// Most receives SQS allows in a redrive policy.
@@ -23,6 +25,9 @@ pub enum ConfigError {
     /// Not an http(s) URL.
     #[error("{WECOM_API_BASE_VAR} must be an http:// or https:// URL")]
     WecomApiBase,
+    /// Not a usable size cap.
+    #[error(transparent)]
+    MediaMaxBytes(#[from] imgate_core::media::MaxBytesError),
 }
 
 /// Settings of the dispatcher function.
@@ -32,6 +37,8 @@ pub struct Settings {
     pub max_receives: u32,
     /// WeCom API base without a trailing slash ([`WECOM_API_BASE_VAR`]).
     pub wecom_api_base: String,
+    /// The media size cap in bytes ([`MEDIA_MAX_BYTES_VAR`], default 20 MiB).
+    pub media_max_bytes: u64,
 }
 
 impl Default for Settings {
@@ -39,6 +46,7 @@ impl Default for Settings {
         Self {
             max_receives: DEFAULT_MAX_RECEIVES,
             wecom_api_base: imgate_channels::wecom::api::DEFAULT_BASE_URL.to_owned(),
+            media_max_bytes: imgate_core::media::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -73,9 +81,14 @@ impl Settings {
             Some(url) if imgate_core::agent::is_http_url(&url) => url.trim_end_matches('/').to_owned(),
             Some(_) => return Err(ConfigError::WecomApiBase),
         };
+        let media_max_bytes = match get(MEDIA_MAX_BYTES_VAR) {
+            None => defaults.media_max_bytes,
+            Some(value) => imgate_core::media::parse_max_bytes(&value)?,
+        };
         Ok(Self {
             max_receives,
             wecom_api_base,
+            media_max_bytes,
         })
     }
 }
@@ -109,6 +122,9 @@ mod tests {
         .expect("settings");
         assert_eq!(settings.max_receives, 3);
         assert_eq!(settings.wecom_api_base, "http://127.0.0.1:9000");
+        assert_eq!(settings.media_max_bytes, 20 * 1024 * 1024);
+        let settings = Settings::from_lookup(vars(&[(MEDIA_MAX_BYTES_VAR, "1048576")])).expect("settings");
+        assert_eq!(settings.media_max_bytes, 1024 * 1024);
     }
 
     #[test]
@@ -123,5 +139,7 @@ mod tests {
         let err = Settings::from_lookup(vars(&[(WECOM_API_BASE_VAR, "ftp://example.com")])).expect_err("bad url");
         assert_eq!(err, ConfigError::WecomApiBase);
         assert!(err.to_string().contains(WECOM_API_BASE_VAR));
+        let err = Settings::from_lookup(vars(&[(MEDIA_MAX_BYTES_VAR, "20MB")])).expect_err("bad cap");
+        assert!(err.to_string().contains(MEDIA_MAX_BYTES_VAR));
     }
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 pub use config::{ConfigError, Settings};
 use imgate_core::dispatch::{DispatchSettings, Dispatcher};
-use imgate_core::ports::Deps;
+use imgate_core::media::MediaSettings;
+use imgate_core::ports::{Deps, MediaStore};
 pub use sqs::EventError;
 
 /// How long opening a connection to an agent or a platform API may take.
@@ -27,17 +28,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct HttpClientError(#[from] reqwest::Error);
 
 /// The dispatcher over `deps`, with every agent kind and every platform's replier, wired as
-/// `imgate serve` wires it.
+/// `imgate serve` wires it, keeping no media (they are described to agents).
 ///
 /// # Errors
 /// [`HttpClientError`] when the HTTP client cannot be built.
 pub fn dispatcher(deps: &Deps, settings: &Settings) -> Result<Dispatcher, HttpClientError> {
-    dispatcher_at(deps, settings, &imgate_channels::Endpoints::default())
+    dispatcher_at(deps, settings, &imgate_channels::Endpoints::default(), None)
 }
 
 /// As [`dispatcher`], calling the platform APIs at `endpoints` but WeCom's at the settings'
-/// base, as the function does: the relay runs the dispatcher this way beside its own
-/// connections' endpoints.
+/// base, as the function does, and keeping media in `media` when given (the S3 bucket of
+/// `IMGATE_MEDIA_BUCKET`): the relay runs the dispatcher this way beside its own connections'
+/// endpoints.
 ///
 /// # Errors
 /// [`HttpClientError`] when the HTTP client cannot be built.
@@ -45,14 +47,16 @@ pub fn dispatcher_at(
     deps: &Deps,
     settings: &Settings,
     endpoints: &imgate_channels::Endpoints,
+    media: Option<Arc<dyn MediaStore>>,
 ) -> Result<Dispatcher, HttpClientError> {
     let mut endpoints = endpoints.clone();
     endpoints.wecom.api.clone_from(&settings.wecom_api_base);
-    dispatcher_with(deps, settings, &endpoints)
+    dispatcher_with(deps, settings, &endpoints, media)
 }
 
-/// As [`dispatcher`], calling every platform's API at `endpoints` (tests and benches point
-/// them at fakes).
+/// As [`dispatcher_at`], calling every platform's API at `endpoints` (tests and benches point
+/// them at fakes). Media are fetched by each platform's fetcher and kept in `media`, within
+/// the settings' size cap; without a store they are described to the agent.
 ///
 /// # Errors
 /// [`HttpClientError`] when the HTTP client cannot be built.
@@ -60,17 +64,30 @@ pub fn dispatcher_with(
     deps: &Deps,
     settings: &Settings,
     endpoints: &imgate_channels::Endpoints,
+    media: Option<Arc<dyn MediaStore>>,
 ) -> Result<Dispatcher, HttpClientError> {
     let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build()?;
-    Ok(Dispatcher::new(
+    let channels = imgate_channels::Channels::new(deps, &http, endpoints);
+    let dispatcher = Dispatcher::new(
         deps,
         Arc::new(imgate_agents::Agents::new(http.clone())),
-        imgate_channels::Channels::new(deps, &http, endpoints).repliers(),
+        channels.repliers(),
         DispatchSettings {
             max_receives: settings.max_receives,
             ..DispatchSettings::default()
         },
-    ))
+    );
+    Ok(match media {
+        Some(store) => dispatcher.with_media(
+            channels.media(),
+            store,
+            MediaSettings {
+                max_bytes: settings.media_max_bytes,
+                ..MediaSettings::default()
+            },
+        ),
+        None => dispatcher,
+    })
 }
 
 /// Handles one invocation: every record of `event`, conversations in parallel and each in

@@ -11,6 +11,9 @@ SQLite implementation of the imgate ports, with a durable queue, for one machine
   and delayed timer messages outside any group.
 - [`load_or_create_key`] reads (or creates, mode 0600) the key file that seals secrets, kept
   apart from the database so the database alone reveals nothing.
+- [`MediaDir`] keeps the files users send for the agents, beside the database, behind signed
+  links that expire (a [`MediaStore`](imgate_core::ports::MediaStore) and the
+  [`MediaFiles`](imgate_core::ports::MediaFiles) `imgate serve` serves them from).
 
 Store and queue share one database file and its single writer thread, which commits every write
 waiting at the time in one transaction (group commit); reads use read-only connections on the
@@ -32,6 +35,7 @@ let (deps, store) = imgate_embedded::open(
 
 mod db;
 mod keyfile;
+pub mod media;
 mod queue;
 mod store;
 
@@ -43,6 +47,7 @@ use imgate_core::ports::Deps;
 
 pub use db::OpenError;
 pub use keyfile::{KeyFileError, load_or_create_key};
+pub use media::{MediaDir, MediaDirError};
 pub use queue::{DEDUPE_WINDOW, MAX_BODY_BYTES, MAX_ID_CHARS, QueueOptions, SqliteQueue};
 pub use store::{PurgeReport, SqliteStore};
 

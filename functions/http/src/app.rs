@@ -1,5 +1,7 @@
 //! The whole HTTP application: routes plus the layers every request goes through.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
@@ -24,17 +26,40 @@ pub fn webhook_app(webhooks: imgate_channels::Webhooks) -> Router {
     with_layers(crate::webhooks::router(webhooks))
 }
 
-/// Everything: admin API, console and webhooks (what `imgate serve` serves).
+/// Everything: admin API, console and webhooks (what `imgate serve` serves when it keeps no
+/// media).
 pub fn gateway(admin: Admin, webhooks: imgate_channels::Webhooks) -> Router {
-    with_layers(
-        crate::admin::router(admin)
-            .merge(crate::console::router())
-            .merge(crate::webhooks::router(webhooks)),
-    )
+    with_layers(routes(admin, webhooks))
+}
+
+/// Everything, and the files kept for agents at `GET /media/{token}` (what `imgate serve`
+/// serves).
+pub fn gateway_with_media(
+    admin: Admin,
+    webhooks: imgate_channels::Webhooks,
+    media: Arc<dyn imgate_core::ports::MediaFiles>,
+) -> Router {
+    with_layers(routes(admin, webhooks).merge(crate::media::router(media)))
+}
+
+fn routes(admin: Admin, webhooks: imgate_channels::Webhooks) -> Router {
+    crate::admin::router(admin)
+        .merge(crate::console::router())
+        .merge(crate::webhooks::router(webhooks))
+}
+
+/// A request path as logs may show it: a media link's token (a capability) is left out.
+pub fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/media/") {
+        "/media/{token}"
+    } else {
+        path
+    }
 }
 
 /// Adds the health check, JSON 404/405 answers, the body limit, panic safety and request
-/// tracing (method, path, status, latency; never bodies, headers or query strings).
+/// tracing (method, path, status, latency; never bodies, headers, query strings or media
+/// tokens).
 pub fn with_layers(routes: Router) -> Router {
     Router::new()
         .merge(crate::health_router())
@@ -50,7 +75,7 @@ pub fn with_layers(routes: Router) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<Body>| {
-                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                    tracing::info_span!("http", method = %request.method(), path = %loggable_path(request.uri().path()))
                 })
                 .on_request(())
                 .on_response(|response: &Response<Body>, latency: std::time::Duration, _: &tracing::Span| {

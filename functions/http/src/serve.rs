@@ -258,7 +258,7 @@ impl RefusalLog {
 /// Answers `408` with `Connection: close` to a request not received and answered within its
 /// deadline.
 async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+    let path = crate::app::loggable_path(request.uri().path()).to_owned();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {

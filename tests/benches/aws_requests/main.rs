@@ -131,7 +131,7 @@ async fn measure(mode: &str, agent_kind: &str, placement: &str, messages: u64, i
         max_receives: 5,
         ..Settings::default()
     };
-    let dispatcher = || imgate_dispatcher_fn::dispatcher_with(&deps, &settings, &endpoints).unwrap();
+    let dispatcher = || imgate_dispatcher_fn::dispatcher_with(&deps, &settings, &endpoints, None).unwrap();
     let in_lambda = placement == "lambda";
     let (inbound, _delayed) = if in_lambda {
         let inbound = EventSource::start(

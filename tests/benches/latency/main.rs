@@ -112,7 +112,7 @@ async fn setup(backend: &str, mode: &str) -> Setup {
             ..Settings::default()
         };
         for url in [&aws.settings.queue_url, &aws.settings.delay_queue_url] {
-            let dispatcher = imgate_dispatcher_fn::dispatcher_with(&aws.deps, &settings, &endpoints).unwrap();
+            let dispatcher = imgate_dispatcher_fn::dispatcher_with(&aws.deps, &settings, &endpoints, None).unwrap();
             keep.push(Box::new(EventSource::start_pollers(
                 aws.sqs.clone(),
                 url.clone(),
