@@ -31,6 +31,8 @@ use crate::event::{MediaKind, MediaRef};
 use crate::event_log::{EventKind, EventLines};
 use crate::ports::{Attachment, MediaError, MediaFetcher, MediaStore, ReplyTarget};
 
+pub use file::sniff_image;
+
 /// The default size cap: 20 MiB, what Telegram lets bots download and OpenAI accepts per image.
 pub const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
 /// The largest cap accepted (1 GiB): a file is held in memory while it is passed on.

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use imgate_core::event::MediaRef;
+use imgate_core::media::sniff_image;
 use imgate_core::ports::{Download, MediaError, ReplyError};
 use percent_encoding::percent_decode_str;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderMap};
@@ -168,7 +169,7 @@ pub async fn capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u
 
 /// The MIME type of downloaded `bytes`: a specific `content_type` from the response wins; a
 /// generic one (`application/octet-stream`) or none gives way to the image type the bytes start
-/// with ([`sniff`]), then to the platform's own `hint`.
+/// with ([`sniff_image`]), then to the platform's own `hint`.
 pub fn mime(content_type: Option<&str>, hint: Option<&str>, bytes: &[u8]) -> Option<String> {
     let generic = |t: &str| {
         matches!(
@@ -178,25 +179,10 @@ pub fn mime(content_type: Option<&str>, hint: Option<&str>, bytes: &[u8]) -> Opt
     };
     let specific = content_type.filter(|t| !generic(t));
     specific
-        .or_else(|| sniff(bytes))
+        .or_else(|| sniff_image(bytes))
         .or_else(|| hint.filter(|t| !t.is_empty()))
         .or(content_type)
         .map(str::to_owned)
-}
-
-/// The image type `bytes` start with: PNG, JPEG, GIF or WebP.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        Some("image/gif")
-    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
-    }
 }
 
 /// The file name of a `Content-Disposition` value: RFC 5987's `filename*=UTF-8''…` when given,

@@ -192,13 +192,13 @@ fn stated_sizes_are_checked_against_the_cap() {
 
 #[test]
 fn images_are_sniffed() {
-    assert_eq!(sniff(PNG), Some("image/png"));
-    assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]), Some("image/jpeg"));
-    assert_eq!(sniff(b"GIF89a\x01\x00"), Some("image/gif"));
-    assert_eq!(sniff(b"RIFF\x24\0\0\0WEBPVP8 "), Some("image/webp"));
-    assert_eq!(sniff(b"RIFF\x24\0\0\0WAVEfmt "), None);
-    assert_eq!(sniff(b"%PDF-1.4"), None);
-    assert_eq!(sniff(b""), None);
+    assert_eq!(sniff_image(PNG), Some("image/png"));
+    assert_eq!(sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]), Some("image/jpeg"));
+    assert_eq!(sniff_image(b"GIF89a\x01\x00"), Some("image/gif"));
+    assert_eq!(sniff_image(b"RIFF\x24\0\0\0WEBPVP8 "), Some("image/webp"));
+    assert_eq!(sniff_image(b"RIFF\x24\0\0\0WAVEfmt "), None);
+    assert_eq!(sniff_image(b"%PDF-1.4"), None);
+    assert_eq!(sniff_image(b""), None);
 }
 
 #[test]

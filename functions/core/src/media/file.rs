@@ -25,8 +25,10 @@ fn declared(mime: &str) -> Option<String> {
     (token(kind) && token(subtype) && essence != OCTET_STREAM).then_some(essence)
 }
 
-/// The type the first bytes show, for the formats that matter to agents.
-fn sniff(bytes: &[u8]) -> Option<&'static str> {
+/// The image type `bytes` start with: PNG, JPEG, GIF or WebP, the formats vision models read
+/// inline and chat platforms show. The one image sniffer of the gateway: what users send, and
+/// the images of answers, are told apart by it.
+pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     let starts = |magic: &[u8]| bytes.starts_with(magic);
     if starts(b"\x89PNG\r\n\x1a\n") {
         Some("image/png")
@@ -36,6 +38,16 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
         Some("image/gif")
     } else if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
         Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// The type the first bytes show, for the formats that matter to agents.
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if let Some(image) = sniff_image(bytes) {
+        Some(image)
     } else if starts(b"%PDF-") {
         Some("application/pdf")
     } else if starts(b"OggS") {
