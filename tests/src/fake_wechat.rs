@@ -20,6 +20,9 @@
 //!   context token of one of that user's messages; each inbound message allows 10 sends with
 //!   its token, the 11th answers `ret -2`; [`FakeWechat::penalize`] makes sends answer `ret -2`
 //!   too. An image item must name an image uploaded to the fake CDN ([`cdn`]).
+//! - **The media CDN** (§5), at `<base>/c2c` as [`imgate_channels::wechat::Endpoints::at`] puts
+//!   it: `POST /c2c/upload` takes images ([`cdn`]); `GET /c2c/download?encrypted_query_param=…`
+//!   serves what users send from [`FakeWechat::media`], counting downloads.
 //! - **getconfig / sendtyping** (§4.4): a ticket per user; typing with a wrong ticket is
 //!   refused. `msg/notifystart` / `msg/notifystop` are recorded.
 //!
@@ -29,6 +32,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::fake_media::Library;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -124,6 +128,8 @@ pub struct FakeWechat {
     pub base: String,
     /// `127.0.0.1:<port>` of the second listener, the `redirect_host`.
     pub redirect_host: String,
+    /// The files users send, by their `encrypt_query_param`, as the CDN serves them.
+    pub media: Library,
 }
 
 impl FakeWechat {
@@ -149,6 +155,7 @@ impl FakeWechat {
             polling: InProgress::default(),
             base,
             redirect_host,
+            media: Library::default(),
         };
         for listener in [listener, redirect] {
             let app = Router::new()
@@ -162,6 +169,7 @@ impl FakeWechat {
                 .route("/ilink/bot/msg/notifystop", post(notify))
                 .route("/ilink/bot/getuploadurl", post(cdn::get_upload_url))
                 .route("/c2c/upload", post(cdn::upload))
+                .route("/c2c/download", get(download))
                 .with_state(fake.clone());
             tokio::spawn(async move { axum::serve(listener, app).await });
         }
@@ -620,4 +628,10 @@ async fn notify(State(fake): State<FakeWechat>, headers: HeaderMap, uri: axum::h
         Ok(_) => answer(json!({"ret": 0, "errmsg": ""})),
         Err(refused) => refused.into_response(),
     }
+}
+
+/// `GET /c2c/download?encrypted_query_param=…`: a file a user sent, as stored (encrypted).
+async fn download(State(fake): State<FakeWechat>, Query(query): Query<HashMap<String, String>>) -> Response {
+    fake.media
+        .download(query.get("encrypted_query_param").map_or("", String::as_str))
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::Support;
 use super::chat::{Chat, ChatHarness, ChatScenario, Picture};
-use crate::fake_media::{Cdn, File, OVERSIZED, PNG};
+use crate::fake_media::{File, OVERSIZED, PNG};
 use crate::fake_wechat::{BOT_ID, FakeWechat};
 use imgate_channels::wechat::media::seal;
 
@@ -29,8 +29,6 @@ static NEXT_PICTURE: AtomicU64 = AtomicU64::new(900_000);
 /// The harness.
 pub struct WechatChat {
     fake: FakeWechat,
-    /// The media CDN, serving the pictures users send.
-    cdn: Cdn,
 }
 
 impl WechatChat {
@@ -38,7 +36,6 @@ impl WechatChat {
     pub async fn start() -> Self {
         Self {
             fake: FakeWechat::start(Some(TOKEN)).await,
-            cdn: Cdn::start().await,
         }
     }
 }
@@ -60,7 +57,6 @@ impl ChatHarness for WechatChat {
 
     fn endpoints(&self, endpoints: &mut imgate_channels::Endpoints) {
         endpoints.wechat = imgate_channels::wechat::Endpoints::at(&self.fake.base);
-        endpoints.wechat.cdn = self.cdn.base.clone();
     }
 
     fn connector(&self, deps: &Deps) -> Option<Arc<dyn Connector>> {
@@ -128,12 +124,12 @@ impl ChatHarness for WechatChat {
             Picture::Small => {
                 let sealed = seal(&KEY, PNG);
                 let size = sealed.len();
-                self.cdn.library.add(&handle, File::new(&[], None).serving(sealed));
+                self.fake.media.add(&handle, File::new(&[], None).serving(sealed));
                 json!({"type": 2, "msg_id": format!("v1:{id}"), "image_item": {"aeskey": HEX_KEY,
                     "media": {"encrypt_query_param": handle, "encrypt_type": 1}, "mid_size": size}})
             }
             Picture::Oversized => {
-                self.cdn.library.add(&handle, File::oversized());
+                self.fake.media.add(&handle, File::oversized());
                 json!({"type": 4, "msg_id": format!("v1:{id}"), "file_item": {"file_name": "huge.png",
                     "len": OVERSIZED.to_string(), "media": {"encrypt_query_param": handle, "encrypt_type": 1}}})
             }
@@ -148,6 +144,6 @@ impl ChatHarness for WechatChat {
 
     /// Downloads from the fake CDN.
     fn downloads(&self) -> usize {
-        self.cdn.library.all_downloads()
+        self.fake.media.all_downloads()
     }
 }
