@@ -34,6 +34,8 @@ pub struct Gateway {
     /// The backends.
     pub deps: Deps,
     stop: watch::Sender<bool>,
+    /// The media directory's parent, removed with the gateway.
+    _media: tempfile::TempDir,
 }
 
 impl Drop for Gateway {
@@ -84,8 +86,9 @@ impl Gateway {
         )
         .with_registrar(channels.registrar())
         .with_logins(channels.logins());
+        let media_parent = tempfile::tempdir().expect("media directory");
         let directory = MediaDir::open(
-            &tempfile::tempdir().expect("media directory").keep().join("media"),
+            &media_parent.path().join("media"),
             &imgate_core::keyring::LocalKeyring::generate_key(),
             &base,
         )
@@ -124,6 +127,7 @@ impl Gateway {
             admin,
             deps,
             stop,
+            _media: media_parent,
         }
     }
 }
