@@ -27,8 +27,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[error("building the HTTP client: {0}")]
 pub struct HttpClientError(#[from] reqwest::Error);
 
-/// The dispatcher over `deps`, with every agent kind and every platform's replier, wired as
-/// `imgate serve` wires it, keeping no media (they are described to agents).
+/// The dispatcher over `deps`, with every agent kind and every platform's replier at their
+/// real endpoints, keeping no media (what users send is described to agents, not fetched).
 ///
 /// # Errors
 /// [`HttpClientError`] when the HTTP client cannot be built.
