@@ -98,6 +98,12 @@ fn slash_commands_and_the_new_conversation_button() {
     assert_eq!(event.conversation.kind, ConversationKind::Direct);
     assert_eq!(message_of(&event).command.as_ref().unwrap().name, "status");
 
+    // `/switch` with its optional agent: the command with its argument.
+    let switch = parse_interaction(br#"{"id":"14","application_id":"1","type":2,"token":"t","channel_id":"9","user":{"id":"500","username":"a"},"data":{"name":"switch","options":[{"type":3,"name":"agent","value":"gpt"}]}}"#).unwrap();
+    let event = interaction(&switch, &integration(), Timestamp::from_millis(1)).unwrap();
+    let command = message_of(&event).command.clone().unwrap();
+    assert_eq!((command.name.as_str(), command.args.as_str()), ("switch", "gpt"));
+
     let button = parse_interaction(format!(r#"{{"id":"12","application_id":"1","type":3,"token":"t","channel_id":"9","user":{{"id":"500","username":"a"}},"data":{{"name":"","custom_id":"{NEW_SESSION_ACTION}"}}}}"#).as_bytes()).unwrap();
     assert!(matches!(
         interaction(&button, &integration(), Timestamp::from_millis(1))

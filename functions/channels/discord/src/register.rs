@@ -1,4 +1,4 @@
-//! The slash commands (`/ask`, `/new`, `/status`, `/help`), registered as the application's
+//! The slash commands (`/ask`, `/new`, `/cancel`, `/switch`, `/status`, `/help`), registered as the application's
 //! global commands when a Discord integration's trigger is published and when a gateway session
 //! starts. Discord has no API to set the interactions endpoint URL: the operator pastes the
 //! integration's `callbackUrl` into the Developer Portal.
@@ -17,6 +17,9 @@ pub fn commands() -> Value {
         {"name": "ask", "type": 1, "description": "Ask the agent",
             "options": [{"type": 3, "name": "text", "description": "Your question", "required": true}]},
         {"name": "new", "type": 1, "description": "Start a new conversation"},
+        {"name": "cancel", "type": 1, "description": "Stop the answer in progress"},
+        {"name": "switch", "type": 1, "description": "Choose another agent, where the bot offers several",
+            "options": [{"type": 3, "name": "agent", "description": "Its name or number (empty: the list)", "required": false}]},
         {"name": "status", "type": 1, "description": "Show the current conversation"},
         {"name": "help", "type": 1, "description": "Show what the bot understands"}
     ])

@@ -10,8 +10,10 @@ use crate::api::BotApi;
 use crate::verify::is_valid_secret_token;
 
 /// The command menu Telegram shows in chats with the bot.
-pub const COMMANDS: [(&str, &str); 3] = [
+pub const COMMANDS: [(&str, &str); 5] = [
     ("new", "Start a new conversation"),
+    ("cancel", "Stop the answer in progress"),
+    ("switch", "Choose another agent, where the bot offers several"),
     ("status", "Show the current conversation"),
     ("help", "Show what the bot understands"),
 ];
