@@ -81,6 +81,9 @@ impl FakeAgent {
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
+            // Images travel inline (base64): take requests as large as OpenAI's (a 20 MB image
+            // is about 27 MB of JSON).
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
