@@ -48,6 +48,10 @@ pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MAX_FILES: usize = 10;
 /// Files of one message downloaded at once.
 const PARALLEL_FETCHES: usize = 3;
+/// The default budget of image bytes one agent call carries inline: 20 MiB. OpenAI takes 20 MB
+/// per image and 50 MB per request, and base64 makes a third more of it; a dispatcher function
+/// has 256 MB of memory, which ten 20 MB images held at once and encoded would overrun.
+pub const DEFAULT_INLINE_BUDGET: u64 = 20 * 1024 * 1024;
 
 /// Tunables of the media pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,9 @@ pub struct MediaSettings {
     pub link_ttl: Duration,
     /// Files fetched per message at most ([`DEFAULT_MAX_FILES`]).
     pub max_files: usize,
+    /// Image bytes handed over inline per message at most ([`DEFAULT_INLINE_BUDGET`]); the
+    /// images past it, in the order the user sent them, are handed over by their links only.
+    pub inline_budget: u64,
 }
 
 impl Default for MediaSettings {
@@ -69,6 +76,7 @@ impl Default for MediaSettings {
             timeout: DEFAULT_TIMEOUT,
             link_ttl: DEFAULT_LINK_TTL,
             max_files: DEFAULT_MAX_FILES,
+            inline_budget: DEFAULT_INLINE_BUDGET,
         }
     }
 }
@@ -253,10 +261,22 @@ pub async fn prepare<'a>(
         }
     };
     let mut outcomes = Vec::with_capacity(media.len());
-    // A few at a time, so a message of many large files does not hold them all in memory.
+    // A few at a time, and only the images within the inline budget keep their bytes, so a
+    // message of many large files does not hold them all in memory.
+    let mut inline_left = pipeline.map_or(0, |p| p.settings.inline_budget);
     for (start, chunk) in (0..).step_by(PARALLEL_FETCHES).zip(media.chunks(PARALLEL_FETCHES)) {
         let batch = chunk.iter().enumerate().map(|(i, file)| one(start + i, file));
-        outcomes.extend(futures_util::future::join_all(batch).await);
+        for mut outcome in futures_util::future::join_all(batch).await {
+            if let Outcome::Kept(attachment) = &mut outcome {
+                let inline = attachment.bytes.as_ref().map_or(0, |b| b.len() as u64);
+                if inline > inline_left {
+                    attachment.bytes = None;
+                } else {
+                    inline_left -= inline;
+                }
+            }
+            outcomes.push(outcome);
+        }
     }
     let ttl_hours = pipeline.map_or(0, |p| p.settings.link_ttl.as_secs() / 3600);
     let event = &target.event;
@@ -265,8 +285,14 @@ pub async fn prepare<'a>(
         let which = format!("{} {} of {}", describe::noun(file.kind), index + 1, media.len());
         let detail = match outcome {
             Outcome::Kept(attachment) => {
+                let by_link = if attachment.bytes.is_none() && file::is_inline_image(attachment.kind, &attachment.mime)
+                {
+                    "; by its link only, past the message's inline budget"
+                } else {
+                    ""
+                };
                 let detail = format!(
-                    "{which} kept for the agent ({}, {}; its link works {ttl_hours} h)",
+                    "{which} kept for the agent ({}, {}; its link works {ttl_hours} h{by_link})",
                     describe::size(attachment.size),
                     attachment.mime
                 );

@@ -311,6 +311,33 @@ async fn only_the_first_files_are_fetched() {
     );
 }
 
+#[tokio::test]
+async fn images_past_the_inline_budget_go_by_their_links() {
+    let settings = MediaSettings {
+        inline_budget: (PNG.len() * 2) as u64,
+        ..MediaSettings::default()
+    };
+    let bench = Bench::new(
+        &FakeMediaFetcher::default().with("a", PNG, None),
+        &MemoryMediaStore::default(),
+        settings,
+    );
+    let media: Vec<MediaRef> = (0..5).map(|_| media_ref(MediaKind::Image, "a", None)).collect();
+    let (prepared, lines) = bench.run(&media, "").await;
+    let inline: Vec<bool> = prepared.attachments.iter().map(|a| a.bytes.is_some()).collect();
+    assert_eq!(inline, [true, true, false, false, false], "the first two fit, in order");
+    assert!(
+        prepared.attachments.iter().all(|a| a.url.starts_with("memory://")),
+        "all kept"
+    );
+    assert!(prepared.notes.is_empty());
+    assert!(lines[1].ends_with("works 24 h)"), "{lines:?}");
+    assert!(
+        lines[2].ends_with("by its link only, past the message's inline budget)"),
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn the_cap_reads_from_its_variable() {
     assert_eq!(parse_max_bytes(" 1048576 "), Ok(MB));
