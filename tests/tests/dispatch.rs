@@ -824,16 +824,22 @@ async fn switch_moves_a_conversation_to_another_allowed_agent() {
 
 #[tokio::test]
 async fn cancel_stops_the_answer_in_progress_through_the_store() {
-    cancel_scenario(world(json!({})).await).await;
+    cancel_scenario(world(json!({})).await, "/cancel").await;
 }
 
 #[tokio::test]
 async fn cancel_stops_the_answer_in_progress_on_aws() {
-    cancel_scenario(world_on_moto(json!({})).await).await;
+    cancel_scenario(world_on_moto(json!({})).await, "/cancel").await;
 }
 
-/// A stalled answer, `/cancel` accepted by an ingress, the answer stopped through the store.
-async fn cancel_scenario(w: World) {
+#[tokio::test]
+async fn cancel_by_its_chinese_name_stops_the_answer_too() {
+    cancel_scenario(world(json!({})).await, "／取消").await;
+}
+
+/// A stalled answer, `cancel` (`/cancel` or a Chinese name) accepted by an ingress, the answer
+/// stopped through the store.
+async fn cancel_scenario(w: World, cancel: &str) {
     *w.agent.stall.lock().unwrap() = Some(Duration::from_secs(60));
     let running = {
         let (dispatcher, event) = (
@@ -851,7 +857,7 @@ async fn cancel_scenario(w: World) {
     // The user sends /cancel: the ingress (any instance) marks the conversation in the store.
     let ingress = Ingress::new(w.deps.store.clone(), w.deps.queue.clone());
     ingress
-        .accept(message(&w, "c1", "/cancel", ConversationKind::Direct, false))
+        .accept(message(&w, "c1", cancel, ConversationKind::Direct, false))
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(5), running)

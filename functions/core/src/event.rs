@@ -203,12 +203,32 @@ pub struct Command {
     pub args: String,
 }
 
+/// The Chinese names of the commands, each with the name it stands for.
+pub const CHINESE_NAMES: [(&str, &str); 7] = [
+    ("新对话", "new"),
+    ("新会话", "new"),
+    ("取消", "cancel"),
+    ("停止", "cancel"),
+    ("切换", "switch"),
+    ("状态", "status"),
+    ("帮助", "help"),
+];
+
 impl Command {
-    /// Parses text that starts with `/name`; Telegram's `/name@botname` form is accepted.
+    /// Parses text that starts with `/name` (or a full-width `／`, as Chinese input methods
+    /// type it); Telegram's `/name@botname` form is accepted, and a Chinese name
+    /// ([`CHINESE_NAMES`]) is the command it stands for.
     pub fn parse(text: &str) -> Option<Self> {
-        let rest = text.trim_start().strip_prefix('/')?;
+        let text = text.trim_start();
+        let rest = text.strip_prefix('/').or_else(|| text.strip_prefix('／'))?;
         let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         let name = head.split('@').next().unwrap_or_default();
+        if let Some((_, english)) = CHINESE_NAMES.iter().find(|(chinese, _)| *chinese == name) {
+            return Some(Self {
+                name: (*english).to_owned(),
+                args: args.trim().to_owned(),
+            });
+        }
         let valid =
             !name.is_empty() && name.len() <= 32 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         valid.then(|| Self {
@@ -347,6 +367,25 @@ mod tests {
                 args: String::new()
             })
         );
+        assert_eq!(
+            Command::parse("/取消"),
+            Some(Command {
+                name: "cancel".into(),
+                args: String::new()
+            })
+        );
+        assert_eq!(
+            Command::parse("／切换 gpt"),
+            Some(Command {
+                name: "switch".into(),
+                args: "gpt".into()
+            })
+        );
+        assert_eq!(
+            Command::parse("/新对话 你好").map(|c| (c.name, c.args)),
+            Some(("new".into(), "你好".into()))
+        );
+        assert_eq!(Command::parse("/取消吧"), None, "only the names themselves");
         assert_eq!(Command::parse("hello /new"), None);
         assert_eq!(Command::parse("/"), None);
         assert_eq!(Command::parse("/a/b"), None);

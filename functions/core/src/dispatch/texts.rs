@@ -25,7 +25,11 @@ pub(super) fn help(with_switch: bool) -> String {
     } else {
         ""
     };
-    let switch_zh = if with_switch { "，/switch 切换智能体" } else { "" };
+    let switch_zh = if with_switch {
+        "，/切换（/switch）切换智能体"
+    } else {
+        ""
+    };
     format!(
         "Commands:\n\
          /new — start a new conversation (/new <text> starts one with that message)\n\
@@ -33,7 +37,8 @@ pub(super) fn help(with_switch: bool) -> String {
          /cancel — stop the answer in progress\n\
          {switch_en}\
          /help — show this help\n\
-         命令：/new 新对话（/new <内容> 以该内容开始），/status 当前对话状态，/cancel 停止当前回答{switch_zh}，/help 帮助。"
+         命令：/新对话（/new）开始新对话（/新对话 <内容> 以该内容开始），/状态（/status）当前对话状态，\
+         /取消（/cancel）停止当前回答{switch_zh}，/帮助（/help）帮助。"
     )
 }
 
@@ -78,7 +83,7 @@ pub(super) fn switch_list(
         let mark = if id == current { " ← current / 当前" } else { "" };
         out.push_str(&format!("{}. {name}{mark}\n", i + 1));
     }
-    out.push_str("可切换的智能体见上，发送 /switch <名称或序号> 切换。");
+    out.push_str("可切换的智能体见上，发送 /切换 <名称或序号>（/switch）切换。");
     out
 }
 
