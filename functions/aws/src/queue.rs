@@ -463,10 +463,7 @@ fn deduplication_id(id: &str) -> String {
     if is_valid_fifo_id(id) {
         id.to_owned()
     } else {
-        Sha256::digest(id.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(Sha256::digest(id.as_bytes()))
     }
 }
 

@@ -251,7 +251,7 @@ fn hashed_if_over(key: &str, max: usize) -> String {
         key.to_owned()
     } else {
         let digest = Sha256::digest(key.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = hex::encode(digest);
         format!("sha256:{hex}")
     }
 }

@@ -62,10 +62,7 @@ pub fn split(token: &str) -> Option<(ApiKeyId, &str)> {
 
 /// Hex SHA-256 of a key secret (or of a whole bootstrap key).
 pub fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Constant-time check of `secret` against a stored hash.

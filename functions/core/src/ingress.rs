@@ -209,10 +209,7 @@ impl Ingress {
 
 /// A queue dedupe id: SQS allows 128 characters of a limited alphabet, so ids are hashed.
 fn dedupe_id(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Why a platform callback was refused. Each maps to one HTTP status, so the platform (and the

@@ -28,7 +28,7 @@ impl SessionKey {
             h.update(part.as_bytes());
         }
         let bytes = h.finalize();
-        bytes[..16].iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(&bytes[..16])
     }
 
     /// The SQS FIFO message group of this conversation: `<integration>:<digest>` (≤ 128 chars).

@@ -121,7 +121,7 @@ fn create_key(path: &Path) -> Result<[u8; KEY_LEN], KeyFileError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "key".into());
     let tmp = dir.join(format!(".{file_name}.{:016x}.tmp", rand::random::<u64>()));
-    let written = write_new_file(&tmp, &encode_hex(&key)).and_then(|()| fs::hard_link(&tmp, path));
+    let written = write_new_file(&tmp, &hex::encode(key)).and_then(|()| fs::hard_link(&tmp, path));
     // The temporary name goes either way; the key lives on under `path` if the link was made.
     if let Err(e) = fs::remove_file(&tmp) {
         if e.kind() != io::ErrorKind::NotFound {
@@ -146,20 +146,9 @@ fn write_new_file(path: &Path, text: &str) -> io::Result<()> {
     file.sync_all()
 }
 
-fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn decode_hex(text: &str) -> Option<[u8; KEY_LEN]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != KEY_LEN * 2 || !bytes.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
     let mut key = [0u8; KEY_LEN];
-    for (out, pair) in key.iter_mut().zip(bytes.chunks_exact(2)) {
-        let digits = std::str::from_utf8(pair).ok()?;
-        *out = u8::from_str_radix(digits, 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut key).ok()?;
     Some(key)
 }
 
@@ -170,7 +159,7 @@ mod tests {
     #[test]
     fn hex_round_trip_and_rejects() {
         let key = LocalKeyring::generate_key();
-        assert_eq!(decode_hex(&encode_hex(&key)), Some(key));
+        assert_eq!(decode_hex(&hex::encode(key)), Some(key));
         assert_eq!(decode_hex(&"0".repeat(63)), None);
         assert_eq!(decode_hex(&"g".repeat(64)), None);
         assert_eq!(decode_hex(&"+1".repeat(32)), None);

@@ -61,7 +61,7 @@ fn to_item(integration: &IntegrationId, key: &Key, entries: &[EventLogEntry], tt
 /// The sort-key suffix of a keyed set: `k` and 128 bits of SHA-256 of the key.
 fn keyed_suffix(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hex::encode(&digest[..16]);
     format!("k{hex}")
 }
 

@@ -81,7 +81,7 @@ impl Downloaded {
 
     /// The lowercase hex MD5 of the bytes (WeCom and WeChat name a file by it).
     pub fn md5_hex(&self) -> String {
-        Md5::digest(&self.bytes).iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(Md5::digest(&self.bytes))
     }
 }
 

@@ -243,11 +243,7 @@ impl SealedTokens {
 /// secret gets a new token and the secret itself is never stored.
 pub fn cache_key(prefix: &str, app_id: &str, secret: &Secret) -> String {
     let digest = Sha256::digest(secret.expose().as_bytes());
-    let mut key = format!("{prefix}:app:{app_id}:");
-    for b in &digest[..16] {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key
+    format!("{prefix}:app:{app_id}:{}", hex::encode(&digest[..16]))
 }
 
 /// An in-memory [`TokenCache`] for tests: the store's token table in a map.

@@ -534,7 +534,7 @@ fn tail(text: &str, offset: usize) -> String {
 /// A send's idempotency key (≤ 50 characters, §4.2): a digest of the event, kind and part.
 fn uuid_for(key: &str, kind: &str, part: usize) -> String {
     let digest = Sha256::digest(format!("{key}\n{kind}\n{part}").as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 #[cfg(test)]

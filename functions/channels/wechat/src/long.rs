@@ -71,7 +71,7 @@ pub fn account(credentials: &crate::Wechat, default_base: &str) -> Option<Accoun
 /// The cursor's record id: per bot token, so a new login starts afresh.
 pub fn cursor_id(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hex::encode(&digest[..8]);
     format!("wechat_cursor:{hex}")
 }
 

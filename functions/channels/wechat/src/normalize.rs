@@ -78,7 +78,7 @@ fn event_id(message: &Message, from: &str, text: &str) -> String {
         digest.update(part.as_bytes());
         digest.update([0]);
     }
-    let hex: String = digest.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hex::encode(&digest.finalize()[..12]);
     format!("hash:{hex}")
 }
 

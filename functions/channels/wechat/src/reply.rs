@@ -169,7 +169,7 @@ impl Replier for WechatReplier {
 /// A stable prefix of the `client_id`s of one answer's blocks.
 fn client_id_base(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hex::encode(&digest[..10]);
     format!("imgate-{hex}")
 }
 

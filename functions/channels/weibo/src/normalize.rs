@@ -114,10 +114,7 @@ pub fn dedupe_id(message: &InboundMessage) -> String {
 
 /// `prefix` followed by `bytes` in lowercase hex.
 fn hex_id(prefix: &str, bytes: &[u8]) -> String {
-    bytes.iter().fold(prefix.to_owned(), |mut id, b| {
-        id.push_str(&format!("{b:02x}"));
-        id
-    })
+    format!("{prefix}{}", hex::encode(bytes))
 }
 
 /// The stream buffer of the answer to event `event_id` of `integration_id`.

@@ -202,7 +202,7 @@ impl Admin {
             None => None,
         };
         Ok(Some(DeadLetter {
-            id: format!("dl_{}", &hex(&Sha256::digest(body.as_bytes()))[..32]),
+            id: format!("dl_{}", &hex::encode(Sha256::digest(body.as_bytes()))[..32]),
             org_id: record.org_id,
             integration_id,
             event_id,
@@ -213,10 +213,6 @@ impl Admin {
             receive_count,
         }))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn view(letter: DeadLetter, integration_name: String) -> DeadLetterView {

@@ -81,7 +81,7 @@ pub fn is_inline_image(kind: MediaKind, mime: &str) -> bool {
 /// nothing about the event.
 pub fn key(event: &InboundEvent, index: usize, mime: &str) -> String {
     let digest = Sha256::digest(event.dedupe_key().as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hex::encode(&digest[..16]);
     format!("{hex}-{index}.{}", extension(mime))
 }
 

@@ -177,7 +177,7 @@ fn deliver_body(app: &Dingtalk, out_track_id: &str, space: CardSpace<'_>) -> Val
 /// A random request id (32 hex digits).
 fn guid() -> String {
     let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// `cardParamMap` entries from `(key, value)` pairs.

@@ -182,7 +182,7 @@ fn fit(text: &str) -> (String, String) {
 /// The card's `outTrackId`: derived from the event, so a retried answer finds its card.
 fn out_track_id(event_key: &str) -> String {
     let digest = Sha256::digest(event_key.as_bytes());
-    let hex: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hex::encode(&digest[..20]);
     format!("imgate-{hex}")
 }
 

@@ -56,10 +56,6 @@ pub fn encrypt(key: &[u8; 16], bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Client {
     /// Uploads `image` for a message to `to_user` through the CDN at `cdn`.
     ///
@@ -74,8 +70,8 @@ impl Client {
         image: &Downloaded,
     ) -> Result<Uploaded, ApiError> {
         let key: [u8; 16] = rand::random();
-        let aes_key_hex = hex(&key);
-        let filekey = hex(&rand::random::<[u8; 16]>());
+        let aes_key_hex = hex::encode(key);
+        let filekey = hex::encode(rand::random::<[u8; 16]>());
         let ciphertext = encrypt(&key, &image.bytes);
         let body = json!({
             "filekey": filekey,
@@ -194,16 +190,16 @@ mod tests {
         assert_eq!(plain.len(), 24);
         let cipher = encrypt(&key, plain);
         assert_eq!(
-            hex(&cipher),
+            hex::encode(&cipher),
             "7ec4541cf966ff4161824871d156b9a41b013bc501ee22fa306230e6e15b1866"
         );
         assert_eq!(
-            STANDARD.encode(hex(&key)),
+            STANDARD.encode(hex::encode(key)),
             "MDAxMTIyMzM0NDU1NjY3Nzg4OTlhYWJiY2NkZGVlZmY="
         );
-        assert_eq!(hex(&encrypt(&key, b"")), "00657ea140655a44782747705d422fad");
+        assert_eq!(hex::encode(encrypt(&key, b"")), "00657ea140655a44782747705d422fad");
         assert_eq!(
-            hex(&encrypt(&key, b"0123456789abcdef")),
+            hex::encode(encrypt(&key, b"0123456789abcdef")),
             "aebdd39b144089d5e31cacd35b7a113a00657ea140655a44782747705d422fad",
             "a whole block of padding"
         );
