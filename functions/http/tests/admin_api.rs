@@ -28,13 +28,9 @@ async fn requires_a_valid_key() {
     let (_, key) = h.org("acme").await;
     let (id, _secret) = key.split_once('.').unwrap();
     let forged = format!("{id}.not-the-secret");
-    let r = h
-        .call(Method::GET, &format!("{V1}/integrations"), Some(&forged), None)
-        .await;
+    let r = h.get(&format!("{V1}/integrations"), &forged).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = h
-        .call(Method::GET, &format!("{V1}/integrations"), Some(&key), None)
-        .await;
+    let r = h.get(&format!("{V1}/integrations"), &key).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
@@ -42,25 +38,16 @@ async fn requires_a_valid_key() {
 async fn bootstrap_and_org_keys_have_separate_powers() {
     let h = Harness::new().await;
     let (org_id, key) = h.org("acme").await;
-    let r = h
-        .call(Method::GET, &format!("{V1}/integrations"), Some(BOOTSTRAP), None)
-        .await;
+    let r = h.get(&format!("{V1}/integrations"), BOOTSTRAP).await;
     assert_eq!(
         (r.status, error_code(&r).as_str()),
         (StatusCode::FORBIDDEN, "forbidden")
     );
     let r = h
-        .call(
-            Method::POST,
-            &format!("{V1}/organizations"),
-            Some(&key),
-            Some(json!({"name": "x"})),
-        )
+        .post(&format!("{V1}/organizations"), &key, Some(json!({"name": "x"})))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = h
-        .call(Method::GET, &format!("{V1}/organizations"), Some(BOOTSTRAP), None)
-        .await;
+    let r = h.get(&format!("{V1}/organizations"), BOOTSTRAP).await;
     assert_eq!(r.status, StatusCode::OK);
     let org = r
         .body
@@ -74,24 +61,16 @@ async fn bootstrap_and_org_keys_have_separate_powers() {
 
     // Keys: an org manages its own; the bootstrap key manages any; a key cannot revoke itself.
     let r = h
-        .call(
-            Method::POST,
+        .post(
             &format!("{V1}/organizations/{org_id}/api-keys"),
-            Some(&key),
+            &key,
             Some(json!({"name": "ci"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let second = r.body["token"].as_str().unwrap().to_owned();
     let second_id = r.body["id"].as_str().unwrap().to_owned();
-    let r = h
-        .call(
-            Method::GET,
-            &format!("{V1}/organizations/{org_id}/api-keys"),
-            Some(BOOTSTRAP),
-            None,
-        )
-        .await;
+    let r = h.get(&format!("{V1}/organizations/{org_id}/api-keys"), BOOTSTRAP).await;
     assert_eq!(r.body.as_array().unwrap().len(), 2);
     assert!(
         !r.text.contains(second.split_once('.').unwrap().1),
@@ -99,33 +78,19 @@ async fn bootstrap_and_org_keys_have_separate_powers() {
     );
     let own_id = key.split_once('.').unwrap().0;
     let r = h
-        .call(
-            Method::DELETE,
-            &format!("{V1}/organizations/{org_id}/api-keys/{own_id}"),
-            Some(&key),
-            None,
-        )
+        .delete(&format!("{V1}/organizations/{org_id}/api-keys/{own_id}"), &key)
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     let r = h
-        .call(
-            Method::DELETE,
-            &format!("{V1}/organizations/{org_id}/api-keys/{second_id}"),
-            Some(&key),
-            None,
-        )
+        .delete(&format!("{V1}/organizations/{org_id}/api-keys/{second_id}"), &key)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = h
-        .call(Method::GET, &format!("{V1}/integrations"), Some(&second), None)
-        .await;
+    let r = h.get(&format!("{V1}/integrations"), &second).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a revoked key stops working");
     let r = h
-        .call(
-            Method::GET,
+        .get(
             &format!("{V1}/organizations/org_00000000000000000000000000000000"),
-            Some(BOOTSTRAP),
-            None,
+            BOOTSTRAP,
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -165,14 +130,10 @@ async fn another_organizations_objects_answer_404() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {}", r.text);
         assert_eq!(error_code(&r), "not_found");
     }
-    let r = h
-        .call(Method::GET, &format!("{V1}/integrations"), Some(&key_b), None)
-        .await;
+    let r = h.get(&format!("{V1}/integrations"), &key_b).await;
     assert_eq!(r.body, json!([]));
     // Still intact for its owner.
-    let r = h
-        .call(Method::GET, &format!("{V1}/integrations/{iid}"), Some(&key_a), None)
-        .await;
+    let r = h.get(&format!("{V1}/integrations/{iid}"), &key_a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["name"], "Support bot");
 }
@@ -194,10 +155,9 @@ async fn secrets_are_write_only() {
 
     // "***" and "" keep the stored secrets; other fields change.
     let r = h
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("{V1}/integrations/{id}"),
-            Some(&key),
+            &key,
             Some(
                 json!({"name": "Renamed", "credentials": {"token": "***", "encoding_aes_key": "", "corp_id": "ww-2"}}),
             ),
@@ -226,10 +186,9 @@ async fn secrets_are_write_only() {
 
     // A real value replaces it.
     let r = h
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("{V1}/integrations/{id}"),
-            Some(&key),
+            &key,
             Some(json!({"credentials": {"token": "rotated-token"}})),
         )
         .await;
@@ -252,10 +211,9 @@ async fn secrets_are_write_only() {
     assert_eq!(agent["config"]["api_key"], "***");
     let aid = agent["id"].as_str().unwrap();
     let r = h
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("{V1}/agents/{aid}"),
-            Some(&key),
+            &key,
             Some(json!({"config": {"api_key": "", "model": "m2"}})),
         )
         .await;
@@ -268,7 +226,7 @@ async fn secrets_are_write_only() {
         format!("{V1}/integrations/{id}"),
         format!("{V1}/agents/{aid}"),
     ] {
-        let r = h.call(Method::GET, &path, Some(&key), None).await;
+        let r = h.get(&path, &key).await;
         for secret in ["wecom-token-secret", "rotated-token", AES_KEY, "sk-agent-secret-123"] {
             assert!(!r.text.contains(secret), "{path} leaked a secret");
         }
@@ -323,16 +281,15 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         ),
     ];
     for (body, status, code) in cases {
-        let r = h.call(Method::POST, &url, Some(&key), Some(body.clone())).await;
+        let r = h.post(&url, &key, Some(body.clone())).await;
         assert_eq!(r.status, status, "{body}: {}", r.text);
         assert_eq!(error_code(&r), code);
     }
     // A secret sent with the wrong type is not echoed.
     let r = h
-        .call(
-            Method::POST,
+        .post(
             &url,
-            Some(&key),
+            &key,
             Some(json!({"name": 123456789, "platform": "wecom", "credentials": {}})),
         )
         .await;
@@ -357,7 +314,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let r = h.raw(no_type).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let huge = json!({"name": "x".repeat(imgate_http::BODY_LIMIT_BYTES + 1), "platform": "wecom", "credentials": {}});
-    let r = h.call(Method::POST, &url, Some(&key), Some(huge)).await;
+    let r = h.post(&url, &key, Some(huge)).await;
     assert_eq!(
         (r.status, error_code(&r).as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
@@ -365,19 +322,17 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     // Agents and triggers.
     let r = h
-        .call(
-            Method::POST,
+        .post(
             &format!("{V1}/agents"),
-            Some(&key),
+            &key,
             Some(json!({"name": "a", "kind": "http", "config": {"url": "ftp://x"}})),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     let r = h
-        .call(
-            Method::POST,
+        .post(
             &format!("{V1}/agents"),
-            Some(&key),
+            &key,
             Some(json!({"name": "a", "kind": "robot"})),
         )
         .await;
@@ -389,28 +344,26 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         format!("{V1}/agents/int_00000000000000000000000000000000"),
         format!("{V1}/triggers/x"),
     ] {
-        let r = h.call(Method::GET, &path, Some(&key), None).await;
+        let r = h.get(&path, &key).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
     }
 
     // Nothing was created by any of it.
-    let r = h.call(Method::GET, &url, Some(&key), None).await;
+    let r = h.get(&url, &key).await;
     assert_eq!(r.body, json!([]));
-    let r = h.call(Method::GET, &format!("{V1}/agents"), Some(&key), None).await;
+    let r = h.get(&format!("{V1}/agents"), &key).await;
     assert_eq!(r.body, json!([]));
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_format() {
     let h = Harness::new().await;
-    let r = h.call(Method::GET, "/api/admin/v1/nope", Some(BOOTSTRAP), None).await;
+    let r = h.get("/api/admin/v1/nope", BOOTSTRAP).await;
     assert_eq!(
         (r.status, error_code(&r).as_str()),
         (StatusCode::NOT_FOUND, "not_found")
     );
-    let r = h
-        .call(Method::PUT, "/api/admin/v1/organizations", Some(BOOTSTRAP), None)
-        .await;
+    let r = h.put("/api/admin/v1/organizations", BOOTSTRAP, None).await;
     assert_eq!(
         (r.status, error_code(&r).as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
@@ -428,9 +381,7 @@ async fn one_agent_per_integration_unless_taken_over() {
     let second = h.echo_agent(&key, "second").await["id"].as_str().unwrap().to_owned();
     let trigger = format!("{V1}/triggers/{iid}");
 
-    let r = h
-        .call(Method::PUT, &trigger, Some(&key), Some(json!({"agentId": first})))
-        .await;
+    let r = h.put(&trigger, &key, Some(json!({"agentId": first}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["agent"], json!({"id": first, "name": "first"}));
     assert_eq!(r.body["sessionTimeoutSeconds"], 3600);
@@ -440,19 +391,17 @@ async fn one_agent_per_integration_unless_taken_over() {
 
     // Republishing the same agent with new settings is fine and keeps unspecified settings.
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             &trigger,
-            Some(&key),
+            &key,
             Some(json!({"agentId": first, "groupPolicy": "all_messages"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             &trigger,
-            Some(&key),
+            &key,
             Some(json!({"agentId": first, "summaryWindowSeconds": 30})),
         )
         .await;
@@ -462,40 +411,26 @@ async fn one_agent_per_integration_unless_taken_over() {
     );
 
     // Another agent: refused, naming the current one; nothing changes.
-    let r = h
-        .call(Method::PUT, &trigger, Some(&key), Some(json!({"agentId": second})))
-        .await;
+    let r = h.put(&trigger, &key, Some(json!({"agentId": second}))).await;
     assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::CONFLICT, "conflict"));
     assert_eq!(r.body["error"]["currentAgent"], json!({"id": first, "name": "first"}));
     assert!(r.body["error"]["message"].as_str().unwrap().contains("first"));
-    let r = h.call(Method::GET, &trigger, Some(&key), None).await;
+    let r = h.get(&trigger, &key).await;
     assert_eq!(r.body["agent"]["id"], first.as_str());
 
     // Explicit takeover wins.
     let r = h
-        .call(
-            Method::PUT,
-            &trigger,
-            Some(&key),
-            Some(json!({"agentId": second, "takeover": true})),
-        )
+        .put(&trigger, &key, Some(json!({"agentId": second, "takeover": true})))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["agent"]["name"], "second");
 
     // A disabled binding can be replaced without takeover.
     let r = h
-        .call(
-            Method::PUT,
-            &trigger,
-            Some(&key),
-            Some(json!({"agentId": second, "enabled": false})),
-        )
+        .put(&trigger, &key, Some(json!({"agentId": second, "enabled": false})))
         .await;
     assert_eq!(r.body["enabled"], false);
-    let r = h
-        .call(Method::PUT, &trigger, Some(&key), Some(json!({"agentId": first})))
-        .await;
+    let r = h.put(&trigger, &key, Some(json!({"agentId": first}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     // Settings out of range, unknown agent, unknown integration.
@@ -526,32 +461,27 @@ async fn one_agent_per_integration_unless_taken_over() {
         ),
         (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
     ] {
-        let r = h.call(Method::PUT, &trigger, Some(&key), Some(body.clone())).await;
+        let r = h.put(&trigger, &key, Some(body.clone())).await;
         assert_eq!(r.status, status, "{body}: {}", r.text);
     }
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             &format!("{V1}/triggers/int_00000000000000000000000000000000"),
-            Some(&key),
+            &key,
             Some(json!({"agentId": first})),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // A bound agent cannot be deleted; after unpublishing it can.
-    let r = h
-        .call(Method::DELETE, &format!("{V1}/agents/{first}"), Some(&key), None)
-        .await;
+    let r = h.delete(&format!("{V1}/agents/{first}"), &key).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body["error"]["message"].as_str().unwrap().contains(&iid));
-    let r = h.call(Method::DELETE, &trigger, Some(&key), None).await;
+    let r = h.delete(&trigger, &key).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = h.call(Method::DELETE, &trigger, Some(&key), None).await;
+    let r = h.delete(&trigger, &key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = h
-        .call(Method::DELETE, &format!("{V1}/agents/{first}"), Some(&key), None)
-        .await;
+    let r = h.delete(&format!("{V1}/agents/{first}"), &key).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
 
@@ -562,54 +492,33 @@ async fn status_explains_why_a_bot_is_silent() {
     let iid = h.wecom_integration(&key).await["id"].as_str().unwrap().to_owned();
     let aid = h.echo_agent(&key, "echo").await["id"].as_str().unwrap().to_owned();
     let status = format!("{V1}/integrations/{iid}/status");
-    let r = h.call(Method::GET, &status, Some(&key), None).await;
+    let r = h.get(&status, &key).await;
     assert_eq!(r.body["readiness"], "unbound", "{}", r.text);
-    h.call(
-        Method::PUT,
-        &format!("{V1}/triggers/{iid}"),
-        Some(&key),
-        Some(json!({"agentId": aid})),
-    )
-    .await;
-    let r = h.call(Method::GET, &status, Some(&key), None).await;
+    h.put(&format!("{V1}/triggers/{iid}"), &key, Some(json!({"agentId": aid})))
+        .await;
+    let r = h.get(&status, &key).await;
     assert_eq!(r.body["readiness"], "ready");
     assert_eq!(r.body["trigger"]["agent"]["name"], "echo");
-    let r = h
-        .call(
-            Method::POST,
-            &format!("{V1}/integrations/{iid}/disable"),
-            Some(&key),
-            None,
-        )
-        .await;
+    let r = h.post(&format!("{V1}/integrations/{iid}/disable"), &key, None).await;
     assert_eq!(r.body["enabled"], false);
-    let r = h.call(Method::GET, &status, Some(&key), None).await;
+    let r = h.get(&status, &key).await;
     assert_eq!(r.body["readiness"], "disabled");
     assert!(r.body["summary"].as_str().unwrap().contains("disabled"));
-    h.call(
-        Method::POST,
-        &format!("{V1}/integrations/{iid}/enable"),
-        Some(&key),
-        None,
-    )
-    .await;
-    h.call(
-        Method::PUT,
+    h.post(&format!("{V1}/integrations/{iid}/enable"), &key, None).await;
+    h.put(
         &format!("{V1}/triggers/{iid}"),
-        Some(&key),
+        &key,
         Some(json!({"agentId": aid, "enabled": false})),
     )
     .await;
-    let r = h.call(Method::GET, &status, Some(&key), None).await;
+    let r = h.get(&status, &key).await;
     assert_eq!(r.body["readiness"], "trigger_disabled");
 
     // Deleting the integration removes its trigger too.
-    let r = h
-        .call(Method::DELETE, &format!("{V1}/integrations/{iid}"), Some(&key), None)
-        .await;
+    let r = h.delete(&format!("{V1}/integrations/{iid}"), &key).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert!(h.deps.store.get_trigger(&iid.parse().unwrap()).await.unwrap().is_none());
-    let r = h.call(Method::GET, &status, Some(&key), None).await;
+    let r = h.get(&status, &key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -619,16 +528,13 @@ async fn switching_mode_keeps_only_credentials_that_still_apply() {
     let (_, key) = h.org("acme").await;
     let body = json!({"name": "lark", "platform": "lark",
         "credentials": {"app_id": "cli_1", "app_secret": "lark-secret", "verification_token": "vt"}});
-    let r = h
-        .call(Method::POST, &format!("{V1}/integrations"), Some(&key), Some(body))
-        .await;
+    let r = h.post(&format!("{V1}/integrations"), &key, Some(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let id = r.body["id"].as_str().unwrap();
     let r = h
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("{V1}/integrations/{id}"),
-            Some(&key),
+            &key,
             Some(json!({"mode": "long_connection"})),
         )
         .await;
@@ -642,19 +548,17 @@ async fn switching_mode_keeps_only_credentials_that_still_apply() {
     let wecom = h.wecom_integration(&key).await;
     let wid = wecom["id"].as_str().unwrap();
     let r = h
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("{V1}/integrations/{wid}"),
-            Some(&key),
+            &key,
             Some(json!({"mode": "long_connection"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     let r = h
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("{V1}/integrations/{wid}"),
-            Some(&key),
+            &key,
             Some(json!({"mode": "long_connection", "credentials": {"bot_id": "b1", "secret": "s1"}})),
         )
         .await;
@@ -672,40 +576,33 @@ async fn trigger_allowlists_are_cleaned_kept_and_bounded() {
     let path = format!("/api/admin/v1/triggers/{id}");
     let body = json!({"agentId": agent["id"], "allowedUsers": [" alice ", "alice", "", "bob"],
         "allowedChats": ["ops-room"], "refusal": "silent"});
-    let r = h.call(Method::PUT, &path, Some(&key), Some(body)).await;
+    let r = h.put(&path, &key, Some(body)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["access"]["allowedUsers"], json!(["alice", "bob"]));
     assert_eq!(r.body["access"]["refusal"], "silent");
     // Publishing again without the lists keeps them.
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             &path,
-            Some(&key),
+            &key,
             Some(json!({"agentId": agent["id"], "sessionTimeoutSeconds": 600})),
         )
         .await;
     assert_eq!(r.body["access"]["allowedChats"], json!(["ops-room"]), "{}", r.text);
     // Too long an entry, or a refusal that does not exist, changes nothing.
     let r = h
-        .call(
-            Method::PUT,
+        .put(
             &path,
-            Some(&key),
+            &key,
             Some(json!({"agentId": agent["id"], "allowedUsers": ["x".repeat(300)]})),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     let r = h
-        .call(
-            Method::PUT,
-            &path,
-            Some(&key),
-            Some(json!({"agentId": agent["id"], "refusal": "shout"})),
-        )
+        .put(&path, &key, Some(json!({"agentId": agent["id"], "refusal": "shout"})))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    let r = h.call(Method::GET, &path, Some(&key), None).await;
+    let r = h.get(&path, &key).await;
     assert_eq!(r.body["access"]["allowedUsers"], json!(["alice", "bob"]));
     assert_eq!(r.body["sessionTimeoutSeconds"], 600);
 }

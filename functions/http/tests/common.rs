@@ -76,6 +76,31 @@ impl Harness {
         self.raw(request.unwrap()).await
     }
 
+    /// `GET path` with `key`.
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    /// `POST path` with `key` and `body`.
+    pub async fn post(&self, path: &str, key: &str, body: Option<Value>) -> Reply {
+        self.call(Method::POST, path, Some(key), body).await
+    }
+
+    /// `PUT path` with `key` and `body`.
+    pub async fn put(&self, path: &str, key: &str, body: Option<Value>) -> Reply {
+        self.call(Method::PUT, path, Some(key), body).await
+    }
+
+    /// `PATCH path` with `key` and `body`.
+    pub async fn patch(&self, path: &str, key: &str, body: Option<Value>) -> Reply {
+        self.call(Method::PATCH, path, Some(key), body).await
+    }
+
+    /// `DELETE path` with `key`.
+    pub async fn delete(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
     /// Creates an organization; returns (org id, API key).
     pub async fn org(&self, name: &str) -> (String, String) {
         let r = self

@@ -128,42 +128,26 @@ async fn the_session_cookie_reads_and_with_its_csrf_token_changes() {
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
 
     let agent = json!({"name": "helper", "kind": "echo"});
-    let forged = with_cookie(&h, &b, Method::POST, "/api/admin/v1/agents", Some(agent.clone()), &[]).await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
-    assert_eq!(error_code(&forged), "csrf");
-    let wrong = [("x-csrf-token", "not-the-token")];
-    let forged = with_cookie(
-        &h,
-        &b,
-        Method::POST,
-        "/api/admin/v1/agents",
-        Some(agent.clone()),
-        &wrong,
-    )
-    .await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let cross_site = [("x-csrf-token", b.csrf.as_str()), ("sec-fetch-site", "same-site")];
-    let forged = with_cookie(
-        &h,
-        &b,
-        Method::POST,
-        "/api/admin/v1/agents",
-        Some(agent.clone()),
-        &cross_site,
-    )
-    .await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let other_origin = [("x-csrf-token", b.csrf.as_str()), ("origin", "https://evil.example")];
-    let forged = with_cookie(
-        &h,
-        &b,
-        Method::POST,
-        "/api/admin/v1/agents",
-        Some(agent.clone()),
-        &other_origin,
-    )
-    .await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let token = ("x-csrf-token", b.csrf.as_str());
+    let refused: [(&str, &[(&str, &str)]); 4] = [
+        ("no CSRF token", &[]),
+        ("a wrong CSRF token", &[("x-csrf-token", "not-the-token")]),
+        ("another site", &[token, ("sec-fetch-site", "same-site")]),
+        ("another origin", &[token, ("origin", "https://evil.example")]),
+    ];
+    for (what, headers) in refused {
+        let forged = with_cookie(
+            &h,
+            &b,
+            Method::POST,
+            "/api/admin/v1/agents",
+            Some(agent.clone()),
+            headers,
+        )
+        .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{what}: {}", forged.text);
+        assert_eq!(error_code(&forged), "csrf", "{what}");
+    }
     let listed = with_cookie(&h, &b, Method::GET, "/api/admin/v1/agents", None, &[]).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 0, "no refused change happened");
 
@@ -206,20 +190,17 @@ async fn forged_expired_and_revoked_sessions_are_refused() {
     // Revoking the key ends its sessions at once.
     let key_id = key.split_once('.').unwrap().0;
     let other = h
-        .call(
-            Method::POST,
+        .post(
             &format!("/api/admin/v1/organizations/{org_id}/api-keys"),
-            Some(BOOTSTRAP),
+            BOOTSTRAP,
             Some(json!({"name": "second"})),
         )
         .await;
     assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
     let revoke = h
-        .call(
-            Method::DELETE,
+        .delete(
             &format!("/api/admin/v1/organizations/{org_id}/api-keys/{key_id}"),
-            Some(BOOTSTRAP),
-            None,
+            BOOTSTRAP,
         )
         .await;
     assert_eq!(revoke.status, StatusCode::NO_CONTENT, "{}", revoke.text);
@@ -289,9 +270,7 @@ async fn the_overview_shows_chips_and_stays_inside_the_organization() {
     let (_, other_key) = h.org("Other").await;
     let integration = h.wecom_integration(&key).await;
     let id = integration["id"].as_str().unwrap();
-    let overview = h
-        .call(Method::GET, "/api/admin/v1/integrations/overview", Some(&key), None)
-        .await;
+    let overview = h.get("/api/admin/v1/integrations/overview", &key).await;
     assert_eq!(overview.status, StatusCode::OK, "{}", overview.text);
     assert_eq!(overview.body[0]["id"], id);
     assert_eq!(overview.body[0]["chip"], "not_bound");
@@ -299,64 +278,35 @@ async fn the_overview_shows_chips_and_stays_inside_the_organization() {
 
     let agent = h.echo_agent(&key, "helper").await;
     let publish = h
-        .call(
-            Method::PUT,
+        .put(
             &format!("/api/admin/v1/triggers/{id}"),
-            Some(&key),
+            &key,
             Some(json!({"agentId": agent["id"]})),
         )
         .await;
     assert_eq!(publish.status, StatusCode::OK, "{}", publish.text);
-    let overview = h
-        .call(Method::GET, "/api/admin/v1/integrations/overview", Some(&key), None)
-        .await;
+    let overview = h.get("/api/admin/v1/integrations/overview", &key).await;
     assert_eq!(
         overview.body[0]["chip"], "ready",
         "an enabled, bound webhook integration waits for callbacks"
     );
     assert_eq!(overview.body[0]["agent"]["name"], "helper");
     let disable = h
-        .call(
-            Method::POST,
-            &format!("/api/admin/v1/integrations/{id}/disable"),
-            Some(&key),
-            None,
-        )
+        .post(&format!("/api/admin/v1/integrations/{id}/disable"), &key, None)
         .await;
     assert_eq!(disable.status, StatusCode::OK);
-    let overview = h
-        .call(Method::GET, "/api/admin/v1/integrations/overview", Some(&key), None)
-        .await;
+    let overview = h.get("/api/admin/v1/integrations/overview", &key).await;
     assert_eq!(overview.body[0]["chip"], "disabled");
 
-    let foreign = h
-        .call(
-            Method::GET,
-            "/api/admin/v1/integrations/overview",
-            Some(&other_key),
-            None,
-        )
-        .await;
+    let foreign = h.get("/api/admin/v1/integrations/overview", &other_key).await;
     assert_eq!(foreign.body, json!([]), "another organization sees none of it");
     for path in ["metrics", "impact", "conversations", "explain?eventId=e1"] {
         let r = h
-            .call(
-                Method::GET,
-                &format!("/api/admin/v1/integrations/{id}/{path}"),
-                Some(&other_key),
-                None,
-            )
+            .get(&format!("/api/admin/v1/integrations/{id}/{path}"), &other_key)
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
     }
-    let r = h
-        .call(
-            Method::GET,
-            "/api/admin/v1/integrations/overview",
-            Some(BOOTSTRAP),
-            None,
-        )
-        .await;
+    let r = h.get("/api/admin/v1/integrations/overview", BOOTSTRAP).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
@@ -386,14 +336,7 @@ async fn metrics_and_explain_read_the_event_log() {
     ] {
         h.deps.store.record_event(&int_id, &entry, ttl).await.unwrap();
     }
-    let m = h
-        .call(
-            Method::GET,
-            &format!("/api/admin/v1/integrations/{id}/metrics"),
-            Some(&key),
-            None,
-        )
-        .await;
+    let m = h.get(&format!("/api/admin/v1/integrations/{id}/metrics"), &key).await;
     assert_eq!(m.status, StatusCode::OK, "{}", m.text);
     let hours = m.body["hours"].as_array().unwrap();
     assert_eq!(hours.len(), 24);
@@ -407,11 +350,9 @@ async fn metrics_and_explain_read_the_event_log() {
         let h = &h;
         let key = key.clone();
         async move {
-            h.call(
-                Method::GET,
+            h.get(
                 &format!("/api/admin/v1/integrations/{id}/explain?eventId={event}"),
-                Some(&key),
-                None,
+                &key,
             )
             .await
         }
@@ -427,14 +368,7 @@ async fn metrics_and_explain_read_the_event_log() {
         "{}",
         unknown.text
     );
-    let r = h
-        .call(
-            Method::GET,
-            &format!("/api/admin/v1/integrations/{id}/explain"),
-            Some(&key),
-            None,
-        )
-        .await;
+    let r = h.get(&format!("/api/admin/v1/integrations/{id}/explain"), &key).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -447,10 +381,9 @@ async fn conversations_are_listed_reset_and_counted_in_the_delete_impact() {
     let agent = h.echo_agent(&key, "helper").await;
     let agent_id: AgentId = agent["id"].as_str().unwrap().parse().unwrap();
     let publish = h
-        .call(
-            Method::PUT,
+        .put(
             &format!("/api/admin/v1/triggers/{id}"),
-            Some(&key),
+            &key,
             Some(json!({"agentId": agent["id"]})),
         )
         .await;
@@ -473,50 +406,31 @@ async fn conversations_are_listed_reset_and_counted_in_the_delete_impact() {
     h.deps.store.put_session(&session).await.unwrap();
 
     let list = h
-        .call(
-            Method::GET,
-            &format!("/api/admin/v1/integrations/{id}/conversations"),
-            Some(&key),
-            None,
-        )
+        .get(&format!("/api/admin/v1/integrations/{id}/conversations"), &key)
         .await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     assert_eq!(list.body[0]["conversation"], "chat-1");
     assert_eq!(list.body[0]["agent"]["name"], "helper");
-    let impact = h
-        .call(
-            Method::GET,
-            &format!("/api/admin/v1/integrations/{id}/impact"),
-            Some(&key),
-            None,
-        )
-        .await;
+    let impact = h.get(&format!("/api/admin/v1/integrations/{id}/impact"), &key).await;
     assert_eq!(impact.body["openConversations"], 1, "{}", impact.text);
     assert_eq!(impact.body["agent"]["name"], "helper");
 
     let reset = h
-        .call(
-            Method::POST,
+        .post(
             &format!("/api/admin/v1/integrations/{id}/conversations/{}/reset", session.id),
-            Some(&key),
+            &key,
             None,
         )
         .await;
     assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.text);
     let list = h
-        .call(
-            Method::GET,
-            &format!("/api/admin/v1/integrations/{id}/conversations"),
-            Some(&key),
-            None,
-        )
+        .get(&format!("/api/admin/v1/integrations/{id}/conversations"), &key)
         .await;
     assert_eq!(list.body, json!([]));
     let again = h
-        .call(
-            Method::POST,
+        .post(
             &format!("/api/admin/v1/integrations/{id}/conversations/{}/reset", session.id),
-            Some(&key),
+            &key,
             None,
         )
         .await;
@@ -585,13 +499,9 @@ async fn dead_letters_are_collected_listed_redriven_and_discarded() {
     }
     assert!(queue.receive(10, Duration::from_secs(30)).await.unwrap().is_empty());
 
-    let foreign = h
-        .call(Method::GET, "/api/admin/v1/dead-letters", Some(&other_key), None)
-        .await;
+    let foreign = h.get("/api/admin/v1/dead-letters", &other_key).await;
     assert_eq!(foreign.body, json!([]), "{}", foreign.text);
-    let list = h
-        .call(Method::GET, "/api/admin/v1/dead-letters", Some(&key), None)
-        .await;
+    let list = h.get("/api/admin/v1/dead-letters", &key).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     let letters = list.body.as_array().unwrap();
     assert_eq!(letters.len(), 2, "{}", list.text);
@@ -603,47 +513,29 @@ async fn dead_letters_are_collected_listed_redriven_and_discarded() {
     assert!(!list.text.contains("hello"), "the message text is not shown");
     let second = letters.iter().find(|l| l["eventId"] == "dead-2").unwrap();
     assert!(second["reason"].as_str().unwrap().contains("delivery attempts failed"));
-    let again = h
-        .call(Method::GET, "/api/admin/v1/dead-letters", Some(&key), None)
-        .await;
+    let again = h.get("/api/admin/v1/dead-letters", &key).await;
     assert_eq!(again.body.as_array().unwrap().len(), 2, "listing twice keeps them");
 
     let first_id = first["id"].as_str().unwrap();
     let path = format!("/api/admin/v1/dead-letters/{first_id}/redrive");
-    let r = h.call(Method::POST, &path, Some(&other_key), None).await;
+    let r = h.post(&path, &other_key, None).await;
     assert_eq!(
         r.status,
         StatusCode::NOT_FOUND,
         "another organization cannot redrive it"
     );
-    let r = h.call(Method::POST, &path, Some(&key), None).await;
+    let r = h.post(&path, &key, None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let back = queue.receive(10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(back.len(), 1);
     assert!(back[0].body.contains("dead-1"));
 
     let second_id = second["id"].as_str().unwrap();
-    let r = h
-        .call(
-            Method::DELETE,
-            &format!("/api/admin/v1/dead-letters/{second_id}"),
-            Some(&key),
-            None,
-        )
-        .await;
+    let r = h.delete(&format!("/api/admin/v1/dead-letters/{second_id}"), &key).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = h
-        .call(
-            Method::DELETE,
-            &format!("/api/admin/v1/dead-letters/{second_id}"),
-            Some(&key),
-            None,
-        )
-        .await;
+    let r = h.delete(&format!("/api/admin/v1/dead-letters/{second_id}"), &key).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let list = h
-        .call(Method::GET, "/api/admin/v1/dead-letters", Some(&key), None)
-        .await;
+    let list = h.get("/api/admin/v1/dead-letters", &key).await;
     assert_eq!(list.body, json!([]));
 }
 
@@ -654,10 +546,9 @@ async fn trying_an_agent_streams_its_answer() {
     let agent = h.echo_agent(&key, "echo").await;
     let id = agent["id"].as_str().unwrap();
     let r = h
-        .call(
-            Method::POST,
+        .post(
             &format!("/api/admin/v1/agents/{id}/try"),
-            Some(&key),
+            &key,
             Some(json!({"text": "ping"})),
         )
         .await;
@@ -670,21 +561,15 @@ async fn trying_an_agent_streams_its_answer() {
     assert_eq!(streamed, last["text"].as_str().unwrap());
 
     let empty = h
-        .call(
-            Method::POST,
+        .post(
             &format!("/api/admin/v1/agents/{id}/try"),
-            Some(&key),
+            &key,
             Some(json!({"text": "  "})),
         )
         .await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
     let unknown = h
-        .call(
-            Method::POST,
-            "/api/admin/v1/agents/agt_nope/try",
-            Some(&key),
-            Some(json!({"text": "ping"})),
-        )
+        .post("/api/admin/v1/agents/agt_nope/try", &key, Some(json!({"text": "ping"})))
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
@@ -693,7 +578,7 @@ async fn trying_an_agent_streams_its_answer() {
 async fn the_platform_catalog_lists_every_mode_with_its_fields() {
     let h = Harness::new().await;
     let (_, key) = h.org("Acme").await;
-    let r = h.call(Method::GET, "/api/admin/v1/platforms", Some(&key), None).await;
+    let r = h.get("/api/admin/v1/platforms", &key).await;
     assert_eq!(r.status, StatusCode::OK);
     let platforms = r.body.as_array().unwrap();
     assert_eq!(platforms.len(), 7);
