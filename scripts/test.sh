@@ -64,4 +64,17 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> cargo test"
-cargo test --workspace --locked
+# The tests' temporary files (databases, key files, media directories, browser profiles, moto's
+# logs) go to one directory of this run instead of piling up in the system's: removed when the
+# run passes, kept (and named) when it fails.
+test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/imgate-tests.XXXXXX")"
+keep_or_remove() {
+  local status=$?
+  if [ "$status" -eq 0 ]; then
+    rm -rf "$test_tmp"
+  else
+    echo "the tests' temporary files are kept in $test_tmp" >&2
+  fi
+}
+trap keep_or_remove EXIT
+TMPDIR="$test_tmp" cargo test --workspace --locked
