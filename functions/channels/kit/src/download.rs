@@ -8,9 +8,10 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use imgate_core::ports::MediaError;
 use md5::{Digest, Md5};
+
+use crate::fetch;
 
 /// The largest image downloaded by default (WeCom, Lark and Telegram uploads stop at 10 MB).
 pub const DEFAULT_LIMIT: u64 = 10 * 1024 * 1024;
@@ -148,14 +149,7 @@ impl Downloader {
         if !status.is_success() {
             return Err(MediaError::Transport(format!("the image host answered {status}")));
         }
-        if let Some(size) = response.content_length()
-            && size > self.limit
-        {
-            return Err(MediaError::TooLarge {
-                size: Some(size),
-                limit: self.limit,
-            });
-        }
+        fetch::stated(response.content_length(), self.limit)?;
         let declared = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -171,18 +165,7 @@ impl Downloader {
                 declared.split(';').next().unwrap_or_default()
             )));
         }
-        let mut bytes = Vec::new();
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(transport)?;
-            if (bytes.len() + chunk.len()) as u64 > self.limit {
-                return Err(MediaError::TooLarge {
-                    size: None,
-                    limit: self.limit,
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = fetch::capped(response, self.limit).await?;
         let kind = ImageKind::sniff(&bytes)
             .ok_or_else(|| MediaError::Unsupported("the bytes are not a PNG, JPEG, GIF or WebP image".into()))?;
         Ok(Downloaded { bytes, kind })
